@@ -1,0 +1,117 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ethox/ethox/internal/testdb"
+)
+
+var facets = []string{"Sociability", "Assertiveness", "Energy Level", "Compassion", "Respectfulness", "Trust",
+	"Organization", "Productiveness", "Responsibility", "Anxiety", "Depression", "Emotional Volatility",
+	"Intellectual Curiosity", "Aesthetic Sensitivity", "Creative Imagination"}
+
+// syntheticNetwork writes a prototype-format network of n agents and m distinct
+// random ties, with centralities supplied as an exported network carries them.
+func syntheticNetwork(n, m int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	var b bytes.Buffer
+	b.Grow(n*600 + m*60)
+	b.WriteString(`{"nodes":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"agent_id":"%d","degree":%d,"cluster":%d,"degree_centrality":%.4f,"betweenness_centrality":%.4f,"age":%d,"gender":"%s","traits":{`,
+			i, r.IntN(20), r.IntN(12), r.Float64(), r.Float64()/100, 18+r.IntN(60), []string{"female", "male"}[r.IntN(2)])
+		for k, f := range facets {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"%s":%.3f`, f, r.Float64())
+		}
+		b.WriteString(`}}`)
+	}
+	b.WriteString(`],"edges":[`)
+	seen := make(map[[2]int]bool, m)
+	for j := 0; j < m; {
+		s, t := r.IntN(n), r.IntN(n)
+		if s == t {
+			continue
+		}
+		if s > t {
+			s, t = t, s
+		}
+		if seen[[2]int{s, t}] {
+			continue
+		}
+		seen[[2]int{s, t}] = true
+		if j > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"source":"%d","target":"%d","weight":%.4f}`, s, t, r.Float64())
+		j++
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
+var benchSizes = []struct{ nodes, edges int }{{10_000, 50_000}, {100_000, 1_000_000}}
+
+// BenchmarkUpload posts network.json as a multipart upload to a real server
+// and waits for the stored network: parse, validate, and bulk insert.
+//
+//	go test ./api -run '^$' -bench BenchmarkUpload -benchtime 3x
+func BenchmarkUpload(b *testing.B) {
+	for _, size := range benchSizes {
+		doc := syntheticNetwork(size.nodes, size.edges, 1)
+		for _, dialect := range testdb.Dialects() {
+			b.Run(fmt.Sprintf("%s/%dk_nodes_%dk_edges", dialect, size.nodes/1000, size.edges/1000), func(b *testing.B) {
+				e := newEnv(b, dialect)
+				b.SetBytes(int64(len(doc)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					ct, body := multipartBody(b, uploadMutation, nil, doc, "network.json")
+					resp := e.post(ct, body)
+					if len(resp.Errors) > 0 || !strings.Contains(string(resp.Data), `"nodeCount":`+strconv.Itoa(size.nodes)) {
+						b.Fatalf("upload: %+v %s", resp.Errors, resp.Data)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkGraphQuery reads a whole 10k-node / 50k-edge network through the
+// graph query over HTTP, every node field included.
+//
+//	go test ./api -run '^$' -bench BenchmarkGraphQuery
+func BenchmarkGraphQuery(b *testing.B) {
+	doc := syntheticNetwork(10_000, 50_000, 1)
+	body := []byte(`{"query":` + strconv.Quote(strings.ReplaceAll(graphQuery, "\n", " ")) + `}`)
+	for _, dialect := range testdb.Dialects() {
+		b.Run(dialect+"/10k_nodes_50k_edges", func(b *testing.B) {
+			e := newEnv(b, dialect)
+			e.mustUpload(doc, "bench")
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				resp, err := http.Post(e.url+"/query", "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Fatal(err)
+				}
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || n < 1_000_000 {
+					b.Fatalf("status %d, %d bytes", resp.StatusCode, n)
+				}
+				b.SetBytes(n)
+			}
+		})
+	}
+}

@@ -1,0 +1,69 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/ent"
+)
+
+// errorPresenter gives every error an extensions.code. Errors of the app's
+// own kinds keep their message; unknown errors become INTERNAL with a generic
+// message, and their detail goes to the log, never to the client.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		var ae *apperr.Error
+		switch {
+		case errors.As(err, &ae):
+			gqlErr.Message = ae.Error()
+			setCode(gqlErr, ae.Kind.String())
+		case ent.IsNotFound(err):
+			gqlErr.Message = err.Error()
+			setCode(gqlErr, apperr.NotFound.String())
+		case ent.IsValidationError(err) || ent.IsConstraintError(err):
+			gqlErr.Message = err.Error()
+			setCode(gqlErr, apperr.BadInput.String())
+		case gqlErr.Err == nil:
+			// Raised by gqlgen itself: parsing, validation, argument coercion.
+			code, _ := gqlErr.Extensions["code"].(string)
+			switch code {
+			case "", errcode.ParseFailed, errcode.ValidationFailed:
+				if code != "" {
+					gqlErr.Extensions["reason"] = code
+				}
+				setCode(gqlErr, apperr.BadInput.String())
+			}
+		default:
+			log.ErrorContext(ctx, "internal error", "error", err, "path", gqlErr.Path.String())
+			gqlErr.Message = "internal error"
+			gqlErr.Err = nil
+			setCode(gqlErr, apperr.Internal.String())
+		}
+		return gqlErr
+	}
+}
+
+func setCode(e *gqlerror.Error, code string) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = code
+}
+
+// recoverFunc turns a resolver panic into an INTERNAL error; the stack goes to
+// the log only.
+func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return apperr.New(apperr.Internal, "internal error")
+	}
+}

@@ -1,0 +1,123 @@
+// Package api assembles the HTTP surface: the GraphQL endpoint with its
+// transports, error codes and limits, CORS, health and the IDE.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/rs/cors"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/ide"
+	"github.com/ethox/ethox/resolvers"
+)
+
+// Options are the dependencies and limits of the HTTP surface.
+type Options struct {
+	Client         *ent.Client
+	Graphs         *graphstore.Store
+	Logger         *slog.Logger
+	CORSOrigins    []string // "*" allows any origin
+	MaxUploadBytes int64    // multipart requests, enforced while reading
+	MaxBodyBytes   int64    // JSON POST bodies, enforced while reading
+	Ready          func(ctx context.Context) error
+}
+
+// NewHandler returns the server's root handler.
+func NewHandler(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/query", NewGraphQL(o))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+			defer cancel()
+			if err := o.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	ide.Mount(mux, "/query", "Ethox")
+	return corsHandler(o.CORSOrigins).Handler(mux)
+}
+
+// NewGraphQL builds the GraphQL handler with explicit transports (gqlgen's
+// default server is deprecated and caps uploads at 32 MiB).
+func NewGraphQL(o Options) http.Handler {
+	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs}))
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 10 * time.Second,
+		// A peer that stops answering pings cancels its subscriptions.
+		PingPongInterval: 15 * time.Second,
+		InitTimeout:      30 * time.Second,
+		Implementation: transport.CoderWebsocketImplementation{
+			AcceptOptions: websocketAcceptOptions(o.CORSOrigins),
+		},
+	})
+	srv.AddTransport(transport.Options{})
+	// SSE before POST: both accept a JSON POST, SSE only with Accept: text/event-stream.
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(codedTransport{Transport: transport.GET{}})
+	srv.AddTransport(codedTransport{Transport: transport.POST{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
+	srv.AddTransport(codedTransport{
+		Transport: transport.MultipartForm{
+			// The limit is enforced by codedTransport while reading; MaxMemory only
+			// decides when gqlgen spools a file part to disk.
+			MaxUploadSize: o.MaxUploadBytes + 1,
+			MaxMemory:     32 << 20,
+		},
+		limit: o.MaxUploadBytes,
+		name:  "MAX_UPLOAD_BYTES",
+	})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.SetErrorPresenter(errorPresenter(o.Logger))
+	srv.SetRecoverFunc(recoverFunc(o.Logger))
+	return srv
+}
+
+func corsHandler(origins []string) *cors.Cors {
+	return cors.New(cors.Options{
+		AllowedOrigins:   origins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"},
+		AllowCredentials: !slices.Contains(origins, "*"),
+		MaxAge:           600,
+	})
+}
+
+func websocketAcceptOptions(origins []string) websocket.AcceptOptions {
+	if slices.Contains(origins, "*") {
+		return websocket.AcceptOptions{InsecureSkipVerify: true}
+	}
+	// coder/websocket matches host patterns, without the scheme.
+	patterns := make([]string, 0, len(origins))
+	for _, o := range origins {
+		if u, err := parseOrigin(o); err == nil {
+			patterns = append(patterns, u)
+		}
+	}
+	return websocket.AcceptOptions{OriginPatterns: patterns}
+}

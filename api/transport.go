@@ -1,0 +1,152 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/ethox/ethox/apperr"
+)
+
+// codedTransport wraps a gqlgen HTTP transport so that its own transport-level
+// errors (an undecodable body, a broken multipart form, a body over the limit)
+// carry extensions.code like every other error. gqlgen writes them without one.
+type codedTransport struct {
+	graphql.Transport
+	limit int64 // request body limit in bytes; 0 for none
+	name  string
+}
+
+func (t codedTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	if t.limit > 0 {
+		if r.ContentLength > t.limit {
+			writeError(w, http.StatusRequestEntityTooLarge, apperr.BadInput,
+				fmt.Sprintf("request body of %d bytes exceeds %s (%d bytes)", r.ContentLength, t.name, t.limit))
+			return
+		}
+	}
+	lb := &limitedBody{ReadCloser: r.Body, left: t.limit}
+	if t.limit > 0 {
+		r.Body = lb
+	}
+	rw := &errorRewriter{ResponseWriter: w, exceeded: func() bool { return lb.exceeded }}
+	t.Transport.Do(rw, r, exec)
+	if !rw.rewriting {
+		return
+	}
+	msg := ""
+	if lb.exceeded {
+		msg = fmt.Sprintf("request body exceeds %s (%d bytes)", t.name, t.limit)
+	}
+	rw.flush(msg)
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+// limitedBody fails a read past the limit while the body is being read, so an
+// oversized upload is refused without being buffered first.
+type limitedBody struct {
+	io.ReadCloser
+	left     int64
+	exceeded bool
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		b.exceeded = true
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		b.exceeded = true
+		return n, errBodyTooLarge
+	}
+	return n, err
+}
+
+// errorRewriter passes successful responses through and holds back error
+// responses (status >= 400) so codes can be added before they are written.
+type errorRewriter struct {
+	http.ResponseWriter
+	exceeded    func() bool // the body limit tripped: rewrite whatever status gqlgen chose
+	rewriting   bool
+	status      int
+	wroteHeader bool
+	buf         bytes.Buffer
+}
+
+func (w *errorRewriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	if w.exceeded() {
+		w.rewriting, w.status = true, http.StatusRequestEntityTooLarge
+		return
+	}
+	if code >= 400 {
+		w.rewriting, w.status = true, code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errorRewriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.rewriting {
+		return w.buf.Write(p)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *errorRewriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.rewriting {
+		f.Flush()
+	}
+}
+
+func (w *errorRewriter) flush(override string) {
+	var resp graphql.Response
+	if err := json.Unmarshal(w.buf.Bytes(), &resp); err != nil || len(resp.Errors) == 0 {
+		w.ResponseWriter.WriteHeader(w.status)
+		_, _ = w.ResponseWriter.Write(w.buf.Bytes())
+		return
+	}
+	for _, e := range resp.Errors {
+		if override != "" {
+			e.Message = override
+		}
+		if e.Extensions == nil {
+			e.Extensions = map[string]any{}
+		}
+		if _, ok := e.Extensions["code"]; !ok || override != "" {
+			e.Extensions["code"] = apperr.BadInput.String()
+		}
+	}
+	b, _ := json.Marshal(resp)
+	w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.ResponseWriter.WriteHeader(w.status)
+	_, _ = w.ResponseWriter.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
+	b, _ := json.Marshal(map[string]any{
+		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": kind.String()}}},
+		"data":   nil,
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

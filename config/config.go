@@ -1,0 +1,132 @@
+// Package config reads the server's settings from the environment and, when
+// present, a .env file (which never overrides variables already set).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is every setting of the server. .env.example lists them all.
+type Config struct {
+	Env  string // development or production
+	Host string
+	Port int
+
+	DatabaseURL     string
+	DBMaxOpenConns  int
+	DBMaxIdleConns  int
+	DBConnMaxLife   time.Duration
+	DBConnMaxIdle   time.Duration
+	CORSOrigins     []string
+	MaxUploadBytes  int64
+	MaxBodyBytes    int64
+	LogLevel        string
+	ShutdownTimeout time.Duration
+}
+
+// Addr is the listen address.
+func (c Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+// Load reads .env (if the file exists) and then the environment.
+func Load() (Config, error) {
+	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Config{}, fmt.Errorf(".env: %w", err)
+	}
+	return FromEnv(os.Getenv)
+}
+
+// FromEnv builds a Config from a lookup function, so tests need no process environment.
+func FromEnv(get func(string) string) (Config, error) {
+	p := parser{get: get}
+	c := Config{
+		Env:             p.str("ENV", "development"),
+		Host:            p.str("HOST", "0.0.0.0"),
+		Port:            p.int("PORT", 8080),
+		DatabaseURL:     p.str("DATABASE_URL", ""),
+		DBMaxOpenConns:  p.int("DB_MAX_OPEN_CONNS", 20),
+		DBMaxIdleConns:  p.int("DB_MAX_IDLE_CONNS", 10),
+		DBConnMaxLife:   p.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute),
+		DBConnMaxIdle:   p.duration("DB_CONN_MAX_IDLE_TIME", 5*time.Minute),
+		CORSOrigins:     p.list("CORS_ALLOWED_ORIGINS", []string{"*"}),
+		MaxUploadBytes:  p.int64("MAX_UPLOAD_BYTES", 256<<20),
+		MaxBodyBytes:    p.int64("MAX_BODY_BYTES", 64<<20),
+		LogLevel:        p.str("LOG_LEVEL", "info"),
+		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+	}
+	if c.Env != "development" && c.Env != "production" {
+		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		p.errs = append(p.errs, fmt.Errorf("PORT=%d: out of range", c.Port))
+	}
+	if c.MaxUploadBytes <= 0 {
+		p.errs = append(p.errs, fmt.Errorf("MAX_UPLOAD_BYTES must be positive"))
+	}
+	if c.MaxBodyBytes <= 0 {
+		p.errs = append(p.errs, fmt.Errorf("MAX_BODY_BYTES must be positive"))
+	}
+	return c, errors.Join(p.errs...)
+}
+
+type parser struct {
+	get  func(string) string
+	errs []error
+}
+
+func (p *parser) str(key, def string) string {
+	if v := strings.TrimSpace(p.get(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) int(key string, def int) int {
+	return int(p.int64(key, int64(def)))
+}
+
+func (p *parser) int64(key string, def int64) int64 {
+	v := strings.TrimSpace(p.get(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: not an integer", key, v))
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(p.get(key))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: not a duration (e.g. 30s, 5m)", key, v))
+		return def
+	}
+	return d
+}
+
+func (p *parser) list(key string, def []string) []string {
+	v := strings.TrimSpace(p.get(key))
+	if v == "" {
+		return def
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

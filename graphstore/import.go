@@ -1,0 +1,304 @@
+package graphstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ethox/ethox/network"
+)
+
+// importRows is a graph turned into column values once, shared by both bulk paths.
+type importRows struct {
+	name, source string
+	directed     bool
+	createdAt    time.Time
+	traitKeys    []byte
+	params       []byte // nil for NULL
+	agents       []agentRow
+	ties         []tieRow
+}
+
+type agentRow struct {
+	agentID                      string
+	traits, profile, attributes  []byte
+	age, cluster                 *int
+	gender, textOpinion          *string
+	degree                       int
+	degreeCentrality, betweenness float64
+	levelOfCare, effectOnUsage   *float64
+}
+
+type tieRow struct {
+	source, target int // indexes into agents
+	weight         float64
+}
+
+func newImportRows(g *network.Graph, opts ImportOptions) (*importRows, error) {
+	traitKeys, err := json.Marshal(g.TraitKeys())
+	if err != nil {
+		return nil, err
+	}
+	r := &importRows{
+		name:      opts.Name,
+		source:    string(opts.Source),
+		directed:  g.Directed,
+		createdAt: time.Now().UTC().Truncate(time.Microsecond), // PostgreSQL's precision
+		traitKeys: traitKeys,
+		agents:    make([]agentRow, len(g.Nodes)),
+		ties:      make([]tieRow, len(g.Edges)),
+	}
+	if opts.Params != nil {
+		if r.params, err = json.Marshal(opts.Params); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
+	}
+	index := make(map[string]int, len(g.Nodes))
+	for i := range g.Nodes {
+		n := &g.Nodes[i]
+		index[n.AgentID] = i
+		a := agentRow{
+			agentID:       n.AgentID,
+			age:           n.Age,
+			cluster:       n.Cluster,
+			gender:        n.Gender,
+			textOpinion:   n.TextOpinion,
+			levelOfCare:   n.LevelOfCare,
+			effectOnUsage: n.EffectOnUsage,
+		}
+		if n.Degree != nil {
+			a.degree = *n.Degree
+		}
+		if n.DegreeCentrality != nil {
+			a.degreeCentrality = *n.DegreeCentrality
+		}
+		if n.BetweennessCentrality != nil {
+			a.betweenness = *n.BetweennessCentrality
+		}
+		if a.traits, err = marshalObject(n.Traits); err != nil {
+			return nil, fmt.Errorf("nodes[%d].traits: %w", i, err)
+		}
+		if a.profile, err = marshalObject(n.Profile); err != nil {
+			return nil, fmt.Errorf("nodes[%d].profile: %w", i, err)
+		}
+		if a.attributes, err = marshalObject(n.Attributes); err != nil {
+			return nil, fmt.Errorf("nodes[%d].attributes: %w", i, err)
+		}
+		r.agents[i] = a
+	}
+	for j, e := range g.Edges {
+		r.ties[j] = tieRow{source: index[e.Source], target: index[e.Target], weight: e.Weight}
+	}
+	return r, nil
+}
+
+func marshalObject[V any](m map[string]V) ([]byte, error) {
+	if len(m) == 0 {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(m)
+}
+
+var agentColumns = []string{
+	"network_id", "agent_id", "traits", "profile", "age", "gender", "cluster", "degree",
+	"degree_centrality", "betweenness_centrality", "text_opinion", "level_of_care", "effect_on_usage", "attributes",
+}
+
+var tieColumns = []string{"network_id", "source_id", "target_id", "weight"}
+
+// importPostgres writes through pgx's COPY protocol on one connection, in one
+// pgx transaction: the bulk path database/sql cannot offer.
+func (s *Store) importPostgres(ctx context.Context, r *importRows) (int, error) {
+	conn, err := s.db.SQL.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var id int
+	err = conn.Raw(func(driverConn any) error {
+		sc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("import: unexpected driver connection %T", driverConn)
+		}
+		tx, err := sc.Conn().Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+		err = tx.QueryRow(ctx, `INSERT INTO networks (name, source, directed, created_at, node_count, edge_count, trait_keys, params)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			r.name, r.source, r.directed, r.createdAt, len(r.agents), len(r.ties), string(r.traitKeys), nullableJSON(r.params),
+		).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("insert network: %w", err)
+		}
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"agents"}, agentColumns, pgx.CopyFromSlice(len(r.agents), func(i int) ([]any, error) {
+			a := &r.agents[i]
+			return []any{id, a.agentID, string(a.traits), string(a.profile), a.age, a.gender, a.cluster, a.degree,
+				a.degreeCentrality, a.betweenness, a.textOpinion, a.levelOfCare, a.effectOnUsage, string(a.attributes)}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("copy agents: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT id, agent_id FROM agents WHERE network_id = $1`, id)
+		if err != nil {
+			return err
+		}
+		ids, err := collectIDs(len(r.agents), func() bool { return rows.Next() }, func(pk *int, key *string) error { return rows.Scan(pk, key) })
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("read agent ids: %w", err)
+		}
+		agentPK := r.agentPKs(ids)
+		_, err = tx.CopyFrom(ctx, pgx.Identifier{"ties"}, tieColumns, pgx.CopyFromSlice(len(r.ties), func(j int) ([]any, error) {
+			t := &r.ties[j]
+			return []any{id, agentPK[t.source], agentPK[t.target], t.weight}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("copy ties: %w", err)
+		}
+		return tx.Commit(ctx)
+	})
+	return id, err
+}
+
+// SQLite caps a statement at 32766 bound variables; batches stay well under it.
+const sqliteMaxVars = 30000
+
+// importSQLite writes with batched multi-row INSERTs in one transaction.
+func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	var id int
+	err = tx.QueryRowContext(ctx, `INSERT INTO networks (name, source, directed, created_at, node_count, edge_count, trait_keys, params)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		r.name, r.source, r.directed, r.createdAt, len(r.agents), len(r.ties), string(r.traitKeys), nullableJSON(r.params),
+	).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert network: %w", err)
+	}
+	err = insertBatches(ctx, tx, "agents", agentColumns, len(r.agents), func(i int, args []any) []any {
+		a := &r.agents[i]
+		return append(args, id, a.agentID, string(a.traits), string(a.profile), a.age, a.gender, a.cluster, a.degree,
+			a.degreeCentrality, a.betweenness, a.textOpinion, a.levelOfCare, a.effectOnUsage, string(a.attributes))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("insert agents: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, agent_id FROM agents WHERE network_id = ?`, id)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := collectIDs(len(r.agents), rows.Next, func(pk *int, key *string) error { return rows.Scan(pk, key) })
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read agent ids: %w", err)
+	}
+	agentPK := r.agentPKs(ids)
+	err = insertBatches(ctx, tx, "ties", tieColumns, len(r.ties), func(j int, args []any) []any {
+		t := &r.ties[j]
+		return append(args, id, agentPK[t.source], agentPK[t.target], t.weight)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("insert ties: %w", err)
+	}
+	return id, tx.Commit()
+}
+
+// insertBatches inserts n rows, as many per statement as the variable cap allows;
+// the full-size statement is prepared once and reused.
+func insertBatches(ctx context.Context, tx *sql.Tx, table string, cols []string, n int, row func(i int, args []any) []any) error {
+	per := sqliteMaxVars / len(cols)
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, per*len(cols))
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = row(i, args)
+		}
+		query := insertSQL(table, cols, end-start)
+		var err error
+		if end-start == per {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, query); err != nil {
+					return err
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, query, args...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertSQL(table string, cols []string, rows int) string {
+	var b strings.Builder
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	b.Grow(len(table) + 40 + rows*(len(one)+2))
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (")
+	b.WriteString(strings.Join(cols, ", "))
+	b.WriteString(") VALUES ")
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+func collectIDs(n int, next func() bool, scan func(*int, *string) error) (map[string]int, error) {
+	ids := make(map[string]int, n)
+	for next() {
+		var pk int
+		var key string
+		if err := scan(&pk, &key); err != nil {
+			return nil, err
+		}
+		ids[key] = pk
+	}
+	return ids, nil
+}
+
+// agentPKs maps agent row indexes to the primary keys the database assigned.
+func (r *importRows) agentPKs(ids map[string]int) []int {
+	pks := make([]int, len(r.agents))
+	for i := range r.agents {
+		pks[i] = ids[r.agents[i].agentID]
+	}
+	return pks
+}
+
+func nullableJSON(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}

@@ -1,0 +1,267 @@
+// Package graphstore persists networks (agents and ties) and reads them back
+// as whole graphs. Writes go through bulk paths (COPY on PostgreSQL, batched
+// multi-row INSERTs on SQLite) inside one transaction, so a rejected or failed
+// import leaves the database exactly as it was.
+package graphstore
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/ent/agent"
+	entnetwork "github.com/ethox/ethox/ent/network"
+	"github.com/ethox/ethox/ent/tie"
+	"github.com/ethox/ethox/network"
+)
+
+// Store reads and writes networks.
+type Store struct {
+	db *database.DB
+}
+
+// New returns a Store over an open database.
+func New(db *database.DB) *Store { return &Store{db: db} }
+
+// Source says where a network came from.
+type Source string
+
+const (
+	Uploaded  Source = "UPLOADED"
+	Generated Source = "GENERATED"
+)
+
+// ImportOptions describe the Network row an import creates.
+type ImportOptions struct {
+	Name    string
+	Source  Source
+	Params  map[string]any // generation parameters, for GENERATED networks
+	Metrics network.MetricsOptions
+}
+
+// Import validates g, fills in the metrics it lacks, and stores it as a new
+// Network in one transaction.
+func (s *Store) Import(ctx context.Context, g *network.Graph, opts ImportOptions) (*ent.Network, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Name == "" {
+		return nil, apperr.New(apperr.BadInput, "name must not be empty")
+	}
+	if len(opts.Name) > 200 {
+		return nil, apperr.New(apperr.BadInput, "name is longer than 200 characters")
+	}
+	if opts.Source == "" {
+		opts.Source = Uploaded
+	}
+	g.ComputeMetrics(opts.Metrics)
+	rows, err := newImportRows(g, opts)
+	if err != nil {
+		return nil, err
+	}
+	var id int
+	if s.db.Dialect == dialect.Postgres {
+		id, err = s.importPostgres(ctx, rows)
+	} else {
+		id, err = s.importSQLite(ctx, rows)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Client.Network.Get(ctx, id)
+}
+
+// DefaultNetwork is the most recently created network, or nil when there is none.
+func (s *Store) DefaultNetwork(ctx context.Context) (*ent.Network, error) {
+	n, err := s.db.Client.Network.Query().Order(ent.Desc(entnetwork.FieldID)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return n, err
+}
+
+// Network resolves an explicit id, or the default network when id is nil.
+// With no id and no network at all it returns (nil, nil).
+func (s *Store) Network(ctx context.Context, id *int) (*ent.Network, error) {
+	if id == nil {
+		return s.DefaultNetwork(ctx)
+	}
+	n, err := s.db.Client.Network.Get(ctx, *id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "network %d not found", *id)
+	}
+	return n, err
+}
+
+// Graph is a stored network read back whole.
+type Graph struct {
+	Network *ent.Network // nil when the database holds no network
+	network.Graph
+	TraitKeys []string
+}
+
+// LoadGraph reads a whole network: the default one when id is nil. With no
+// network at all it returns an empty Graph, not an error.
+func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
+	n, err := s.Network(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if n == nil {
+		return &Graph{TraitKeys: []string{}}, nil
+	}
+	agents, err := s.db.Client.Agent.Query().
+		Where(agent.NetworkID(n.ID)).
+		Order(ent.Asc(agent.FieldID)).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load agents of network %d: %w", n.ID, err)
+	}
+	keys := make(map[int]string, len(agents))
+	out := &Graph{Network: n, TraitKeys: n.TraitKeys}
+	out.Directed = n.Directed
+	out.Nodes = make([]network.Node, len(agents))
+	for i, a := range agents {
+		keys[a.ID] = a.AgentID
+		out.Nodes[i] = nodeFromAgent(a)
+	}
+	var ties []struct {
+		SourceID int     `json:"source_id"`
+		TargetID int     `json:"target_id"`
+		Weight   float64 `json:"weight"`
+	}
+	err = s.db.Client.Tie.Query().
+		Where(tie.NetworkID(n.ID)).
+		Order(ent.Asc(tie.FieldID)).
+		Select(tie.FieldSourceID, tie.FieldTargetID, tie.FieldWeight).
+		Scan(ctx, &ties)
+	if err != nil {
+		return nil, fmt.Errorf("load ties of network %d: %w", n.ID, err)
+	}
+	out.Edges = make([]network.Edge, len(ties))
+	for i, t := range ties {
+		out.Edges[i] = network.Edge{Source: keys[t.SourceID], Target: keys[t.TargetID], Weight: t.Weight}
+	}
+	if out.TraitKeys == nil {
+		out.TraitKeys = []string{}
+	}
+	return out, nil
+}
+
+// Neighbor is one tie of an agent, seen from that agent.
+type Neighbor struct {
+	AgentID string
+	Weight  float64
+	Degree  int
+}
+
+// AgentDetail is an agent with its neighbours.
+type AgentDetail struct {
+	Node      network.Node
+	Neighbors []Neighbor
+}
+
+// Agent finds one agent by its external id in a network (the default one when
+// networkID is nil), with its neighbours in both directions of its ties.
+func (s *Store) Agent(ctx context.Context, agentID string, networkID *int) (*AgentDetail, error) {
+	n, err := s.Network(ctx, networkID)
+	if err != nil {
+		return nil, err
+	}
+	if n == nil {
+		return nil, apperr.New(apperr.NotFound, "agent %q not found: there is no network yet", agentID)
+	}
+	a, err := s.db.Client.Agent.Query().
+		Where(agent.NetworkID(n.ID), agent.AgentID(agentID)).
+		Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "agent %q not found in network %d", agentID, n.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ties, err := s.db.Client.Tie.Query().
+		Where(tie.NetworkID(n.ID), tie.Or(tie.SourceID(a.ID), tie.TargetID(a.ID))).
+		Order(ent.Asc(tie.FieldID)).
+		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	weights := make(map[int]float64, len(ties))
+	order := make([]int, 0, len(ties))
+	for _, t := range ties {
+		other := t.TargetID
+		if other == a.ID {
+			other = t.SourceID
+		}
+		if _, seen := weights[other]; !seen {
+			order = append(order, other)
+		}
+		weights[other] += t.Weight
+	}
+	neighbors := make([]Neighbor, 0, len(order))
+	if len(order) > 0 {
+		others, err := s.db.Client.Agent.Query().
+			Where(agent.IDIn(order...)).
+			Select(agent.FieldID, agent.FieldAgentID, agent.FieldDegree).
+			All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[int]*ent.Agent, len(others))
+		for _, o := range others {
+			byID[o.ID] = o
+		}
+		for _, id := range order {
+			if o := byID[id]; o != nil {
+				neighbors = append(neighbors, Neighbor{AgentID: o.AgentID, Weight: weights[id], Degree: o.Degree})
+			}
+		}
+	}
+	// Strongest ties first, as a reader of one agent's page expects.
+	sort.SliceStable(neighbors, func(i, j int) bool { return neighbors[i].Weight > neighbors[j].Weight })
+	return &AgentDetail{Node: nodeFromAgent(a), Neighbors: neighbors}, nil
+}
+
+// Delete removes a network with everything that refers to it (agents, ties,
+// simulations and their states and reports cascade in the database).
+func (s *Store) Delete(ctx context.Context, id int) error {
+	err := s.db.Client.Network.DeleteOneID(id).Exec(ctx)
+	if ent.IsNotFound(err) {
+		return apperr.New(apperr.NotFound, "network %d not found", id)
+	}
+	return err
+}
+
+func nodeFromAgent(a *ent.Agent) network.Node {
+	degree := a.Degree
+	dc, bc := a.DegreeCentrality, a.BetweennessCentrality
+	return network.Node{
+		AgentID:               a.AgentID,
+		Traits:                orEmpty(a.Traits),
+		Profile:               orEmpty(a.Profile),
+		Attributes:            orEmpty(a.Attributes),
+		Degree:                &degree,
+		Cluster:               a.Cluster,
+		DegreeCentrality:      &dc,
+		BetweennessCentrality: &bc,
+		Age:                   a.Age,
+		Gender:                a.Gender,
+		TextOpinion:           a.TextOpinion,
+		LevelOfCare:           a.LevelOfCare,
+		EffectOnUsage:         a.EffectOnUsage,
+	}
+}
+
+func orEmpty[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}
+

@@ -1,0 +1,117 @@
+package resolvers
+
+import (
+	"time"
+
+	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/graph/model"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/network"
+)
+
+func graphNode(n *network.Node) *model.GraphNode {
+	out := &model.GraphNode{
+		AgentID:       n.AgentID,
+		Traits:        n.Traits,
+		Cluster:       n.Cluster,
+		Age:           n.Age,
+		Gender:        n.Gender,
+		TextOpinion:   n.TextOpinion,
+		LevelOfCare:   n.LevelOfCare,
+		EffectOnUsage: n.EffectOnUsage,
+		Profile:       n.Profile,
+		Attributes:    n.Attributes,
+	}
+	if n.Degree != nil {
+		out.Degree = *n.Degree
+	}
+	if n.DegreeCentrality != nil {
+		out.DegreeCentrality = *n.DegreeCentrality
+	}
+	if n.BetweennessCentrality != nil {
+		out.BetweennessCentrality = *n.BetweennessCentrality
+	}
+	return out
+}
+
+func graphView(g *graphstore.Graph) *model.Graph {
+	out := &model.Graph{
+		Network:  g.Network,
+		Nodes:    make([]*model.GraphNode, len(g.Nodes)),
+		Edges:    make([]*model.GraphEdge, len(g.Edges)),
+		Metadata: &model.GraphMetadata{NodeCount: len(g.Nodes), EdgeCount: len(g.Edges), TraitKeys: g.TraitKeys, Directed: g.Directed},
+	}
+	for i := range g.Nodes {
+		out.Nodes[i] = graphNode(&g.Nodes[i])
+	}
+	edges := make([]model.GraphEdge, len(g.Edges)) // one allocation for all edges
+	for i, e := range g.Edges {
+		edges[i] = model.GraphEdge{Source: e.Source, Target: e.Target, Weight: e.Weight}
+		out.Edges[i] = &edges[i]
+	}
+	return out
+}
+
+func networkMetadata(n *ent.Network) *model.GraphMetadata {
+	keys := n.TraitKeys
+	if keys == nil {
+		keys = []string{}
+	}
+	return &model.GraphMetadata{NodeCount: n.NodeCount, EdgeCount: n.EdgeCount, TraitKeys: keys, Directed: n.Directed}
+}
+
+// graphFromInput turns the typed GraphQL input into the same Graph a
+// network.json upload decodes to, so both go through one validation.
+func graphFromInput(in model.GraphInput) *network.Graph {
+	g := &network.Graph{
+		Nodes: make([]network.Node, len(in.Nodes)),
+		Edges: make([]network.Edge, len(in.Edges)),
+	}
+	if in.Directed != nil {
+		g.Directed = *in.Directed
+	}
+	for i, n := range in.Nodes {
+		g.Nodes[i] = network.Node{
+			AgentID:               n.AgentID,
+			Traits:                orEmpty(n.Traits),
+			Profile:               orEmpty(n.Profile),
+			Attributes:            orEmpty(n.Attributes),
+			Degree:                n.Degree,
+			Cluster:               n.Cluster,
+			DegreeCentrality:      n.DegreeCentrality,
+			BetweennessCentrality: n.BetweennessCentrality,
+			Age:                   n.Age,
+			Gender:                n.Gender,
+			TextOpinion:           n.TextOpinion,
+			LevelOfCare:           n.LevelOfCare,
+			EffectOnUsage:         n.EffectOnUsage,
+		}
+	}
+	for j, e := range in.Edges {
+		w := 1.0
+		if e.Weight != nil {
+			w = *e.Weight
+		}
+		g.Edges[j] = network.Edge{Source: e.Source, Target: e.Target, Weight: w}
+	}
+	return g
+}
+
+func orEmpty[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
+}
+
+// networkName is the given name, else the uploaded file's name, else a dated default.
+func networkName(name *string, filename string) string {
+	switch {
+	case name != nil && *name != "":
+		return *name
+	case filename != "":
+		return filename
+	default:
+		return "network " + time.Now().UTC().Format(time.RFC3339)
+	}
+}

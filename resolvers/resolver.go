@@ -1,0 +1,22 @@
+// Package resolvers implements the GraphQL resolvers. They stay thin: they
+// translate between GraphQL and the plain Go packages that hold the logic.
+package resolvers
+
+import (
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/graph"
+	"github.com/ethox/ethox/graphstore"
+)
+
+// Resolver is the root resolver, holding the process-wide dependencies.
+type Resolver struct {
+	Client *ent.Client
+	Graphs *graphstore.Store
+}
+
+// NewSchema builds the executable schema over the given dependencies.
+func NewSchema(r *Resolver) graphql.ExecutableSchema {
+	return graph.NewExecutableSchema(graph.Config{Resolvers: r})
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethox/ethox/internal/testdb"
+)
+
+// TestBinary builds the real server and drives it as a user would: migrate,
+// serve, upload the prototype's network.json, read it back, stop with SIGTERM.
+func TestBinary(t *testing.T) {
+	fixture, err := os.ReadFile(filepath.Join("..", "shared", "fixtures", "ethox-network-20.json"))
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "ethox")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cases := []struct{ name, dbURL string }{{"default-sqlite", ""}}
+	for _, d := range testdb.Dialects() {
+		if d == "postgres" {
+			cases = append(cases, struct{ name, dbURL string }{"postgres", testdb.URL(t, d)})
+		}
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			port := freePort(t)
+			env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL="+tc.dbURL, "ENV=development")
+			mig := exec.Command(bin, "migrate")
+			mig.Dir, mig.Env = dir, env
+			if out, err := mig.CombinedOutput(); err != nil {
+				t.Fatalf("migrate: %v\n%s", err, out)
+			}
+			var logs bytes.Buffer
+			srv := exec.Command(bin)
+			srv.Dir, srv.Env, srv.Stdout, srv.Stderr = dir, env, &logs, &logs
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Wait() }()
+			t.Cleanup(func() { _ = srv.Process.Kill() })
+			base := fmt.Sprintf("http://127.0.0.1:%d", port)
+			waitHealthy(t, base, done, &logs)
+
+			var body bytes.Buffer
+			mw := multipart.NewWriter(&body)
+			_ = mw.WriteField("operations", `{"query":"mutation($f: Upload!) { uploadGraph(file: $f) { network { id nodeCount edgeCount } } }","variables":{"f":null}}`)
+			_ = mw.WriteField("map", `{"0":["variables.f"]}`)
+			fw, _ := mw.CreateFormFile("0", "network.json")
+			_, _ = fw.Write(fixture)
+			_ = mw.Close()
+			out := post(t, base, mw.FormDataContentType(), &body)
+			if !strings.Contains(out, `"nodeCount":20`) || !strings.Contains(out, `"edgeCount":52`) {
+				t.Fatalf("upload: %s", out)
+			}
+			out = post(t, base, "application/json", strings.NewReader(`{"query":"{ graph { metadata { nodeCount } nodes { agentId } } }"}`))
+			if !strings.Contains(out, `"nodeCount":20`) {
+				t.Fatalf("graph: %s", out)
+			}
+			if tc.dbURL == "" {
+				if _, err := os.Stat(filepath.Join(dir, "ethox.db")); err != nil {
+					t.Fatalf("default database file: %v", err)
+				}
+			}
+			_ = srv.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatalf("no exit after SIGTERM\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func waitHealthy(t *testing.T, base string, done <-chan error, logs *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, logs.String())
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("server not ready\n%s", logs.String())
+}
+
+func post(t *testing.T, base, contentType string, body io.Reader) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/query", body)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var probe map[string]any
+	if json.Unmarshal(b, &probe) != nil {
+		t.Fatalf("not JSON: %s", b)
+	}
+	if _, bad := probe["errors"]; bad {
+		t.Fatalf("errors: %s", b)
+	}
+	return string(b)
+}
