@@ -24,7 +24,9 @@ func TestGETQuery(t *testing.T) {
 	e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/query?query="+url.QueryEscape(countQuery), nil)
 	var got struct {
-		Graph struct{ Metadata struct{ NodeCount, EdgeCount int } }
+		Graph struct {
+			Metadata struct{ NodeCount, EdgeCount int }
+		}
 	}
 	e.send(req).decode(t, &got)
 	if got.Graph.Metadata.NodeCount != 20 || got.Graph.Metadata.EdgeCount != 52 {

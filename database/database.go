@@ -49,9 +49,9 @@ func Open(ctx context.Context, rawURL string, pool PoolConfig) (*DB, error) {
 		rawURL = DefaultURL
 	}
 	var (
-		db                   *sql.DB
+		db                    *sql.DB
 		name, driverName, dsn string
-		err                  error
+		err                   error
 	)
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):

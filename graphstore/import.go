@@ -26,13 +26,13 @@ type importRows struct {
 }
 
 type agentRow struct {
-	agentID                      string
-	traits, profile, attributes  []byte
-	age, cluster                 *int
-	gender, textOpinion          *string
-	degree                       int
+	agentID                       string
+	traits, profile, attributes   []byte
+	age, cluster                  *int
+	gender, textOpinion           *string
+	degree                        int
 	degreeCentrality, betweenness float64
-	levelOfCare, effectOnUsage   *float64
+	levelOfCare, effectOnUsage    *float64
 }
 
 type tieRow struct {

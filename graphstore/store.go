@@ -264,4 +264,3 @@ func orEmpty[V any](m map[string]V) map[string]V {
 	}
 	return m
 }
-
