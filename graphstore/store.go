@@ -115,37 +115,14 @@ func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
 	if n == nil {
 		return &Graph{TraitKeys: []string{}}, nil
 	}
-	agents, err := s.db.Client.Agent.Query().
-		Where(agent.NetworkID(n.ID)).
-		Order(ent.Asc(agent.FieldID)).
-		All(ctx)
+	out := &Graph{Network: n, TraitKeys: n.TraitKeys}
+	out.Directed = n.Directed
+	keys, err := s.loadNodes(ctx, n, out)
 	if err != nil {
 		return nil, fmt.Errorf("load agents of network %d: %w", n.ID, err)
 	}
-	keys := make(map[int]string, len(agents))
-	out := &Graph{Network: n, TraitKeys: n.TraitKeys}
-	out.Directed = n.Directed
-	out.Nodes = make([]network.Node, len(agents))
-	for i, a := range agents {
-		keys[a.ID] = a.AgentID
-		out.Nodes[i] = nodeFromAgent(a)
-	}
-	var ties []struct {
-		SourceID int     `json:"source_id"`
-		TargetID int     `json:"target_id"`
-		Weight   float64 `json:"weight"`
-	}
-	err = s.db.Client.Tie.Query().
-		Where(tie.NetworkID(n.ID)).
-		Order(ent.Asc(tie.FieldID)).
-		Select(tie.FieldSourceID, tie.FieldTargetID, tie.FieldWeight).
-		Scan(ctx, &ties)
-	if err != nil {
+	if err := s.loadEdges(ctx, n, keys, out); err != nil {
 		return nil, fmt.Errorf("load ties of network %d: %w", n.ID, err)
-	}
-	out.Edges = make([]network.Edge, len(ties))
-	for i, t := range ties {
-		out.Edges[i] = network.Edge{Source: keys[t.SourceID], Target: keys[t.TargetID], Weight: t.Weight}
 	}
 	if out.TraitKeys == nil {
 		out.TraitKeys = []string{}
