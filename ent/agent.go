@@ -56,21 +56,15 @@ type Agent struct {
 type AgentEdges struct {
 	// Network holds the value of the network edge.
 	Network *Network `json:"network,omitempty"`
-	// OutTies holds the value of the out_ties edge.
-	OutTies []*Tie `json:"out_ties,omitempty"`
-	// InTies holds the value of the in_ties edge.
-	InTies []*Tie `json:"in_ties,omitempty"`
 	// States holds the value of the states edge.
 	States []*AgentState `json:"states,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
-	namedOutTies map[string][]*Tie
-	namedInTies  map[string][]*Tie
-	namedStates  map[string][]*AgentState
+	namedStates map[string][]*AgentState
 }
 
 // NetworkOrErr returns the Network value or an error if the edge
@@ -84,28 +78,10 @@ func (e AgentEdges) NetworkOrErr() (*Network, error) {
 	return nil, &NotLoadedError{edge: "network"}
 }
 
-// OutTiesOrErr returns the OutTies value or an error if the edge
-// was not loaded in eager-loading.
-func (e AgentEdges) OutTiesOrErr() ([]*Tie, error) {
-	if e.loadedTypes[1] {
-		return e.OutTies, nil
-	}
-	return nil, &NotLoadedError{edge: "out_ties"}
-}
-
-// InTiesOrErr returns the InTies value or an error if the edge
-// was not loaded in eager-loading.
-func (e AgentEdges) InTiesOrErr() ([]*Tie, error) {
-	if e.loadedTypes[2] {
-		return e.InTies, nil
-	}
-	return nil, &NotLoadedError{edge: "in_ties"}
-}
-
 // StatesOrErr returns the States value or an error if the edge
 // was not loaded in eager-loading.
 func (e AgentEdges) StatesOrErr() ([]*AgentState, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[1] {
 		return e.States, nil
 	}
 	return nil, &NotLoadedError{edge: "states"}
@@ -259,16 +235,6 @@ func (_m *Agent) QueryNetwork() *NetworkQuery {
 	return NewAgentClient(_m.config).QueryNetwork(_m)
 }
 
-// QueryOutTies queries the "out_ties" edge of the Agent entity.
-func (_m *Agent) QueryOutTies() *TieQuery {
-	return NewAgentClient(_m.config).QueryOutTies(_m)
-}
-
-// QueryInTies queries the "in_ties" edge of the Agent entity.
-func (_m *Agent) QueryInTies() *TieQuery {
-	return NewAgentClient(_m.config).QueryInTies(_m)
-}
-
 // QueryStates queries the "states" edge of the Agent entity.
 func (_m *Agent) QueryStates() *AgentStateQuery {
 	return NewAgentClient(_m.config).QueryStates(_m)
@@ -352,54 +318,6 @@ func (_m *Agent) String() string {
 	builder.WriteString(fmt.Sprintf("%v", _m.Attributes))
 	builder.WriteByte(')')
 	return builder.String()
-}
-
-// NamedOutTies returns the OutTies named value or an error if the edge was not
-// loaded in eager-loading with this name.
-func (_m *Agent) NamedOutTies(name string) ([]*Tie, error) {
-	if _m.Edges.namedOutTies == nil {
-		return nil, &NotLoadedError{edge: name}
-	}
-	nodes, ok := _m.Edges.namedOutTies[name]
-	if !ok {
-		return nil, &NotLoadedError{edge: name}
-	}
-	return nodes, nil
-}
-
-func (_m *Agent) appendNamedOutTies(name string, edges ...*Tie) {
-	if _m.Edges.namedOutTies == nil {
-		_m.Edges.namedOutTies = make(map[string][]*Tie)
-	}
-	if len(edges) == 0 {
-		_m.Edges.namedOutTies[name] = []*Tie{}
-	} else {
-		_m.Edges.namedOutTies[name] = append(_m.Edges.namedOutTies[name], edges...)
-	}
-}
-
-// NamedInTies returns the InTies named value or an error if the edge was not
-// loaded in eager-loading with this name.
-func (_m *Agent) NamedInTies(name string) ([]*Tie, error) {
-	if _m.Edges.namedInTies == nil {
-		return nil, &NotLoadedError{edge: name}
-	}
-	nodes, ok := _m.Edges.namedInTies[name]
-	if !ok {
-		return nil, &NotLoadedError{edge: name}
-	}
-	return nodes, nil
-}
-
-func (_m *Agent) appendNamedInTies(name string, edges ...*Tie) {
-	if _m.Edges.namedInTies == nil {
-		_m.Edges.namedInTies = make(map[string][]*Tie)
-	}
-	if len(edges) == 0 {
-		_m.Edges.namedInTies[name] = []*Tie{}
-	} else {
-		_m.Edges.namedInTies[name] = append(_m.Edges.namedInTies[name], edges...)
-	}
 }
 
 // NamedStates returns the States named value or an error if the edge was not

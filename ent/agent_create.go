@@ -13,7 +13,6 @@ import (
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/network"
-	"github.com/ethox/ethox/ent/tie"
 )
 
 // AgentCreate is the builder for creating a Agent entity.
@@ -183,36 +182,6 @@ func (_c *AgentCreate) SetAttributes(v map[string]interface{}) *AgentCreate {
 // SetNetwork sets the "network" edge to the Network entity.
 func (_c *AgentCreate) SetNetwork(v *Network) *AgentCreate {
 	return _c.SetNetworkID(v.ID)
-}
-
-// AddOutTyIDs adds the "out_ties" edge to the Tie entity by IDs.
-func (_c *AgentCreate) AddOutTyIDs(ids ...int) *AgentCreate {
-	_c.mutation.AddOutTyIDs(ids...)
-	return _c
-}
-
-// AddOutTies adds the "out_ties" edges to the Tie entity.
-func (_c *AgentCreate) AddOutTies(v ...*Tie) *AgentCreate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddOutTyIDs(ids...)
-}
-
-// AddInTyIDs adds the "in_ties" edge to the Tie entity by IDs.
-func (_c *AgentCreate) AddInTyIDs(ids ...int) *AgentCreate {
-	_c.mutation.AddInTyIDs(ids...)
-	return _c
-}
-
-// AddInTies adds the "in_ties" edges to the Tie entity.
-func (_c *AgentCreate) AddInTies(v ...*Tie) *AgentCreate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddInTyIDs(ids...)
 }
 
 // AddStateIDs adds the "states" edge to the AgentState entity by IDs.
@@ -424,38 +393,6 @@ func (_c *AgentCreate) createSpec() (*Agent, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.NetworkID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.OutTiesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.InTiesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.StatesIDs(); len(nodes) > 0 {

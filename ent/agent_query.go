@@ -17,25 +17,20 @@ import (
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
-	"github.com/ethox/ethox/ent/tie"
 )
 
 // AgentQuery is the builder for querying Agent entities.
 type AgentQuery struct {
 	config
-	ctx              *QueryContext
-	order            []agent.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.Agent
-	withNetwork      *NetworkQuery
-	withOutTies      *TieQuery
-	withInTies       *TieQuery
-	withStates       *AgentStateQuery
-	loadTotal        []func(context.Context, []*Agent) error
-	modifiers        []func(*sql.Selector)
-	withNamedOutTies map[string]*TieQuery
-	withNamedInTies  map[string]*TieQuery
-	withNamedStates  map[string]*AgentStateQuery
+	ctx             *QueryContext
+	order           []agent.OrderOption
+	inters          []Interceptor
+	predicates      []predicate.Agent
+	withNetwork     *NetworkQuery
+	withStates      *AgentStateQuery
+	loadTotal       []func(context.Context, []*Agent) error
+	modifiers       []func(*sql.Selector)
+	withNamedStates map[string]*AgentStateQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -87,50 +82,6 @@ func (_q *AgentQuery) QueryNetwork() *NetworkQuery {
 			sqlgraph.From(agent.Table, agent.FieldID, selector),
 			sqlgraph.To(network.Table, network.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, agent.NetworkTable, agent.NetworkColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryOutTies chains the current query on the "out_ties" edge.
-func (_q *AgentQuery) QueryOutTies() *TieQuery {
-	query := (&TieClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(agent.Table, agent.FieldID, selector),
-			sqlgraph.To(tie.Table, tie.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, agent.OutTiesTable, agent.OutTiesColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryInTies chains the current query on the "in_ties" edge.
-func (_q *AgentQuery) QueryInTies() *TieQuery {
-	query := (&TieClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(agent.Table, agent.FieldID, selector),
-			sqlgraph.To(tie.Table, tie.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, agent.InTiesTable, agent.InTiesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -353,8 +304,6 @@ func (_q *AgentQuery) Clone() *AgentQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.Agent{}, _q.predicates...),
 		withNetwork: _q.withNetwork.Clone(),
-		withOutTies: _q.withOutTies.Clone(),
-		withInTies:  _q.withInTies.Clone(),
 		withStates:  _q.withStates.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
@@ -370,28 +319,6 @@ func (_q *AgentQuery) WithNetwork(opts ...func(*NetworkQuery)) *AgentQuery {
 		opt(query)
 	}
 	_q.withNetwork = query
-	return _q
-}
-
-// WithOutTies tells the query-builder to eager-load the nodes that are connected to
-// the "out_ties" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *AgentQuery) WithOutTies(opts ...func(*TieQuery)) *AgentQuery {
-	query := (&TieClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withOutTies = query
-	return _q
-}
-
-// WithInTies tells the query-builder to eager-load the nodes that are connected to
-// the "in_ties" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *AgentQuery) WithInTies(opts ...func(*TieQuery)) *AgentQuery {
-	query := (&TieClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withInTies = query
 	return _q
 }
 
@@ -484,10 +411,8 @@ func (_q *AgentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Agent,
 	var (
 		nodes       = []*Agent{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [2]bool{
 			_q.withNetwork != nil,
-			_q.withOutTies != nil,
-			_q.withInTies != nil,
 			_q.withStates != nil,
 		}
 	)
@@ -518,38 +443,10 @@ func (_q *AgentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Agent,
 			return nil, err
 		}
 	}
-	if query := _q.withOutTies; query != nil {
-		if err := _q.loadOutTies(ctx, query, nodes,
-			func(n *Agent) { n.Edges.OutTies = []*Tie{} },
-			func(n *Agent, e *Tie) { n.Edges.OutTies = append(n.Edges.OutTies, e) }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withInTies; query != nil {
-		if err := _q.loadInTies(ctx, query, nodes,
-			func(n *Agent) { n.Edges.InTies = []*Tie{} },
-			func(n *Agent, e *Tie) { n.Edges.InTies = append(n.Edges.InTies, e) }); err != nil {
-			return nil, err
-		}
-	}
 	if query := _q.withStates; query != nil {
 		if err := _q.loadStates(ctx, query, nodes,
 			func(n *Agent) { n.Edges.States = []*AgentState{} },
 			func(n *Agent, e *AgentState) { n.Edges.States = append(n.Edges.States, e) }); err != nil {
-			return nil, err
-		}
-	}
-	for name, query := range _q.withNamedOutTies {
-		if err := _q.loadOutTies(ctx, query, nodes,
-			func(n *Agent) { n.appendNamedOutTies(name) },
-			func(n *Agent, e *Tie) { n.appendNamedOutTies(name, e) }); err != nil {
-			return nil, err
-		}
-	}
-	for name, query := range _q.withNamedInTies {
-		if err := _q.loadInTies(ctx, query, nodes,
-			func(n *Agent) { n.appendNamedInTies(name) },
-			func(n *Agent, e *Tie) { n.appendNamedInTies(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -594,66 +491,6 @@ func (_q *AgentQuery) loadNetwork(ctx context.Context, query *NetworkQuery, node
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
-	}
-	return nil
-}
-func (_q *AgentQuery) loadOutTies(ctx context.Context, query *TieQuery, nodes []*Agent, init func(*Agent), assign func(*Agent, *Tie)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[int]*Agent)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(tie.FieldSourceID)
-	}
-	query.Where(predicate.Tie(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(agent.OutTiesColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.SourceID
-		node, ok := nodeids[fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "source_id" returned %v for node %v`, fk, n.ID)
-		}
-		assign(node, n)
-	}
-	return nil
-}
-func (_q *AgentQuery) loadInTies(ctx context.Context, query *TieQuery, nodes []*Agent, init func(*Agent), assign func(*Agent, *Tie)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[int]*Agent)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(tie.FieldTargetID)
-	}
-	query.Where(predicate.Tie(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(agent.InTiesColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.TargetID
-		node, ok := nodeids[fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "target_id" returned %v for node %v`, fk, n.ID)
-		}
-		assign(node, n)
 	}
 	return nil
 }
@@ -801,34 +638,6 @@ func (_q *AgentQuery) ForShare(opts ...sql.LockOption) *AgentQuery {
 	_q.modifiers = append(_q.modifiers, func(s *sql.Selector) {
 		s.ForShare(opts...)
 	})
-	return _q
-}
-
-// WithNamedOutTies tells the query-builder to eager-load the nodes that are connected to the "out_ties"
-// edge with the given name. The optional arguments are used to configure the query builder of the edge.
-func (_q *AgentQuery) WithNamedOutTies(name string, opts ...func(*TieQuery)) *AgentQuery {
-	query := (&TieClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	if _q.withNamedOutTies == nil {
-		_q.withNamedOutTies = make(map[string]*TieQuery)
-	}
-	_q.withNamedOutTies[name] = query
-	return _q
-}
-
-// WithNamedInTies tells the query-builder to eager-load the nodes that are connected to the "in_ties"
-// edge with the given name. The optional arguments are used to configure the query builder of the edge.
-func (_q *AgentQuery) WithNamedInTies(name string, opts ...func(*TieQuery)) *AgentQuery {
-	query := (&TieClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	if _q.withNamedInTies == nil {
-		_q.withNamedInTies = make(map[string]*TieQuery)
-	}
-	_q.withNamedInTies[name] = query
 	return _q
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/predicate"
-	"github.com/ethox/ethox/ent/tie"
 )
 
 // AgentUpdate is the builder for updating Agent entities.
@@ -258,36 +257,6 @@ func (_u *AgentUpdate) SetAttributes(v map[string]interface{}) *AgentUpdate {
 	return _u
 }
 
-// AddOutTyIDs adds the "out_ties" edge to the Tie entity by IDs.
-func (_u *AgentUpdate) AddOutTyIDs(ids ...int) *AgentUpdate {
-	_u.mutation.AddOutTyIDs(ids...)
-	return _u
-}
-
-// AddOutTies adds the "out_ties" edges to the Tie entity.
-func (_u *AgentUpdate) AddOutTies(v ...*Tie) *AgentUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddOutTyIDs(ids...)
-}
-
-// AddInTyIDs adds the "in_ties" edge to the Tie entity by IDs.
-func (_u *AgentUpdate) AddInTyIDs(ids ...int) *AgentUpdate {
-	_u.mutation.AddInTyIDs(ids...)
-	return _u
-}
-
-// AddInTies adds the "in_ties" edges to the Tie entity.
-func (_u *AgentUpdate) AddInTies(v ...*Tie) *AgentUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddInTyIDs(ids...)
-}
-
 // AddStateIDs adds the "states" edge to the AgentState entity by IDs.
 func (_u *AgentUpdate) AddStateIDs(ids ...int) *AgentUpdate {
 	_u.mutation.AddStateIDs(ids...)
@@ -306,48 +275,6 @@ func (_u *AgentUpdate) AddStates(v ...*AgentState) *AgentUpdate {
 // Mutation returns the AgentMutation object of the builder.
 func (_u *AgentUpdate) Mutation() *AgentMutation {
 	return _u.mutation
-}
-
-// ClearOutTies clears all "out_ties" edges to the Tie entity.
-func (_u *AgentUpdate) ClearOutTies() *AgentUpdate {
-	_u.mutation.ClearOutTies()
-	return _u
-}
-
-// RemoveOutTyIDs removes the "out_ties" edge to Tie entities by IDs.
-func (_u *AgentUpdate) RemoveOutTyIDs(ids ...int) *AgentUpdate {
-	_u.mutation.RemoveOutTyIDs(ids...)
-	return _u
-}
-
-// RemoveOutTies removes "out_ties" edges to Tie entities.
-func (_u *AgentUpdate) RemoveOutTies(v ...*Tie) *AgentUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveOutTyIDs(ids...)
-}
-
-// ClearInTies clears all "in_ties" edges to the Tie entity.
-func (_u *AgentUpdate) ClearInTies() *AgentUpdate {
-	_u.mutation.ClearInTies()
-	return _u
-}
-
-// RemoveInTyIDs removes the "in_ties" edge to Tie entities by IDs.
-func (_u *AgentUpdate) RemoveInTyIDs(ids ...int) *AgentUpdate {
-	_u.mutation.RemoveInTyIDs(ids...)
-	return _u
-}
-
-// RemoveInTies removes "in_ties" edges to Tie entities.
-func (_u *AgentUpdate) RemoveInTies(v ...*Tie) *AgentUpdate {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveInTyIDs(ids...)
 }
 
 // ClearStates clears all "states" edges to the AgentState entity.
@@ -497,96 +424,6 @@ func (_u *AgentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Attributes(); ok {
 		_spec.SetField(agent.FieldAttributes, field.TypeJSON, value)
-	}
-	if _u.mutation.OutTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedOutTiesIDs(); len(nodes) > 0 && !_u.mutation.OutTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.OutTiesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.InTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedInTiesIDs(); len(nodes) > 0 && !_u.mutation.InTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.InTiesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.StatesCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -882,36 +719,6 @@ func (_u *AgentUpdateOne) SetAttributes(v map[string]interface{}) *AgentUpdateOn
 	return _u
 }
 
-// AddOutTyIDs adds the "out_ties" edge to the Tie entity by IDs.
-func (_u *AgentUpdateOne) AddOutTyIDs(ids ...int) *AgentUpdateOne {
-	_u.mutation.AddOutTyIDs(ids...)
-	return _u
-}
-
-// AddOutTies adds the "out_ties" edges to the Tie entity.
-func (_u *AgentUpdateOne) AddOutTies(v ...*Tie) *AgentUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddOutTyIDs(ids...)
-}
-
-// AddInTyIDs adds the "in_ties" edge to the Tie entity by IDs.
-func (_u *AgentUpdateOne) AddInTyIDs(ids ...int) *AgentUpdateOne {
-	_u.mutation.AddInTyIDs(ids...)
-	return _u
-}
-
-// AddInTies adds the "in_ties" edges to the Tie entity.
-func (_u *AgentUpdateOne) AddInTies(v ...*Tie) *AgentUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddInTyIDs(ids...)
-}
-
 // AddStateIDs adds the "states" edge to the AgentState entity by IDs.
 func (_u *AgentUpdateOne) AddStateIDs(ids ...int) *AgentUpdateOne {
 	_u.mutation.AddStateIDs(ids...)
@@ -930,48 +737,6 @@ func (_u *AgentUpdateOne) AddStates(v ...*AgentState) *AgentUpdateOne {
 // Mutation returns the AgentMutation object of the builder.
 func (_u *AgentUpdateOne) Mutation() *AgentMutation {
 	return _u.mutation
-}
-
-// ClearOutTies clears all "out_ties" edges to the Tie entity.
-func (_u *AgentUpdateOne) ClearOutTies() *AgentUpdateOne {
-	_u.mutation.ClearOutTies()
-	return _u
-}
-
-// RemoveOutTyIDs removes the "out_ties" edge to Tie entities by IDs.
-func (_u *AgentUpdateOne) RemoveOutTyIDs(ids ...int) *AgentUpdateOne {
-	_u.mutation.RemoveOutTyIDs(ids...)
-	return _u
-}
-
-// RemoveOutTies removes "out_ties" edges to Tie entities.
-func (_u *AgentUpdateOne) RemoveOutTies(v ...*Tie) *AgentUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveOutTyIDs(ids...)
-}
-
-// ClearInTies clears all "in_ties" edges to the Tie entity.
-func (_u *AgentUpdateOne) ClearInTies() *AgentUpdateOne {
-	_u.mutation.ClearInTies()
-	return _u
-}
-
-// RemoveInTyIDs removes the "in_ties" edge to Tie entities by IDs.
-func (_u *AgentUpdateOne) RemoveInTyIDs(ids ...int) *AgentUpdateOne {
-	_u.mutation.RemoveInTyIDs(ids...)
-	return _u
-}
-
-// RemoveInTies removes "in_ties" edges to Tie entities.
-func (_u *AgentUpdateOne) RemoveInTies(v ...*Tie) *AgentUpdateOne {
-	ids := make([]int, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveInTyIDs(ids...)
 }
 
 // ClearStates clears all "states" edges to the AgentState entity.
@@ -1151,96 +916,6 @@ func (_u *AgentUpdateOne) sqlSave(ctx context.Context) (_node *Agent, err error)
 	}
 	if value, ok := _u.mutation.Attributes(); ok {
 		_spec.SetField(agent.FieldAttributes, field.TypeJSON, value)
-	}
-	if _u.mutation.OutTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedOutTiesIDs(); len(nodes) > 0 && !_u.mutation.OutTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.OutTiesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.OutTiesTable,
-			Columns: []string{agent.OutTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.InTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedInTiesIDs(); len(nodes) > 0 && !_u.mutation.InTiesCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.InTiesIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   agent.InTiesTable,
-			Columns: []string{agent.InTiesColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.StatesCleared() {
 		edge := &sqlgraph.EdgeSpec{

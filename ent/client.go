@@ -522,38 +522,6 @@ func (c *AgentClient) QueryNetwork(_m *Agent) *NetworkQuery {
 	return query
 }
 
-// QueryOutTies queries the out_ties edge of a Agent.
-func (c *AgentClient) QueryOutTies(_m *Agent) *TieQuery {
-	query := (&TieClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(agent.Table, agent.FieldID, id),
-			sqlgraph.To(tie.Table, tie.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, agent.OutTiesTable, agent.OutTiesColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
-// QueryInTies queries the in_ties edge of a Agent.
-func (c *AgentClient) QueryInTies(_m *Agent) *TieQuery {
-	query := (&TieClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(agent.Table, agent.FieldID, id),
-			sqlgraph.To(tie.Table, tie.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, agent.InTiesTable, agent.InTiesColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // QueryStates queries the states edge of a Agent.
 func (c *AgentClient) QueryStates(_m *Agent) *AgentStateQuery {
 	query := (&AgentStateClient{config: c.config}).Query()
@@ -1553,38 +1521,6 @@ func (c *TieClient) QueryNetwork(_m *Tie) *NetworkQuery {
 			sqlgraph.From(tie.Table, tie.FieldID, id),
 			sqlgraph.To(network.Table, network.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, tie.NetworkTable, tie.NetworkColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
-// QuerySource queries the source edge of a Tie.
-func (c *TieClient) QuerySource(_m *Tie) *AgentQuery {
-	query := (&AgentClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(tie.Table, tie.FieldID, id),
-			sqlgraph.To(agent.Table, agent.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, tie.SourceTable, tie.SourceColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
-// QueryTarget queries the target edge of a Tie.
-func (c *TieClient) QueryTarget(_m *Tie) *AgentQuery {
-	query := (&AgentClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(tie.Table, tie.FieldID, id),
-			sqlgraph.To(agent.Table, agent.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, tie.TargetTable, tie.TargetColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil

@@ -1127,36 +1127,6 @@ func (_q *TieQuery) collectField(ctx context.Context, oneNode bool, opCtx *graph
 				selectedFields = append(selectedFields, tie.FieldNetworkID)
 				fieldSeen[tie.FieldNetworkID] = struct{}{}
 			}
-
-		case "source":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&AgentClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, agentImplementors)...); err != nil {
-				return err
-			}
-			_q.withSource = query
-			if _, ok := fieldSeen[tie.FieldSourceID]; !ok {
-				selectedFields = append(selectedFields, tie.FieldSourceID)
-				fieldSeen[tie.FieldSourceID] = struct{}{}
-			}
-
-		case "target":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&AgentClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, agentImplementors)...); err != nil {
-				return err
-			}
-			_q.withTarget = query
-			if _, ok := fieldSeen[tie.FieldTargetID]; !ok {
-				selectedFields = append(selectedFields, tie.FieldTargetID)
-				fieldSeen[tie.FieldTargetID] = struct{}{}
-			}
 		case "networkID":
 			if _, ok := fieldSeen[tie.FieldNetworkID]; !ok {
 				selectedFields = append(selectedFields, tie.FieldNetworkID)

@@ -129,19 +129,3 @@ func (_m *Tie) Network(ctx context.Context) (*Network, error) {
 	}
 	return result, err
 }
-
-func (_m *Tie) Source(ctx context.Context) (*Agent, error) {
-	result, err := _m.Edges.SourceOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QuerySource().Only(ctx)
-	}
-	return result, err
-}
-
-func (_m *Tie) Target(ctx context.Context) (*Agent, error) {
-	result, err := _m.Edges.TargetOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryTarget().Only(ctx)
-	}
-	return result, err
-}

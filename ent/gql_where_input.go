@@ -2882,12 +2882,20 @@ type TieWhereInput struct {
 	SourceIDNEQ   *int  `json:"sourceIDNEQ,omitempty"`
 	SourceIDIn    []int `json:"sourceIDIn,omitempty"`
 	SourceIDNotIn []int `json:"sourceIDNotIn,omitempty"`
+	SourceIDGT    *int  `json:"sourceIDGT,omitempty"`
+	SourceIDGTE   *int  `json:"sourceIDGTE,omitempty"`
+	SourceIDLT    *int  `json:"sourceIDLT,omitempty"`
+	SourceIDLTE   *int  `json:"sourceIDLTE,omitempty"`
 
 	// "target_id" field predicates.
 	TargetID      *int  `json:"targetID,omitempty"`
 	TargetIDNEQ   *int  `json:"targetIDNEQ,omitempty"`
 	TargetIDIn    []int `json:"targetIDIn,omitempty"`
 	TargetIDNotIn []int `json:"targetIDNotIn,omitempty"`
+	TargetIDGT    *int  `json:"targetIDGT,omitempty"`
+	TargetIDGTE   *int  `json:"targetIDGTE,omitempty"`
+	TargetIDLT    *int  `json:"targetIDLT,omitempty"`
+	TargetIDLTE   *int  `json:"targetIDLTE,omitempty"`
 
 	// "weight" field predicates.
 	Weight      *float64  `json:"weight,omitempty"`
@@ -2902,14 +2910,6 @@ type TieWhereInput struct {
 	// "network" edge predicates.
 	HasNetwork     *bool                `json:"hasNetwork,omitempty"`
 	HasNetworkWith []*NetworkWhereInput `json:"hasNetworkWith,omitempty"`
-
-	// "source" edge predicates.
-	HasSource     *bool              `json:"hasSource,omitempty"`
-	HasSourceWith []*AgentWhereInput `json:"hasSourceWith,omitempty"`
-
-	// "target" edge predicates.
-	HasTarget     *bool              `json:"hasTarget,omitempty"`
-	HasTargetWith []*AgentWhereInput `json:"hasTargetWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -3031,6 +3031,18 @@ func (i *TieWhereInput) P() (predicate.Tie, error) {
 	if len(i.SourceIDNotIn) > 0 {
 		predicates = append(predicates, tie.SourceIDNotIn(i.SourceIDNotIn...))
 	}
+	if i.SourceIDGT != nil {
+		predicates = append(predicates, tie.SourceIDGT(*i.SourceIDGT))
+	}
+	if i.SourceIDGTE != nil {
+		predicates = append(predicates, tie.SourceIDGTE(*i.SourceIDGTE))
+	}
+	if i.SourceIDLT != nil {
+		predicates = append(predicates, tie.SourceIDLT(*i.SourceIDLT))
+	}
+	if i.SourceIDLTE != nil {
+		predicates = append(predicates, tie.SourceIDLTE(*i.SourceIDLTE))
+	}
 	if i.TargetID != nil {
 		predicates = append(predicates, tie.TargetIDEQ(*i.TargetID))
 	}
@@ -3042,6 +3054,18 @@ func (i *TieWhereInput) P() (predicate.Tie, error) {
 	}
 	if len(i.TargetIDNotIn) > 0 {
 		predicates = append(predicates, tie.TargetIDNotIn(i.TargetIDNotIn...))
+	}
+	if i.TargetIDGT != nil {
+		predicates = append(predicates, tie.TargetIDGT(*i.TargetIDGT))
+	}
+	if i.TargetIDGTE != nil {
+		predicates = append(predicates, tie.TargetIDGTE(*i.TargetIDGTE))
+	}
+	if i.TargetIDLT != nil {
+		predicates = append(predicates, tie.TargetIDLT(*i.TargetIDLT))
+	}
+	if i.TargetIDLTE != nil {
+		predicates = append(predicates, tie.TargetIDLTE(*i.TargetIDLTE))
 	}
 	if i.Weight != nil {
 		predicates = append(predicates, tie.WeightEQ(*i.Weight))
@@ -3085,42 +3109,6 @@ func (i *TieWhereInput) P() (predicate.Tie, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, tie.HasNetworkWith(with...))
-	}
-	if i.HasSource != nil {
-		p := tie.HasSource()
-		if !*i.HasSource {
-			p = tie.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasSourceWith) > 0 {
-		with := make([]predicate.Agent, 0, len(i.HasSourceWith))
-		for _, w := range i.HasSourceWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasSourceWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, tie.HasSourceWith(with...))
-	}
-	if i.HasTarget != nil {
-		p := tie.HasTarget()
-		if !*i.HasTarget {
-			p = tie.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasTargetWith) > 0 {
-		with := make([]predicate.Agent, 0, len(i.HasTargetWith))
-		for _, w := range i.HasTargetWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasTargetWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, tie.HasTargetWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

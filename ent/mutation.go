@@ -634,12 +634,6 @@ type AgentMutation struct {
 	clearedFields             map[string]struct{}
 	network                   *int
 	clearednetwork            bool
-	out_ties                  map[int]struct{}
-	removedout_ties           map[int]struct{}
-	clearedout_ties           bool
-	in_ties                   map[int]struct{}
-	removedin_ties            map[int]struct{}
-	clearedin_ties            bool
 	states                    map[int]struct{}
 	removedstates             map[int]struct{}
 	clearedstates             bool
@@ -1499,114 +1493,6 @@ func (m *AgentMutation) ResetNetwork() {
 	m.clearednetwork = false
 }
 
-// AddOutTyIDs adds the "out_ties" edge to the Tie entity by ids.
-func (m *AgentMutation) AddOutTyIDs(ids ...int) {
-	if m.out_ties == nil {
-		m.out_ties = make(map[int]struct{})
-	}
-	for i := range ids {
-		m.out_ties[ids[i]] = struct{}{}
-	}
-}
-
-// ClearOutTies clears the "out_ties" edge to the Tie entity.
-func (m *AgentMutation) ClearOutTies() {
-	m.clearedout_ties = true
-}
-
-// OutTiesCleared reports if the "out_ties" edge to the Tie entity was cleared.
-func (m *AgentMutation) OutTiesCleared() bool {
-	return m.clearedout_ties
-}
-
-// RemoveOutTyIDs removes the "out_ties" edge to the Tie entity by IDs.
-func (m *AgentMutation) RemoveOutTyIDs(ids ...int) {
-	if m.removedout_ties == nil {
-		m.removedout_ties = make(map[int]struct{})
-	}
-	for i := range ids {
-		delete(m.out_ties, ids[i])
-		m.removedout_ties[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedOutTies returns the removed IDs of the "out_ties" edge to the Tie entity.
-func (m *AgentMutation) RemovedOutTiesIDs() (ids []int) {
-	for id := range m.removedout_ties {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// OutTiesIDs returns the "out_ties" edge IDs in the mutation.
-func (m *AgentMutation) OutTiesIDs() (ids []int) {
-	for id := range m.out_ties {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetOutTies resets all changes to the "out_ties" edge.
-func (m *AgentMutation) ResetOutTies() {
-	m.out_ties = nil
-	m.clearedout_ties = false
-	m.removedout_ties = nil
-}
-
-// AddInTyIDs adds the "in_ties" edge to the Tie entity by ids.
-func (m *AgentMutation) AddInTyIDs(ids ...int) {
-	if m.in_ties == nil {
-		m.in_ties = make(map[int]struct{})
-	}
-	for i := range ids {
-		m.in_ties[ids[i]] = struct{}{}
-	}
-}
-
-// ClearInTies clears the "in_ties" edge to the Tie entity.
-func (m *AgentMutation) ClearInTies() {
-	m.clearedin_ties = true
-}
-
-// InTiesCleared reports if the "in_ties" edge to the Tie entity was cleared.
-func (m *AgentMutation) InTiesCleared() bool {
-	return m.clearedin_ties
-}
-
-// RemoveInTyIDs removes the "in_ties" edge to the Tie entity by IDs.
-func (m *AgentMutation) RemoveInTyIDs(ids ...int) {
-	if m.removedin_ties == nil {
-		m.removedin_ties = make(map[int]struct{})
-	}
-	for i := range ids {
-		delete(m.in_ties, ids[i])
-		m.removedin_ties[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedInTies returns the removed IDs of the "in_ties" edge to the Tie entity.
-func (m *AgentMutation) RemovedInTiesIDs() (ids []int) {
-	for id := range m.removedin_ties {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// InTiesIDs returns the "in_ties" edge IDs in the mutation.
-func (m *AgentMutation) InTiesIDs() (ids []int) {
-	for id := range m.in_ties {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetInTies resets all changes to the "in_ties" edge.
-func (m *AgentMutation) ResetInTies() {
-	m.in_ties = nil
-	m.clearedin_ties = false
-	m.removedin_ties = nil
-}
-
 // AddStateIDs adds the "states" edge to the AgentState entity by ids.
 func (m *AgentMutation) AddStateIDs(ids ...int) {
 	if m.states == nil {
@@ -2141,15 +2027,9 @@ func (m *AgentMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *AgentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 2)
 	if m.network != nil {
 		edges = append(edges, agent.EdgeNetwork)
-	}
-	if m.out_ties != nil {
-		edges = append(edges, agent.EdgeOutTies)
-	}
-	if m.in_ties != nil {
-		edges = append(edges, agent.EdgeInTies)
 	}
 	if m.states != nil {
 		edges = append(edges, agent.EdgeStates)
@@ -2165,18 +2045,6 @@ func (m *AgentMutation) AddedIDs(name string) []ent.Value {
 		if id := m.network; id != nil {
 			return []ent.Value{*id}
 		}
-	case agent.EdgeOutTies:
-		ids := make([]ent.Value, 0, len(m.out_ties))
-		for id := range m.out_ties {
-			ids = append(ids, id)
-		}
-		return ids
-	case agent.EdgeInTies:
-		ids := make([]ent.Value, 0, len(m.in_ties))
-		for id := range m.in_ties {
-			ids = append(ids, id)
-		}
-		return ids
 	case agent.EdgeStates:
 		ids := make([]ent.Value, 0, len(m.states))
 		for id := range m.states {
@@ -2189,13 +2057,7 @@ func (m *AgentMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *AgentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
-	if m.removedout_ties != nil {
-		edges = append(edges, agent.EdgeOutTies)
-	}
-	if m.removedin_ties != nil {
-		edges = append(edges, agent.EdgeInTies)
-	}
+	edges := make([]string, 0, 2)
 	if m.removedstates != nil {
 		edges = append(edges, agent.EdgeStates)
 	}
@@ -2206,18 +2068,6 @@ func (m *AgentMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *AgentMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
-	case agent.EdgeOutTies:
-		ids := make([]ent.Value, 0, len(m.removedout_ties))
-		for id := range m.removedout_ties {
-			ids = append(ids, id)
-		}
-		return ids
-	case agent.EdgeInTies:
-		ids := make([]ent.Value, 0, len(m.removedin_ties))
-		for id := range m.removedin_ties {
-			ids = append(ids, id)
-		}
-		return ids
 	case agent.EdgeStates:
 		ids := make([]ent.Value, 0, len(m.removedstates))
 		for id := range m.removedstates {
@@ -2230,15 +2080,9 @@ func (m *AgentMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *AgentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 2)
 	if m.clearednetwork {
 		edges = append(edges, agent.EdgeNetwork)
-	}
-	if m.clearedout_ties {
-		edges = append(edges, agent.EdgeOutTies)
-	}
-	if m.clearedin_ties {
-		edges = append(edges, agent.EdgeInTies)
 	}
 	if m.clearedstates {
 		edges = append(edges, agent.EdgeStates)
@@ -2252,10 +2096,6 @@ func (m *AgentMutation) EdgeCleared(name string) bool {
 	switch name {
 	case agent.EdgeNetwork:
 		return m.clearednetwork
-	case agent.EdgeOutTies:
-		return m.clearedout_ties
-	case agent.EdgeInTies:
-		return m.clearedin_ties
 	case agent.EdgeStates:
 		return m.clearedstates
 	}
@@ -2279,12 +2119,6 @@ func (m *AgentMutation) ResetEdge(name string) error {
 	switch name {
 	case agent.EdgeNetwork:
 		m.ResetNetwork()
-		return nil
-	case agent.EdgeOutTies:
-		m.ResetOutTies()
-		return nil
-	case agent.EdgeInTies:
-		m.ResetInTies()
 		return nil
 	case agent.EdgeStates:
 		m.ResetStates()
@@ -8554,15 +8388,15 @@ type TieMutation struct {
 	op             Op
 	typ            string
 	id             *int
+	source_id      *int
+	addsource_id   *int
+	target_id      *int
+	addtarget_id   *int
 	weight         *float64
 	addweight      *float64
 	clearedFields  map[string]struct{}
 	network        *int
 	clearednetwork bool
-	source         *int
-	clearedsource  bool
-	target         *int
-	clearedtarget  bool
 	done           bool
 	oldValue       func(context.Context) (*Tie, error)
 	predicates     []predicate.Tie
@@ -8704,12 +8538,13 @@ func (m *TieMutation) ResetNetworkID() {
 
 // SetSourceID sets the "source_id" field.
 func (m *TieMutation) SetSourceID(i int) {
-	m.source = &i
+	m.source_id = &i
+	m.addsource_id = nil
 }
 
 // SourceID returns the value of the "source_id" field in the mutation.
 func (m *TieMutation) SourceID() (r int, exists bool) {
-	v := m.source
+	v := m.source_id
 	if v == nil {
 		return
 	}
@@ -8733,19 +8568,39 @@ func (m *TieMutation) OldSourceID(ctx context.Context) (v int, err error) {
 	return oldValue.SourceID, nil
 }
 
+// AddSourceID adds i to the "source_id" field.
+func (m *TieMutation) AddSourceID(i int) {
+	if m.addsource_id != nil {
+		*m.addsource_id += i
+	} else {
+		m.addsource_id = &i
+	}
+}
+
+// AddedSourceID returns the value that was added to the "source_id" field in this mutation.
+func (m *TieMutation) AddedSourceID() (r int, exists bool) {
+	v := m.addsource_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
 // ResetSourceID resets all changes to the "source_id" field.
 func (m *TieMutation) ResetSourceID() {
-	m.source = nil
+	m.source_id = nil
+	m.addsource_id = nil
 }
 
 // SetTargetID sets the "target_id" field.
 func (m *TieMutation) SetTargetID(i int) {
-	m.target = &i
+	m.target_id = &i
+	m.addtarget_id = nil
 }
 
 // TargetID returns the value of the "target_id" field in the mutation.
 func (m *TieMutation) TargetID() (r int, exists bool) {
-	v := m.target
+	v := m.target_id
 	if v == nil {
 		return
 	}
@@ -8769,9 +8624,28 @@ func (m *TieMutation) OldTargetID(ctx context.Context) (v int, err error) {
 	return oldValue.TargetID, nil
 }
 
+// AddTargetID adds i to the "target_id" field.
+func (m *TieMutation) AddTargetID(i int) {
+	if m.addtarget_id != nil {
+		*m.addtarget_id += i
+	} else {
+		m.addtarget_id = &i
+	}
+}
+
+// AddedTargetID returns the value that was added to the "target_id" field in this mutation.
+func (m *TieMutation) AddedTargetID() (r int, exists bool) {
+	v := m.addtarget_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
 // ResetTargetID resets all changes to the "target_id" field.
 func (m *TieMutation) ResetTargetID() {
-	m.target = nil
+	m.target_id = nil
+	m.addtarget_id = nil
 }
 
 // SetWeight sets the "weight" field.
@@ -8857,60 +8731,6 @@ func (m *TieMutation) ResetNetwork() {
 	m.clearednetwork = false
 }
 
-// ClearSource clears the "source" edge to the Agent entity.
-func (m *TieMutation) ClearSource() {
-	m.clearedsource = true
-	m.clearedFields[tie.FieldSourceID] = struct{}{}
-}
-
-// SourceCleared reports if the "source" edge to the Agent entity was cleared.
-func (m *TieMutation) SourceCleared() bool {
-	return m.clearedsource
-}
-
-// SourceIDs returns the "source" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// SourceID instead. It exists only for internal usage by the builders.
-func (m *TieMutation) SourceIDs() (ids []int) {
-	if id := m.source; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetSource resets all changes to the "source" edge.
-func (m *TieMutation) ResetSource() {
-	m.source = nil
-	m.clearedsource = false
-}
-
-// ClearTarget clears the "target" edge to the Agent entity.
-func (m *TieMutation) ClearTarget() {
-	m.clearedtarget = true
-	m.clearedFields[tie.FieldTargetID] = struct{}{}
-}
-
-// TargetCleared reports if the "target" edge to the Agent entity was cleared.
-func (m *TieMutation) TargetCleared() bool {
-	return m.clearedtarget
-}
-
-// TargetIDs returns the "target" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// TargetID instead. It exists only for internal usage by the builders.
-func (m *TieMutation) TargetIDs() (ids []int) {
-	if id := m.target; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetTarget resets all changes to the "target" edge.
-func (m *TieMutation) ResetTarget() {
-	m.target = nil
-	m.clearedtarget = false
-}
-
 // Where appends a list predicates to the TieMutation builder.
 func (m *TieMutation) Where(ps ...predicate.Tie) {
 	m.predicates = append(m.predicates, ps...)
@@ -8949,10 +8769,10 @@ func (m *TieMutation) Fields() []string {
 	if m.network != nil {
 		fields = append(fields, tie.FieldNetworkID)
 	}
-	if m.source != nil {
+	if m.source_id != nil {
 		fields = append(fields, tie.FieldSourceID)
 	}
-	if m.target != nil {
+	if m.target_id != nil {
 		fields = append(fields, tie.FieldTargetID)
 	}
 	if m.weight != nil {
@@ -9036,6 +8856,12 @@ func (m *TieMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *TieMutation) AddedFields() []string {
 	var fields []string
+	if m.addsource_id != nil {
+		fields = append(fields, tie.FieldSourceID)
+	}
+	if m.addtarget_id != nil {
+		fields = append(fields, tie.FieldTargetID)
+	}
 	if m.addweight != nil {
 		fields = append(fields, tie.FieldWeight)
 	}
@@ -9047,6 +8873,10 @@ func (m *TieMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *TieMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case tie.FieldSourceID:
+		return m.AddedSourceID()
+	case tie.FieldTargetID:
+		return m.AddedTargetID()
 	case tie.FieldWeight:
 		return m.AddedWeight()
 	}
@@ -9058,6 +8888,20 @@ func (m *TieMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *TieMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case tie.FieldSourceID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSourceID(v)
+		return nil
+	case tie.FieldTargetID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTargetID(v)
+		return nil
 	case tie.FieldWeight:
 		v, ok := value.(float64)
 		if !ok {
@@ -9110,15 +8954,9 @@ func (m *TieMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *TieMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 1)
 	if m.network != nil {
 		edges = append(edges, tie.EdgeNetwork)
-	}
-	if m.source != nil {
-		edges = append(edges, tie.EdgeSource)
-	}
-	if m.target != nil {
-		edges = append(edges, tie.EdgeTarget)
 	}
 	return edges
 }
@@ -9131,21 +8969,13 @@ func (m *TieMutation) AddedIDs(name string) []ent.Value {
 		if id := m.network; id != nil {
 			return []ent.Value{*id}
 		}
-	case tie.EdgeSource:
-		if id := m.source; id != nil {
-			return []ent.Value{*id}
-		}
-	case tie.EdgeTarget:
-		if id := m.target; id != nil {
-			return []ent.Value{*id}
-		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *TieMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 1)
 	return edges
 }
 
@@ -9157,15 +8987,9 @@ func (m *TieMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *TieMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 1)
 	if m.clearednetwork {
 		edges = append(edges, tie.EdgeNetwork)
-	}
-	if m.clearedsource {
-		edges = append(edges, tie.EdgeSource)
-	}
-	if m.clearedtarget {
-		edges = append(edges, tie.EdgeTarget)
 	}
 	return edges
 }
@@ -9176,10 +9000,6 @@ func (m *TieMutation) EdgeCleared(name string) bool {
 	switch name {
 	case tie.EdgeNetwork:
 		return m.clearednetwork
-	case tie.EdgeSource:
-		return m.clearedsource
-	case tie.EdgeTarget:
-		return m.clearedtarget
 	}
 	return false
 }
@@ -9191,12 +9011,6 @@ func (m *TieMutation) ClearEdge(name string) error {
 	case tie.EdgeNetwork:
 		m.ClearNetwork()
 		return nil
-	case tie.EdgeSource:
-		m.ClearSource()
-		return nil
-	case tie.EdgeTarget:
-		m.ClearTarget()
-		return nil
 	}
 	return fmt.Errorf("unknown Tie unique edge %s", name)
 }
@@ -9207,12 +9021,6 @@ func (m *TieMutation) ResetEdge(name string) error {
 	switch name {
 	case tie.EdgeNetwork:
 		m.ResetNetwork()
-		return nil
-	case tie.EdgeSource:
-		m.ResetSource()
-		return nil
-	case tie.EdgeTarget:
-		m.ResetTarget()
 		return nil
 	}
 	return fmt.Errorf("unknown Tie edge %s", name)

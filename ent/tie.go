@@ -8,7 +8,6 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
-	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/tie"
 )
@@ -36,15 +35,11 @@ type Tie struct {
 type TieEdges struct {
 	// Network holds the value of the network edge.
 	Network *Network `json:"network,omitempty"`
-	// Source holds the value of the source edge.
-	Source *Agent `json:"source,omitempty"`
-	// Target holds the value of the target edge.
-	Target *Agent `json:"target,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [1]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [1]map[string]int
 }
 
 // NetworkOrErr returns the Network value or an error if the edge
@@ -56,28 +51,6 @@ func (e TieEdges) NetworkOrErr() (*Network, error) {
 		return nil, &NotFoundError{label: network.Label}
 	}
 	return nil, &NotLoadedError{edge: "network"}
-}
-
-// SourceOrErr returns the Source value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e TieEdges) SourceOrErr() (*Agent, error) {
-	if e.Source != nil {
-		return e.Source, nil
-	} else if e.loadedTypes[1] {
-		return nil, &NotFoundError{label: agent.Label}
-	}
-	return nil, &NotLoadedError{edge: "source"}
-}
-
-// TargetOrErr returns the Target value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e TieEdges) TargetOrErr() (*Agent, error) {
-	if e.Target != nil {
-		return e.Target, nil
-	} else if e.loadedTypes[2] {
-		return nil, &NotFoundError{label: agent.Label}
-	}
-	return nil, &NotLoadedError{edge: "target"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -150,16 +123,6 @@ func (_m *Tie) Value(name string) (ent.Value, error) {
 // QueryNetwork queries the "network" edge of the Tie entity.
 func (_m *Tie) QueryNetwork() *NetworkQuery {
 	return NewTieClient(_m.config).QueryNetwork(_m)
-}
-
-// QuerySource queries the "source" edge of the Tie entity.
-func (_m *Tie) QuerySource() *AgentQuery {
-	return NewTieClient(_m.config).QuerySource(_m)
-}
-
-// QueryTarget queries the "target" edge of the Tie entity.
-func (_m *Tie) QueryTarget() *AgentQuery {
-	return NewTieClient(_m.config).QueryTarget(_m)
 }
 
 // Update returns a builder for updating this Tie.

@@ -10,7 +10,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/tie"
 )
@@ -58,16 +57,6 @@ func (_c *TieCreate) SetNillableWeight(v *float64) *TieCreate {
 // SetNetwork sets the "network" edge to the Network entity.
 func (_c *TieCreate) SetNetwork(v *Network) *TieCreate {
 	return _c.SetNetworkID(v.ID)
-}
-
-// SetSource sets the "source" edge to the Agent entity.
-func (_c *TieCreate) SetSource(v *Agent) *TieCreate {
-	return _c.SetSourceID(v.ID)
-}
-
-// SetTarget sets the "target" edge to the Agent entity.
-func (_c *TieCreate) SetTarget(v *Agent) *TieCreate {
-	return _c.SetTargetID(v.ID)
 }
 
 // Mutation returns the TieMutation object of the builder.
@@ -128,12 +117,6 @@ func (_c *TieCreate) check() error {
 	if len(_c.mutation.NetworkIDs()) == 0 {
 		return &ValidationError{Name: "network", err: errors.New(`ent: missing required edge "Tie.network"`)}
 	}
-	if len(_c.mutation.SourceIDs()) == 0 {
-		return &ValidationError{Name: "source", err: errors.New(`ent: missing required edge "Tie.source"`)}
-	}
-	if len(_c.mutation.TargetIDs()) == 0 {
-		return &ValidationError{Name: "target", err: errors.New(`ent: missing required edge "Tie.target"`)}
-	}
 	return nil
 }
 
@@ -161,6 +144,14 @@ func (_c *TieCreate) createSpec() (*Tie, *sqlgraph.CreateSpec) {
 		_spec = sqlgraph.NewCreateSpec(tie.Table, sqlgraph.NewFieldSpec(tie.FieldID, field.TypeInt))
 	)
 	_spec.OnConflict = _c.conflict
+	if value, ok := _c.mutation.SourceID(); ok {
+		_spec.SetField(tie.FieldSourceID, field.TypeInt, value)
+		_node.SourceID = value
+	}
+	if value, ok := _c.mutation.TargetID(); ok {
+		_spec.SetField(tie.FieldTargetID, field.TypeInt, value)
+		_node.TargetID = value
+	}
 	if value, ok := _c.mutation.Weight(); ok {
 		_spec.SetField(tie.FieldWeight, field.TypeFloat64, value)
 		_node.Weight = value
@@ -180,40 +171,6 @@ func (_c *TieCreate) createSpec() (*Tie, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.NetworkID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.SourceIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   tie.SourceTable,
-			Columns: []string{tie.SourceColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(agent.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.SourceID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.TargetIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   tie.TargetTable,
-			Columns: []string{tie.TargetColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(agent.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.TargetID = nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

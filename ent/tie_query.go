@@ -12,7 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/tie"
@@ -26,8 +25,6 @@ type TieQuery struct {
 	inters      []Interceptor
 	predicates  []predicate.Tie
 	withNetwork *NetworkQuery
-	withSource  *AgentQuery
-	withTarget  *AgentQuery
 	loadTotal   []func(context.Context, []*Tie) error
 	modifiers   []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -81,50 +78,6 @@ func (_q *TieQuery) QueryNetwork() *NetworkQuery {
 			sqlgraph.From(tie.Table, tie.FieldID, selector),
 			sqlgraph.To(network.Table, network.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, tie.NetworkTable, tie.NetworkColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QuerySource chains the current query on the "source" edge.
-func (_q *TieQuery) QuerySource() *AgentQuery {
-	query := (&AgentClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(tie.Table, tie.FieldID, selector),
-			sqlgraph.To(agent.Table, agent.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, tie.SourceTable, tie.SourceColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryTarget chains the current query on the "target" edge.
-func (_q *TieQuery) QueryTarget() *AgentQuery {
-	query := (&AgentClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(tie.Table, tie.FieldID, selector),
-			sqlgraph.To(agent.Table, agent.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, tie.TargetTable, tie.TargetColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -325,8 +278,6 @@ func (_q *TieQuery) Clone() *TieQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.Tie{}, _q.predicates...),
 		withNetwork: _q.withNetwork.Clone(),
-		withSource:  _q.withSource.Clone(),
-		withTarget:  _q.withTarget.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -341,28 +292,6 @@ func (_q *TieQuery) WithNetwork(opts ...func(*NetworkQuery)) *TieQuery {
 		opt(query)
 	}
 	_q.withNetwork = query
-	return _q
-}
-
-// WithSource tells the query-builder to eager-load the nodes that are connected to
-// the "source" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *TieQuery) WithSource(opts ...func(*AgentQuery)) *TieQuery {
-	query := (&AgentClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withSource = query
-	return _q
-}
-
-// WithTarget tells the query-builder to eager-load the nodes that are connected to
-// the "target" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *TieQuery) WithTarget(opts ...func(*AgentQuery)) *TieQuery {
-	query := (&AgentClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withTarget = query
 	return _q
 }
 
@@ -444,10 +373,8 @@ func (_q *TieQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Tie, err
 	var (
 		nodes       = []*Tie{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [1]bool{
 			_q.withNetwork != nil,
-			_q.withSource != nil,
-			_q.withTarget != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -474,18 +401,6 @@ func (_q *TieQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Tie, err
 	if query := _q.withNetwork; query != nil {
 		if err := _q.loadNetwork(ctx, query, nodes, nil,
 			func(n *Tie, e *Network) { n.Edges.Network = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withSource; query != nil {
-		if err := _q.loadSource(ctx, query, nodes, nil,
-			func(n *Tie, e *Agent) { n.Edges.Source = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withTarget; query != nil {
-		if err := _q.loadTarget(ctx, query, nodes, nil,
-			func(n *Tie, e *Agent) { n.Edges.Target = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -526,64 +441,6 @@ func (_q *TieQuery) loadNetwork(ctx context.Context, query *NetworkQuery, nodes 
 	}
 	return nil
 }
-func (_q *TieQuery) loadSource(ctx context.Context, query *AgentQuery, nodes []*Tie, init func(*Tie), assign func(*Tie, *Agent)) error {
-	ids := make([]int, 0, len(nodes))
-	nodeids := make(map[int][]*Tie)
-	for i := range nodes {
-		fk := nodes[i].SourceID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(agent.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "source_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
-func (_q *TieQuery) loadTarget(ctx context.Context, query *AgentQuery, nodes []*Tie, init func(*Tie), assign func(*Tie, *Agent)) error {
-	ids := make([]int, 0, len(nodes))
-	nodeids := make(map[int][]*Tie)
-	for i := range nodes {
-		fk := nodes[i].TargetID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(agent.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "target_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
 
 func (_q *TieQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -615,12 +472,6 @@ func (_q *TieQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withNetwork != nil {
 			_spec.Node.AddColumnOnce(tie.FieldNetworkID)
-		}
-		if _q.withSource != nil {
-			_spec.Node.AddColumnOnce(tie.FieldSourceID)
-		}
-		if _q.withTarget != nil {
-			_spec.Node.AddColumnOnce(tie.FieldTargetID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

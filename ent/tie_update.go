@@ -85,12 +85,6 @@ func (_u *TieUpdate) check() error {
 	if _u.mutation.NetworkCleared() && len(_u.mutation.NetworkIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Tie.network"`)
 	}
-	if _u.mutation.SourceCleared() && len(_u.mutation.SourceIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Tie.source"`)
-	}
-	if _u.mutation.TargetCleared() && len(_u.mutation.TargetIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Tie.target"`)
-	}
 	return nil
 }
 
@@ -202,12 +196,6 @@ func (_u *TieUpdateOne) ExecX(ctx context.Context) {
 func (_u *TieUpdateOne) check() error {
 	if _u.mutation.NetworkCleared() && len(_u.mutation.NetworkIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Tie.network"`)
-	}
-	if _u.mutation.SourceCleared() && len(_u.mutation.SourceIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Tie.source"`)
-	}
-	if _u.mutation.TargetCleared() && len(_u.mutation.TargetIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "Tie.target"`)
 	}
 	return nil
 }

@@ -272,9 +272,7 @@ type ComplexityRoot struct {
 		ID        func(childComplexity int) int
 		Network   func(childComplexity int) int
 		NetworkID func(childComplexity int) int
-		Source    func(childComplexity int) int
 		SourceID  func(childComplexity int) int
-		Target    func(childComplexity int) int
 		TargetID  func(childComplexity int) int
 		Weight    func(childComplexity int) int
 	}
@@ -1331,24 +1329,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tie.NetworkID(childComplexity), true
-	case "Tie.source":
-		if e.ComplexityRoot.Tie.Source == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Tie.Source(childComplexity), true
 	case "Tie.sourceID":
 		if e.ComplexityRoot.Tie.SourceID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Tie.SourceID(childComplexity), true
-	case "Tie.target":
-		if e.ComplexityRoot.Tie.Target == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Tie.Target(childComplexity), true
 	case "Tie.targetID":
 		if e.ComplexityRoot.Tie.TargetID == nil {
 			break
@@ -1931,10 +1917,6 @@ func (ec *executionContext) childFields_Tie(ctx context.Context, field graphql.C
 		return ec.fieldContext_Tie_weight(ctx, field)
 	case "network":
 		return ec.fieldContext_Tie_network(ctx, field)
-	case "source":
-		return ec.fieldContext_Tie_source(ctx, field)
-	case "target":
-		return ec.fieldContext_Tie_target(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tie", field.Name)
 }
@@ -6634,14 +6616,14 @@ func (ec *executionContext) _Tie_sourceID(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+			return ec.marshalNInt2int(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Tie_sourceID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Tie", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("Tie", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Tie_targetID(ctx context.Context, field graphql.CollectedField, obj *ent.Tie) (ret graphql.Marshaler) {
@@ -6657,14 +6639,14 @@ func (ec *executionContext) _Tie_targetID(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNID2int(ctx, selections, v)
+			return ec.marshalNInt2int(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Tie_targetID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Tie", field, false, false, "ID")
+	return graphql.NewScalarFieldContext("Tie", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Tie_weight(ctx context.Context, field graphql.CollectedField, obj *ent.Tie) (ret graphql.Marshaler) {
@@ -6717,70 +6699,6 @@ func (ec *executionContext) fieldContext_Tie_network(_ context.Context, field gr
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Network(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Tie_source(ctx context.Context, field graphql.CollectedField, obj *ent.Tie) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Tie_source(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Source(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Agent) graphql.Marshaler {
-			return ec.marshalNAgent2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgent(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Tie_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Tie",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Agent(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Tie_target(ctx context.Context, field graphql.CollectedField, obj *ent.Tie) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Tie_target(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Target(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Agent) graphql.Marshaler {
-			return ec.marshalNAgent2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgent(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Tie_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Tie",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Agent(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12548,7 +12466,7 @@ func (ec *executionContext) unmarshalInputTieWhereInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "sourceID", "sourceIDNEQ", "sourceIDIn", "sourceIDNotIn", "targetID", "targetIDNEQ", "targetIDIn", "targetIDNotIn", "weight", "weightNEQ", "weightIn", "weightNotIn", "weightGT", "weightGTE", "weightLT", "weightLTE", "hasNetwork", "hasNetworkWith", "hasSource", "hasSourceWith", "hasTarget", "hasTargetWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "sourceID", "sourceIDNEQ", "sourceIDIn", "sourceIDNotIn", "sourceIDGT", "sourceIDGTE", "sourceIDLT", "sourceIDLTE", "targetID", "targetIDNEQ", "targetIDIn", "targetIDNotIn", "targetIDGT", "targetIDGTE", "targetIDLT", "targetIDLTE", "weight", "weightNEQ", "weightIn", "weightNotIn", "weightGT", "weightGTE", "weightLT", "weightLTE", "hasNetwork", "hasNetworkWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12662,60 +12580,116 @@ func (ec *executionContext) unmarshalInputTieWhereInput(ctx context.Context, obj
 			it.NetworkIDNotIn = data
 		case "sourceID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceID"))
-			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceID = data
 		case "sourceIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceIDNEQ = data
 		case "sourceIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDIn"))
-			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceIDIn = data
 		case "sourceIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceIDNotIn = data
+		case "sourceIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIDGT = data
+		case "sourceIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIDGTE = data
+		case "sourceIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIDLT = data
+		case "sourceIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIDLTE = data
 		case "targetID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetID"))
-			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetID = data
 		case "targetIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDNEQ"))
-			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDNEQ = data
 		case "targetIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDIn"))
-			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDIn = data
 		case "targetIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDNotIn"))
-			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDNotIn = data
+		case "targetIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetIDGT = data
+		case "targetIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetIDGTE = data
+		case "targetIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetIDLT = data
+		case "targetIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TargetIDLTE = data
 		case "weight":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weight"))
 			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
@@ -12786,34 +12760,6 @@ func (ec *executionContext) unmarshalInputTieWhereInput(ctx context.Context, obj
 				return it, err
 			}
 			it.HasNetworkWith = data
-		case "hasSource":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSource"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasSource = data
-		case "hasSourceWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasSourceWith"))
-			data, err := ec.unmarshalOAgentWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasSourceWith = data
-		case "hasTarget":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTarget"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasTarget = data
-		case "hasTargetWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasTargetWith"))
-			data, err := ec.unmarshalOAgentWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasTargetWith = data
 		}
 	}
 	return it, nil
@@ -14420,18 +14366,6 @@ func (ec *executionContext) _Tie(ctx context.Context, sel ast.SelectionSet, obj 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Tie_network(ctx, field, obj)
-				})
-		case "source":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Tie_source(ctx, field, obj)
-				})
-		case "target":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Tie_target(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -136,6 +136,24 @@ func TestDecodeIDsAndWeights(t *testing.T) {
 			wantWeight: []float64{1, 2},
 		},
 		{
+			name:       "escaped ids match their decoded form",
+			doc:        `{"nodes":[{"agent_id":"a\"b"},{"agent_id":"\u00e9"},{"agent_id":"\\n"}],"edges":[{"source":"a\u0022b","target":"é"},{"source":"\\n","target":"a\"b"}]}`,
+			wantIDs:    []string{"a\"b", "é", "\\n"},
+			wantWeight: []float64{1, 1},
+		},
+		{
+			name:       "invalid UTF-8 becomes U+FFFD as in encoding/json",
+			doc:        "{\"nodes\":[{\"agent_id\":\"a\xffb\"},{\"agent_id\":\"c\"}],\"edges\":[{\"source\":\"a\xffb\",\"target\":\"c\"}]}",
+			wantIDs:    []string{"a\uFFFDb", "c"},
+			wantWeight: []float64{1},
+		},
+		{
+			name:       "dense ids resolve from strings, numbers and escapes",
+			doc:        `{"nodes":[{"agent_id":0},{"agent_id":"1"},{"agent_id":2}],"edges":[{"source":"\u0030","target":1},{"source":2,"target":1.0,"weight":2},{"source":"2","target":"0"}]}`,
+			wantIDs:    []string{"0", "1", "2"},
+			wantWeight: []float64{1, 2, 1},
+		},
+		{
 			name:    "empty graph",
 			doc:     " {\"nodes\":[],\"edges\":[]}\n\t",
 			wantIDs: []string{},
@@ -229,6 +247,7 @@ func TestDecodeBadInput(t *testing.T) {
 		{"edges not array", `{"nodes":[],"edges":"x"}`, `"edges" must be an array`},
 		{"duplicate nodes key", `{"nodes":[],"nodes":[],"edges":[]}`, `duplicate "nodes" key`},
 		{"directed not bool", `{"directed":"yes","nodes":[],"edges":[]}`, `"directed" must be a boolean`},
+		{"directed overflowing number", `{"directed":1e999,"nodes":[],"edges":[]}`, `"directed" must be a boolean`},
 		{"trailing data", `{"nodes":[],"edges":[]} x`, "unexpected data after the top-level object"},
 		{"second document", `{"nodes":[],"edges":[]}{}`, "unexpected data after the top-level object"},
 		{"node not object", node(`,5`), "nodes[3] must be an object"},
@@ -278,6 +297,12 @@ func TestDecodeBadInput(t *testing.T) {
 		{"weight overflow", edges(`{"source":"1","target":"2"},{"source":"1","target":"3","weight":1e999}`), "edges[1].weight must be a finite number"},
 		{"self-loop", edges(`{"source":"1","target":"2"},{"source":4,"target":"4"}`), `edges[1] is a self-loop on "4"`},
 		{"duplicate reversed undirected", edges(`{"source":"2","target":"3"},{"source":"1","target":"4"},{"source":"4","target":"1"}`), `edges[2] duplicates edges[1] ("4"–"1")`},
+		{"duplicate before unknown endpoint", edges(`{"source":"1","target":"2"},{"source":"2","target":"1"},{"source":"1","target":"9"}`), `edges[1] duplicates edges[0] ("2"–"1")`},
+		{"unknown endpoint before duplicate", edges(`{"source":"1","target":"9"},{"source":"1","target":"2"},{"source":"2","target":"1"}`), `edges[0].target "9" is not a node`},
+		{"earliest duplicate wins", edges(`{"source":"3","target":"4"},{"source":"1","target":"2"},{"source":"4","target":"3"},{"source":"2","target":"1"},{"source":"3","target":"4"}`), `edges[2] duplicates edges[0] ("4"–"3")`},
+		{"dense ids: non-canonical string", `{"nodes":[{"agent_id":0},{"agent_id":"1"},{"agent_id":2}],"edges":[{"source":0,"target":"01"}]}`, `edges[0].target "01" is not a node`},
+		{"dense ids: out of range", `{"nodes":[{"agent_id":0},{"agent_id":"1"},{"agent_id":2}],"edges":[{"source":"0","target":3}]}`, `edges[0].target "3" is not a node`},
+		{"dense ids: duplicate", `{"nodes":[{"agent_id":0},{"agent_id":"1"},{"agent_id":2}],"edges":[{"source":"0","target":2},{"source":2.0,"target":"\u0030"}]}`, `edges[1] duplicates edges[0] ("2"–"0")`},
 		{"duplicate exact directed", `{"directed":true,` + edges(`{"source":"1","target":"4"},{"source":"4","target":"1"},{"source":"1","target":"4"}`)[1:], `edges[2] duplicates edges[0] ("1"–"4")`},
 		{"duplicate with directed after edges", `{"edges":[{"source":"1","target":"4"},{"source":"4","target":"1"}],"nodes":[{"agent_id":1},{"agent_id":4}],"directed":false}`, `edges[1] duplicates edges[0]`},
 	}
@@ -340,6 +365,9 @@ func TestValidate(t *testing.T) {
 		{"missing source", func(g *Graph) { g.Edges[0].Source = "" }, "edges[0].source is missing"},
 		{"NaN weight", func(g *Graph) { g.Edges[0].Weight = nan }, "edges[0].weight must be a finite number"},
 		{"self-loop", func(g *Graph) { g.Edges[1].Target = "2" }, `edges[1] is a self-loop on "2"`},
+		{"duplicate before self-loop", func(g *Graph) {
+			g.Edges = append(g.Edges, Edge{Source: "2", Target: "1", Weight: 1}, Edge{Source: "3", Target: "3", Weight: 1})
+		}, `edges[2] duplicates edges[0] ("2"–"1")`},
 		{"reverse duplicate", func(g *Graph) { g.Edges = append(g.Edges, Edge{Source: "3", Target: "2", Weight: 1}) }, `edges[2] duplicates edges[1] ("3"–"2")`},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,8 @@ package network
 
 import (
 	"bytes"
+	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/ethox/ethox/apperr"
@@ -19,6 +21,8 @@ func FuzzDecode(f *testing.F) {
 		`{"nodes":[{"agent_id":"a"}],"edges":[{"source":"a","target":"a"}]}`,
 		`{"nodes":[],"edges":[]} `,
 		`{"nodes":[{"agent_id":7.0}],"edges":[]}`,
+		// Regression: invalid UTF-8 in a key must become U+FFFD as in encoding/json.
+		"{\"nodes\":[{\"agent_id\":\"6\",\"t\xff\xff\xff\x80s\":{\"a\":1}}],\"edges\":[]}",
 		`[]`,
 		``,
 	}
@@ -48,7 +52,52 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("edges[%d] %q-%q has an endpoint that is not a node", j, e.Source, e.Target)
 			}
 		}
+		differential(t, data, g)
 		// Metrics must not panic on anything Decode accepts.
 		g.ComputeMetrics(MetricsOptions{ExactBetweennessMaxNodes: 8, BetweennessSamples: 3})
 	})
+}
+
+// differential compares what Decode's hand-written element parser kept in
+// Traits, Profile and Attributes with what encoding/json makes of the same
+// document, which catches scanning mistakes in jsonscan.go.
+func differential(t *testing.T, data []byte, g *Graph) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatalf("Decode accepted what encoding/json rejects: %v", err)
+	}
+	var nodes []map[string]any
+	if err := json.Unmarshal(top["nodes"], &nodes); err != nil {
+		t.Fatalf("encoding/json cannot read the accepted nodes: %v", err)
+	}
+	if len(nodes) != len(g.Nodes) {
+		t.Fatalf("encoding/json sees %d nodes, Decode %d", len(nodes), len(g.Nodes))
+	}
+	for i, m := range nodes {
+		n := g.Nodes[i]
+		attrs := map[string]any{}
+		for k, v := range m {
+			if _, builtin := builtinNodeKeys[k]; !builtin {
+				attrs[k] = v
+			}
+		}
+		if !reflect.DeepEqual(attrs, n.Attributes) {
+			t.Fatalf("nodes[%d] attributes: Decode %#v, encoding/json %#v", i, n.Attributes, attrs)
+		}
+		if p, ok := m[keyProfile].(map[string]any); ok && !reflect.DeepEqual(p, n.Profile) {
+			t.Fatalf("nodes[%d] profile: Decode %#v, encoding/json %#v", i, n.Profile, p)
+		}
+		if tr, ok := m[keyTraits].(map[string]any); ok {
+			want := map[string]float64{}
+			for k, v := range tr {
+				want[k] = v.(float64)
+			}
+			if !reflect.DeepEqual(want, n.Traits) {
+				t.Fatalf("nodes[%d] traits: Decode %#v, encoding/json %#v", i, n.Traits, want)
+			}
+		}
+		if id, ok := m[keyAgentID].(string); ok && id != n.AgentID {
+			t.Fatalf("nodes[%d] agent_id: Decode %q, encoding/json %q", i, n.AgentID, id)
+		}
+	}
 }

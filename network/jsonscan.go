@@ -3,6 +3,7 @@ package network
 import (
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 )
 
 // A minimal reader for one array element that encoding/json has already
@@ -81,9 +82,11 @@ func valueEnd(b []byte, i int) int {
 }
 
 // unquote returns the contents of the JSON string literal s (quotes
-// included), taking the copy-free path when there are no escapes.
+// included), taking the copy-free path when there are no escapes. Invalid
+// UTF-8 takes the slow path too, so it becomes U+FFFD exactly as
+// encoding/json (and therefore any later json.Marshal) would have it.
 func unquote(s []byte) []byte {
-	if end, escaped := stringEnd(s, 0); !escaped && end == len(s) {
+	if end, escaped := stringEnd(s, 0); !escaped && end == len(s) && utf8.Valid(s[1:end-1]) {
 		return s[1 : len(s)-1]
 	}
 	var out string

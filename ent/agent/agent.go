@@ -42,10 +42,6 @@ const (
 	FieldAttributes = "attributes"
 	// EdgeNetwork holds the string denoting the network edge name in mutations.
 	EdgeNetwork = "network"
-	// EdgeOutTies holds the string denoting the out_ties edge name in mutations.
-	EdgeOutTies = "out_ties"
-	// EdgeInTies holds the string denoting the in_ties edge name in mutations.
-	EdgeInTies = "in_ties"
 	// EdgeStates holds the string denoting the states edge name in mutations.
 	EdgeStates = "states"
 	// Table holds the table name of the agent in the database.
@@ -57,20 +53,6 @@ const (
 	NetworkInverseTable = "networks"
 	// NetworkColumn is the table column denoting the network relation/edge.
 	NetworkColumn = "network_id"
-	// OutTiesTable is the table that holds the out_ties relation/edge.
-	OutTiesTable = "ties"
-	// OutTiesInverseTable is the table name for the Tie entity.
-	// It exists in this package in order to avoid circular dependency with the "tie" package.
-	OutTiesInverseTable = "ties"
-	// OutTiesColumn is the table column denoting the out_ties relation/edge.
-	OutTiesColumn = "source_id"
-	// InTiesTable is the table that holds the in_ties relation/edge.
-	InTiesTable = "ties"
-	// InTiesInverseTable is the table name for the Tie entity.
-	// It exists in this package in order to avoid circular dependency with the "tie" package.
-	InTiesInverseTable = "ties"
-	// InTiesColumn is the table column denoting the in_ties relation/edge.
-	InTiesColumn = "target_id"
 	// StatesTable is the table that holds the states relation/edge.
 	StatesTable = "agent_states"
 	// StatesInverseTable is the table name for the AgentState entity.
@@ -198,34 +180,6 @@ func ByNetworkField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
-// ByOutTiesCount orders the results by out_ties count.
-func ByOutTiesCount(opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborsCount(s, newOutTiesStep(), opts...)
-	}
-}
-
-// ByOutTies orders the results by out_ties terms.
-func ByOutTies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newOutTiesStep(), append([]sql.OrderTerm{term}, terms...)...)
-	}
-}
-
-// ByInTiesCount orders the results by in_ties count.
-func ByInTiesCount(opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborsCount(s, newInTiesStep(), opts...)
-	}
-}
-
-// ByInTies orders the results by in_ties terms.
-func ByInTies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newInTiesStep(), append([]sql.OrderTerm{term}, terms...)...)
-	}
-}
-
 // ByStatesCount orders the results by states count.
 func ByStatesCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -244,20 +198,6 @@ func newNetworkStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(NetworkInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, NetworkTable, NetworkColumn),
-	)
-}
-func newOutTiesStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(OutTiesInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, false, OutTiesTable, OutTiesColumn),
-	)
-}
-func newInTiesStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(InTiesInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, false, InTiesTable, InTiesColumn),
 	)
 }
 func newStatesStep() *sqlgraph.Step {

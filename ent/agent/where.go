@@ -686,52 +686,6 @@ func HasNetworkWith(preds ...predicate.Network) predicate.Agent {
 	})
 }
 
-// HasOutTies applies the HasEdge predicate on the "out_ties" edge.
-func HasOutTies() predicate.Agent {
-	return predicate.Agent(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, OutTiesTable, OutTiesColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasOutTiesWith applies the HasEdge predicate on the "out_ties" edge with a given conditions (other predicates).
-func HasOutTiesWith(preds ...predicate.Tie) predicate.Agent {
-	return predicate.Agent(func(s *sql.Selector) {
-		step := newOutTiesStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasInTies applies the HasEdge predicate on the "in_ties" edge.
-func HasInTies() predicate.Agent {
-	return predicate.Agent(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, InTiesTable, InTiesColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasInTiesWith applies the HasEdge predicate on the "in_ties" edge with a given conditions (other predicates).
-func HasInTiesWith(preds ...predicate.Tie) predicate.Agent {
-	return predicate.Agent(func(s *sql.Selector) {
-		step := newInTiesStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
 // HasStates applies the HasEdge predicate on the "states" edge.
 func HasStates() predicate.Agent {
 	return predicate.Agent(func(s *sql.Selector) {

@@ -257,9 +257,9 @@ var (
 	// TiesColumns holds the columns for the "ties" table.
 	TiesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "weight", Type: field.TypeFloat64, Default: 1},
 		{Name: "source_id", Type: field.TypeInt},
 		{Name: "target_id", Type: field.TypeInt},
+		{Name: "weight", Type: field.TypeFloat64, Default: 1},
 		{Name: "network_id", Type: field.TypeInt},
 	}
 	// TiesTable holds the schema information for the "ties" table.
@@ -268,18 +268,6 @@ var (
 		Columns:    TiesColumns,
 		PrimaryKey: []*schema.Column{TiesColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
-			{
-				Symbol:     "ties_agents_out_ties",
-				Columns:    []*schema.Column{TiesColumns[2]},
-				RefColumns: []*schema.Column{AgentsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-			{
-				Symbol:     "ties_agents_in_ties",
-				Columns:    []*schema.Column{TiesColumns[3]},
-				RefColumns: []*schema.Column{AgentsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
 			{
 				Symbol:     "ties_networks_ties",
 				Columns:    []*schema.Column{TiesColumns[4]},
@@ -291,12 +279,12 @@ var (
 			{
 				Name:    "tie_network_id_source_id",
 				Unique:  false,
-				Columns: []*schema.Column{TiesColumns[4], TiesColumns[2]},
+				Columns: []*schema.Column{TiesColumns[4], TiesColumns[1]},
 			},
 			{
 				Name:    "tie_network_id_target_id",
 				Unique:  false,
-				Columns: []*schema.Column{TiesColumns[4], TiesColumns[3]},
+				Columns: []*schema.Column{TiesColumns[4], TiesColumns[2]},
 			},
 		},
 	}
@@ -341,9 +329,7 @@ func init() {
 	SimulationEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
 	}
-	TiesTable.ForeignKeys[0].RefTable = AgentsTable
-	TiesTable.ForeignKeys[1].RefTable = AgentsTable
-	TiesTable.ForeignKeys[2].RefTable = NetworksTable
+	TiesTable.ForeignKeys[0].RefTable = NetworksTable
 	TiesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(30064771072),
 	}

@@ -51,10 +51,6 @@ func (Agent) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("network", Network.Type).Ref("agents").Field("network_id").
 			Unique().Required().Immutable(),
-		edge.To("out_ties", Tie.Type).
-			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
-		edge.To("in_ties", Tie.Type).
-			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
 		edge.To("states", AgentState.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
 	}

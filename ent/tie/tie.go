@@ -22,10 +22,6 @@ const (
 	FieldWeight = "weight"
 	// EdgeNetwork holds the string denoting the network edge name in mutations.
 	EdgeNetwork = "network"
-	// EdgeSource holds the string denoting the source edge name in mutations.
-	EdgeSource = "source"
-	// EdgeTarget holds the string denoting the target edge name in mutations.
-	EdgeTarget = "target"
 	// Table holds the table name of the tie in the database.
 	Table = "ties"
 	// NetworkTable is the table that holds the network relation/edge.
@@ -35,20 +31,6 @@ const (
 	NetworkInverseTable = "networks"
 	// NetworkColumn is the table column denoting the network relation/edge.
 	NetworkColumn = "network_id"
-	// SourceTable is the table that holds the source relation/edge.
-	SourceTable = "ties"
-	// SourceInverseTable is the table name for the Agent entity.
-	// It exists in this package in order to avoid circular dependency with the "agent" package.
-	SourceInverseTable = "agents"
-	// SourceColumn is the table column denoting the source relation/edge.
-	SourceColumn = "source_id"
-	// TargetTable is the table that holds the target relation/edge.
-	TargetTable = "ties"
-	// TargetInverseTable is the table name for the Agent entity.
-	// It exists in this package in order to avoid circular dependency with the "agent" package.
-	TargetInverseTable = "agents"
-	// TargetColumn is the table column denoting the target relation/edge.
-	TargetColumn = "target_id"
 )
 
 // Columns holds all SQL columns for tie fields.
@@ -109,38 +91,10 @@ func ByNetworkField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newNetworkStep(), sql.OrderByField(field, opts...))
 	}
 }
-
-// BySourceField orders the results by source field.
-func BySourceField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newSourceStep(), sql.OrderByField(field, opts...))
-	}
-}
-
-// ByTargetField orders the results by target field.
-func ByTargetField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newTargetStep(), sql.OrderByField(field, opts...))
-	}
-}
 func newNetworkStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(NetworkInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, NetworkTable, NetworkColumn),
-	)
-}
-func newSourceStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(SourceInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, true, SourceTable, SourceColumn),
-	)
-}
-func newTargetStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(TargetInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, true, TargetTable, TargetColumn),
 	)
 }

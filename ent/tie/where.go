@@ -113,6 +113,26 @@ func SourceIDNotIn(vs ...int) predicate.Tie {
 	return predicate.Tie(sql.FieldNotIn(FieldSourceID, vs...))
 }
 
+// SourceIDGT applies the GT predicate on the "source_id" field.
+func SourceIDGT(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldGT(FieldSourceID, v))
+}
+
+// SourceIDGTE applies the GTE predicate on the "source_id" field.
+func SourceIDGTE(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldGTE(FieldSourceID, v))
+}
+
+// SourceIDLT applies the LT predicate on the "source_id" field.
+func SourceIDLT(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldLT(FieldSourceID, v))
+}
+
+// SourceIDLTE applies the LTE predicate on the "source_id" field.
+func SourceIDLTE(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldLTE(FieldSourceID, v))
+}
+
 // TargetIDEQ applies the EQ predicate on the "target_id" field.
 func TargetIDEQ(v int) predicate.Tie {
 	return predicate.Tie(sql.FieldEQ(FieldTargetID, v))
@@ -131,6 +151,26 @@ func TargetIDIn(vs ...int) predicate.Tie {
 // TargetIDNotIn applies the NotIn predicate on the "target_id" field.
 func TargetIDNotIn(vs ...int) predicate.Tie {
 	return predicate.Tie(sql.FieldNotIn(FieldTargetID, vs...))
+}
+
+// TargetIDGT applies the GT predicate on the "target_id" field.
+func TargetIDGT(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldGT(FieldTargetID, v))
+}
+
+// TargetIDGTE applies the GTE predicate on the "target_id" field.
+func TargetIDGTE(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldGTE(FieldTargetID, v))
+}
+
+// TargetIDLT applies the LT predicate on the "target_id" field.
+func TargetIDLT(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldLT(FieldTargetID, v))
+}
+
+// TargetIDLTE applies the LTE predicate on the "target_id" field.
+func TargetIDLTE(v int) predicate.Tie {
+	return predicate.Tie(sql.FieldLTE(FieldTargetID, v))
 }
 
 // WeightEQ applies the EQ predicate on the "weight" field.
@@ -188,52 +228,6 @@ func HasNetwork() predicate.Tie {
 func HasNetworkWith(preds ...predicate.Network) predicate.Tie {
 	return predicate.Tie(func(s *sql.Selector) {
 		step := newNetworkStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasSource applies the HasEdge predicate on the "source" edge.
-func HasSource() predicate.Tie {
-	return predicate.Tie(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, SourceTable, SourceColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasSourceWith applies the HasEdge predicate on the "source" edge with a given conditions (other predicates).
-func HasSourceWith(preds ...predicate.Agent) predicate.Tie {
-	return predicate.Tie(func(s *sql.Selector) {
-		step := newSourceStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasTarget applies the HasEdge predicate on the "target" edge.
-func HasTarget() predicate.Tie {
-	return predicate.Tie(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, TargetTable, TargetColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasTargetWith applies the HasEdge predicate on the "target" edge with a given conditions (other predicates).
-func HasTargetWith(preds ...predicate.Agent) predicate.Tie {
-	return predicate.Tie(func(s *sql.Selector) {
-		step := newTargetStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

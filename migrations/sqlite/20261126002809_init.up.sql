@@ -45,7 +45,7 @@ INSERT INTO sqlite_sequence (name, seq) VALUES ("simulation_events", 25769803776
 -- create index "simulationevent_simulation_id_seq" to table: "simulation_events"
 CREATE UNIQUE INDEX `simulationevent_simulation_id_seq` ON `simulation_events` (`simulation_id`, `seq`);
 -- create "ties" table
-CREATE TABLE `ties` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `weight` real NOT NULL DEFAULT (1), `source_id` integer NOT NULL, `target_id` integer NOT NULL, `network_id` integer NOT NULL, CONSTRAINT `ties_agents_out_ties` FOREIGN KEY (`source_id`) REFERENCES `agents` (`id`) ON DELETE CASCADE, CONSTRAINT `ties_agents_in_ties` FOREIGN KEY (`target_id`) REFERENCES `agents` (`id`) ON DELETE CASCADE, CONSTRAINT `ties_networks_ties` FOREIGN KEY (`network_id`) REFERENCES `networks` (`id`) ON DELETE CASCADE);
+CREATE TABLE `ties` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `source_id` integer NOT NULL, `target_id` integer NOT NULL, `weight` real NOT NULL DEFAULT (1), `network_id` integer NOT NULL, CONSTRAINT `ties_networks_ties` FOREIGN KEY (`network_id`) REFERENCES `networks` (`id`) ON DELETE CASCADE);
 -- set sequence for "ties" table
 INSERT INTO sqlite_sequence (name, seq) VALUES ("ties", 30064771072);
 -- create index "tie_network_id_source_id" to table: "ties"

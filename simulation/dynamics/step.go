@@ -1,0 +1,251 @@
+package dynamics
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+)
+
+// parallelMinCost is the rows+entries below which a round runs on the
+// calling goroutine only. A variable so that tests can force parallelism on
+// small graphs.
+var parallelMinCost int64 = 1 << 15
+
+// chunksPerWorker is how many row blocks each worker gets on average; blocks
+// are handed out dynamically so that a slow core (the machine is shared) or a
+// skewed degree distribution does not hold the round back.
+const chunksPerWorker = 8
+
+// Step computes one synchronous round of model m: next is computed from prev
+// only (and, for Friedkin–Johnsen, from the anchor initial, which may be nil
+// for the other models). Results are clamped to the opinion ranges. Step
+// writes into next without allocating state, in parallel over row blocks
+// (p.Workers goroutines, 0 = GOMAXPROCS), and the result is bit-identical for
+// every worker count. next must not alias prev or initial.
+//
+// Step panics on an invalid model or mismatched lengths; it does not
+// otherwise validate p (see [Params.Validate] and [Run]).
+func Step(m Model, c *CSR, p Params, initial, prev, next *State) {
+	n := c.N
+	checkState := func(name string, s *State) {
+		if s == nil || len(s.Care) != n || len(s.Support) != n {
+			panic(fmt.Sprintf("dynamics: Step: %s state does not have %d agents", name, n))
+		}
+	}
+	checkState("previous", prev)
+	checkState("next", next)
+	if n > 0 && (&next.Care[0] == &prev.Care[0] || &next.Support[0] == &prev.Support[0]) {
+		panic("dynamics: Step: next aliases prev")
+	}
+	k := kernel{
+		rowPtr: c.RowPtr, col: c.Col, w: c.W,
+		s:  p.SelfWeight,
+		pc: prev.Care, ps: prev.Support,
+		nc: next.Care, ns: next.Support,
+	}
+	k.model = m
+	switch m {
+	case DeGroot:
+	case FriedkinJohnsen:
+		checkState("initial", initial)
+		if n > 0 && (&next.Care[0] == &initial.Care[0] || &next.Support[0] == &initial.Support[0]) {
+			panic("dynamics: Step: next aliases initial")
+		}
+		if p.Stubbornness != nil && len(p.Stubbornness) != n {
+			panic(fmt.Sprintf("dynamics: Step: %d stubbornness values for %d agents", len(p.Stubbornness), n))
+		}
+		if c.Influencibility != nil && len(c.Influencibility) != n {
+			panic(fmt.Sprintf("dynamics: Step: %d influencibility values for %d agents", len(c.Influencibility), n))
+		}
+		k.ac, k.as = initial.Care, initial.Support
+		k.stubborn, k.infl = p.Stubbornness, c.Influencibility
+	case HegselmannKrause:
+		k.epsSupport = p.Epsilon
+		k.epsCare = p.Epsilon * careEpsilonScale
+	default:
+		panic(fmt.Sprintf("dynamics: Step: invalid model %v", m))
+	}
+	workers := p.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if serialRound(c.RowPtr, n, workers) {
+		// k stays on the stack: a serial round allocates nothing.
+		k.rows(0, n, 0)
+		return
+	}
+	kp := new(kernel)
+	*kp = k
+	parallelRows(c.RowPtr, n, workers, kp.rows)
+}
+
+// serialRound reports whether parallelRows would run on the caller only.
+func serialRound(rowPtr []int64, n, workers int) bool {
+	return workers <= 1 || n <= 1 || int64(n)+rowPtr[n] < parallelMinCost
+}
+
+// parallelRows calls fn on disjoint row ranges [lo, hi) that cover [0, n),
+// cut so that every range has about the same cost (rows + entries), from up
+// to workers goroutines (the caller's included); worker identifies the
+// goroutine, in [0, workers).
+func parallelRows(rowPtr []int64, n, workers int, fn func(lo, hi, worker int)) {
+	cost := int64(n) + rowPtr[n]
+	if serialRound(rowPtr, n, workers) {
+		fn(0, n, 0)
+		return
+	}
+	chunks := int64(workers) * chunksPerWorker
+	if chunks > int64(n) {
+		chunks = int64(n)
+	}
+	if int64(workers) > chunks {
+		workers = int(chunks)
+	}
+	// rowAt returns the first row r with rowPtr[r]+r ≥ target (strictly
+	// increasing in r, rowAt(0) = 0 and rowAt(cost) = n).
+	rowAt := func(target int64) int {
+		return sort.Search(n, func(r int) bool { return rowPtr[r]+int64(r) >= target })
+	}
+	var nextChunk atomic.Int64
+	work := func(worker int) {
+		for {
+			ch := nextChunk.Add(1) - 1
+			if ch >= chunks {
+				return
+			}
+			lo, hi := rowAt(ch*cost/chunks), rowAt((ch+1)*cost/chunks)
+			if lo < hi {
+				fn(lo, hi, worker)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(workers - 1)
+	for w := 1; w < workers; w++ {
+		go func() {
+			defer wg.Done()
+			work(w)
+		}()
+	}
+	work(0)
+	wg.Wait()
+}
+
+// kernel holds the slices of one round.
+type kernel struct {
+	model  Model
+	rowPtr []int64
+	col    []int32
+	w      []float64
+	s      float64
+
+	pc, ps []float64 // previous care, support
+	nc, ns []float64 // next care, support
+
+	// Friedkin–Johnsen.
+	ac, as   []float64 // anchors x(0)
+	stubborn []float64 // nil: susceptibility from infl
+	infl     []float64 // nil: 1
+
+	// Hegselmann–Krause.
+	epsCare, epsSupport float64
+}
+
+// rows updates rows [lo, hi).
+func (k *kernel) rows(lo, hi, _ int) {
+	switch k.model {
+	case DeGroot:
+		k.deGroot(lo, hi)
+	case FriedkinJohnsen:
+		k.friedkinJohnsen(lo, hi)
+	case HegselmannKrause:
+		k.hegselmannKrause(lo, hi)
+	}
+}
+
+func clampCare(x float64) float64 { return min(max(x, CareMin), CareMax) }
+
+func clampSupport(x float64) float64 { return min(max(x, SupportMin), SupportMax) }
+
+// average returns the self-weighted neighbourhood averages A_i of row i for
+// care and support (the previous values when the row is empty).
+func (k *kernel) average(i int) (float64, float64) {
+	a, b := k.rowPtr[i], k.rowPtr[i+1]
+	cols := k.col[a:b]
+	ws := k.w[a:b]
+	ws = ws[:len(cols)]
+	pc, ps := k.pc, k.ps
+	var sw, sc, ss float64
+	for e, j := range cols {
+		x := ws[e]
+		sw += x
+		sc += x * pc[j]
+		ss += x * ps[j]
+	}
+	ci, si := pc[i], ps[i]
+	if sw > 0 {
+		d := k.s + sw
+		ci = (k.s*ci + sc) / d
+		si = (k.s*si + ss) / d
+	}
+	return ci, si
+}
+
+func (k *kernel) deGroot(lo, hi int) {
+	nc, ns := k.nc[lo:hi], k.ns[lo:hi]
+	for i := lo; i < hi; i++ {
+		c, s := k.average(i)
+		nc[i-lo] = clampCare(c)
+		ns[i-lo] = clampSupport(s)
+	}
+}
+
+func (k *kernel) friedkinJohnsen(lo, hi int) {
+	nc, ns := k.nc[lo:hi], k.ns[lo:hi]
+	for i := lo; i < hi; i++ {
+		g := 1.0
+		if k.stubborn != nil {
+			g = 1 - k.stubborn[i]
+		} else if k.infl != nil {
+			g = k.infl[i]
+		}
+		c, s := k.average(i)
+		nc[i-lo] = clampCare((1-g)*k.ac[i] + g*c)
+		ns[i-lo] = clampSupport((1-g)*k.as[i] + g*s)
+	}
+}
+
+func (k *kernel) hegselmannKrause(lo, hi int) {
+	pc, ps := k.pc, k.ps
+	ec, es := k.epsCare, k.epsSupport
+	for i := lo; i < hi; i++ {
+		a, b := k.rowPtr[i], k.rowPtr[i+1]
+		cols := k.col[a:b]
+		ws := k.w[a:b]
+		ws = ws[:len(cols)]
+		ci, si := pc[i], ps[i]
+		var wc, sc, wsup, ss float64
+		for e, j := range cols {
+			x := ws[e]
+			if cj := pc[j]; math.Abs(cj-ci) <= ec {
+				wc += x
+				sc += x * cj
+			}
+			if sj := ps[j]; math.Abs(sj-si) <= es {
+				wsup += x
+				ss += x * sj
+			}
+		}
+		if wc > 0 {
+			ci = (k.s*ci + sc) / (k.s + wc)
+		}
+		if wsup > 0 {
+			si = (k.s*si + ss) / (k.s + wsup)
+		}
+		k.nc[i] = clampCare(ci)
+		k.ns[i] = clampSupport(si)
+	}
+}
