@@ -2,15 +2,16 @@ package graphstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/network"
 )
 
@@ -171,9 +172,6 @@ func (s *Store) importPostgres(ctx context.Context, r *importRows) (int, error) 
 	return id, err
 }
 
-// SQLite caps a statement at 32766 bound variables; batches stay well under it.
-const sqliteMaxVars = 30000
-
 // importSQLite writes with batched multi-row INSERTs in one transaction.
 func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
@@ -189,7 +187,7 @@ func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("insert network: %w", err)
 	}
-	err = insertBatches(ctx, tx, "agents", agentColumns, len(r.agents), func(i int, args []any) []any {
+	_, err = database.InsertBatches(ctx, tx, dialect.SQLite, "agents", agentColumns, "", len(r.agents), func(i int, args []any) []any {
 		a := &r.agents[i]
 		return append(args, id, a.agentID, string(a.traits), string(a.profile), a.age, a.gender, a.cluster, a.degree,
 			a.degreeCentrality, a.betweenness, a.textOpinion, a.levelOfCare, a.effectOnUsage, string(a.attributes))
@@ -210,7 +208,7 @@ func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
 		return 0, fmt.Errorf("read agent ids: %w", err)
 	}
 	agentPK := r.agentPKs(ids)
-	err = insertBatches(ctx, tx, "ties", tieColumns, len(r.ties), func(j int, args []any) []any {
+	_, err = database.InsertBatches(ctx, tx, dialect.SQLite, "ties", tieColumns, "", len(r.ties), func(j int, args []any) []any {
 		t := &r.ties[j]
 		return append(args, id, agentPK[t.source], agentPK[t.target], t.weight)
 	})
@@ -218,60 +216,6 @@ func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
 		return 0, fmt.Errorf("insert ties: %w", err)
 	}
 	return id, tx.Commit()
-}
-
-// insertBatches inserts n rows, as many per statement as the variable cap allows;
-// the full-size statement is prepared once and reused.
-func insertBatches(ctx context.Context, tx *sql.Tx, table string, cols []string, n int, row func(i int, args []any) []any) error {
-	per := sqliteMaxVars / len(cols)
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
-	args := make([]any, 0, per*len(cols))
-	for start := 0; start < n; start += per {
-		end := min(start+per, n)
-		args = args[:0]
-		for i := start; i < end; i++ {
-			args = row(i, args)
-		}
-		query := insertSQL(table, cols, end-start)
-		var err error
-		if end-start == per {
-			if full == nil {
-				if full, err = tx.PrepareContext(ctx, query); err != nil {
-					return err
-				}
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, query, args...)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func insertSQL(table string, cols []string, rows int) string {
-	var b strings.Builder
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
-	b.Grow(len(table) + 40 + rows*(len(one)+2))
-	b.WriteString("INSERT INTO ")
-	b.WriteString(table)
-	b.WriteString(" (")
-	b.WriteString(strings.Join(cols, ", "))
-	b.WriteString(") VALUES ")
-	for i := 0; i < rows; i++ {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(one)
-	}
-	return b.String()
 }
 
 func collectIDs(n int, next func() bool, scan func(*int, *string) error) (map[string]int, error) {

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"entgo.io/ent/dialect"
-
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/network"
 )
@@ -16,12 +14,7 @@ import (
 // typed scans, because ent's reflective Scan costs several times more per row
 // on the 10k-agent / 50k-tie networks the API must serve in well under a second.
 
-func (s *Store) placeholder() string {
-	if s.db.Dialect == dialect.Postgres {
-		return "$1"
-	}
-	return "?"
-}
+func (s *Store) placeholder() string { return s.db.Placeholder(1) }
 
 // loadNodes reads the agents of n in upload order and returns their external
 // ids by primary key.

@@ -254,6 +254,9 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 		forceNoSchema                             bool
 	)
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return u, err
+		}
 		if attempt > 0 {
 			u.Retries++
 		}
@@ -277,8 +280,8 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 		if meta.sent {
 			u.Calls++
 		}
-		if err := ctx.Err(); err != nil {
-			return u, err
+		if aerr != nil && ctx.Err() != nil {
+			return u, ctx.Err()
 		}
 
 		if aerr == nil {
@@ -550,7 +553,9 @@ func withInstruction(msgs []openai.ChatCompletionMessage, instr string) []openai
 	copy(out, msgs)
 	for i := len(out) - 1; i >= 0; i-- {
 		if out[i].Role == openai.ChatMessageRoleUser {
-			out[i].Content += "\n\n" + instr
+			if !strings.Contains(out[i].Content, instr) {
+				out[i].Content += "\n\n" + instr
+			}
 			return out
 		}
 	}

@@ -85,6 +85,18 @@ func TestParseReactionInvalid(t *testing.T) {
 	}
 }
 
+func TestParseReactionPathological(t *testing.T) {
+	start := time.Now()
+	for _, s := range []string{strings.Repeat("{", 200_000), strings.Repeat(`{"a":`, 50_000), strings.Repeat("{}", 100_000)} {
+		if _, err := parseReaction(s); err == nil {
+			t.Error("want error")
+		}
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("took %v", el)
+	}
+}
+
 func TestReactInvalidThenValid(t *testing.T) {
 	f := newFake(t, func(n int, w http.ResponseWriter, _ *http.Request, _ map[string]any) {
 		if n == 1 {

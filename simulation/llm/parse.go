@@ -82,7 +82,7 @@ func stripThink(s string) string {
 // for another candidate (just after this opening brace, so nested objects are
 // candidates too).
 func nextObject(s string, start int) (obj string, next int, ok bool) {
-	for {
+	for range 4 * maxCandidates { // bounds the work on pathological input
 		i := strings.IndexByte(s[start:], '{')
 		if i < 0 {
 			return "", 0, false
@@ -115,6 +115,7 @@ func nextObject(s string, start int) (obj string, next int, ok bool) {
 		// Unbalanced from i: an inner '{' may still close.
 		start = i + 1
 	}
+	return "", 0, false
 }
 
 // reactionFromObject validates one JSON object.
