@@ -69,6 +69,27 @@ func BenchmarkStep(b *testing.B) {
 	}
 }
 
+// BenchmarkStepWorkers shows how a 1M-agent DeGroot round scales with the
+// number of workers.
+func BenchmarkStepWorkers(b *testing.B) {
+	g := getBenchGraph(b, 1_000_000)
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("%v/%s/workers=%d", DeGroot, sizeName(g.n, g.csr.NNZ()), workers), func(b *testing.B) {
+			p := DefaultParams()
+			p.Workers = workers
+			prev := g.initial.Clone()
+			next := NewState(g.n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				Step(DeGroot, g.csr, p, &g.initial, &prev, &next)
+				prev, next = next, prev
+			}
+			b.ReportMetric(float64(g.csr.NNZ())*float64(b.N)/b.Elapsed().Seconds(), "edges/s")
+		})
+	}
+}
+
 // BenchmarkBuildCSR times building the influence matrix from the edge list.
 func BenchmarkBuildCSR(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {

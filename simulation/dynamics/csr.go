@@ -76,22 +76,16 @@ func BuildCSR(n int, src, dst []int32, weight []float64, directed bool, influenc
 			panic(fmt.Sprintf("dynamics: BuildCSR: influencibility[%d] = %v is not a finite number ≥ 0", i, v))
 		}
 	}
-	infl := func(i int32) float64 { return 1 }
-	if influencibility != nil {
-		infl = func(i int32) float64 { return influencibility[i] }
-	}
-	// entry returns the weight of the entry in row i for an edge of
-	// similarity sim, and whether it is kept.
-	entry := func(sim float64, i int32) (float64, bool) {
-		w := sim * infl(i)
-		return w, w > 0 && !math.IsInf(w, 0)
-	}
+	// The edge weights are scattered as similarities and multiplied by the
+	// influencibility of their row in the per-row pass, where it is read
+	// sequentially instead of once per edge at a random place.
 	sim := func(e int) float64 {
 		if weight == nil {
 			return 1
 		}
 		return weight[e]
 	}
+	usable := func(x float64) bool { return x > 0 && !math.IsInf(x, 0) }
 
 	// Pass 1: count the entries of every row into ptr[i+1].
 	ptr := make([]int64, n+1)
@@ -100,17 +94,12 @@ func BuildCSR(n int, src, dst []int32, weight []float64, directed bool, influenc
 		if uint32(s) >= uint32(n) || uint32(d) >= uint32(n) {
 			panic(fmt.Sprintf("dynamics: BuildCSR: edge %d (%d→%d) has an endpoint outside [0, %d)", e, s, d, n))
 		}
-		if s == d {
+		if s == d || !usable(sim(e)) {
 			continue
 		}
-		x := sim(e)
-		if _, ok := entry(x, d); ok {
-			ptr[d+1]++
-		}
+		ptr[d+1]++
 		if !directed {
-			if _, ok := entry(x, s); ok {
-				ptr[s+1]++
-			}
+			ptr[s+1]++
 		}
 	}
 	for i := 1; i <= n; i++ {
@@ -124,27 +113,24 @@ func BuildCSR(n int, src, dst []int32, weight []float64, directed bool, influenc
 	w := make([]float64, total)
 	for e := range src {
 		s, d := src[e], dst[e]
-		if s == d {
+		x := sim(e)
+		if s == d || !usable(x) {
 			continue
 		}
-		x := sim(e)
-		if v, ok := entry(x, d); ok {
-			k := ptr[d]
-			col[k], w[k] = s, v
-			ptr[d]++
-		}
+		k := ptr[d]
+		col[k], w[k] = s, x
+		ptr[d]++
 		if !directed {
-			if v, ok := entry(x, s); ok {
-				k := ptr[s]
-				col[k], w[k] = d, v
-				ptr[s]++
-			}
+			k := ptr[s]
+			col[k], w[k] = d, x
+			ptr[s]++
 		}
 	}
 	copy(ptr[1:], ptr[:n])
 	ptr[0] = 0
 
-	// Pass 3: sort every row by column, merge duplicates, apply the limit.
+	// Pass 3: sort every row by column, merge duplicates, apply the
+	// influencibility and the limit.
 	lens := make([]int64, n)
 	workers := runtime.GOMAXPROCS(0)
 	bufs := make([][]csrEntry, workers)
@@ -152,7 +138,11 @@ func BuildCSR(n int, src, dst []int32, weight []float64, directed bool, influenc
 		buf := bufs[worker]
 		for i := lo; i < hi; i++ {
 			a, b := ptr[i], ptr[i+1]
-			lens[i] = int64(normalizeRow(col[a:b], w[a:b], neighborLimit, &buf))
+			f := 1.0
+			if influencibility != nil {
+				f = influencibility[i]
+			}
+			lens[i] = int64(normalizeRow(col[a:b], w[a:b], f, neighborLimit, &buf))
 		}
 		bufs[worker] = buf
 	})
@@ -199,10 +189,12 @@ type csrEntry struct {
 // insertion sort rather than through the entry buffer.
 const insertionSortMax = 32
 
-// normalizeRow sorts a row by (column, weight), merges repeated columns by
-// summing, keeps the top limit weights (limit > 0) and returns the new length;
-// the kept entries are at the front in increasing column order.
-func normalizeRow(cols []int32, ws []float64, limit int, buf *[]csrEntry) int {
+// normalizeRow sorts a row of similarities by (column, similarity), merges
+// repeated columns by summing, multiplies by the row's influencibility f,
+// drops the weights that are not finite and > 0, keeps the top limit weights
+// (limit > 0) and returns the new length; the kept entries are at the front
+// in increasing column order.
+func normalizeRow(cols []int32, ws []float64, f float64, limit int, buf *[]csrEntry) int {
 	m := len(cols)
 	ws = ws[:m]
 	if m > 1 && !rowSorted(cols, ws) {
@@ -235,6 +227,15 @@ func normalizeRow(cols []int32, ws []float64, limit int, buf *[]csrEntry) int {
 		}
 		cols[out], ws[out] = cols[r], ws[r]
 		out++
+	}
+	m = out
+	// Apply the influencibility.
+	out = 0
+	for r := 0; r < m; r++ {
+		if x := ws[r] * f; x > 0 && !math.IsInf(x, 0) {
+			cols[out], ws[out] = cols[r], x
+			out++
+		}
 	}
 	m = out
 	if limit > 0 && m > limit {

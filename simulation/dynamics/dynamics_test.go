@@ -43,7 +43,7 @@ func checkState(t *testing.T, name string, got, want State, tol float64) {
 	}
 }
 
-func step(m Model, c *CSR, p Params, initial, prev State) State {
+func stepOnce(m Model, c *CSR, p Params, initial, prev State) State {
 	next := NewState(c.N)
 	Step(m, c, p, &initial, &prev, &next)
 	return next
@@ -205,7 +205,7 @@ func TestStepHandComputed(t *testing.T) {
 			if prev.Care == nil {
 				prev = tt.initial
 			}
-			got := step(tt.model, c, tt.p, tt.initial, prev)
+			got := stepOnce(tt.model, c, tt.p, tt.initial, prev)
 			checkState(t, tt.name, got, tt.want, 1e-12)
 		})
 	}
@@ -319,7 +319,7 @@ func TestStepMatchesDenseReference(t *testing.T) {
 				{SelfWeight: 0.2, Epsilon: 3, Stubbornness: stub},
 			} {
 				c := BuildCSR(n, g.src, g.dst, g.w, directed, infl, 0)
-				got := step(m, c, p, initial, prev)
+				got := stepOnce(m, c, p, initial, prev)
 				want := denseStep(m, n, g, directed, infl, p, initial, prev)
 				checkState(t, m.String(), got, want, 1e-12)
 			}
@@ -779,7 +779,7 @@ func TestRunMatchesSteps(t *testing.T) {
 	p.Stubbornness = []float64{0.2, 0.5, 0.9}
 	prev := x0
 	for r := 0; r < 4; r++ {
-		prev = step(FriedkinJohnsen, c, p, x0, prev)
+		prev = stepOnce(FriedkinJohnsen, c, p, x0, prev)
 		checkState(t, "round", seen[r], prev, 0)
 	}
 	checkState(t, "final", got, prev, 0)
@@ -808,7 +808,7 @@ func TestRunStops(t *testing.T) {
 		if !errors.Is(err, stop) || calls != 2 {
 			t.Fatalf("err = %v after %d calls, want stop after 2", err, calls)
 		}
-		want := step(DeGroot, c, p, x0, step(DeGroot, c, p, x0, x0))
+		want := stepOnce(DeGroot, c, p, x0, stepOnce(DeGroot, c, p, x0, x0))
 		checkState(t, "state at round 2", got, want, 0)
 	})
 	t.Run("cancel during run", func(t *testing.T) {
@@ -827,7 +827,7 @@ func TestRunStops(t *testing.T) {
 		}
 		want := x0
 		for range 3 {
-			want = step(DeGroot, c, p, x0, want)
+			want = stepOnce(DeGroot, c, p, x0, want)
 		}
 		checkState(t, "state at round 3", got, want, 0)
 	})
@@ -887,5 +887,29 @@ func TestStepDoesNotAllocate(t *testing.T) {
 		if a := testing.AllocsPerRun(10, func() { Step(m, c, p, &x0, &x0, &next) }); a != 0 {
 			t.Errorf("%v: %v allocations per round", m, a)
 		}
+	}
+}
+
+func TestStepPanicsOnAliasing(t *testing.T) {
+	c, x0 := pathCSR()
+	other := x0.Clone()
+	for _, tt := range []struct {
+		name                string
+		m                   Model
+		initial, prev, next *State
+	}{
+		{"next is prev", DeGroot, &x0, &x0, &x0},
+		{"FJ next is initial", FriedkinJohnsen, &x0, &other, &x0},
+		{"wrong length", DeGroot, nil, &x0, &State{Care: []float64{1}, Support: []float64{1}}},
+		{"invalid model", Model(9), nil, &x0, &other},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			Step(tt.m, c, DefaultParams(), tt.initial, tt.prev, tt.next)
+		})
 	}
 }

@@ -51,11 +51,12 @@ func Run(ctx context.Context, m Model, c *CSR, p Params, initial State, rounds i
 		return cur, nil
 	}
 	next := NewState(c.N)
+	packed := make([]pair, c.N)
 	for r := 1; r <= rounds; r++ {
 		if err := ctx.Err(); err != nil {
 			return cur, err
 		}
-		Step(m, c, p, &anchor, &cur, &next)
+		step(m, c, p, &anchor, &cur, &next, packed)
 		cur, next = next, cur
 		if onRound != nil {
 			if err := onRound(r, &cur); err != nil {

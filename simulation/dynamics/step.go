@@ -22,13 +22,45 @@ const chunksPerWorker = 8
 // Step computes one synchronous round of model m: next is computed from prev
 // only (and, for Friedkin–Johnsen, from the anchor initial, which may be nil
 // for the other models). Results are clamped to the opinion ranges. Step
-// writes into next without allocating state, in parallel over row blocks
-// (p.Workers goroutines, 0 = GOMAXPROCS), and the result is bit-identical for
-// every worker count. next must not alias prev or initial.
+// writes into next, in parallel over row blocks (p.Workers goroutines,
+// 0 = GOMAXPROCS), and the result is bit-identical for every worker count.
+// next must not alias prev or initial.
+//
+// Step allocates no state: it needs a packed copy of prev (16 bytes per
+// agent) that it recycles through a sync.Pool (re-allocated only when a
+// garbage collection has emptied the pool; [Run] keeps its own), and a
+// parallel round allocates a few hundred bytes for its goroutines. A serial
+// round (Workers = 1 or a small graph) allocates nothing.
 //
 // Step panics on an invalid model or mismatched lengths; it does not
 // otherwise validate p (see [Params.Validate] and [Run]).
 func Step(m Model, c *CSR, p Params, initial, prev, next *State) {
+	buf := getPacked(c.N)
+	step(m, c, p, initial, prev, next, *buf)
+	packedPool.Put(buf)
+}
+
+// pair is one agent's (care, support), packed so that reading a neighbour
+// costs one cache miss instead of two. The round is bound by these random
+// reads; on a 1M-agent, 10M-entry random graph packing saves 10–20% even
+// though the copy is paid every round.
+type pair [2]float64
+
+// packedPool recycles the packed copies of the previous state that Step
+// needs, so that repeated Steps do not allocate. Run keeps its own.
+var packedPool sync.Pool
+
+func getPacked(n int) *[]pair {
+	if b, ok := packedPool.Get().(*[]pair); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]pair, n)
+	return &b
+}
+
+// step is Step with the scratch buffer packed (length N) supplied.
+func step(m Model, c *CSR, p Params, initial, prev, next *State, packed []pair) {
 	n := c.N
 	checkState := func(name string, s *State) {
 		if s == nil || len(s.Care) != n || len(s.Support) != n {
@@ -45,6 +77,7 @@ func Step(m Model, c *CSR, p Params, initial, prev, next *State) {
 		s:  p.SelfWeight,
 		pc: prev.Care, ps: prev.Support,
 		nc: next.Care, ns: next.Support,
+		x: packed[:n],
 	}
 	k.model = m
 	switch m {
@@ -74,11 +107,13 @@ func Step(m Model, c *CSR, p Params, initial, prev, next *State) {
 	}
 	if serialRound(c.RowPtr, n, workers) {
 		// k stays on the stack: a serial round allocates nothing.
+		k.pack(0, n, 0)
 		k.rows(0, n, 0)
 		return
 	}
 	kp := new(kernel)
 	*kp = k
+	parallelRows(c.RowPtr, n, workers, kp.pack)
 	parallelRows(c.RowPtr, n, workers, kp.rows)
 }
 
@@ -143,6 +178,7 @@ type kernel struct {
 	s      float64
 
 	pc, ps []float64 // previous care, support
+	x      []pair    // previous (care, support), packed
 	nc, ns []float64 // next care, support
 
 	// Friedkin–Johnsen.
@@ -152,6 +188,14 @@ type kernel struct {
 
 	// Hegselmann–Krause.
 	epsCare, epsSupport float64
+}
+
+// pack copies the previous state of agents [lo, hi) into x.
+func (k *kernel) pack(lo, hi, _ int) {
+	x, pc, ps := k.x[lo:hi], k.pc[lo:hi], k.ps[lo:hi]
+	for i := range x {
+		x[i] = pair{pc[i], ps[i]}
+	}
 }
 
 // rows updates rows [lo, hi).
@@ -177,15 +221,15 @@ func (k *kernel) average(i int) (float64, float64) {
 	cols := k.col[a:b]
 	ws := k.w[a:b]
 	ws = ws[:len(cols)]
-	pc, ps := k.pc, k.ps
+	x := k.x
 	var sw, sc, ss float64
 	for e, j := range cols {
-		x := ws[e]
-		sw += x
-		sc += x * pc[j]
-		ss += x * ps[j]
+		w, xj := ws[e], x[j]
+		sw += w
+		sc += w * xj[0]
+		ss += w * xj[1]
 	}
-	ci, si := pc[i], ps[i]
+	ci, si := k.pc[i], k.ps[i]
 	if sw > 0 {
 		d := k.s + sw
 		ci = (k.s*ci + sc) / d
@@ -219,7 +263,7 @@ func (k *kernel) friedkinJohnsen(lo, hi int) {
 }
 
 func (k *kernel) hegselmannKrause(lo, hi int) {
-	pc, ps := k.pc, k.ps
+	pc, ps, x := k.pc, k.ps, k.x
 	ec, es := k.epsCare, k.epsSupport
 	for i := lo; i < hi; i++ {
 		a, b := k.rowPtr[i], k.rowPtr[i+1]
@@ -229,14 +273,14 @@ func (k *kernel) hegselmannKrause(lo, hi int) {
 		ci, si := pc[i], ps[i]
 		var wc, sc, wsup, ss float64
 		for e, j := range cols {
-			x := ws[e]
-			if cj := pc[j]; math.Abs(cj-ci) <= ec {
-				wc += x
-				sc += x * cj
+			w, xj := ws[e], x[j]
+			if cj := xj[0]; math.Abs(cj-ci) <= ec {
+				wc += w
+				sc += w * cj
 			}
-			if sj := ps[j]; math.Abs(sj-si) <= es {
-				wsup += x
-				ss += x * sj
+			if sj := xj[1]; math.Abs(sj-si) <= es {
+				wsup += w
+				ss += w * sj
 			}
 		}
 		if wc > 0 {
