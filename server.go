@@ -1,6 +1,7 @@
 // Command ethox is the Ethox GraphQL API server for LLM-driven social simulation.
 //
-//	ethox            serve the API (same as `ethox serve`)
+//	ethox            serve the API and work simulation jobs (same as `ethox serve`)
+//	ethox worker     work simulation jobs only, no HTTP API
 //	ethox migrate    apply the embedded database migrations and exit
 package main
 
@@ -21,12 +22,15 @@ import (
 	"github.com/ethox/ethox/config"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/simulation"
+	"github.com/ethox/ethox/simulation/llm"
 )
 
 const usage = `usage: ethox [command]
 
 commands:
-  serve     serve the GraphQL API (default)
+  serve     serve the GraphQL API and work simulation jobs (default; WORKERS=0 for API only)
+  worker    work simulation jobs only, no HTTP API
   migrate   apply the embedded database migrations and exit
 
 Settings come from the environment and an optional .env file; see .env.example.
@@ -49,6 +53,8 @@ func run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "serve":
 		return serve(ctx)
+	case "worker":
+		return worker(ctx)
 	case "migrate":
 		return migrate(ctx)
 	case "help", "-h", "--help":
@@ -100,27 +106,86 @@ func migrate(ctx context.Context) error {
 	return nil
 }
 
-func serve(ctx context.Context) error {
+// start opens and migrates the database and builds the simulation service.
+func start(ctx context.Context, workers func(config.Config) int) (config.Config, *slog.Logger, *database.DB, *simulation.Service, error) {
 	cfg, err := config.Load()
 	if err != nil {
-		return err
+		return cfg, nil, nil, nil, err
 	}
 	log := newLogger(cfg)
 	slog.SetDefault(log)
+	llmCfg, err := llm.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	var llmClient *llm.Client
+	if llmCfg.Configured() {
+		if llmClient, err = llm.New(llmCfg); err != nil {
+			return cfg, nil, nil, nil, err
+		}
+		log.Info("LLM configured", "model", llmClient.Config().Model, "base_url", llmClient.Config().BaseURL)
+	} else {
+		log.Info("no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): classical engines only")
+	}
 	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	st, err := db.Migrate()
+	if err != nil {
+		db.Close()
+		return cfg, nil, nil, nil, err
+	}
+	log.Info("database ready", "dialect", db.Dialect, "migration", st.Current)
+	sims, err := simulation.New(db, llmClient, simulation.Config{
+		Workers:            workers(cfg),
+		ChunkSize:          cfg.SimChunkSize,
+		FailShare:          cfg.SimFailShare,
+		MaxAgentRounds:     cfg.SimMaxAgentRounds,
+		MaxRounds:          cfg.SimMaxRounds,
+		MaxTriggerChars:    cfg.SimMaxTriggerChars,
+		DefaultConcurrency: llmCfg.Concurrency,
+		JobTimeout:         cfg.JobTimeout,
+		RescueAfter:        cfg.JobRescueAfter,
+	}, log)
+	if err != nil {
+		db.Close()
+		return cfg, nil, nil, nil, err
+	}
+	return cfg, log, db, sims, nil
+}
+
+func worker(ctx context.Context) error {
+	_, log, db, sims, err := start(ctx, func(c config.Config) int { return max(c.Workers, 1) })
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := db.Migrate()
+	if err := sims.Start(context.WithoutCancel(ctx)); err != nil { // stopped explicitly, after HTTP drains
+		return err
+	}
+	log.Info("ethox worker running")
+	<-ctx.Done()
+	log.Info("stopping worker")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return sims.Stop(sctx)
+}
+
+func serve(ctx context.Context) error {
+	cfg, log, db, sims, err := start(ctx, func(c config.Config) int { return c.Workers })
 	if err != nil {
 		return err
 	}
-	log.Info("database ready", "dialect", db.Dialect, "migration", st.Current)
+	defer db.Close()
+	if err := sims.Start(context.WithoutCancel(ctx)); err != nil { // stopped explicitly, after HTTP drains
+		return err
+	}
 
 	h := api.NewHandler(api.Options{
 		Client:         db.Client,
 		Graphs:         graphstore.New(db),
+		Sims:           sims,
 		Logger:         log,
 		CORSOrigins:    cfg.CORSOrigins,
 		MaxUploadBytes: cfg.MaxUploadBytes,
@@ -152,7 +217,8 @@ func serve(ctx context.Context) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return nil
+	// In-flight steps finish or are resumed by another process (or the next start).
+	return sims.Stop(sctx)
 }
 
 func ready(ctx context.Context, db *database.DB) error {

@@ -21,12 +21,14 @@ import (
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/ide"
 	"github.com/ethox/ethox/resolvers"
+	"github.com/ethox/ethox/simulation"
 )
 
 // Options are the dependencies and limits of the HTTP surface.
 type Options struct {
 	Client         *ent.Client
 	Graphs         *graphstore.Store
+	Sims           *simulation.Service
 	Logger         *slog.Logger
 	CORSOrigins    []string // "*" allows any origin
 	MaxUploadBytes int64    // multipart requests, enforced while reading
@@ -65,7 +67,7 @@ func NewHandler(o Options) http.Handler {
 // NewGraphQL builds the GraphQL handler with explicit transports (gqlgen's
 // default server is deprecated and caps uploads at 32 MiB).
 func NewGraphQL(o Options) http.Handler {
-	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs}))
+	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.

@@ -29,6 +29,15 @@ type Config struct {
 	MaxBodyBytes    int64
 	LogLevel        string
 	ShutdownTimeout time.Duration
+
+	Workers            int // simulation jobs this process works at once; 0 = API only
+	SimChunkSize       int
+	SimFailShare       float64
+	SimMaxAgentRounds  int
+	SimMaxRounds       int
+	SimMaxTriggerChars int
+	JobTimeout         time.Duration
+	JobRescueAfter     time.Duration
 }
 
 // Addr is the listen address.
@@ -59,6 +68,15 @@ func FromEnv(get func(string) string) (Config, error) {
 		MaxBodyBytes:    p.int64("MAX_BODY_BYTES", 64<<20),
 		LogLevel:        p.str("LOG_LEVEL", "info"),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+
+		Workers:            p.int("WORKERS", 4),
+		SimChunkSize:       p.int("SIM_CHUNK_SIZE", 32),
+		SimFailShare:       p.float("SIM_FAIL_SHARE", 0.2),
+		SimMaxAgentRounds:  p.int("SIM_MAX_AGENT_ROUNDS", 10_000_000),
+		SimMaxRounds:       p.int("SIM_MAX_ROUNDS", 50),
+		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS", 4000),
+		JobTimeout:         p.duration("JOB_TIMEOUT", 5*time.Minute),
+		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER", 6*time.Minute),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))
@@ -68,6 +86,15 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	if c.MaxUploadBytes <= 0 {
 		p.errs = append(p.errs, fmt.Errorf("MAX_UPLOAD_BYTES must be positive"))
+	}
+	if c.Workers < 0 {
+		p.errs = append(p.errs, fmt.Errorf("WORKERS must be 0 or more"))
+	}
+	if !(c.SimFailShare > 0 && c.SimFailShare <= 1) {
+		p.errs = append(p.errs, fmt.Errorf("SIM_FAIL_SHARE must be in (0, 1]"))
+	}
+	if c.JobRescueAfter <= c.JobTimeout {
+		p.errs = append(p.errs, fmt.Errorf("JOB_RESCUE_AFTER (%s) must exceed JOB_TIMEOUT (%s)", c.JobRescueAfter, c.JobTimeout))
 	}
 	if c.MaxBodyBytes <= 0 {
 		p.errs = append(p.errs, fmt.Errorf("MAX_BODY_BYTES must be positive"))
@@ -102,6 +129,19 @@ func (p *parser) int64(key string, def int64) int64 {
 		return def
 	}
 	return n
+}
+
+func (p *parser) float(key string, def float64) float64 {
+	v := strings.TrimSpace(p.get(key))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: not a number", key, v))
+		return def
+	}
+	return f
 }
 
 func (p *parser) duration(key string, def time.Duration) time.Duration {

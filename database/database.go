@@ -72,7 +72,7 @@ func Open(ctx context.Context, rawURL string, pool PoolConfig) (*DB, error) {
 			return nil, fmt.Errorf("open sqlite: %w", err)
 		}
 		// One writer at a time is SQLite's rule; a small pool still lets WAL readers run alongside it.
-		db.SetMaxOpenConns(max(1, min(pool.MaxOpenConns, 8)))
+		db.SetMaxOpenConns(max(1, min(pool.MaxOpenConns, 32)))
 	default:
 		return nil, fmt.Errorf("DATABASE_URL %q: want postgres://… or sqlite://PATH", redact(rawURL))
 	}

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -25,7 +26,8 @@ type MigrationStatus struct {
 // UpToDate reports whether every embedded migration is applied.
 func (s MigrationStatus) UpToDate() bool { return !s.Dirty && s.Current == s.Latest }
 
-// Migrate applies every embedded migration that is not applied yet. It is a
+// Migrate applies every embedded migration that is not applied yet, then
+// River's job-queue tables. It is a
 // no-op on a current database, and safe to run from several processes at once
 // on PostgreSQL (golang-migrate takes an advisory lock).
 func (d *DB) Migrate() (MigrationStatus, error) {
@@ -36,6 +38,9 @@ func (d *DB) Migrate() (MigrationStatus, error) {
 	defer m.Close()
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 		return MigrationStatus{}, fmt.Errorf("apply migrations: %w", err)
+	}
+	if err := d.migrateRiver(context.Background()); err != nil {
+		return MigrationStatus{}, err
 	}
 	return d.migrationStatus(m)
 }

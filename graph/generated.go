@@ -36,8 +36,10 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AgentState() AgentStateResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Simulation() SimulationResolver
 }
 
 type DirectiveRoot struct {
@@ -82,6 +84,7 @@ type ComplexityRoot struct {
 	AgentState struct {
 		Agent            func(childComplexity int) int
 		AgentID          func(childComplexity int) int
+		AgentKey         func(childComplexity int) int
 		Care             func(childComplexity int) int
 		CompletionTokens func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
@@ -144,6 +147,9 @@ type ComplexityRoot struct {
 		DegreeCentrality      func(childComplexity int) int
 		EffectOnUsage         func(childComplexity int) int
 		Gender                func(childComplexity int) int
+		InitialEffectOnUsage  func(childComplexity int) int
+		InitialLevelOfCare    func(childComplexity int) int
+		InitialOpinion        func(childComplexity int) int
 		LevelOfCare           func(childComplexity int) int
 		Profile               func(childComplexity int) int
 		TextOpinion           func(childComplexity int) int
@@ -151,9 +157,11 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		DeleteNetwork func(childComplexity int, id int) int
-		ImportGraph   func(childComplexity int, input model.GraphInput, name *string) int
-		UploadGraph   func(childComplexity int, file graphql.Upload, name *string) int
+		CancelSimulation func(childComplexity int, id int) int
+		DeleteNetwork    func(childComplexity int, id int) int
+		ImportGraph      func(childComplexity int, input model.GraphInput, name *string) int
+		RunSimulation    func(childComplexity int, input model.RunSimulationInput) int
+		UploadGraph      func(childComplexity int, file graphql.Upload, name *string) int
 	}
 
 	Neighbor struct {
@@ -202,6 +210,7 @@ type ComplexityRoot struct {
 		Networks       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkOrder, where *ent.NetworkWhereInput) int
 		Node           func(childComplexity int, id int) int
 		Nodes          func(childComplexity int, ids []int) int
+		Simulation     func(childComplexity int, id int) int
 		Simulations    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.SimulationOrder, where *ent.SimulationWhereInput) int
 	}
 
@@ -242,19 +251,26 @@ type ComplexityRoot struct {
 		Error            func(childComplexity int) int
 		EstimatedCostUsd func(childComplexity int) int
 		FailedSteps      func(childComplexity int) int
+		FinalGraph       func(childComplexity int) int
 		FinishedAt       func(childComplexity int) int
+		GraphAt          func(childComplexity int, round int) int
 		ID               func(childComplexity int) int
+		InitialGraph     func(childComplexity int) int
 		Network          func(childComplexity int) int
 		NetworkID        func(childComplexity int) int
 		Params           func(childComplexity int) int
+		PostTriggerGraph func(childComplexity int) int
+		Progress         func(childComplexity int) int
 		PromptTokens     func(childComplexity int) int
 		Reports          func(childComplexity int) int
 		Retries          func(childComplexity int) int
 		Rounds           func(childComplexity int) int
 		StartedAt        func(childComplexity int) int
+		States           func(childComplexity int, round *int, agentID *string, first *int, after *entgql.Cursor[int]) int
 		Status           func(childComplexity int) int
 		TotalSteps       func(childComplexity int) int
 		Trigger          func(childComplexity int) int
+		Usage            func(childComplexity int) int
 	}
 
 	SimulationConnection struct {
@@ -266,6 +282,22 @@ type ComplexityRoot struct {
 	SimulationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	SimulationProgress struct {
+		CompletedSteps func(childComplexity int) int
+		Round          func(childComplexity int) int
+		Rounds         func(childComplexity int) int
+		TotalSteps     func(childComplexity int) int
+	}
+
+	SimulationUsage struct {
+		Calls            func(childComplexity int) int
+		CompletionTokens func(childComplexity int) int
+		EstimatedCostUsd func(childComplexity int) int
+		FailedSteps      func(childComplexity int) int
+		PromptTokens     func(childComplexity int) int
+		Retries          func(childComplexity int) int
 	}
 
 	Tie struct {
@@ -298,10 +330,15 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AgentStateResolver interface {
+	AgentKey(ctx context.Context, obj *ent.AgentState) (string, error)
+}
 type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
 	ImportGraph(ctx context.Context, input model.GraphInput, name *string) (*model.UploadGraphPayload, error)
 	DeleteNetwork(ctx context.Context, id int) (*model.DeleteNetworkPayload, error)
+	RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error)
+	CancelSimulation(ctx context.Context, id int) (*ent.Simulation, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
@@ -311,6 +348,16 @@ type QueryResolver interface {
 	Graph(ctx context.Context, networkID *int) (*model.Graph, error)
 	Agent(ctx context.Context, agentID string, networkID *int) (*model.AgentDetail, error)
 	DefaultNetwork(ctx context.Context) (*ent.Network, error)
+	Simulation(ctx context.Context, id int) (*ent.Simulation, error)
+}
+type SimulationResolver interface {
+	Progress(ctx context.Context, obj *ent.Simulation) (*model.SimulationProgress, error)
+	Usage(ctx context.Context, obj *ent.Simulation) (*model.SimulationUsage, error)
+	InitialGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
+	PostTriggerGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
+	FinalGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
+	GraphAt(ctx context.Context, obj *ent.Simulation, round int) (*model.Graph, error)
+	States(ctx context.Context, obj *ent.Simulation, round *int, agentID *string, first *int, after *entgql.Cursor[int]) (*ent.AgentStateConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -485,6 +532,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AgentState.AgentID(childComplexity), true
+	case "AgentState.agentKey":
+		if e.ComplexityRoot.AgentState.AgentKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentState.AgentKey(childComplexity), true
 	case "AgentState.care":
 		if e.ComplexityRoot.AgentState.Care == nil {
 			break
@@ -738,6 +791,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GraphNode.Gender(childComplexity), true
+	case "GraphNode.initialEffectOnUsage":
+		if e.ComplexityRoot.GraphNode.InitialEffectOnUsage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.InitialEffectOnUsage(childComplexity), true
+	case "GraphNode.initialLevelOfCare":
+		if e.ComplexityRoot.GraphNode.InitialLevelOfCare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.InitialLevelOfCare(childComplexity), true
+	case "GraphNode.initialOpinion":
+		if e.ComplexityRoot.GraphNode.InitialOpinion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.InitialOpinion(childComplexity), true
 	case "GraphNode.levelOfCare":
 		if e.ComplexityRoot.GraphNode.LevelOfCare == nil {
 			break
@@ -763,6 +834,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GraphNode.Traits(childComplexity), true
 
+	case "Mutation.cancelSimulation":
+		if e.ComplexityRoot.Mutation.CancelSimulation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelSimulation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelSimulation(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteNetwork":
 		if e.ComplexityRoot.Mutation.DeleteNetwork == nil {
 			break
@@ -785,6 +867,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ImportGraph(childComplexity, args["input"].(model.GraphInput), args["name"].(*string)), true
+	case "Mutation.runSimulation":
+		if e.ComplexityRoot.Mutation.RunSimulation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runSimulation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunSimulation(childComplexity, args["input"].(model.RunSimulationInput)), true
 	case "Mutation.uploadGraph":
 		if e.ComplexityRoot.Mutation.UploadGraph == nil {
 			break
@@ -1023,6 +1116,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]int)), true
+	case "Query.simulation":
+		if e.ComplexityRoot.Query.Simulation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_simulation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Simulation(childComplexity, args["id"].(int)), true
 	case "Query.simulations":
 		if e.ComplexityRoot.Query.Simulations == nil {
 			break
@@ -1200,18 +1304,41 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.FailedSteps(childComplexity), true
+	case "Simulation.finalGraph":
+		if e.ComplexityRoot.Simulation.FinalGraph == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.FinalGraph(childComplexity), true
 	case "Simulation.finishedAt":
 		if e.ComplexityRoot.Simulation.FinishedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Simulation.FinishedAt(childComplexity), true
+	case "Simulation.graphAt":
+		if e.ComplexityRoot.Simulation.GraphAt == nil {
+			break
+		}
+
+		args, err := ec.field_Simulation_graphAt_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Simulation.GraphAt(childComplexity, args["round"].(int)), true
 	case "Simulation.id":
 		if e.ComplexityRoot.Simulation.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Simulation.ID(childComplexity), true
+	case "Simulation.initialGraph":
+		if e.ComplexityRoot.Simulation.InitialGraph == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.InitialGraph(childComplexity), true
 	case "Simulation.network":
 		if e.ComplexityRoot.Simulation.Network == nil {
 			break
@@ -1230,6 +1357,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.Params(childComplexity), true
+	case "Simulation.postTriggerGraph":
+		if e.ComplexityRoot.Simulation.PostTriggerGraph == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.PostTriggerGraph(childComplexity), true
+	case "Simulation.progress":
+		if e.ComplexityRoot.Simulation.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.Progress(childComplexity), true
 	case "Simulation.promptTokens":
 		if e.ComplexityRoot.Simulation.PromptTokens == nil {
 			break
@@ -1260,6 +1399,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.StartedAt(childComplexity), true
+	case "Simulation.states":
+		if e.ComplexityRoot.Simulation.States == nil {
+			break
+		}
+
+		args, err := ec.field_Simulation_states_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Simulation.States(childComplexity, args["round"].(*int), args["agentId"].(*string), args["first"].(*int), args["after"].(*entgql.Cursor[int])), true
 	case "Simulation.status":
 		if e.ComplexityRoot.Simulation.Status == nil {
 			break
@@ -1278,6 +1428,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.Trigger(childComplexity), true
+	case "Simulation.usage":
+		if e.ComplexityRoot.Simulation.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.Usage(childComplexity), true
 
 	case "SimulationConnection.edges":
 		if e.ComplexityRoot.SimulationConnection.Edges == nil {
@@ -1310,6 +1466,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SimulationEdge.Node(childComplexity), true
+
+	case "SimulationProgress.completedSteps":
+		if e.ComplexityRoot.SimulationProgress.CompletedSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.CompletedSteps(childComplexity), true
+	case "SimulationProgress.round":
+		if e.ComplexityRoot.SimulationProgress.Round == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.Round(childComplexity), true
+	case "SimulationProgress.rounds":
+		if e.ComplexityRoot.SimulationProgress.Rounds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.Rounds(childComplexity), true
+	case "SimulationProgress.totalSteps":
+		if e.ComplexityRoot.SimulationProgress.TotalSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.TotalSteps(childComplexity), true
+
+	case "SimulationUsage.calls":
+		if e.ComplexityRoot.SimulationUsage.Calls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.Calls(childComplexity), true
+	case "SimulationUsage.completionTokens":
+		if e.ComplexityRoot.SimulationUsage.CompletionTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.CompletionTokens(childComplexity), true
+	case "SimulationUsage.estimatedCostUSD":
+		if e.ComplexityRoot.SimulationUsage.EstimatedCostUsd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.EstimatedCostUsd(childComplexity), true
+	case "SimulationUsage.failedSteps":
+		if e.ComplexityRoot.SimulationUsage.FailedSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.FailedSteps(childComplexity), true
+	case "SimulationUsage.promptTokens":
+		if e.ComplexityRoot.SimulationUsage.PromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.PromptTokens(childComplexity), true
+	case "SimulationUsage.retries":
+		if e.ComplexityRoot.SimulationUsage.Retries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.Retries(childComplexity), true
 
 	case "Tie.id":
 		if e.ComplexityRoot.Tie.ID == nil {
@@ -1405,6 +1623,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AgentOrder", ec.unmarshalInputAgentOrder),
 			graphql.NewInputUnmarshaler("AgentStateWhereInput", ec.unmarshalInputAgentStateWhereInput),
 			graphql.NewInputUnmarshaler("AgentWhereInput", ec.unmarshalInputAgentWhereInput),
+			graphql.NewInputUnmarshaler("AudienceInput", ec.unmarshalInputAudienceInput),
 			graphql.NewInputUnmarshaler("GraphEdgeInput", ec.unmarshalInputGraphEdgeInput),
 			graphql.NewInputUnmarshaler("GraphInput", ec.unmarshalInputGraphInput),
 			graphql.NewInputUnmarshaler("GraphNodeInput", ec.unmarshalInputGraphNodeInput),
@@ -1412,6 +1631,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("NetworkWhereInput", ec.unmarshalInputNetworkWhereInput),
 			graphql.NewInputUnmarshaler("ReportOrder", ec.unmarshalInputReportOrder),
 			graphql.NewInputUnmarshaler("ReportWhereInput", ec.unmarshalInputReportWhereInput),
+			graphql.NewInputUnmarshaler("RunSimulationInput", ec.unmarshalInputRunSimulationInput),
 			graphql.NewInputUnmarshaler("SimulationOrder", ec.unmarshalInputSimulationOrder),
 			graphql.NewInputUnmarshaler("SimulationWhereInput", ec.unmarshalInputSimulationWhereInput),
 			graphql.NewInputUnmarshaler("TieWhereInput", ec.unmarshalInputTieWhereInput),
@@ -1490,7 +1710,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema.graphqls" "ent.graphql"
+//go:embed "schema.graphqls" "simulation.graphqls" "ent.graphql"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1503,6 +1723,7 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
+	{Name: "simulation.graphqls", Input: sourceData("simulation.graphqls"), BuiltIn: false},
 	{Name: "ent.graphql", Input: sourceData("ent.graphql"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1615,8 +1836,22 @@ func (ec *executionContext) childFields_AgentState(ctx context.Context, field gr
 		return ec.fieldContext_AgentState_simulation(ctx, field)
 	case "agent":
 		return ec.fieldContext_AgentState_agent(ctx, field)
+	case "agentKey":
+		return ec.fieldContext_AgentState_agentKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AgentState", field.Name)
+}
+
+func (ec *executionContext) childFields_AgentStateConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AgentStateConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AgentStateConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AgentStateConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AgentStateConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_AgentStateEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1707,6 +1942,12 @@ func (ec *executionContext) childFields_GraphNode(ctx context.Context, field gra
 		return ec.fieldContext_GraphNode_profile(ctx, field)
 	case "attributes":
 		return ec.fieldContext_GraphNode_attributes(ctx, field)
+	case "initialOpinion":
+		return ec.fieldContext_GraphNode_initialOpinion(ctx, field)
+	case "initialLevelOfCare":
+		return ec.fieldContext_GraphNode_initialLevelOfCare(ctx, field)
+	case "initialEffectOnUsage":
+		return ec.fieldContext_GraphNode_initialEffectOnUsage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type GraphNode", field.Name)
 }
@@ -1877,6 +2118,20 @@ func (ec *executionContext) childFields_Simulation(ctx context.Context, field gr
 		return ec.fieldContext_Simulation_network(ctx, field)
 	case "reports":
 		return ec.fieldContext_Simulation_reports(ctx, field)
+	case "progress":
+		return ec.fieldContext_Simulation_progress(ctx, field)
+	case "usage":
+		return ec.fieldContext_Simulation_usage(ctx, field)
+	case "initialGraph":
+		return ec.fieldContext_Simulation_initialGraph(ctx, field)
+	case "postTriggerGraph":
+		return ec.fieldContext_Simulation_postTriggerGraph(ctx, field)
+	case "finalGraph":
+		return ec.fieldContext_Simulation_finalGraph(ctx, field)
+	case "graphAt":
+		return ec.fieldContext_Simulation_graphAt(ctx, field)
+	case "states":
+		return ec.fieldContext_Simulation_states(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Simulation", field.Name)
 }
@@ -1901,6 +2156,38 @@ func (ec *executionContext) childFields_SimulationEdge(ctx context.Context, fiel
 		return ec.fieldContext_SimulationEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SimulationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "round":
+		return ec.fieldContext_SimulationProgress_round(ctx, field)
+	case "rounds":
+		return ec.fieldContext_SimulationProgress_rounds(ctx, field)
+	case "completedSteps":
+		return ec.fieldContext_SimulationProgress_completedSteps(ctx, field)
+	case "totalSteps":
+		return ec.fieldContext_SimulationProgress_totalSteps(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "calls":
+		return ec.fieldContext_SimulationUsage_calls(ctx, field)
+	case "promptTokens":
+		return ec.fieldContext_SimulationUsage_promptTokens(ctx, field)
+	case "completionTokens":
+		return ec.fieldContext_SimulationUsage_completionTokens(ctx, field)
+	case "retries":
+		return ec.fieldContext_SimulationUsage_retries(ctx, field)
+	case "failedSteps":
+		return ec.fieldContext_SimulationUsage_failedSteps(ctx, field)
+	case "estimatedCostUSD":
+		return ec.fieldContext_SimulationUsage_estimatedCostUSD(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Tie(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2069,6 +2356,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_cancelSimulation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteNetwork_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2102,6 +2403,20 @@ func (ec *executionContext) field_Mutation_importGraph_args(ctx context.Context,
 		return nil, err
 	}
 	args["name"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_runSimulation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RunSimulationInput, error) {
+			return ec.unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -2413,6 +2728,20 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_simulation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_simulations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2464,6 +2793,58 @@ func (ec *executionContext) field_Query_simulations_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Simulation_graphAt_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "round",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["round"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Simulation_states_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "round",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["round"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "agentId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agentId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -3510,6 +3891,29 @@ func (ec *executionContext) fieldContext_AgentState_agent(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _AgentState_agentKey(ctx context.Context, field graphql.CollectedField, obj *ent.AgentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentState_agentKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AgentState().AgentKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentState_agentKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentState", field, true, true, "String")
+}
+
 func (ec *executionContext) _AgentStateConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AgentStateConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4295,6 +4699,75 @@ func (ec *executionContext) fieldContext_GraphNode_attributes(_ context.Context,
 	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Map")
 }
 
+func (ec *executionContext) _GraphNode_initialOpinion(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_initialOpinion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InitialOpinion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_initialOpinion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "String")
+}
+
+func (ec *executionContext) _GraphNode_initialLevelOfCare(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_initialLevelOfCare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InitialLevelOfCare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_initialLevelOfCare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Float")
+}
+
+func (ec *executionContext) _GraphNode_initialEffectOnUsage(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_initialEffectOnUsage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InitialEffectOnUsage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_initialEffectOnUsage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Float")
+}
+
 func (ec *executionContext) _Mutation_uploadGraph(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4421,6 +4894,94 @@ func (ec *executionContext) fieldContext_Mutation_deleteNetwork(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteNetwork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_runSimulation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_runSimulation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RunSimulation(ctx, fc.Args["input"].(model.RunSimulationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
+			return ec.marshalNSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_runSimulation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Simulation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_runSimulation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelSimulation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelSimulation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelSimulation(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
+			return ec.marshalNSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelSimulation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Simulation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelSimulation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5361,6 +5922,50 @@ func (ec *executionContext) fieldContext_Query_defaultNetwork(_ context.Context,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Network(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_simulation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_simulation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Simulation(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
+			return ec.marshalOSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_simulation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Simulation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_simulation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -6415,6 +7020,254 @@ func (ec *executionContext) fieldContext_Simulation_reports(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Simulation_progress(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().Progress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulationProgress) graphql.Marshaler {
+			return ec.marshalNSimulationProgress2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_usage(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().Usage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulationUsage) graphql.Marshaler {
+			return ec.marshalNSimulationUsage2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_initialGraph(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_initialGraph(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().InitialGraph(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+			return ec.marshalNGraph2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGraph(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_initialGraph(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Graph(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_postTriggerGraph(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_postTriggerGraph(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().PostTriggerGraph(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+			return ec.marshalOGraph2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGraph(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_postTriggerGraph(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Graph(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_finalGraph(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_finalGraph(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().FinalGraph(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+			return ec.marshalOGraph2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGraph(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_finalGraph(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Graph(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_graphAt(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_graphAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Simulation().GraphAt(ctx, obj, fc.Args["round"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+			return ec.marshalOGraph2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGraph(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_graphAt(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Graph(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Simulation_graphAt_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_states(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_states(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Simulation().States(ctx, obj, fc.Args["round"].(*int), fc.Args["agentId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[int]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AgentStateConnection) graphql.Marshaler {
+			return ec.marshalNAgentStateConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentStateConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_states(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentStateConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Simulation_states_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SimulationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.SimulationConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6555,6 +7408,236 @@ func (ec *executionContext) _SimulationEdge_cursor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_SimulationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SimulationEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _SimulationProgress_round(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Round, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_round(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationProgress_rounds(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_rounds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rounds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_rounds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationProgress_completedSteps(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_completedSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedSteps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_completedSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationProgress_totalSteps(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_totalSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalSteps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_totalSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_calls(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_calls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Calls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_calls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_promptTokens(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_promptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_completionTokens(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_completionTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_retries(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_retries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_retries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_failedSteps(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_failedSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FailedSteps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_failedSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_estimatedCostUSD(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_estimatedCostUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EstimatedCostUsd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_estimatedCostUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Tie_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tie) (ret graphql.Marshaler) {
@@ -9793,6 +10876,69 @@ func UnmarshalAgentWhereInput(ctx context.Context, raw any) (ent.AgentWhereInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAudienceInput(ctx context.Context, obj any) (model.AudienceInput, error) {
+	var it model.AudienceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mode", "metric", "topN", "agentIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNAudienceMode2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "metric":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metric"))
+			data, err := ec.unmarshalOAudienceMetric2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMetric(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Metric = data
+		case "topN":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("topN"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TopN = data
+		case "agentIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("agentIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AgentIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAudienceInput unmarshals raw into the AudienceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAudienceInput(ctx context.Context, raw any) (model.AudienceInput, error) {
+	var out model.AudienceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AudienceInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputGraphEdgeInput(ctx context.Context, obj any) (model.GraphEdgeInput, error) {
 	var it model.GraphEdgeInput
 	if obj == nil {
@@ -11223,6 +12369,146 @@ func (ec *executionContext) unmarshalInputReportWhereInput(ctx context.Context, 
 func UnmarshalReportWhereInput(ctx context.Context, raw any) (ent.ReportWhereInput, error) {
 	var out ent.ReportWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReportWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context, obj any) (model.RunSimulationInput, error) {
+	var it model.RunSimulationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"trigger", "networkId", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "trigger":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trigger"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Trigger = data
+		case "networkId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkID = data
+		case "rounds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rounds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rounds = data
+		case "engine":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("engine"))
+			data, err := ec.unmarshalOSimulationEngine2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Engine = data
+		case "selfWeight":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("selfWeight"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SelfWeight = data
+		case "neighborLimit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("neighborLimit"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeighborLimit = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "temperature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("temperature"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Temperature = data
+		case "seed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seed"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seed = data
+		case "concurrency":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrency"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Concurrency = data
+		case "epsilon":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("epsilon"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Epsilon = data
+		case "maxCalls":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCalls"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCalls = data
+		case "maxTokens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokens"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokens = data
+		case "maxCostUSD":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUSD"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsd = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalOAudienceInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRunSimulationInput unmarshals raw into the RunSimulationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRunSimulationInput(ctx context.Context, raw any) (model.RunSimulationInput, error) {
+	var out model.RunSimulationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RunSimulationInput", raw, &out)
 	return out, err
 }
 
@@ -13149,6 +14435,12 @@ func (ec *executionContext) _AgentState(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AgentState_agent(ctx, field, obj)
 				})
+		case "agentKey":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AgentState_agentKey(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13500,6 +14792,21 @@ func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "initialOpinion":
+			out.Values[i] = ec._GraphNode_initialOpinion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "initialLevelOfCare":
+			out.Values[i] = ec._GraphNode_initialLevelOfCare(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "initialEffectOnUsage":
+			out.Values[i] = ec._GraphNode_initialEffectOnUsage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13553,6 +14860,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteNetwork":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteNetwork(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runSimulation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_runSimulation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelSimulation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelSimulation(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -13898,6 +15219,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_defaultNetwork(ctx, field)
 				})
+		case "simulation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_simulation(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -14227,6 +15554,48 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Simulation_reports(ctx, field, obj)
 				})
+		case "progress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_progress(ctx, field, obj)
+				})
+		case "usage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_usage(ctx, field, obj)
+				})
+		case "initialGraph":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_initialGraph(ctx, field, obj)
+				})
+		case "postTriggerGraph":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_postTriggerGraph(ctx, field, obj)
+				})
+		case "finalGraph":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_finalGraph(ctx, field, obj)
+				})
+		case "graphAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_graphAt(ctx, field, obj)
+				})
+		case "states":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_states(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -14305,6 +15674,112 @@ func (ec *executionContext) _SimulationEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "cursor":
 			out.Values[i] = ec._SimulationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationProgressImplementors = []string{"SimulationProgress"}
+
+func (ec *executionContext) _SimulationProgress(ctx context.Context, sel ast.SelectionSet, obj *model.SimulationProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationProgress")
+		case "round":
+			out.Values[i] = ec._SimulationProgress_round(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rounds":
+			out.Values[i] = ec._SimulationProgress_rounds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completedSteps":
+			out.Values[i] = ec._SimulationProgress_completedSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalSteps":
+			out.Values[i] = ec._SimulationProgress_totalSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationUsageImplementors = []string{"SimulationUsage"}
+
+func (ec *executionContext) _SimulationUsage(ctx context.Context, sel ast.SelectionSet, obj *model.SimulationUsage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationUsage")
+		case "calls":
+			out.Values[i] = ec._SimulationUsage_calls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promptTokens":
+			out.Values[i] = ec._SimulationUsage_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._SimulationUsage_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retries":
+			out.Values[i] = ec._SimulationUsage_retries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failedSteps":
+			out.Values[i] = ec._SimulationUsage_failedSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "estimatedCostUSD":
+			out.Values[i] = ec._SimulationUsage_estimatedCostUSD(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14909,6 +16384,14 @@ func (ec *executionContext) marshalNAgentOrderField2ᚖgithubᚗcomᚋethoxᚋet
 	return v
 }
 
+func (ec *executionContext) marshalNAgentStateConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentStateConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AgentStateConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AgentStateConnection!")
+		return graphql.Null
+	}
+	return ec._AgentStateConnection(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAgentStateWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentStateWhereInput(ctx context.Context, v any) (*ent.AgentStateWhereInput, error) {
 	res, err := ec.unmarshalInputAgentStateWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -14917,6 +16400,16 @@ func (ec *executionContext) unmarshalNAgentStateWhereInput2ᚖgithubᚗcomᚋeth
 func (ec *executionContext) unmarshalNAgentWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentWhereInput(ctx context.Context, v any) (*ent.AgentWhereInput, error) {
 	res, err := ec.unmarshalInputAgentWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAudienceMode2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMode(ctx context.Context, v any) (model.AudienceMode, error) {
+	var res model.AudienceMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAudienceMode2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMode(ctx context.Context, sel ast.SelectionSet, v model.AudienceMode) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -15277,6 +16770,11 @@ func (ec *executionContext) unmarshalNReportWhereInput2ᚖgithubᚗcomᚋethox�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx context.Context, v any) (model.RunSimulationInput, error) {
+	res, err := ec.unmarshalInputRunSimulationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx context.Context, sel ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Simulation!")
@@ -15317,6 +16815,14 @@ func (ec *executionContext) marshalNSimulationOrderField2ᚖgithubᚗcomᚋethox
 	return v
 }
 
+func (ec *executionContext) marshalNSimulationProgress2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationProgress(ctx context.Context, sel ast.SelectionSet, v *model.SimulationProgress) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulationProgress!")
+		return graphql.Null
+	}
+	return ec._SimulationProgress(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, v any) (simulation.Status, error) {
 	var res simulation.Status
 	err := res.UnmarshalGQL(v)
@@ -15325,6 +16831,14 @@ func (ec *executionContext) unmarshalNSimulationStatus2githubᚗcomᚋethoxᚋet
 
 func (ec *executionContext) marshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, sel ast.SelectionSet, v simulation.Status) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSimulationUsage2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationUsage(ctx context.Context, sel ast.SelectionSet, v *model.SimulationUsage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulationUsage!")
+		return graphql.Null
+	}
+	return ec._SimulationUsage(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSimulationWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulationWhereInput(ctx context.Context, v any) (*ent.SimulationWhereInput, error) {
@@ -15703,6 +17217,30 @@ func (ec *executionContext) unmarshalOAgentWhereInput2ᚖgithubᚗcomᚋethoxᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAudienceInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceInput(ctx context.Context, v any) (*model.AudienceInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAudienceInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAudienceMetric2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMetric(ctx context.Context, v any) (*model.AudienceMetric, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.AudienceMetric)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAudienceMetric2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMetric(ctx context.Context, sel ast.SelectionSet, v *model.AudienceMetric) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -15799,6 +17337,13 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	_ = sel
 	res := graphql.MarshalFloatContext(*v)
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalOGraph2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGraph(ctx context.Context, sel ast.SelectionSet, v *model.Graph) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Graph(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {

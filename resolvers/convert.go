@@ -1,12 +1,14 @@
 package resolvers
 
 import (
+	"context"
 	"time"
 
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/simulation"
 )
 
 func graphNode(n *network.Node) *model.GraphNode {
@@ -114,4 +116,53 @@ func networkName(name *string, filename string) string {
 	default:
 		return "network " + time.Now().UTC().Format(time.RFC3339)
 	}
+}
+
+func (r *Resolver) snapshot(ctx context.Context, sim *ent.Simulation, round int) (*model.Graph, error) {
+	snap, err := r.Sims.Snapshot(ctx, sim, round)
+	if err != nil || snap == nil {
+		return nil, err
+	}
+	out := graphView(snap.Graph)
+	if snap.State == nil {
+		return out, nil
+	}
+	for i, node := range out.Nodes {
+		// The prototype's shape: care as a 0..1 level, support as the effect.
+		if v := snap.State[i]; v != nil {
+			node.TextOpinion, node.LevelOfCare, node.EffectOnUsage = ptr(v.Opinion), ptr(v.Care/10), ptr(v.Support)
+		}
+		if v := snap.Initial[i]; v != nil {
+			node.InitialOpinion, node.InitialLevelOfCare, node.InitialEffectOnUsage = ptr(v.Opinion), ptr(v.Care/10), ptr(v.Support)
+		}
+	}
+	return out, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func runInput(in model.RunSimulationInput) simulation.RunInput {
+	out := simulation.RunInput{
+		Trigger: in.Trigger, NetworkID: in.NetworkID, Rounds: in.Rounds, SelfWeight: in.SelfWeight,
+		NeighborLimit: in.NeighborLimit, Model: in.Model, Temperature: in.Temperature, Concurrency: in.Concurrency,
+		Epsilon: in.Epsilon, MaxCalls: in.MaxCalls, MaxTokens: in.MaxTokens, MaxCostUSD: in.MaxCostUsd,
+	}
+	if in.Engine != nil {
+		e := string(*in.Engine)
+		out.Engine = &e
+	}
+	if in.Seed != nil {
+		seed := int64(*in.Seed)
+		out.Seed = &seed
+	}
+	if a := in.Audience; a != nil {
+		out.Audience = &simulation.Audience{Mode: string(a.Mode), AgentIDs: a.AgentIds}
+		if a.Metric != nil {
+			out.Audience.Metric = string(*a.Metric)
+		}
+		if a.TopN != nil {
+			out.Audience.TopN = *a.TopN
+		}
+	}
+	return out
 }

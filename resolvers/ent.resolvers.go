@@ -35,7 +35,17 @@ func (r *queryResolver) Simulations(ctx context.Context, after *entgql.Cursor[in
 		ent.WithSimulationOrder(orderBy), ent.WithSimulationFilter(where.Filter))
 }
 
+// AgentState returns graph.AgentStateResolver implementation.
+func (r *Resolver) AgentState() graph.AgentStateResolver { return &agentStateResolver{r} }
+
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// Simulation returns graph.SimulationResolver implementation.
+func (r *Resolver) Simulation() graph.SimulationResolver { return &simulationResolver{r} }
+
+type (
+	agentStateResolver struct{ *Resolver }
+	queryResolver      struct{ *Resolver }
+	simulationResolver struct{ *Resolver }
+)

@@ -8,12 +8,14 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/simulation"
 )
 
 // Resolver is the root resolver, holding the process-wide dependencies.
 type Resolver struct {
 	Client *ent.Client
 	Graphs *graphstore.Store
+	Sims   *simulation.Service
 }
 
 // NewSchema builds the executable schema over the given dependencies.

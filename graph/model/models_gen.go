@@ -3,12 +3,28 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+
 	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/ent/simulation"
 )
 
 type AgentDetail struct {
 	Node      *GraphNode  `json:"node"`
 	Neighbors []*Neighbor `json:"neighbors"`
+}
+
+// Who hears the trigger at stage 0; the others start indifferent and learn of it through their ties.
+type AudienceInput struct {
+	Mode AudienceMode `json:"mode"`
+	// For TOP_INFLUENCERS (default DEGREE) and BRIDGES (default BETWEENNESS).
+	Metric *AudienceMetric `json:"metric,omitempty"`
+	// Default: a tenth of the network.
+	TopN     *int     `json:"topN,omitempty"`
+	AgentIds []string `json:"agentIds,omitempty"`
 }
 
 type DeleteNetworkPayload struct {
@@ -70,6 +86,10 @@ type GraphNode struct {
 	Profile map[string]any `json:"profile"`
 	// Every other field the uploaded node carried.
 	Attributes map[string]any `json:"attributes"`
+	// Stage-0 values, in snapshots of a simulation.
+	InitialOpinion       *string  `json:"initialOpinion,omitempty"`
+	InitialLevelOfCare   *float64 `json:"initialLevelOfCare,omitempty"`
+	InitialEffectOnUsage *float64 `json:"initialEffectOnUsage,omitempty"`
 }
 
 type GraphNodeInput struct {
@@ -94,7 +114,170 @@ type Neighbor struct {
 	Degree  int     `json:"degree"`
 }
 
+type RunSimulationInput struct {
+	// The message the population reacts to (at most SIM_MAX_TRIGGER_CHARS characters).
+	Trigger string `json:"trigger"`
+	// Default: the default (latest) network.
+	NetworkID *int `json:"networkId,omitempty"`
+	// Influence rounds after the stage-0 reaction. Default 1.
+	Rounds *int `json:"rounds,omitempty"`
+	// Default: LLM when an LLM is configured, else FRIEDKIN_JOHNSEN.
+	Engine *simulation.Engine `json:"engine,omitempty"`
+	// Weight of an agent's own view against its neighbours'. Default 0.5.
+	SelfWeight *float64 `json:"selfWeight,omitempty"`
+	// Neighbours shown to an agent, strongest ties first. Default 10.
+	NeighborLimit *int `json:"neighborLimit,omitempty"`
+	// LLM model. Default OPENAI_MODEL.
+	Model       *string  `json:"model,omitempty"`
+	Temperature *float64 `json:"temperature,omitempty"`
+	Seed        *int     `json:"seed,omitempty"`
+	// LLM calls in flight for this run. Default LLM_CONCURRENCY.
+	Concurrency *int `json:"concurrency,omitempty"`
+	// Hegselmann–Krause confidence bound on the support scale. Default 1.
+	Epsilon *float64 `json:"epsilon,omitempty"`
+	// Budget: the run stops with a clear reason instead of going over.
+	MaxCalls   *int           `json:"maxCalls,omitempty"`
+	MaxTokens  *int           `json:"maxTokens,omitempty"`
+	MaxCostUsd *float64       `json:"maxCostUSD,omitempty"`
+	Audience   *AudienceInput `json:"audience,omitempty"`
+}
+
+type SimulationProgress struct {
+	// The round being computed (0 is the reaction to the trigger).
+	Round          int `json:"round"`
+	Rounds         int `json:"rounds"`
+	CompletedSteps int `json:"completedSteps"`
+	TotalSteps     int `json:"totalSteps"`
+}
+
+type SimulationUsage struct {
+	Calls            int     `json:"calls"`
+	PromptTokens     int     `json:"promptTokens"`
+	CompletionTokens int     `json:"completionTokens"`
+	Retries          int     `json:"retries"`
+	FailedSteps      int     `json:"failedSteps"`
+	EstimatedCostUsd float64 `json:"estimatedCostUSD"`
+}
+
 type UploadGraphPayload struct {
 	Network  *ent.Network   `json:"network"`
 	Metadata *GraphMetadata `json:"metadata"`
+}
+
+type AudienceMetric string
+
+const (
+	AudienceMetricDegree      AudienceMetric = "DEGREE"
+	AudienceMetricBetweenness AudienceMetric = "BETWEENNESS"
+)
+
+var AllAudienceMetric = []AudienceMetric{
+	AudienceMetricDegree,
+	AudienceMetricBetweenness,
+}
+
+func (e AudienceMetric) IsValid() bool {
+	switch e {
+	case AudienceMetricDegree, AudienceMetricBetweenness:
+		return true
+	}
+	return false
+}
+
+func (e AudienceMetric) String() string {
+	return string(e)
+}
+
+func (e *AudienceMetric) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AudienceMetric(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AudienceMetric", str)
+	}
+	return nil
+}
+
+func (e AudienceMetric) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AudienceMetric) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AudienceMetric) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type AudienceMode string
+
+const (
+	// Everyone hears the trigger.
+	AudienceModeAll AudienceMode = "ALL"
+	// The topN agents by metric.
+	AudienceModeTopInfluencers AudienceMode = "TOP_INFLUENCERS"
+	// The topN agents by metric among those with a tie into another community.
+	AudienceModeBridges AudienceMode = "BRIDGES"
+	// The agents listed in agentIds.
+	AudienceModeManual AudienceMode = "MANUAL"
+)
+
+var AllAudienceMode = []AudienceMode{
+	AudienceModeAll,
+	AudienceModeTopInfluencers,
+	AudienceModeBridges,
+	AudienceModeManual,
+}
+
+func (e AudienceMode) IsValid() bool {
+	switch e {
+	case AudienceModeAll, AudienceModeTopInfluencers, AudienceModeBridges, AudienceModeManual:
+		return true
+	}
+	return false
+}
+
+func (e AudienceMode) String() string {
+	return string(e)
+}
+
+func (e *AudienceMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AudienceMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AudienceMode", str)
+	}
+	return nil
+}
+
+func (e AudienceMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AudienceMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AudienceMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

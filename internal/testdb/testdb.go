@@ -43,7 +43,7 @@ func Open(tb testing.TB, dialect string) *database.DB {
 	default:
 		tb.Fatalf("unknown dialect %q", dialect)
 	}
-	db, err := database.Open(ctx, rawURL, database.PoolConfig{MaxOpenConns: 10, MaxIdleConns: 10})
+	db, err := database.Open(ctx, rawURL, database.PoolConfig{MaxOpenConns: 32, MaxIdleConns: 10})
 	if err != nil {
 		tb.Fatalf("open %s: %v", dialect, err)
 	}

@@ -1,0 +1,204 @@
+package simulation
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/ethox/ethox/apperr"
+	entsim "github.com/ethox/ethox/ent/simulation"
+)
+
+// Audience modes: who hears the trigger at stage 0.
+const (
+	AudienceAll            = "ALL"
+	AudienceTopInfluencers = "TOP_INFLUENCERS"
+	AudienceBridges        = "BRIDGES"
+	AudienceManual         = "MANUAL"
+
+	MetricDegree      = "DEGREE"
+	MetricBetweenness = "BETWEENNESS"
+)
+
+// Audience selects the agents that hear the trigger at stage 0; the others
+// start indifferent and can only learn of it through their ties.
+type Audience struct {
+	Mode     string   `json:"mode"`
+	Metric   string   `json:"metric,omitempty"`
+	TopN     int      `json:"topN,omitempty"`
+	AgentIDs []string `json:"agentIds,omitempty"`
+}
+
+// RunInput is what a caller asks for; nil fields take defaults.
+type RunInput struct {
+	Trigger       string
+	NetworkID     *int
+	Rounds        *int
+	Engine        *string
+	SelfWeight    *float64
+	NeighborLimit *int
+	Model         *string
+	Temperature   *float64
+	Seed          *int64
+	Concurrency   *int
+	Epsilon       *float64
+	MaxCalls      *int
+	MaxTokens     *int
+	MaxCostUSD    *float64
+	Audience      *Audience
+}
+
+// Params are a run's resolved parameters, stored on the Simulation row so
+// every worker process runs it identically.
+type Params struct {
+	Rounds          int      `json:"rounds"`
+	SelfWeight      float64  `json:"selfWeight"`
+	NeighborLimit   int      `json:"neighborLimit"`
+	Model           string   `json:"model,omitempty"`
+	Temperature     *float64 `json:"temperature,omitempty"`
+	Seed            int64    `json:"seed"`
+	Concurrency     int      `json:"concurrency"`
+	Epsilon         float64  `json:"epsilon"`
+	MaxCalls        int      `json:"maxCalls,omitempty"`
+	MaxTokens       int      `json:"maxTokens,omitempty"`
+	MaxCostUSD      float64  `json:"maxCostUSD,omitempty"`
+	Audience        Audience `json:"audience"`
+	OpinionMaxChars int      `json:"opinionMaxChars"`
+}
+
+func (p Params) toMap() map[string]any {
+	b, _ := json.Marshal(p)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
+}
+
+func paramsFromMap(m map[string]any) (Params, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return Params{}, err
+	}
+	var p Params
+	err = json.Unmarshal(b, &p)
+	return p, err
+}
+
+// resolve checks the input and fills the defaults; errors name the field.
+func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Params, error) {
+	bad := func(format string, args ...any) (entsim.Engine, Params, error) {
+		return "", Params{}, apperr.New(apperr.BadInput, format, args...)
+	}
+	trigger := strings.TrimSpace(in.Trigger)
+	if trigger == "" {
+		return bad("trigger must not be empty")
+	}
+	if n := utf8.RuneCountInString(trigger); n > cfg.MaxTriggerChars {
+		return bad("trigger is %d characters long; the limit is %d", n, cfg.MaxTriggerChars)
+	}
+	engine := entsim.EngineFRIEDKIN_JOHNSEN
+	if llmConfigured {
+		engine = entsim.EngineLLM
+	}
+	if in.Engine != nil {
+		engine = entsim.Engine(*in.Engine)
+		if err := entsim.EngineValidator(engine); err != nil {
+			return bad("engine %q is not one of LLM, HYBRID, DEGROOT, FRIEDKIN_JOHNSEN, HEGSELMANN_KRAUSE", *in.Engine)
+		}
+	}
+	if (engine == entsim.EngineLLM || engine == entsim.EngineHYBRID) && !llmConfigured {
+		return "", Params{}, apperr.New(apperr.LLMUnavailable,
+			"engine %s needs an LLM: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (an OpenAI-compatible server)", engine)
+	}
+	p := Params{Rounds: 1, SelfWeight: 0.5, NeighborLimit: 10, Concurrency: cfg.DefaultConcurrency, Epsilon: 1.0,
+		OpinionMaxChars: 400, Audience: Audience{Mode: AudienceAll}}
+	if in.Rounds != nil {
+		p.Rounds = *in.Rounds
+	}
+	if p.Rounds < 0 || p.Rounds > cfg.MaxRounds {
+		return bad("rounds must be between 0 and %d, got %d", cfg.MaxRounds, p.Rounds)
+	}
+	if in.SelfWeight != nil {
+		p.SelfWeight = *in.SelfWeight
+	}
+	if !(p.SelfWeight >= 0 && p.SelfWeight <= 100) {
+		return bad("selfWeight must be between 0 and 100, got %v", p.SelfWeight)
+	}
+	if in.NeighborLimit != nil {
+		p.NeighborLimit = *in.NeighborLimit
+	}
+	if p.NeighborLimit < 1 || p.NeighborLimit > 100 {
+		return bad("neighborLimit must be between 1 and 100, got %d", p.NeighborLimit)
+	}
+	if in.Model != nil {
+		p.Model = strings.TrimSpace(*in.Model)
+	}
+	if in.Temperature != nil {
+		if !(*in.Temperature >= 0 && *in.Temperature <= 2) {
+			return bad("temperature must be between 0 and 2, got %v", *in.Temperature)
+		}
+		p.Temperature = in.Temperature
+	}
+	if in.Seed != nil {
+		p.Seed = *in.Seed
+	}
+	if in.Concurrency != nil {
+		p.Concurrency = *in.Concurrency
+	}
+	if p.Concurrency < 1 || p.Concurrency > 256 {
+		return bad("concurrency must be between 1 and 256, got %d", p.Concurrency)
+	}
+	if in.Epsilon != nil {
+		p.Epsilon = *in.Epsilon
+	}
+	if !(p.Epsilon >= 0 && p.Epsilon <= 10) {
+		return bad("epsilon must be between 0 and 10, got %v", p.Epsilon)
+	}
+	if in.MaxCalls != nil {
+		if *in.MaxCalls < 1 {
+			return bad("maxCalls must be positive, got %d", *in.MaxCalls)
+		}
+		p.MaxCalls = *in.MaxCalls
+	}
+	if in.MaxTokens != nil {
+		if *in.MaxTokens < 1 {
+			return bad("maxTokens must be positive, got %d", *in.MaxTokens)
+		}
+		p.MaxTokens = *in.MaxTokens
+	}
+	if in.MaxCostUSD != nil {
+		if !(*in.MaxCostUSD > 0) {
+			return bad("maxCostUSD must be positive, got %v", *in.MaxCostUSD)
+		}
+		p.MaxCostUSD = *in.MaxCostUSD
+	}
+	if in.Audience != nil {
+		a := *in.Audience
+		switch a.Mode {
+		case AudienceAll:
+		case AudienceTopInfluencers, AudienceBridges:
+			if a.Metric == "" {
+				a.Metric = MetricDegree
+				if a.Mode == AudienceBridges {
+					a.Metric = MetricBetweenness
+				}
+			}
+			if a.Metric != MetricDegree && a.Metric != MetricBetweenness {
+				return bad("audience.metric %q is not DEGREE or BETWEENNESS", a.Metric)
+			}
+			if a.TopN < 0 {
+				return bad("audience.topN must be positive, got %d", a.TopN)
+			}
+		case AudienceManual:
+			if len(a.AgentIDs) == 0 {
+				return bad("audience.agentIds must list at least one agent for MANUAL")
+			}
+		default:
+			return bad("audience.mode %q is not ALL, TOP_INFLUENCERS, BRIDGES or MANUAL", a.Mode)
+		}
+		p.Audience = a
+	}
+	return engine, p, nil
+}
+
+func (p Params) String() string { return fmt.Sprintf("%+v", map[string]any(p.toMap())) }

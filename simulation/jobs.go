@@ -1,0 +1,609 @@
+package simulation
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/riverqueue/river"
+
+	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/ent"
+	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/simulation/dynamics"
+	"github.com/ethox/ethox/simulation/llm"
+)
+
+// ChunkArgs is one job: the LLM steps of a chunk of agents in one round.
+type ChunkArgs struct {
+	SimulationID int `json:"simulationId"`
+	Round        int `json:"round"`
+	Chunk        int `json:"chunk"`
+}
+
+func (ChunkArgs) Kind() string { return "ethox_llm_chunk" }
+
+// ClassicalArgs is one job: the classical rounds of a run, computed in memory
+// and stored round by round (a round on a million agents takes well under a
+// second, so the job stays short; a restart resumes after the last stored round).
+type ClassicalArgs struct {
+	SimulationID int `json:"simulationId"`
+}
+
+func (ClassicalArgs) Kind() string { return "ethox_classical" }
+
+type chunkWorker struct {
+	river.WorkerDefaults[ChunkArgs]
+	s *Service
+}
+
+type classicalWorker struct {
+	river.WorkerDefaults[ClassicalArgs]
+	s *Service
+}
+
+// stepState is an agent's view after a step.
+type stepState struct {
+	opinion       string
+	care, support float64
+}
+
+func terminal(st entsim.Status) bool {
+	return st == entsim.StatusSUCCEEDED || st == entsim.StatusFAILED || st == entsim.StatusCANCELED
+}
+
+// begin loads a simulation for a job and marks it RUNNING; nil means the job
+// has nothing to do (deleted or finished).
+func (s *Service) begin(ctx context.Context, id int) (*ent.Simulation, Params, error) {
+	sim, err := s.db.Client.Simulation.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, Params{}, nil
+	}
+	if err != nil {
+		return nil, Params{}, err
+	}
+	if terminal(sim.Status) {
+		s.forgetPlan(id)
+		return nil, Params{}, nil
+	}
+	p, err := paramsFromMap(sim.Params)
+	if err != nil {
+		return nil, Params{}, s.fail(ctx, id, fmt.Sprintf("unreadable parameters: %v", err))
+	}
+	if sim.Status == entsim.StatusQUEUED {
+		_, err = s.db.SQL.ExecContext(ctx, `UPDATE simulations SET status = 'RUNNING', started_at = `+s.db.Placeholder(1)+
+			` WHERE id = `+s.db.Placeholder(2)+` AND status = 'QUEUED'`, time.Now().UTC(), id)
+		if err != nil {
+			return nil, Params{}, err
+		}
+	}
+	return sim, p, nil
+}
+
+func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error {
+	s, a := w.s, job.Args
+	sim, p, err := s.begin(ctx, a.SimulationID)
+	if err != nil || sim == nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.track(sim.ID, cancel)()
+
+	pl, err := s.planFor(ctx, sim.ID, sim.NetworkID, p)
+	if err != nil {
+		return err
+	}
+	n := len(pl.graph.Nodes)
+	lo, hi := a.Chunk*s.cfg.ChunkSize, min((a.Chunk+1)*s.cfg.ChunkSize, n)
+	if lo >= hi {
+		return s.advance(ctx, sim.ID, a.Round)
+	}
+	done, err := s.storedAgents(ctx, sim.ID, a.Round, pl.graph.AgentPKs[lo:hi])
+	if err != nil {
+		return err
+	}
+	var prev []stepState
+	if a.Round > 0 {
+		if prev, err = s.roundStates(ctx, sim.ID, a.Round-1, pl); err != nil {
+			return err
+		}
+	}
+	sem := make(chan struct{}, p.Concurrency)
+	var (
+		wg       sync.WaitGroup
+		stopOnce sync.Once
+		stopErr  error
+		stopped  atomic.Bool // no new steps; calls in flight still finish and are stored
+	)
+	for i := lo; i < hi && ctx.Err() == nil && !stopped.Load(); i++ {
+		if done[pl.graph.AgentPKs[i]] {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := s.step(ctx, sim, p, pl, a.Round, i, prev); err != nil {
+				stopOnce.Do(func() {
+					stopErr = err
+					stopped.Store(true)
+					if !errors.Is(err, errStopped) {
+						cancel() // a real error: abandon the chunk, River retries it
+					}
+				})
+			}
+		}(i)
+	}
+	wg.Wait()
+	if st, err := s.status(context.WithoutCancel(ctx), sim.ID); err == nil && terminal(st) {
+		return nil // canceled, failed or over budget: the row says why
+	}
+	if stopErr != nil && !errors.Is(stopErr, errStopped) {
+		return stopErr // River retries the job; stored steps are skipped then
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.advance(ctx, sim.ID, a.Round)
+}
+
+// step runs one agent's step and stores it.
+func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []stepState) error {
+	node := &pl.graph.Nodes[i]
+	var (
+		msgs []llm.Message
+		keep stepState // kept when no call is needed or the call fails
+	)
+	if round == 0 {
+		if !pl.audience[i] {
+			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round, keep, false, "", llm.Usage{}, false)
+		}
+		msgs = reactionPrompt(node, sim.Trigger)
+	} else {
+		keep = prev[i]
+		cols, ws := pl.csr.Row(i)
+		views := make([]neighborView, 0, len(cols))
+		for k, j := range cols {
+			if v := prev[j]; v.opinion != "" {
+				views = append(views, neighborView{weight: ws[k], opinion: v.opinion, care: v.care, support: v.support})
+			}
+		}
+		if keep.opinion == "" && len(views) == 0 {
+			// Nobody around has heard of it yet: nothing to react to, no call.
+			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round, keep, false, "", llm.Usage{}, false)
+		}
+		own := neighborView{opinion: keep.opinion, care: keep.care, support: keep.support}
+		msgs = influencePrompt(node, sim.Trigger, own, p.SelfWeight, views, p.OpinionMaxChars)
+	}
+	if err := s.reserveCall(ctx, sim.ID, p); err != nil {
+		return err
+	}
+	req := llm.Request{Messages: msgs, Model: p.Model}
+	if p.Temperature != nil {
+		t := float32(*p.Temperature)
+		req.Temperature = &t
+	}
+	if p.Seed != 0 {
+		seed := int(p.Seed)
+		req.Seed = &seed
+	}
+	r, usage, err := s.llm.React(ctx, req)
+	switch {
+	case err == nil:
+		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round,
+			stepState{opinion: r.Opinion, care: r.Care, support: r.Support}, false, "", usage, true)
+	case ctx.Err() != nil:
+		s.account(context.WithoutCancel(ctx), sim.ID, usage, true)
+		return ctx.Err()
+	case errors.Is(err, llm.ErrQuota):
+		s.account(ctx, sim.ID, usage, true)
+		_ = s.fail(ctx, sim.ID, "LLM quota exhausted: "+err.Error())
+		return errStopped
+	default:
+		// One bad agent never fails a run: it keeps its previous state, and the
+		// failure is recorded; the run fails only past SIM_FAIL_SHARE.
+		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round, keep, true, err.Error(), usage, true)
+	}
+}
+
+// reserveCall takes one call from the run's budget, atomically, and only while
+// the run is RUNNING: a canceled run starts no new call.
+func (s *Service) reserveCall(ctx context.Context, id int, p Params) error {
+	ph := s.db.Placeholder
+	res, err := s.db.SQL.ExecContext(ctx, `UPDATE simulations SET calls = calls + 1 WHERE id = `+ph(1)+` AND status = 'RUNNING'
+		AND (`+ph(2)+` = 0 OR calls < `+ph(3)+`)
+		AND (`+ph(4)+` = 0 OR prompt_tokens + completion_tokens < `+ph(5)+`)
+		AND (`+ph(6)+` = 0 OR estimated_cost_usd < `+ph(7)+`)`,
+		id, p.MaxCalls, p.MaxCalls, p.MaxTokens, p.MaxTokens, p.MaxCostUSD, p.MaxCostUSD)
+	if err != nil {
+		return err
+	}
+	if k, _ := res.RowsAffected(); k == 1 {
+		return nil
+	}
+	sim, err := s.db.Client.Simulation.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if sim.Status != entsim.StatusRUNNING {
+		return errStopped
+	}
+	var reason string
+	switch {
+	case p.MaxCalls > 0 && sim.Calls >= p.MaxCalls:
+		reason = fmt.Sprintf("budget reached: maxCalls %d (%d calls made)", p.MaxCalls, sim.Calls)
+	case p.MaxTokens > 0 && sim.PromptTokens+sim.CompletionTokens >= p.MaxTokens:
+		reason = fmt.Sprintf("budget reached: maxTokens %d (%d tokens used)", p.MaxTokens, sim.PromptTokens+sim.CompletionTokens)
+	default:
+		reason = fmt.Sprintf("budget reached: maxCostUSD %.4f (estimated %.4f spent)", p.MaxCostUSD, sim.EstimatedCostUsd)
+	}
+	_ = s.fail(ctx, id, reason)
+	return errStopped
+}
+
+const insertStateSQL = `INSERT INTO agent_states (simulation_id, agent_id, round, opinion, care, support, failed, error,
+	latency_ms, prompt_tokens, completion_tokens, retries, created_at)`
+
+// storeStep persists one finished step and its usage in one transaction.
+// reserved says one call was already counted by reserveCall.
+func (s *Service) storeStep(ctx context.Context, simID, agentPK, round int, st stepState, failed bool, errMsg string, u llm.Usage, reserved bool) error {
+	ctx = context.WithoutCancel(ctx) // a finished (paid-for) step is kept even if the job is being canceled
+	var errCol any
+	if failed {
+		errCol = errMsg
+	}
+	q := database.InsertSQL(s.db.Dialect, "agent_states", stateColumns, 1, "ON CONFLICT (simulation_id, agent_id, round) DO NOTHING")
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	res, err := tx.ExecContext(ctx, q, simID, agentPK, round, st.opinion, st.care, st.support, failed, errCol,
+		u.Latency.Milliseconds(), u.PromptTokens, u.CompletionTokens, u.Retries, time.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("store step: %w", err)
+	}
+	inserted, _ := res.RowsAffected()
+	if err := s.addUsage(ctx, tx, simID, u, reserved, int(inserted), failed && inserted == 1); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+var stateColumns = []string{"simulation_id", "agent_id", "round", "opinion", "care", "support", "failed", "error",
+	"latency_ms", "prompt_tokens", "completion_tokens", "retries", "created_at"}
+
+func (s *Service) addUsage(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, simID int, u llm.Usage, reserved bool, completed int, failed bool) error {
+	calls := u.Calls
+	if reserved {
+		calls-- // counted by reserveCall; a reserved call never sent gives its place back
+	}
+	failedN := 0
+	if failed {
+		failedN = 1
+	}
+	ph := s.db.Placeholder
+	_, err := ex.ExecContext(ctx, `UPDATE simulations SET completed_steps = completed_steps + `+ph(1)+
+		`, calls = calls + `+ph(2)+`, prompt_tokens = prompt_tokens + `+ph(3)+`, completion_tokens = completion_tokens + `+ph(4)+
+		`, retries = retries + `+ph(5)+`, failed_steps = failed_steps + `+ph(6)+`, estimated_cost_usd = estimated_cost_usd + `+ph(7)+
+		` WHERE id = `+ph(8), completed, calls, u.PromptTokens, u.CompletionTokens, u.Retries, failedN, u.CostUSD, simID)
+	return err
+}
+
+// account records the usage of a call whose step is not stored (canceled).
+func (s *Service) account(ctx context.Context, simID int, u llm.Usage, reserved bool) {
+	if err := s.addUsage(ctx, s.db.SQL, simID, u, reserved, 0, false); err != nil {
+		s.log.Warn("record usage", "simulation", simID, "error", err)
+	}
+}
+
+func (s *Service) status(ctx context.Context, id int) (entsim.Status, error) {
+	sim, err := s.db.Client.Simulation.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return sim.Status, nil
+}
+
+// fail ends a run with a reason, unless it already ended.
+func (s *Service) fail(ctx context.Context, id int, reason string) error {
+	ph := s.db.Placeholder
+	_, err := s.db.SQL.ExecContext(context.WithoutCancel(ctx), `UPDATE simulations SET status = 'FAILED', error = `+ph(1)+
+		`, finished_at = `+ph(2)+` WHERE id = `+ph(3)+` AND status IN ('QUEUED', 'RUNNING')`, reason, time.Now().UTC(), id)
+	s.forgetPlan(id)
+	return err
+}
+
+// storedAgents returns which of the given agents already have a state in round.
+func (s *Service) storedAgents(ctx context.Context, simID, round int, pks []int) (map[int]bool, error) {
+	ph := s.db.Placeholder
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT agent_id FROM agent_states WHERE simulation_id = `+ph(1)+
+		` AND round = `+ph(2)+` AND agent_id >= `+ph(3)+` AND agent_id <= `+ph(4), simID, round, pks[0], pks[len(pks)-1])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var pk int
+		if err := rows.Scan(&pk); err != nil {
+			return nil, err
+		}
+		done[pk] = true
+	}
+	return done, rows.Err()
+}
+
+// roundStates reads a completed round's states by node position. A completed
+// round never changes, so it is cached on the plan.
+func (s *Service) roundStates(ctx context.Context, simID, round int, pl *plan) ([]stepState, error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if st, ok := pl.rounds[round]; ok {
+		return st, nil
+	}
+	ph := s.db.Placeholder
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT agent_id, opinion, care, support FROM agent_states WHERE simulation_id = `+ph(1)+
+		` AND round = `+ph(2), simID, round)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]stepState, len(pl.graph.Nodes))
+	for rows.Next() {
+		var pk int
+		var st stepState
+		if err := rows.Scan(&pk, &st.opinion, &st.care, &st.support); err != nil {
+			return nil, err
+		}
+		if i, ok := pl.index[pk]; ok {
+			out[i] = st
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if pl.rounds == nil {
+		pl.rounds = map[int][]stepState{}
+	}
+	pl.rounds[round] = out
+	return out, nil
+}
+
+// advance moves a run past a round once every agent has a state for it:
+// it starts the next round's jobs or finishes the run. Concurrent finishers
+// are serialized on the simulation row, and the current_round check makes a
+// repeated call a no-op.
+func (s *Service) advance(ctx context.Context, simID, round int) error {
+	return s.inTx(context.WithoutCancel(ctx), func(tx *sql.Tx, client *ent.Client) error {
+		q := client.Simulation.Query().Where(entsim.ID(simID)).WithNetwork()
+		if s.db.Dialect == dialect.Postgres {
+			q = q.ForUpdate() // SQLite's write transactions are serialized already
+		}
+		sim, err := q.Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if terminal(sim.Status) || sim.CurrentRound != round {
+			return nil
+		}
+		var count int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM agent_states WHERE simulation_id = `+s.db.Placeholder(1)+
+			` AND round = `+s.db.Placeholder(2), simID, round).Scan(&count); err != nil {
+			return err
+		}
+		n := sim.Edges.Network.NodeCount
+		if count < n {
+			return nil
+		}
+		// Plain SQL here: ent's UpdateOne opens a transaction of its own, which a
+		// client bound to an existing *sql.Tx cannot do.
+		ph := s.db.Placeholder
+		now := time.Now().UTC()
+		if sim.CompletedSteps > 0 && float64(sim.FailedSteps) > s.cfg.FailShare*float64(sim.CompletedSteps) {
+			s.forgetPlan(simID)
+			_, err := tx.ExecContext(ctx, `UPDATE simulations SET status = 'FAILED', finished_at = `+ph(1)+`, error = `+ph(2)+
+				` WHERE id = `+ph(3), now, fmt.Sprintf("%d of %d steps failed, over the allowed share of %.0f%% (SIM_FAIL_SHARE)",
+				sim.FailedSteps, sim.CompletedSteps, 100*s.cfg.FailShare), simID)
+			return err
+		}
+		if round >= sim.Rounds {
+			s.forgetPlan(simID)
+			_, err := tx.ExecContext(ctx, `UPDATE simulations SET status = 'SUCCEEDED', finished_at = `+ph(1)+` WHERE id = `+ph(2), now, simID)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE simulations SET current_round = `+ph(1)+` WHERE id = `+ph(2), round+1, simID); err != nil {
+			return err
+		}
+		return s.enqueueRound(ctx, tx, simID, sim.Engine, round+1, n)
+	})
+}
+
+func (w *classicalWorker) Work(ctx context.Context, job *river.Job[ClassicalArgs]) error {
+	s := w.s
+	sim, p, err := s.begin(ctx, job.Args.SimulationID)
+	if err != nil || sim == nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.track(sim.ID, cancel)()
+	pl, err := s.planFor(ctx, sim.ID, sim.NetworkID, p)
+	if err != nil {
+		return err
+	}
+	model := dynamics.FriedkinJohnsen
+	if sim.Engine != entsim.EngineHYBRID {
+		if model, err = dynamics.ParseModel(string(sim.Engine)); err != nil {
+			return s.fail(ctx, sim.ID, err.Error())
+		}
+	}
+	n := len(pl.graph.Nodes)
+	complete, err := s.completeRounds(ctx, sim.ID, n)
+	if err != nil {
+		return err
+	}
+	// Round 0: stored by the LLM stage (HYBRID) or by an earlier attempt, else the initial state.
+	var initial dynamics.State
+	if complete >= 0 {
+		st, err := s.roundStates(ctx, sim.ID, 0, pl)
+		if err != nil {
+			return err
+		}
+		initial = toDynamics(st)
+	} else {
+		initial = initialState(pl, p.Seed)
+		if err := s.storeRound(ctx, sim.ID, 0, pl, initial, texts(pl)); err != nil {
+			return err
+		}
+		complete = 0
+	}
+	prev := initial.Clone() // Step must never write into the Friedkin–Johnsen anchor
+	if complete > 0 {
+		st, err := s.roundStates(ctx, sim.ID, complete, pl)
+		if err != nil {
+			return err
+		}
+		prev = toDynamics(st)
+	}
+	dp := dynamics.DefaultParams()
+	dp.SelfWeight, dp.Epsilon = p.SelfWeight, p.Epsilon
+	if err := dp.Validate(n); err != nil {
+		return s.fail(ctx, sim.ID, err.Error())
+	}
+	next := dynamics.NewState(n)
+	for r := complete + 1; r <= sim.Rounds; r++ {
+		if st, err := s.status(ctx, sim.ID); err != nil || terminal(st) {
+			return err
+		}
+		dynamics.Step(model, pl.csr, dp, &initial, &prev, &next)
+		if err := s.storeRound(ctx, sim.ID, r, pl, next, nil); err != nil {
+			return err
+		}
+		prev, next = next, prev
+	}
+	return s.advanceClassical(ctx, sim.ID)
+}
+
+// completeRounds returns the highest round r such that rounds 0..r all have
+// every agent's state, or -1.
+func (s *Service) completeRounds(ctx context.Context, simID, n int) (int, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT round, COUNT(*) FROM agent_states WHERE simulation_id = `+s.db.Placeholder(1)+
+		` GROUP BY round ORDER BY round`, simID)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	last := -1
+	for rows.Next() {
+		var r, c int
+		if err := rows.Scan(&r, &c); err != nil {
+			return 0, err
+		}
+		if r != last+1 || c < n {
+			break
+		}
+		last = r
+	}
+	return last, rows.Err()
+}
+
+// storeRound writes one round of classical states and the progress in one transaction.
+func (s *Service) storeRound(ctx context.Context, simID, round int, pl *plan, st dynamics.State, opinions []string) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	now := time.Now().UTC()
+	inserted, err := database.InsertBatches(ctx, tx, s.db.Dialect, "agent_states", stateColumns,
+		"ON CONFLICT (simulation_id, agent_id, round) DO NOTHING", len(pl.graph.Nodes), func(i int, args []any) []any {
+			op := ""
+			if opinions != nil {
+				op = opinions[i]
+			}
+			return append(args, simID, pl.graph.AgentPKs[i], round, op, st.Care[i], st.Support[i], false, nil, 0, 0, 0, 0, now)
+		})
+	if err != nil {
+		return fmt.Errorf("store round %d: %w", round, err)
+	}
+	ph := s.db.Placeholder
+	if _, err := tx.ExecContext(ctx, `UPDATE simulations SET completed_steps = completed_steps + `+ph(1)+
+		`, current_round = `+ph(2)+` WHERE id = `+ph(3), inserted, round, simID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Service) advanceClassical(ctx context.Context, simID int) error {
+	_, err := s.db.SQL.ExecContext(context.WithoutCancel(ctx), `UPDATE simulations SET status = 'SUCCEEDED', finished_at = `+
+		s.db.Placeholder(1)+` WHERE id = `+s.db.Placeholder(2)+` AND status = 'RUNNING'`, time.Now().UTC(), simID)
+	s.forgetPlan(simID)
+	return err
+}
+
+func toDynamics(st []stepState) dynamics.State {
+	out := dynamics.NewState(len(st))
+	for i, v := range st {
+		out.Care[i], out.Support[i] = v.care, v.support
+	}
+	return out
+}
+
+// initialState gives classical runs their stage 0: the uploaded level_of_care
+// (0..1, scaled to care 0..10) and effect_on_usage (support) where present;
+// otherwise a seeded prior, care ~ N(5, 2) and support ~ N(0, 2), clipped.
+// Agents outside the audience start indifferent (0, 0).
+func initialState(pl *plan, seed int64) dynamics.State {
+	n := len(pl.graph.Nodes)
+	st := dynamics.NewState(n)
+	r := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
+	for i := range pl.graph.Nodes {
+		node := &pl.graph.Nodes[i]
+		z1, z2 := r.NormFloat64(), r.NormFloat64() // drawn for every agent, so the prior does not depend on the audience
+		if !pl.audience[i] {
+			continue
+		}
+		st.Care[i] = clamp(5+2*z1, 0, 10)
+		st.Support[i] = clamp(2*z2, -5, 5)
+		if node.LevelOfCare != nil {
+			st.Care[i] = clamp(*node.LevelOfCare*10, 0, 10)
+		}
+		if node.EffectOnUsage != nil {
+			st.Support[i] = clamp(*node.EffectOnUsage, -5, 5)
+		}
+	}
+	return st
+}
+
+// texts keeps the uploaded opinions of audience members at stage 0.
+func texts(pl *plan) []string {
+	out := make([]string, len(pl.graph.Nodes))
+	for i, node := range pl.graph.Nodes {
+		if pl.audience[i] && node.TextOpinion != nil {
+			out[i] = *node.TextOpinion
+		}
+	}
+	return out
+}
+
+func clamp(x, lo, hi float64) float64 { return math.Min(hi, math.Max(lo, x)) }

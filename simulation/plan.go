@@ -1,0 +1,138 @@
+package simulation
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/simulation/dynamics"
+)
+
+// plan is everything a worker needs about a run's network, loaded once per
+// process and run: networks never change after upload, so it stays valid.
+type plan struct {
+	graph    *graphstore.Graph
+	index    map[int]int // agent primary key -> node position
+	csr      *dynamics.CSR
+	influ    []float64
+	audience []bool // hears the trigger at stage 0
+
+	mu     sync.Mutex
+	rounds map[int][]stepState // completed rounds, by node position
+}
+
+func (s *Service) loadPlan(ctx context.Context, networkID int, p Params) (*plan, error) {
+	g, err := s.graphs.LoadGraph(ctx, &networkID)
+	if err != nil {
+		return nil, err
+	}
+	return buildPlan(g, p)
+}
+
+func buildPlan(g *graphstore.Graph, p Params) (*plan, error) {
+	n := len(g.Nodes)
+	pl := &plan{graph: g, index: make(map[int]int, n), influ: make([]float64, n)}
+	pos := make(map[string]int32, n)
+	for i, node := range g.Nodes {
+		pl.index[g.AgentPKs[i]] = i
+		pos[node.AgentID] = int32(i)
+		pl.influ[i] = dynamics.Influencibility(node.Traits)
+	}
+	src := make([]int32, len(g.Edges))
+	dst := make([]int32, len(g.Edges))
+	w := make([]float64, len(g.Edges))
+	for j, e := range g.Edges {
+		src[j], dst[j], w[j] = pos[e.Source], pos[e.Target], e.Weight
+	}
+	pl.csr = dynamics.BuildCSR(n, src, dst, w, g.Directed, pl.influ, p.NeighborLimit)
+	aud, err := audience(g, p.Audience)
+	if err != nil {
+		return nil, err
+	}
+	pl.audience = aud
+	return pl, nil
+}
+
+// audience marks who hears the trigger at stage 0.
+func audience(g *graphstore.Graph, a Audience) ([]bool, error) {
+	n := len(g.Nodes)
+	out := make([]bool, n)
+	switch a.Mode {
+	case "", AudienceAll:
+		for i := range out {
+			out[i] = true
+		}
+	case AudienceManual:
+		pos := make(map[string]int, n)
+		for i, node := range g.Nodes {
+			pos[node.AgentID] = i
+		}
+		for k, id := range a.AgentIDs {
+			i, ok := pos[id]
+			if !ok {
+				return nil, apperr.New(apperr.BadInput, "audience.agentIds[%d] %q is not an agent of the network", k, id)
+			}
+			out[i] = true
+		}
+	case AudienceTopInfluencers, AudienceBridges:
+		candidates := make([]int, 0, n)
+		var cross []bool
+		if a.Mode == AudienceBridges {
+			cross = crossClusterTies(g)
+		}
+		for i := range g.Nodes {
+			if cross != nil && !cross[i] {
+				continue
+			}
+			candidates = append(candidates, i)
+		}
+		metric := func(i int) float64 {
+			node := g.Nodes[i]
+			if a.Metric == MetricBetweenness && node.BetweennessCentrality != nil {
+				return *node.BetweennessCentrality
+			}
+			if node.Degree != nil {
+				return float64(*node.Degree)
+			}
+			return 0
+		}
+		// Highest metric first; ties by position so the choice is reproducible.
+		slices.SortStableFunc(candidates, func(x, y int) int { return cmp.Compare(metric(y), metric(x)) })
+		top := a.TopN
+		if top <= 0 {
+			top = max(1, n/10)
+		}
+		for _, i := range candidates[:min(top, len(candidates))] {
+			out[i] = true
+		}
+	default:
+		return nil, fmt.Errorf("audience mode %q", a.Mode)
+	}
+	return out, nil
+}
+
+// crossClusterTies marks the agents with a tie into another community: the
+// agents through whom a message crosses between groups. It is nil when the
+// network has no communities, and then every agent is a candidate.
+func crossClusterTies(g *graphstore.Graph) []bool {
+	cluster := make(map[string]int, len(g.Nodes))
+	pos := make(map[string]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		if node.Cluster == nil {
+			return nil
+		}
+		cluster[node.AgentID] = *node.Cluster
+		pos[node.AgentID] = i
+	}
+	cross := make([]bool, len(g.Nodes))
+	for _, e := range g.Edges {
+		if cluster[e.Source] != cluster[e.Target] {
+			cross[pos[e.Source]], cross[pos[e.Target]] = true, true
+		}
+	}
+	return cross
+}

@@ -1,0 +1,300 @@
+// Package simulation runs simulations: every agent of a network reacts to a
+// trigger message through an LLM (or a classical opinion-dynamics model), then
+// updates round by round from its weighted neighbours.
+//
+// Runs are durable River jobs. A round of an LLM run is split into chunks of
+// agents, each a short job; every finished agent step is stored at once
+// (AgentState is unique per simulation, agent and round), so a run interrupted
+// by a crash resumes where it stopped and never asks the LLM twice for a
+// stored step. Rounds are synchronous: round r reads only round r-1.
+package simulation
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/riverqueue/river"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/ent"
+	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/simulation/llm"
+)
+
+// Config bounds and tunes runs in this process.
+type Config struct {
+	Workers            int           // concurrent jobs in this process; 0 = API only (WORKERS)
+	ChunkSize          int           // agents per LLM job (SIM_CHUNK_SIZE, default 32)
+	FailShare          float64       // a run fails past this share of failed steps (SIM_FAIL_SHARE, default 0.2)
+	MaxAgentRounds     int           // agents × (rounds+1) per run (SIM_MAX_AGENT_ROUNDS, default 10,000,000)
+	MaxRounds          int           // (SIM_MAX_ROUNDS, default 50)
+	MaxTriggerChars    int           // (SIM_MAX_TRIGGER_CHARS, default 4000)
+	DefaultConcurrency int           // LLM calls in flight per run, unless the run says (default: LLM_CONCURRENCY)
+	JobTimeout         time.Duration // one chunk job (default 5m)
+	RescueAfter        time.Duration // a job still "running" this long is retried elsewhere (default 6m)
+	PollInterval       time.Duration // River's fetch poll (default 1s)
+}
+
+func (c *Config) defaults() {
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 32
+	}
+	if c.FailShare <= 0 {
+		c.FailShare = 0.2
+	}
+	if c.MaxAgentRounds <= 0 {
+		c.MaxAgentRounds = 10_000_000
+	}
+	if c.MaxRounds <= 0 {
+		c.MaxRounds = 50
+	}
+	if c.MaxTriggerChars <= 0 {
+		c.MaxTriggerChars = 4000
+	}
+	if c.DefaultConcurrency <= 0 {
+		c.DefaultConcurrency = 8
+	}
+	if c.JobTimeout <= 0 {
+		c.JobTimeout = 5 * time.Minute
+	}
+	if c.RescueAfter <= c.JobTimeout {
+		c.RescueAfter = c.JobTimeout + time.Minute
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+}
+
+// Service starts, runs and cancels simulations.
+type Service struct {
+	db     *database.DB
+	graphs *graphstore.Store
+	llm    *llm.Client // nil when no LLM is configured
+	cfg    Config
+	log    *slog.Logger
+	river  *river.Client[*sql.Tx]
+
+	mu      sync.Mutex
+	plans   map[int]*plan                       // by simulation id
+	running map[int]map[*int]context.CancelFunc // in-flight jobs by simulation id, for cancel
+}
+
+// New builds the service. With cfg.Workers > 0 this process also executes
+// jobs once Start is called.
+func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (*Service, error) {
+	cfg.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{db: db, graphs: graphstore.New(db), llm: llmClient, cfg: cfg, log: log,
+		plans: map[int]*plan{}, running: map[int]map[*int]context.CancelFunc{}}
+	rc := &river.Config{
+		Logger:               log.With("component", "river"),
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		FetchPollInterval:    cfg.PollInterval,
+		FetchCooldown:        min(cfg.PollInterval, 100*time.Millisecond),
+		MaxAttempts:          10,
+	}
+	if db.Dialect != dialect.Postgres {
+		rc.PollOnly = true // no LISTEN/NOTIFY on SQLite
+	}
+	if cfg.Workers > 0 {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &chunkWorker{s: s})
+		river.AddWorker(workers, &classicalWorker{s: s})
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+	}
+	rv, err := river.NewClient(db.RiverDriver(), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	s.river = rv
+	return s, nil
+}
+
+// LLMConfigured reports whether LLM engines can run.
+func (s *Service) LLMConfigured() bool { return s.llm != nil }
+
+// Start begins working jobs (no-op for an API-only process).
+func (s *Service) Start(ctx context.Context) error {
+	if s.cfg.Workers <= 0 {
+		return nil
+	}
+	return s.river.Start(ctx)
+}
+
+// Stop lets running jobs finish their current step and stops fetching; what
+// is left is resumed by another process or the next start.
+func (s *Service) Stop(ctx context.Context) error {
+	if s.cfg.Workers <= 0 {
+		return nil
+	}
+	return s.river.Stop(ctx)
+}
+
+// Run validates the input, writes the Simulation row and its first job in one
+// transaction, and returns at once with status QUEUED.
+func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error) {
+	engine, p, err := in.resolve(s.cfg, s.llm != nil)
+	if err != nil {
+		return nil, err
+	}
+	net, err := s.graphs.Network(ctx, in.NetworkID)
+	if err != nil {
+		return nil, err
+	}
+	if net == nil {
+		return nil, apperr.New(apperr.NotFound, "there is no network to run on: upload one first, or give networkId")
+	}
+	if net.NodeCount == 0 {
+		return nil, apperr.New(apperr.BadInput, "network %d has no agents", net.ID)
+	}
+	steps := net.NodeCount * (p.Rounds + 1)
+	if steps > s.cfg.MaxAgentRounds {
+		return nil, apperr.New(apperr.BadInput, "agents × (rounds+1) = %d × %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)",
+			net.NodeCount, p.Rounds+1, s.cfg.MaxAgentRounds)
+	}
+	if p.Audience.Mode == AudienceManual {
+		// Check the ids now, so a typo is a clear error instead of a failed run.
+		if _, err := s.planFor(ctx, 0, net.ID, p); err != nil {
+			return nil, err
+		}
+	}
+	if p.Model == "" && s.llm != nil {
+		p.Model = s.llm.Config().Model
+	}
+	var sim *ent.Simulation
+	err = s.inTx(ctx, func(tx *sql.Tx, client *ent.Client) error {
+		sim, err = client.Simulation.Create().
+			SetNetworkID(net.ID).
+			SetEngine(engine).
+			SetTrigger(in.Trigger).
+			SetParams(p.toMap()).
+			SetRounds(p.Rounds).
+			SetTotalSteps(steps).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		return s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sim, nil
+}
+
+// Cancel stops a run: after it returns no new LLM call of the run starts in
+// this process, and other processes see the status before their next call.
+func (s *Service) Cancel(ctx context.Context, id int) (*ent.Simulation, error) {
+	_, err := s.db.SQL.ExecContext(ctx, `UPDATE simulations SET status = 'CANCELED', finished_at = `+s.db.Placeholder(1)+
+		` WHERE id = `+s.db.Placeholder(2)+` AND status IN ('QUEUED', 'RUNNING')`, time.Now().UTC(), id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	for _, cancel := range s.running[id] {
+		cancel()
+	}
+	delete(s.plans, id)
+	s.mu.Unlock()
+	sim, err := s.db.Client.Simulation.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "simulation %d not found", id)
+	}
+	return sim, err
+}
+
+// track registers an in-flight job's cancel function under its simulation.
+func (s *Service) track(simID int, cancel context.CancelFunc) (untrack func()) {
+	key := new(int)
+	s.mu.Lock()
+	if s.running[simID] == nil {
+		s.running[simID] = map[*int]context.CancelFunc{}
+	}
+	s.running[simID][key] = cancel
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.running[simID], key)
+		if len(s.running[simID]) == 0 {
+			delete(s.running, simID)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Service) planFor(ctx context.Context, simID, networkID int, p Params) (*plan, error) {
+	if simID != 0 {
+		s.mu.Lock()
+		pl := s.plans[simID]
+		s.mu.Unlock()
+		if pl != nil {
+			return pl, nil
+		}
+	}
+	pl, err := s.loadPlan(ctx, networkID, p)
+	if err != nil {
+		return nil, err
+	}
+	if simID != 0 {
+		s.mu.Lock()
+		if len(s.plans) > 64 { // a bound, not an LRU: plans reload cheaply
+			clear(s.plans)
+		}
+		s.plans[simID] = pl
+		s.mu.Unlock()
+	}
+	return pl, nil
+}
+
+func (s *Service) forgetPlan(simID int) {
+	s.mu.Lock()
+	delete(s.plans, simID)
+	s.mu.Unlock()
+}
+
+// inTx runs f in one database transaction, with an ent client bound to it and
+// the *sql.Tx River inserts jobs with.
+func (s *Service) inTx(ctx context.Context, f func(tx *sql.Tx, client *ent.Client) error) error {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit; also on panic, so no lock is left held
+	// Reads and creates only: ent's UpdateOne would begin a transaction of its own.
+	client := ent.NewClient(ent.Driver(entsql.NewDriver(s.db.Dialect, entsql.Conn{ExecQuerier: tx})))
+	if err := f(tx, client); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// enqueueRound inserts the jobs of one round inside tx.
+func (s *Service) enqueueRound(ctx context.Context, tx *sql.Tx, simID int, engine entsim.Engine, round, agents int) error {
+	classical := engine != entsim.EngineLLM && (engine != entsim.EngineHYBRID || round > 0)
+	if classical {
+		_, err := s.river.InsertTx(ctx, tx, ClassicalArgs{SimulationID: simID}, nil)
+		return err
+	}
+	chunks := (agents + s.cfg.ChunkSize - 1) / s.cfg.ChunkSize
+	params := make([]river.InsertManyParams, chunks)
+	for c := range params {
+		params[c] = river.InsertManyParams{Args: ChunkArgs{SimulationID: simID, Round: round, Chunk: c}}
+	}
+	_, err := s.river.InsertManyTx(ctx, tx, params)
+	return err
+}
+
+var errStopped = errors.New("simulation is no longer running")
