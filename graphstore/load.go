@@ -28,6 +28,7 @@ func (s *Store) loadNodes(ctx context.Context, n *ent.Network, out *Graph) (map[
 	defer rows.Close()
 	keys := make(map[int]string, n.NodeCount)
 	out.Nodes = make([]network.Node, 0, n.NodeCount)
+	out.AgentPKs = make([]int, 0, n.NodeCount)
 	var (
 		id                     int
 		traits, profile, attrs []byte
@@ -64,6 +65,7 @@ func (s *Store) loadNodes(ctx context.Context, n *ent.Network, out *Graph) (map[
 		node.EffectOnUsage = nullFloat(effect)
 		keys[id] = node.AgentID
 		out.Nodes = append(out.Nodes, node)
+		out.AgentPKs = append(out.AgentPKs, id)
 	}
 	return keys, rows.Err()
 }

@@ -103,6 +103,7 @@ type Graph struct {
 	Network *ent.Network // nil when the database holds no network
 	network.Graph
 	TraitKeys []string
+	AgentPKs  []int // primary key of each node, in node order
 }
 
 // LoadGraph reads a whole network: the default one when id is nil. With no
