@@ -11,11 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ethox/ethox/api"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/simulation"
+	"github.com/ethox/ethox/simulation/llm"
 )
 
 // fixturePath points at the shared prototype fixtures beside the repository.
@@ -47,9 +51,28 @@ type env struct {
 func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 	t.Helper()
 	db := testdb.Open(t, dialect)
+	fk := fakellm.New(2 * time.Millisecond)
+	t.Cleanup(fk.Close)
+	lc, err := llm.New(llm.Config{APIKey: "test", BaseURL: fk.BaseURL(), Concurrency: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sims, err := simulation.New(db, lc, simulation.Config{Workers: 2, ChunkSize: 8, PollInterval: 50 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sims.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = sims.Stop(ctx)
+	})
 	o := api.Options{
 		Client:         db.Client,
 		Graphs:         graphstore.New(db),
+		Sims:           sims,
 		CORSOrigins:    []string{"*"},
 		MaxUploadBytes: 256 << 20,
 		MaxBodyBytes:   64 << 20,

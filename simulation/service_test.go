@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +380,38 @@ func TestRunInputErrors(t *testing.T) {
 	sim, err := noLLM.Run(context.Background(), RunInput{Trigger: "x"})
 	if err != nil || sim.Engine != entsim.EngineFRIEDKIN_JOHNSEN {
 		t.Fatalf("default engine without LLM: %v %v", sim, err)
+	}
+}
+
+// Two worker processes (two services with their own River clients and no
+// shared memory) share one run on PostgreSQL.
+func TestTwoWorkersShareRunOnPostgres(t *testing.T) {
+	if !slices.Contains(testdb.Dialects(), "postgres") {
+		t.Skip("TEST_DATABASE_URL=none: PostgreSQL explicitly disabled")
+	}
+	h := newHarness(t, "postgres", 40*time.Millisecond)
+	a := h.service(2, nil)
+	h.service(2, nil)
+	sim, err := a.Run(context.Background(), RunInput{Trigger: "Shared run.", Rounds: ptrTo(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := h.wait(sim.ID, 60*time.Second)
+	if done.Status != entsim.StatusSUCCEEDED || done.CompletedSteps != 60 {
+		t.Fatalf("shared run: %s %d steps", done.Status, done.CompletedSteps)
+	}
+	var clients int
+	if err := h.db.SQL.QueryRow(`SELECT COUNT(DISTINCT c) FROM river_job, unnest(attempted_by) AS c WHERE kind = 'ethox_llm_chunk'`).Scan(&clients); err != nil {
+		t.Fatal(err)
+	}
+	if clients < 2 {
+		t.Fatalf("jobs were worked by %d client(s), want both", clients)
+	}
+	seen := map[string]bool{}
+	for _, r := range h.fk.Requests() {
+		if seen[r.User] {
+			t.Fatalf("a step was asked twice across the two workers")
+		}
+		seen[r.User] = true
 	}
 }

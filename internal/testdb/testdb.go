@@ -19,10 +19,26 @@ import (
 	"github.com/ethox/ethox/database"
 )
 
-// Dialects lists the databases the tests run against: always "sqlite", and
-// "postgres" when TEST_DATABASE_URL is set.
+// DefaultPostgresURL is the local server every machine of this project runs.
+const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// PostgresURL is TEST_DATABASE_URL, defaulting to the local server; "" when
+// it is set to "none" (a developer's explicit opt-out: SQLite only).
+func PostgresURL() string {
+	switch v := os.Getenv("TEST_DATABASE_URL"); v {
+	case "":
+		return DefaultPostgresURL
+	case "none":
+		return ""
+	default:
+		return v
+	}
+}
+
+// Dialects lists the databases the tests run against: SQLite, and PostgreSQL
+// unless TEST_DATABASE_URL=none.
 func Dialects() []string {
-	if os.Getenv("TEST_DATABASE_URL") != "" {
+	if PostgresURL() != "" {
 		return []string{"sqlite", "postgres"}
 	}
 	return []string{"sqlite"}
@@ -66,9 +82,9 @@ func URL(tb testing.TB, dialect string) string {
 
 func createPostgres(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
+	base := PostgresURL()
 	if base == "" {
-		tb.Fatal("TEST_DATABASE_URL is not set")
+		tb.Fatal("PostgreSQL is disabled (TEST_DATABASE_URL=none)")
 	}
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
