@@ -147,6 +147,7 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 		DefaultConcurrency: llmCfg.Concurrency,
 		JobTimeout:         cfg.JobTimeout,
 		RescueAfter:        cfg.JobRescueAfter,
+		PollInterval:       cfg.JobPollInterval,
 	}, log)
 	if err != nil {
 		db.Close()

@@ -38,6 +38,7 @@ type Config struct {
 	SimMaxTriggerChars int
 	JobTimeout         time.Duration
 	JobRescueAfter     time.Duration
+	JobPollInterval    time.Duration
 }
 
 // Addr is the listen address.
@@ -77,6 +78,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS", 4000),
 		JobTimeout:         p.duration("JOB_TIMEOUT", 5*time.Minute),
 		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER", 6*time.Minute),
+		JobPollInterval:    p.duration("JOB_POLL_INTERVAL", 100*time.Millisecond),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))

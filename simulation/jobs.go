@@ -116,7 +116,7 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 			return err
 		}
 	}
-	sem := make(chan struct{}, p.Concurrency)
+	sem := pl.slots(p.Concurrency) // shared by this run's chunk jobs in this process
 	var (
 		wg       sync.WaitGroup
 		stopOnce sync.Once

@@ -23,6 +23,17 @@ type plan struct {
 
 	mu     sync.Mutex
 	rounds map[int][]stepState // completed rounds, by node position
+	sem    chan struct{}       // the run's LLM calls in flight in this process
+}
+
+// slots returns the run's concurrency limit, shared by all its chunk jobs here.
+func (pl *plan) slots(n int) chan struct{} {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.sem == nil {
+		pl.sem = make(chan struct{}, n)
+	}
+	return pl.sem
 }
 
 func (s *Service) loadPlan(ctx context.Context, networkID int, p Params) (*plan, error) {

@@ -41,7 +41,7 @@ type Config struct {
 	DefaultConcurrency int           // LLM calls in flight per run, unless the run says (default: LLM_CONCURRENCY)
 	JobTimeout         time.Duration // one chunk job (default 5m)
 	RescueAfter        time.Duration // a job still "running" this long is retried elsewhere (default 6m)
-	PollInterval       time.Duration // River's fetch poll (default 1s)
+	PollInterval       time.Duration // River's fetch poll (JOB_POLL_INTERVAL, default 100ms)
 }
 
 func (c *Config) defaults() {
@@ -70,7 +70,9 @@ func (c *Config) defaults() {
 		c.RescueAfter = c.JobTimeout + time.Minute
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = time.Second
+		// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
+		// next round's jobs wait for the next poll: keep it short.
+		c.PollInterval = 100 * time.Millisecond
 	}
 }
 

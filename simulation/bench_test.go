@@ -1,0 +1,123 @@
+package simulation
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/simulation/llm"
+)
+
+var benchFacets = []string{"Sociability", "Assertiveness", "Energy Level", "Compassion", "Respectfulness", "Trust",
+	"Organization", "Productiveness", "Responsibility", "Anxiety", "Depression", "Emotional Volatility",
+	"Intellectual Curiosity", "Aesthetic Sensitivity", "Creative Imagination"}
+
+// benchNetwork stores n agents with BFI-2 facets and about 5n random ties.
+func benchNetwork(b *testing.B, s *Service, n int) int {
+	r := rand.New(rand.NewPCG(3, 4))
+	g := &network.Graph{Nodes: make([]network.Node, n)}
+	for i := range g.Nodes {
+		traits := map[string]float64{}
+		for _, f := range benchFacets {
+			traits[f] = r.Float64()
+		}
+		g.Nodes[i] = network.Node{AgentID: fmt.Sprint(i), Traits: traits, Profile: map[string]any{}, Attributes: map[string]any{}}
+	}
+	seen := map[[2]int]bool{}
+	for len(g.Edges) < 5*n {
+		a, c := r.IntN(n), r.IntN(n)
+		if a >= c || seen[[2]int{a, c}] {
+			continue
+		}
+		seen[[2]int{a, c}] = true
+		g.Edges = append(g.Edges, network.Edge{Source: fmt.Sprint(a), Target: fmt.Sprint(c), Weight: 0.2 + 0.8*r.Float64()})
+	}
+	net, err := s.graphs.Import(context.Background(), g, graphstore.ImportOptions{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return net.ID
+}
+
+func benchService(b *testing.B, latency time.Duration, concurrency, workers int) (*Service, *fakellm.Server) {
+	db := testdb.Open(b, "sqlite")
+	fk := fakellm.New(latency)
+	b.Cleanup(fk.Close)
+	lc, err := llm.New(llm.Config{APIKey: "bench", BaseURL: fk.BaseURL(), Concurrency: concurrency})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(db, lc, Config{Workers: workers, DefaultConcurrency: concurrency}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Stop(context.Background()) })
+	return s, fk
+}
+
+func runAndWait(b *testing.B, s *Service, netID, rounds int) {
+	sim, err := s.Run(context.Background(), RunInput{Trigger: "Benchmark message.", NetworkID: &netID, Rounds: &rounds})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		got, err := s.db.Client.Simulation.Get(context.Background(), sim.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if terminal(got.Status) {
+			if got.Status != entsim.StatusSUCCEEDED {
+				b.Fatalf("run %s: %v", got.Status, got.Error)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkLLMScheduling: 100 agents, stage 0 and 1 round, a fake LLM at a
+// fixed 200 ms per call, 32 calls in flight. Utilisation is the ideal
+// steps × latency / concurrency over the measured wall time.
+//
+//	go test ./simulation -run '^$' -bench LLMScheduling -benchtime 3x
+func BenchmarkLLMScheduling(b *testing.B) {
+	const latency, concurrency, agents = 200 * time.Millisecond, 32, 100
+	s, fk := benchService(b, latency, concurrency, 4)
+	netID := benchNetwork(b, s, agents)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		runAndWait(b, s, netID, 1)
+	}
+	wall := time.Since(start) / time.Duration(b.N)
+	calls := len(fk.Requests()) / b.N
+	ideal := time.Duration(calls) * latency / concurrency
+	b.ReportMetric(float64(calls), "calls/run")
+	b.ReportMetric(wall.Seconds(), "s/run")
+	b.ReportMetric(float64(ideal)/float64(wall), "utilisation")
+}
+
+// BenchmarkLLMRun10k: a 10,000-agent run (stage 0 and 1 round, 20,000 calls)
+// against a fake LLM at 1 ms per call, 64 in flight. Peak memory comes from
+// running it under /usr/bin/time -v.
+//
+//	go test -c -o /tmp/sim.test ./simulation && /usr/bin/time -v /tmp/sim.test -test.run '^$' -test.bench LLMRun10k -test.benchtime 1x
+func BenchmarkLLMRun10k(b *testing.B) {
+	s, fk := benchService(b, time.Millisecond, 64, 4)
+	netID := benchNetwork(b, s, 10_000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runAndWait(b, s, netID, 1)
+	}
+	b.ReportMetric(float64(len(fk.Requests())/b.N), "calls/run")
+}
