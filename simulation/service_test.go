@@ -415,3 +415,62 @@ func TestTwoWorkersShareRunOnPostgres(t *testing.T) {
 		seen[r.User] = true
 	}
 }
+
+func TestHybridRunsLLMThenClassical(t *testing.T) {
+	h := newHarness(t, "sqlite", 0)
+	s := h.service(2, nil)
+	sim, err := s.Run(context.Background(), RunInput{Trigger: "Hybrid.", Rounds: ptrTo(3), Engine: ptrTo("HYBRID")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := h.wait(sim.ID, 30*time.Second)
+	if done.Status != entsim.StatusSUCCEEDED || done.CompletedSteps != 80 {
+		t.Fatalf("hybrid: %s %+v", done.Status, done)
+	}
+	if n := len(h.fk.Requests()); n != 20 || done.Calls != 20 {
+		t.Fatalf("hybrid made %d calls (row says %d), want one per agent at stage 0", n, done.Calls)
+	}
+}
+
+func TestBadAnswersAreRecordedNotFatal(t *testing.T) {
+	cases := []struct {
+		name       string
+		badAgents  int // agents whose every answer is malformed
+		wantStatus entsim.Status
+	}{
+		{"few bad agents", 2, entsim.StatusSUCCEEDED},
+		{"too many bad agents", 10, entsim.StatusFAILED},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, "sqlite", 0)
+			s := h.service(2, nil)
+			pl, _ := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: AudienceAll}})
+			bad := map[string]bool{}
+			for i := 0; i < tc.badAgents; i++ {
+				bad[persona(&pl.graph.Nodes[i])] = true
+			}
+			h.fk.SetHook(func(r *fakellm.Request, _ int) (int, map[string]string, string) {
+				for p := range bad {
+					if strings.Contains(r.User, p) {
+						return 200, nil, "I refuse to answer in JSON."
+					}
+				}
+				return 0, nil, ""
+			})
+			sim, err := s.Run(context.Background(), RunInput{Trigger: "Bad answers.", Rounds: ptrTo(0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := h.wait(sim.ID, 30*time.Second)
+			if done.Status != tc.wantStatus || done.FailedSteps != tc.badAgents || h.states(sim.ID, 0) != 20 {
+				t.Fatalf("status %s, failed %d, states %d; error %v", done.Status, done.FailedSteps, h.states(sim.ID, 0), done.Error)
+			}
+			var failed int
+			_ = h.db.SQL.QueryRow("SELECT COUNT(*) FROM agent_states WHERE simulation_id = ? AND failed AND error IS NOT NULL", sim.ID).Scan(&failed)
+			if failed != tc.badAgents {
+				t.Fatalf("%d failed states recorded, want %d", failed, tc.badAgents)
+			}
+		})
+	}
+}

@@ -111,7 +111,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case "system":
 			req.System += m.Content
 		case "user":
-			req.User = m.Content // the last user message is the prompt
+			if req.User == "" {
+				req.User = m.Content // the first user message is the prompt; later ones are re-asks
+			}
 		}
 	}
 	s.mu.Lock()
