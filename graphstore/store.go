@@ -22,11 +22,16 @@ import (
 
 // Store reads and writes networks.
 type Store struct {
-	db *database.DB
+	db    *database.DB
+	cache *graphCache
 }
 
+// DefaultCacheItems bounds the whole-graph cache: nodes + edges held in memory
+// (about 300 bytes each), e.g. twenty 10k-agent / 50k-tie networks.
+const DefaultCacheItems = 1_200_000
+
 // New returns a Store over an open database.
-func New(db *database.DB) *Store { return &Store{db: db} }
+func New(db *database.DB) *Store { return &Store{db: db, cache: newGraphCache(DefaultCacheItems)} }
 
 // Source says where a network came from.
 type Source string
@@ -107,7 +112,8 @@ type Graph struct {
 }
 
 // LoadGraph reads a whole network: the default one when id is nil. With no
-// network at all it returns an empty Graph, not an error.
+// network at all it returns an empty Graph, not an error. The result is
+// shared (cached): callers must not modify it.
 func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
 	n, err := s.Network(ctx, id)
 	if err != nil {
@@ -115,6 +121,9 @@ func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
 	}
 	if n == nil {
 		return &Graph{TraitKeys: []string{}}, nil
+	}
+	if g := s.cache.get(n.ID); g != nil {
+		return g, nil
 	}
 	out := &Graph{Network: n, TraitKeys: n.TraitKeys}
 	out.Directed = n.Directed
@@ -128,6 +137,7 @@ func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
 	if out.TraitKeys == nil {
 		out.TraitKeys = []string{}
 	}
+	s.cache.put(n.ID, out)
 	return out, nil
 }
 
@@ -213,6 +223,7 @@ func (s *Store) Delete(ctx context.Context, id int) error {
 	if ent.IsNotFound(err) {
 		return apperr.New(apperr.NotFound, "network %d not found", id)
 	}
+	s.cache.remove(id)
 	return err
 }
 
