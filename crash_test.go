@@ -34,7 +34,7 @@ func TestCrashResume(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL=", "WORKERS=2",
 		"OPENAI_BASE_URL="+fk.BaseURL(), "OPENAI_API_KEY=test", "LLM_CONCURRENCY=2",
-		"JOB_TIMEOUT=2s", "JOB_RESCUE_AFTER=3s", "SIM_CHUNK_SIZE=5")
+		"JOB_TIMEOUT=2s", "JOB_RESCUE_AFTER=3s", "SIM_CHUNK_SIZE=5", "DEMO_DATA=false")
 	start := func() (*exec.Cmd, *bytes.Buffer) {
 		var logs bytes.Buffer
 		cmd := exec.Command(bin)

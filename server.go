@@ -2,12 +2,14 @@
 //
 //	ethox            serve the API and work simulation jobs (same as `ethox serve`)
 //	ethox worker     work simulation jobs only, no HTTP API
+//	ethox generate   generate and store a synthetic population
 //	ethox migrate    apply the embedded database migrations and exit
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -31,6 +33,8 @@ const usage = `usage: ethox [command]
 commands:
   serve     serve the GraphQL API and work simulation jobs (default; WORKERS=0 for API only)
   worker    work simulation jobs only, no HTTP API
+  generate  generate and store a synthetic population:
+            ethox generate --agents N [--seed S] [--profiles survey.csv] [--name NAME]
   migrate   apply the embedded database migrations and exit
 
 Settings come from the environment and an optional .env file; see .env.example.
@@ -55,6 +59,8 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx)
 	case "worker":
 		return worker(ctx)
+	case "generate":
+		return generate(ctx, args[1:])
 	case "migrate":
 		return migrate(ctx)
 	case "help", "-h", "--help":
@@ -179,6 +185,11 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	if cfg.DemoData {
+		if err := demoNetwork(ctx, db, log); err != nil {
+			return fmt.Errorf("demo network: %w", err)
+		}
+	}
 	if err := sims.Start(context.WithoutCancel(ctx)); err != nil { // stopped explicitly, after HTTP drains
 		return err
 	}
@@ -241,4 +252,76 @@ func displayAddr(addr string) string {
 		return "localhost" + addr[strings.LastIndex(addr, ":"):]
 	}
 	return addr
+}
+
+// Demo population: fixed, so every fresh install shows the same network.
+const (
+	demoAgents = 200
+	demoSeed   = 2017
+)
+
+// demoNetwork gives an empty database one demo network, so the IDE has data
+// from the first minute (DEMO_DATA=false turns it off).
+func demoNetwork(ctx context.Context, db *database.DB, log *slog.Logger) error {
+	n, err := db.Client.Network.Query().Count(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	seed := uint64(demoSeed)
+	net, err := graphstore.New(db).Generate(ctx, graphstore.GenerateOptions{NumAgents: demoAgents, Seed: &seed,
+		Name: "Demo population (200 agents)"})
+	if err != nil {
+		return err
+	}
+	log.Info("created a demo network", "id", net.ID, "agents", net.NodeCount, "ties", net.EdgeCount)
+	return nil
+}
+
+func generate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	agents := fs.Int("agents", 0, "population size, 1..1,000,000 (required)")
+	seed := fs.Int64("seed", -1, "seed (default: random, recorded on the network)")
+	profiles := fs.String("profiles", "", "survey CSV to draw profiles from")
+	name := fs.String("name", "", "network name")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *agents <= 0 {
+		return errors.New("generate: --agents N is required")
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(); err != nil {
+		return err
+	}
+	o := graphstore.GenerateOptions{NumAgents: *agents, Name: *name}
+	if *seed >= 0 {
+		s := uint64(*seed)
+		o.Seed = &s
+	}
+	if *profiles != "" {
+		f, err := os.Open(*profiles)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.Profiles = f
+	}
+	start := time.Now()
+	net, err := graphstore.New(db).Generate(ctx, o)
+	if err != nil {
+		return err
+	}
+	log.Info("generated network", "id", net.ID, "name", net.Name, "agents", net.NodeCount, "ties", net.EdgeCount,
+		"seed", net.Params["seed"], "took", time.Since(start).Round(time.Millisecond))
+	fmt.Println(net.ID)
+	return nil
 }

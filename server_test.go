@@ -39,7 +39,7 @@ func TestBinary(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			port := freePort(t)
-			env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL="+tc.dbURL, "ENV=development")
+			env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL="+tc.dbURL, "ENV=development", "DEMO_DATA=false")
 			mig := exec.Command(bin, "migrate")
 			mig.Dir, mig.Env = dir, env
 			if out, err := mig.CombinedOutput(); err != nil {
@@ -177,4 +177,56 @@ func post(t *testing.T, base, contentType string, body io.Reader) string {
 		t.Fatalf("errors: %s", b)
 	}
 	return string(b)
+}
+
+// A fresh install gets a demo network; `ethox generate` adds synthetic ones.
+func TestDemoDataAndGenerateCommand(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL=", "DEMO_DATA=")
+	gen := exec.Command(bin, "generate", "--agents", "50", "--seed", "3", "--name", "cli")
+	gen.Dir, gen.Env = dir, env
+	out, err := gen.CombinedOutput()
+	if err != nil {
+		t.Fatalf("generate: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "generated network") {
+		t.Fatalf("generate printed %s", out)
+	}
+	// The database is not empty any more, so serving adds no demo network...
+	var logs bytes.Buffer
+	srv := exec.Command(bin)
+	srv.Dir, srv.Env, srv.Stdout, srv.Stderr = dir, env, &logs, &logs
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Wait() }()
+	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); <-done }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	waitHealthy(t, base, done, &logs)
+	body := post(t, base, "application/json", strings.NewReader(`{"query":"{ networks { totalCount } graph { network { name source } metadata { nodeCount } } }"}`))
+	if !strings.Contains(body, `"totalCount":1`) || !strings.Contains(body, `"name":"cli"`) || !strings.Contains(body, `"nodeCount":50`) {
+		t.Fatalf("after generate: %s", body)
+	}
+	// ...while an empty database gets one.
+	dir2 := t.TempDir()
+	port2 := freePort(t)
+	env2 := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port2), "DATABASE_URL=", "DEMO_DATA=")
+	var logs2 bytes.Buffer
+	srv2 := exec.Command(bin)
+	srv2.Dir, srv2.Env, srv2.Stdout, srv2.Stderr = dir2, env2, &logs2, &logs2
+	if err := srv2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	go func() { done2 <- srv2.Wait() }()
+	defer func() { _ = srv2.Process.Signal(syscall.SIGTERM); <-done2 }()
+	base2 := fmt.Sprintf("http://127.0.0.1:%d", port2)
+	waitHealthy(t, base2, done2, &logs2)
+	body = post(t, base2, "application/json", strings.NewReader(`{"query":"{ graph { network { source } metadata { nodeCount } } }"}`))
+	if !strings.Contains(body, `"source":"GENERATED"`) || !strings.Contains(body, `"nodeCount":200`) {
+		t.Fatalf("demo network: %s\n%s", body, logs2.String())
+	}
 }

@@ -39,6 +39,7 @@ type Config struct {
 	JobTimeout         time.Duration
 	JobRescueAfter     time.Duration
 	JobPollInterval    time.Duration
+	DemoData           bool // create a demo network when the database has none
 }
 
 // Addr is the listen address.
@@ -79,6 +80,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		JobTimeout:         p.duration("JOB_TIMEOUT", 5*time.Minute),
 		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER", 6*time.Minute),
 		JobPollInterval:    p.duration("JOB_POLL_INTERVAL", 100*time.Millisecond),
+		DemoData:           p.bool("DEMO_DATA", true),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))
@@ -131,6 +133,19 @@ func (p *parser) int64(key string, def int64) int64 {
 		return def
 	}
 	return n
+}
+
+func (p *parser) bool(key string, def bool) bool {
+	v := strings.TrimSpace(p.get(key))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s=%q: want true or false", key, v))
+		return def
+	}
+	return b
 }
 
 func (p *parser) float(key string, def float64) float64 {

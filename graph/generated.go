@@ -159,6 +159,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		CancelSimulation func(childComplexity int, id int) int
 		DeleteNetwork    func(childComplexity int, id int) int
+		GenerateNetwork  func(childComplexity int, input model.GenerateNetworkInput) int
 		ImportGraph      func(childComplexity int, input model.GraphInput, name *string) int
 		RunSimulation    func(childComplexity int, input model.RunSimulationInput) int
 		UploadGraph      func(childComplexity int, file graphql.Upload, name *string) int
@@ -337,6 +338,7 @@ type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
 	ImportGraph(ctx context.Context, input model.GraphInput, name *string) (*model.UploadGraphPayload, error)
 	DeleteNetwork(ctx context.Context, id int) (*model.DeleteNetworkPayload, error)
+	GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error)
 	RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error)
 	CancelSimulation(ctx context.Context, id int) (*ent.Simulation, error)
 }
@@ -856,6 +858,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteNetwork(childComplexity, args["id"].(int)), true
+	case "Mutation.generateNetwork":
+		if e.ComplexityRoot.Mutation.GenerateNetwork == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_generateNetwork_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GenerateNetwork(childComplexity, args["input"].(model.GenerateNetworkInput)), true
 	case "Mutation.importGraph":
 		if e.ComplexityRoot.Mutation.ImportGraph == nil {
 			break
@@ -1624,6 +1637,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AgentStateWhereInput", ec.unmarshalInputAgentStateWhereInput),
 			graphql.NewInputUnmarshaler("AgentWhereInput", ec.unmarshalInputAgentWhereInput),
 			graphql.NewInputUnmarshaler("AudienceInput", ec.unmarshalInputAudienceInput),
+			graphql.NewInputUnmarshaler("GenerateNetworkInput", ec.unmarshalInputGenerateNetworkInput),
 			graphql.NewInputUnmarshaler("GraphEdgeInput", ec.unmarshalInputGraphEdgeInput),
 			graphql.NewInputUnmarshaler("GraphInput", ec.unmarshalInputGraphInput),
 			graphql.NewInputUnmarshaler("GraphNodeInput", ec.unmarshalInputGraphNodeInput),
@@ -2381,6 +2395,20 @@ func (ec *executionContext) field_Mutation_deleteNetwork_args(ctx context.Contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_generateNetwork_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.GenerateNetworkInput, error) {
+			return ec.unmarshalNGenerateNetworkInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGenerateNetworkInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -4894,6 +4922,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteNetwork(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteNetwork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_generateNetwork(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_generateNetwork(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GenerateNetwork(ctx, fc.Args["input"].(model.GenerateNetworkInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Network) graphql.Marshaler {
+			return ec.marshalNNetwork2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐNetwork(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_generateNetwork(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Network(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_generateNetwork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10939,6 +11011,69 @@ func UnmarshalAudienceInput(ctx context.Context, raw any) (model.AudienceInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputGenerateNetworkInput(ctx context.Context, obj any) (model.GenerateNetworkInput, error) {
+	var it model.GenerateNetworkInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"numAgents", "seed", "name", "profiles"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "numAgents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numAgents"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumAgents = data
+		case "seed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seed"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seed = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "profiles":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profiles"))
+			data, err := ec.unmarshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Profiles = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGenerateNetworkInput unmarshals raw into the GenerateNetworkInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGenerateNetworkInput(ctx context.Context, raw any) (model.GenerateNetworkInput, error) {
+	var out model.GenerateNetworkInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GenerateNetworkInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputGraphEdgeInput(ctx context.Context, obj any) (model.GraphEdgeInput, error) {
 	var it model.GraphEdgeInput
 	if obj == nil {
@@ -12383,7 +12518,7 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"trigger", "networkId", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience"}
+	fieldsInOrder := [...]string{"trigger", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -12404,6 +12539,20 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 				return it, err
 			}
 			it.NetworkID = data
+		case "numAgents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("numAgents"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NumAgents = data
+		case "populationSeed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("populationSeed"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PopulationSeed = data
 		case "rounds":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rounds"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -14864,6 +15013,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "generateNetwork":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_generateNetwork(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "runSimulation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_runSimulation(ctx, field)
@@ -16458,6 +16614,11 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) unmarshalNGenerateNetworkInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGenerateNetworkInput(ctx context.Context, v any) (model.GenerateNetworkInput, error) {
+	res, err := ec.unmarshalInputGenerateNetworkInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNGraph2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐGraph(ctx context.Context, sel ast.SelectionSet, v *model.Graph) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Graph!")
@@ -18049,6 +18210,24 @@ func (ec *executionContext) marshalOTraits2map(ctx context.Context, sel ast.Sele
 	_ = sel
 	_ = ctx
 	res := scalars.MarshalTraits(v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (*graphql.Upload, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalUpload(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v *graphql.Upload) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalUpload(*v)
 	return res
 }
 

@@ -53,7 +53,8 @@ type Options struct {
 	// the built-in profile generator.
 	Profiles io.Reader
 	// Workers bounds the goroutines used for the neighbour search; <= 0
-	// means GOMAXPROCS. It does not change the result.
+	// means GOMAXPROCS. It does not change the result. (Betweenness, in
+	// the network package, always uses GOMAXPROCS goroutines.)
 	Workers int
 }
 
@@ -70,9 +71,10 @@ type Result struct {
 	//	profileRows         int     CSV data rows (only for a CSV)
 	//	correlationRepaired bool    whether the published correlation matrix needed the nearest-PD repair
 	//	similaritySigma     float64 σ of the similarity kernel
-	//	knnMaxChecks        string  the neighbour-search budget rule
+	//	neighbourSearch     string  "exact" (N <= 2000) or "nn-descent"
 	//	edges               int     number of edges
 	//	communities         int     number of Louvain clusters
+	//	communityDetection  string  "gonum-louvain" (N <= 10,000) or "louvain" (louvainFast)
 	Params map[string]any
 }
 
@@ -83,6 +85,7 @@ const (
 	streamPersonality = 0x7065727363616c69
 	streamTies        = 0x7469657364726177
 	streamSigma       = 0x7369676d61706169
+	streamKNN         = 0x6e6e64657363656e
 	streamLouvain     = 0x6c6f757661696e21
 	streamBetweenness = 0x6265747765656e21
 )
@@ -94,6 +97,24 @@ func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed,
 // ctx.Err() if ctx is cancelled (checked between stages and during the
 // sampling and neighbour-search loops; Louvain and ComputeMetrics run to
 // completion once started).
+//
+// The graph is undirected. Node i has AgentID strconv.Itoa(i) and:
+//
+//   - Traits: the 15 facets (FacetNames) on 0..1, (raw−1)/4;
+//   - Profile: the profile's non-blank fields (CSV columns, or the built-in
+//     generator's) plus "bfi2_raw", a map[string]float64 of the raw 1..5
+//     facets;
+//   - Attributes: {"target_ties": k_i}, the number of ties the agent drew
+//     (its degree is at least that);
+//   - Age, Gender (lower-cased; nil when the profile's gender is blank),
+//     Cluster (Louvain, 0 = largest), and Degree, DegreeCentrality and
+//     BetweennessCentrality from network.Graph.ComputeMetrics (betweenness
+//     exact up to network's threshold of 5,000 nodes, estimated from 256
+//     seeded pivots above). TextOpinion, LevelOfCare and EffectOnUsage are
+//     nil.
+//
+// Edges have Source < Target (as numbers), are sorted by (Source, Target)
+// and carry the similarity weight (see ties.go).
 func Generate(ctx context.Context, opts Options) (*Result, error) {
 	n := opts.NumAgents
 	if n < 1 || n > MaxAgents {
@@ -108,7 +129,6 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		"seed":                opts.Seed,
 		"numAgents":           n,
 		"correlationRepaired": model.repaired,
-		"knnMaxChecks":        "max(" + strconv.Itoa(knnMinChecks) + ", " + strconv.Itoa(knnChecksPerK) + "*k)",
 	}
 
 	// 1. Profiles.
@@ -161,7 +181,12 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 	ks := drawTies(newRand(opts.Seed, streamTies), traits)
 	sigma := medianDistance(newRand(opts.Seed, streamSigma), y, numFacets)
 	params["similaritySigma"] = sigma
-	start, nb, err := allKNN(ctx, y, numFacets, ks, opts.Workers, maxChecks)
+	if n <= exactKNNMaxAgents {
+		params["neighbourSearch"] = "exact"
+	} else {
+		params["neighbourSearch"] = "nn-descent"
+	}
+	start, nb, err := allKNN(ctx, y, numFacets, ks, opts.Workers, opts.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +204,11 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		ncl = max(ncl, c+1)
 	}
 	params["communities"] = ncl
+	if n <= gonumLouvainMaxAgents {
+		params["communityDetection"] = "gonum-louvain"
+	} else {
+		params["communityDetection"] = "louvain"
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -16,7 +16,8 @@ import (
 //	x = μ_g + σ_g ∘ (L·ε),  ε ~ N(0, I_15),  L·Lᵀ = R
 //
 // where R is the published facet intercorrelation matrix (repaired with
-// nearestCorrelation if it is not positive definite), μ_g and σ_g the
+// nearestCorrelation if it is not positive definite; the published matrix
+// is, with smallest eigenvalue 0.22, so it is used as published), μ_g and σ_g the
 // published gender-specific means and SDs (pooled: see bfi2Figures). The
 // draws are then clipped to the scale's range 1..5 and rounded to 2
 // decimals (the instrument itself has a resolution of 0.25; the rounding

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
@@ -141,7 +142,7 @@ func (r *Resolver) snapshot(ctx context.Context, sim *ent.Simulation, round int)
 
 func ptr[T any](v T) *T { return &v }
 
-func runInput(in model.RunSimulationInput) simulation.RunInput {
+func runInput(in model.RunSimulationInput) (simulation.RunInput, error) {
 	out := simulation.RunInput{
 		Trigger: in.Trigger, NetworkID: in.NetworkID, Rounds: in.Rounds, SelfWeight: in.SelfWeight,
 		NeighborLimit: in.NeighborLimit, Model: in.Model, Temperature: in.Temperature, Concurrency: in.Concurrency,
@@ -155,6 +156,11 @@ func runInput(in model.RunSimulationInput) simulation.RunInput {
 		seed := int64(*in.Seed)
 		out.Seed = &seed
 	}
+	out.NumAgents = in.NumAgents
+	var err error
+	if out.PopulationSeed, err = seedOf(in.PopulationSeed, "populationSeed"); err != nil {
+		return out, err
+	}
 	if a := in.Audience; a != nil {
 		out.Audience = &simulation.Audience{Mode: string(a.Mode), AgentIDs: a.AgentIds}
 		if a.Metric != nil {
@@ -164,5 +170,17 @@ func runInput(in model.RunSimulationInput) simulation.RunInput {
 			out.Audience.TopN = *a.TopN
 		}
 	}
-	return out
+	return out, nil
+}
+
+// seedOf turns an optional GraphQL seed into a generator seed.
+func seedOf(v *int, field string) (*uint64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v < 0 {
+		return nil, apperr.New(apperr.BadInput, "%s must not be negative, got %d", field, *v)
+	}
+	s := uint64(*v)
+	return &s, nil
 }

@@ -50,6 +50,22 @@ func (r *mutationResolver) DeleteNetwork(ctx context.Context, id int) (*model.De
 	return &model.DeleteNetworkPayload{DeletedID: id, DefaultNetwork: def}, nil
 }
 
+// GenerateNetwork is the resolver for the generateNetwork field.
+func (r *mutationResolver) GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error) {
+	seed, err := seedOf(input.Seed, "seed")
+	if err != nil {
+		return nil, err
+	}
+	o := graphstore.GenerateOptions{NumAgents: input.NumAgents, Seed: seed}
+	if input.Name != nil {
+		o.Name = *input.Name
+	}
+	if input.Profiles != nil {
+		o.Profiles = input.Profiles.File
+	}
+	return r.Graphs.Generate(ctx, o)
+}
+
 // Graph is the resolver for the graph field.
 func (r *queryResolver) Graph(ctx context.Context, networkID *int) (*model.Graph, error) {
 	g, err := r.Graphs.LoadGraph(ctx, networkID)

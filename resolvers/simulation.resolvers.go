@@ -28,7 +28,11 @@ func (r *agentStateResolver) AgentKey(ctx context.Context, obj *ent.AgentState) 
 
 // RunSimulation is the resolver for the runSimulation field.
 func (r *mutationResolver) RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error) {
-	return r.Sims.Run(ctx, runInput(input))
+	in, err := runInput(input)
+	if err != nil {
+		return nil, err
+	}
+	return r.Sims.Run(ctx, in)
 }
 
 // CancelSimulation is the resolver for the cancelSimulation field.

@@ -32,21 +32,23 @@ type Audience struct {
 
 // RunInput is what a caller asks for; nil fields take defaults.
 type RunInput struct {
-	Trigger       string
-	NetworkID     *int
-	Rounds        *int
-	Engine        *string
-	SelfWeight    *float64
-	NeighborLimit *int
-	Model         *string
-	Temperature   *float64
-	Seed          *int64
-	Concurrency   *int
-	Epsilon       *float64
-	MaxCalls      *int
-	MaxTokens     *int
-	MaxCostUSD    *float64
-	Audience      *Audience
+	Trigger        string
+	NetworkID      *int
+	NumAgents      *int    // generate a fresh population of this size instead
+	PopulationSeed *uint64 // its seed
+	Rounds         *int
+	Engine         *string
+	SelfWeight     *float64
+	NeighborLimit  *int
+	Model          *string
+	Temperature    *float64
+	Seed           *int64
+	Concurrency    *int
+	Epsilon        *float64
+	MaxCalls       *int
+	MaxTokens      *int
+	MaxCostUSD     *float64
+	Audience       *Audience
 }
 
 // Params are a run's resolved parameters, stored on the Simulation row so

@@ -152,7 +152,19 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	if err != nil {
 		return nil, err
 	}
-	net, err := s.graphs.Network(ctx, in.NetworkID)
+	var net *ent.Network
+	if in.NumAgents != nil {
+		// As the prototype did: a fresh synthetic population for this run.
+		if in.NetworkID != nil {
+			return nil, apperr.New(apperr.BadInput, "give networkId or numAgents, not both")
+		}
+		if steps := *in.NumAgents * (p.Rounds + 1); steps > s.cfg.MaxAgentRounds {
+			return nil, apperr.New(apperr.BadInput, "numAgents × (rounds+1) = %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)", steps, s.cfg.MaxAgentRounds)
+		}
+		net, err = s.graphs.Generate(ctx, graphstore.GenerateOptions{NumAgents: *in.NumAgents, Seed: in.PopulationSeed})
+	} else {
+		net, err = s.graphs.Network(ctx, in.NetworkID)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +206,8 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	if err != nil {
 		return nil, err
 	}
-	return sim, nil
+	// Read it back through the root client: the created entity is bound to the committed transaction.
+	return s.db.Client.Simulation.Get(ctx, sim.ID)
 }
 
 // Cancel stops a run: after it returns no new LLM call of the run starts in

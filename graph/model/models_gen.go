@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/simulation"
 )
@@ -31,6 +32,16 @@ type DeleteNetworkPayload struct {
 	DeletedID int `json:"deletedId"`
 	// The network that is the default after the deletion, if any.
 	DefaultNetwork *ent.Network `json:"defaultNetwork,omitempty"`
+}
+
+type GenerateNetworkInput struct {
+	// Population size, 1..1,000,000.
+	NumAgents int `json:"numAgents"`
+	// Default: random, and recorded on the network's params.
+	Seed *int    `json:"seed,omitempty"`
+	Name *string `json:"name,omitempty"`
+	// A survey CSV (AgeGroup, Gender, Region, …) to draw profiles from; default: the built-in profile generator.
+	Profiles *graphql.Upload `json:"profiles,omitempty"`
 }
 
 // The whole of one network, shaped like the prototype's GET /api/graph/.
@@ -119,6 +130,10 @@ type RunSimulationInput struct {
 	Trigger string `json:"trigger"`
 	// Default: the default (latest) network.
 	NetworkID *int `json:"networkId,omitempty"`
+	// Instead of networkId: generate a fresh synthetic population of this size (as the prototype did) and run on it.
+	NumAgents *int `json:"numAgents,omitempty"`
+	// Seed of the generated population (with numAgents).
+	PopulationSeed *int `json:"populationSeed,omitempty"`
 	// Influence rounds after the stage-0 reaction. Default 1.
 	Rounds *int `json:"rounds,omitempty"`
 	// Default: LLM when an LLM is configured, else FRIEDKIN_JOHNSEN.
