@@ -93,56 +93,56 @@ func openDB(ctx context.Context, cfg config.Config) (*database.DB, error) {
 	})
 }
 
-func migrate(ctx context.Context) error {
+// openMigrated loads the settings, opens the database and applies the migrations.
+func openMigrated(ctx context.Context) (config.Config, *slog.Logger, *database.DB, error) {
 	cfg, err := config.Load()
 	if err != nil {
-		return err
+		return cfg, nil, nil, err
 	}
 	log := newLogger(cfg)
+	slog.SetDefault(log)
 	db, err := openDB(ctx, cfg)
 	if err != nil {
-		return err
+		return cfg, nil, nil, err
 	}
-	defer db.Close()
 	st, err := db.Migrate()
+	if err != nil {
+		db.Close()
+		return cfg, nil, nil, err
+	}
+	log.Info("database ready", "dialect", db.Dialect, "migration", st.Current)
+	return cfg, log, db, nil
+}
+
+func migrate(ctx context.Context) error {
+	_, _, db, err := openMigrated(ctx)
 	if err != nil {
 		return err
 	}
-	log.Info("database migrated", "dialect", db.Dialect, "version", st.Current)
-	return nil
+	return db.Close()
 }
 
 // start opens and migrates the database and builds the simulation service.
 func start(ctx context.Context, workers func(config.Config) int) (config.Config, *slog.Logger, *database.DB, *simulation.Service, error) {
-	cfg, err := config.Load()
+	cfg, log, db, err := openMigrated(ctx)
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	log := newLogger(cfg)
-	slog.SetDefault(log)
 	llmCfg, err := llm.ConfigFromEnv(os.Getenv)
 	if err != nil {
+		db.Close()
 		return cfg, nil, nil, nil, err
 	}
 	var llmClient *llm.Client
 	if llmCfg.Configured() {
 		if llmClient, err = llm.New(llmCfg); err != nil {
+			db.Close()
 			return cfg, nil, nil, nil, err
 		}
 		log.Info("LLM configured", "model", llmClient.Config().Model, "base_url", llmClient.Config().BaseURL)
 	} else {
 		log.Info("no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): classical engines only")
 	}
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		return cfg, nil, nil, nil, err
-	}
-	st, err := db.Migrate()
-	if err != nil {
-		db.Close()
-		return cfg, nil, nil, nil, err
-	}
-	log.Info("database ready", "dialect", db.Dialect, "migration", st.Current)
 	sims, err := simulation.New(db, llmClient, simulation.Config{
 		Workers:            workers(cfg),
 		ChunkSize:          cfg.SimChunkSize,
@@ -289,19 +289,11 @@ func generate(ctx context.Context, args []string) error {
 	if *agents <= 0 {
 		return errors.New("generate: --agents N is required")
 	}
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg)
-	db, err := openDB(ctx, cfg)
+	_, log, db, err := openMigrated(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := db.Migrate(); err != nil {
-		return err
-	}
 	o := graphstore.GenerateOptions{NumAgents: *agents, Name: *name}
 	if *seed >= 0 {
 		s := uint64(*seed)

@@ -87,20 +87,42 @@ func (s *Service) begin(ctx context.Context, id int) (*ent.Simulation, Params, e
 	return sim, p, nil
 }
 
-func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error {
-	s, a := w.s, job.Args
-	sim, p, err := s.begin(ctx, a.SimulationID)
+// jobRun is what a job works on: its run, parameters and plan, and a context
+// that Cancel (in this process) cancels.
+type jobRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	sim    *ent.Simulation
+	p      Params
+	pl     *plan
+}
+
+// startJob loads a job's run; nil means there is nothing to do. The caller
+// must call done.
+func (s *Service) startJob(ctx context.Context, simID int) (r *jobRun, done func(), err error) {
+	sim, p, err := s.begin(ctx, simID)
 	if err != nil || sim == nil {
-		return err
+		return nil, func() {}, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer s.track(sim.ID, cancel)()
-
+	untrack := s.track(sim.ID, cancel)
+	done = func() { untrack(); cancel() }
 	pl, err := s.planFor(ctx, sim.ID, sim.NetworkID, p)
 	if err != nil {
+		done()
+		return nil, func() {}, err
+	}
+	return &jobRun{ctx: ctx, cancel: cancel, sim: sim, p: p, pl: pl}, done, nil
+}
+
+func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error {
+	s, a := w.s, job.Args
+	r, finish, err := s.startJob(ctx, a.SimulationID)
+	defer finish()
+	if err != nil || r == nil {
 		return err
 	}
+	ctx, cancel, sim, p, pl := r.ctx, r.cancel, r.sim, r.p, r.pl
 	n := len(pl.graph.Nodes)
 	lo, hi := a.Chunk*s.cfg.ChunkSize, min((a.Chunk+1)*s.cfg.ChunkSize, n)
 	if lo >= hi {
@@ -439,17 +461,12 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 
 func (w *classicalWorker) Work(ctx context.Context, job *river.Job[ClassicalArgs]) error {
 	s := w.s
-	sim, p, err := s.begin(ctx, job.Args.SimulationID)
-	if err != nil || sim == nil {
+	r, finish, err := s.startJob(ctx, job.Args.SimulationID)
+	defer finish()
+	if err != nil || r == nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer s.track(sim.ID, cancel)()
-	pl, err := s.planFor(ctx, sim.ID, sim.NetworkID, p)
-	if err != nil {
-		return err
-	}
+	ctx, sim, p, pl := r.ctx, r.sim, r.p, r.pl
 	model := dynamics.FriedkinJohnsen
 	if sim.Engine != entsim.EngineHYBRID {
 		if model, err = dynamics.ParseModel(string(sim.Engine)); err != nil {
