@@ -19,6 +19,9 @@ import (
 // own kinds keep their message; unknown errors become INTERNAL with a generic
 // message, and their detail goes to the log, never to the client.
 func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	if log == nil {
+		log = slog.Default()
+	}
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var ae *apperr.Error

@@ -34,6 +34,9 @@ type Options struct {
 	MaxUploadBytes int64    // multipart requests, enforced while reading
 	MaxBodyBytes   int64    // JSON POST bodies, enforced while reading
 	Ready          func(ctx context.Context) error
+	// DisableGraphFastPath sends whole-graph queries through gqlgen's executor
+	// too (tests compare the two).
+	DisableGraphFastPath bool
 }
 
 // NewHandler returns the server's root handler.
@@ -81,7 +84,7 @@ func NewGraphQL(o Options) http.Handler {
 	// SSE before POST: both accept a JSON POST, SSE only with Accept: text/event-stream.
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(codedTransport{Transport: transport.GET{}})
-	srv.AddTransport(codedTransport{Transport: transport.POST{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
+	srv.AddTransport(codedTransport{Transport: jsonPOST{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
 	srv.AddTransport(codedTransport{
 		Transport: transport.MultipartForm{
 			// The limit is enforced by codedTransport while reading; MaxMemory only
@@ -95,6 +98,9 @@ func NewGraphQL(o Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	if !o.DisableGraphFastPath && o.Graphs != nil {
+		srv.AroundOperations(fastGraph(o.Graphs))
+	}
 	srv.SetErrorPresenter(errorPresenter(o.Logger))
 	srv.SetRecoverFunc(recoverFunc(o.Logger))
 	return srv

@@ -5,25 +5,74 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"slices"
+	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/ethox/ethox/apperr"
 )
 
-// MarshalTraits writes a trait map (facet name to a 0..1 value) as a JSON object.
+// MarshalTraits writes a trait map (facet name to a 0..1 value) as a JSON
+// object with sorted keys, byte for byte what encoding/json writes. It is
+// written out because it runs once per agent of every whole-graph read, where
+// encoding/json's reflective map encoding was a tenth of the response time.
 func MarshalTraits(v map[string]float64) graphql.Marshaler {
 	return graphql.WriterFunc(func(w io.Writer) {
-		if v == nil {
-			v = map[string]float64{}
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
 		}
-		// encoding/json sorts keys, so the output is stable.
-		b, err := json.Marshal(v)
-		if err != nil {
-			b = []byte("{}")
+		slices.Sort(keys)
+		b := make([]byte, 0, 32*len(keys)+2)
+		b = append(b, '{')
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONFloat(b, v[k])
 		}
+		b = append(b, '}')
 		_, _ = w.Write(b)
 	})
+}
+
+// appendJSONString quotes s as encoding/json does (HTML-safe escaping).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			q, _ := json.Marshal(s) // rare: let encoding/json handle escapes and UTF-8
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONFloat formats f as encoding/json does: 'f' in [1e-6, 1e21), else
+// 'e' with a two-digit minimum exponent trimmed. NaN and Inf never reach it
+// (traits are validated as finite) and are written as 0.
+func appendJSONFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, '0')
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }
 
 // UnmarshalTraits accepts a JSON object of finite numbers.
