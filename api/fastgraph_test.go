@@ -32,7 +32,7 @@ func TestGraphFastPathMatchesExecutor(t *testing.T) {
 			   e: edges { __typename weight target source } n: nodes { attributes profile traits agentId initialOpinion initialLevelOfCare initialEffectOnUsage } }
 			   b: graph(networkId: "` + up.UploadGraph.Network.ID + `") { metadata { nodeCount } } }`, nil},
 			{`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": "12884901999"}}, // an error: gqlgen's path
-			{`{ graph { nodes { ... on GraphNode { agentId } } } }`, nil},                                               // a fragment: gqlgen's path
+			{`{ graph { nodes { ... on GraphNode { agentId } } } }`, nil},                                           // a fragment: gqlgen's path
 		}
 		for _, q := range queries {
 			body, _ := json.Marshal(map[string]any{"query": q.q, "variables": q.vars})

@@ -49,7 +49,6 @@ func TestJSONPOSTMatchesGqlgen(t *testing.T) {
 	}
 }
 
-
 func post(t *testing.T, url, body, accept string) ([]byte, string, int) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
