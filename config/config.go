@@ -71,7 +71,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		LogLevel:        p.str("LOG_LEVEL", "info"),
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 
-		Workers:            p.int("WORKERS", 4),
+		Workers:            p.int("WORKERS", 8),
 		SimChunkSize:       p.int("SIM_CHUNK_SIZE", 32),
 		SimFailShare:       p.float("SIM_FAIL_SHARE", 0.2),
 		SimMaxAgentRounds:  p.int("SIM_MAX_AGENT_ROUNDS", 10_000_000),
@@ -79,7 +79,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS", 4000),
 		JobTimeout:         p.duration("JOB_TIMEOUT", 5*time.Minute),
 		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER", 6*time.Minute),
-		JobPollInterval:    p.duration("JOB_POLL_INTERVAL", 100*time.Millisecond),
+		JobPollInterval:    p.duration("JOB_POLL_INTERVAL", 50*time.Millisecond),
 		DemoData:           p.bool("DEMO_DATA", true),
 	}
 	if c.Env != "development" && c.Env != "production" {

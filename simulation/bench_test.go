@@ -20,7 +20,7 @@ var benchFacets = []string{"Sociability", "Assertiveness", "Energy Level", "Comp
 	"Intellectual Curiosity", "Aesthetic Sensitivity", "Creative Imagination"}
 
 // benchNetwork stores n agents with BFI-2 facets and about 5n random ties.
-func benchNetwork(b *testing.B, s *Service, n int) int {
+func benchNetwork(b testing.TB, s *Service, n int) int {
 	r := rand.New(rand.NewPCG(3, 4))
 	g := &network.Graph{Nodes: make([]network.Node, n)}
 	for i := range g.Nodes {
@@ -92,7 +92,7 @@ func runAndWait(b *testing.B, s *Service, netID, rounds int) {
 //	go test ./simulation -run '^$' -bench LLMScheduling -benchtime 3x
 func BenchmarkLLMScheduling(b *testing.B) {
 	const latency, concurrency, agents = 200 * time.Millisecond, 32, 100
-	s, fk := benchService(b, latency, concurrency, 4)
+	s, fk := benchService(b, latency, concurrency, 8)
 	netID := benchNetwork(b, s, agents)
 	b.ResetTimer()
 	start := time.Now()

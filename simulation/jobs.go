@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,42 +133,75 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 	if err != nil {
 		return err
 	}
-	var prev []stepState
-	if a.Round > 0 {
-		if prev, err = s.roundStates(ctx, sim.ID, a.Round-1, pl); err != nil {
-			return err
-		}
-	}
+	// Rounds are synchronous in what they read (round r only reads round r-1),
+	// but not in when they run: an agent's step starts as soon as its own and
+	// its shown neighbours' previous states exist, so the next round fills the
+	// slots the tail of the current one leaves idle. The job waits for inputs
+	// (woken by steps stored in this process, or every poll interval for other
+	// processes') for a bounded time, then snoozes to free its worker.
+	deps := chunkDeps(pl, lo, hi)
 	sem := pl.slots(p.Concurrency) // shared by this run's chunk jobs in this process
 	var (
 		wg       sync.WaitGroup
 		stopOnce sync.Once
 		stopErr  error
 		stopped  atomic.Bool // no new steps; calls in flight still finish and are stored
+		launched = make([]bool, hi-lo)
+		waiting  int
 	)
-	for i := lo; i < hi && ctx.Err() == nil && !stopped.Load(); i++ {
-		if done[pl.graph.AgentPKs[i]] {
-			continue
+	waitUntil := time.Now().Add(s.cfg.JobTimeout / 4)
+	for ctx.Err() == nil && !stopped.Load() {
+		changed := pl.changes()
+		var (
+			prev []stepState
+			have []bool
+		)
+		if a.Round > 0 {
+			if prev, have, err = s.statesOf(ctx, sim.ID, a.Round-1, pl, deps); err != nil {
+				stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
+				break
+			}
+		}
+		waiting = 0
+		for i := lo; i < hi && ctx.Err() == nil && !stopped.Load(); i++ {
+			if done[pl.graph.AgentPKs[i]] || launched[i-lo] {
+				continue
+			}
+			if have != nil && !inputsReady(pl, i, have) {
+				waiting++
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				continue
+			}
+			launched[i-lo] = true
+			wg.Add(1)
+			go func(i int, prev []stepState) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				if err := s.step(ctx, sim, p, pl, a.Round, i, prev); err != nil {
+					stopOnce.Do(func() {
+						stopErr = err
+						stopped.Store(true)
+						if !errors.Is(err, errStopped) {
+							cancel() // a real error: abandon the chunk, River retries it
+						}
+					})
+				}
+			}(i, prev)
+		}
+		if waiting == 0 || time.Now().After(waitUntil) {
+			break
 		}
 		select {
-		case sem <- struct{}{}:
+		case <-changed:
+			// Let a few more steps land before querying again.
+			time.Sleep(min(s.cfg.PollInterval/10, 5*time.Millisecond))
+		case <-time.After(s.cfg.PollInterval):
 		case <-ctx.Done():
-			continue
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := s.step(ctx, sim, p, pl, a.Round, i, prev); err != nil {
-				stopOnce.Do(func() {
-					stopErr = err
-					stopped.Store(true)
-					if !errors.Is(err, errStopped) {
-						cancel() // a real error: abandon the chunk, River retries it
-					}
-				})
-			}
-		}(i)
 	}
 	wg.Wait()
 	if st, err := s.status(context.WithoutCancel(ctx), sim.ID); err == nil && terminal(st) {
@@ -179,11 +213,19 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if waiting > 0 {
+		return river.JobSnooze(s.cfg.PollInterval) // inputs still missing: try again soon, on any worker
+	}
 	return s.advance(ctx, sim.ID, a.Round)
 }
 
 // step runs one agent's step and stores it.
-func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []stepState) error {
+func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []stepState) (err error) {
+	defer func() {
+		if err == nil {
+			pl.stored() // wake the next round's jobs waiting for this input
+		}
+	}()
 	node := &pl.graph.Nodes[i]
 	var (
 		msgs []llm.Message
@@ -371,40 +413,103 @@ func (s *Service) storedAgents(ctx context.Context, simID, round int, pks []int)
 	return done, rows.Err()
 }
 
-// roundStates reads a completed round's states by node position. A completed
-// round never changes, so it is cached on the plan.
+// roundStates reads a completed round's states by node position.
 func (s *Service) roundStates(ctx context.Context, simID, round int, pl *plan) ([]stepState, error) {
+	st, _, err := s.statesOf(ctx, simID, round, pl, nil)
+	return st, err
+}
+
+// statesOf reads a round's states by node position, and which agents have
+// one; with pks, only those agents' states. A complete round is cached on the
+// plan (it never changes).
+func (s *Service) statesOf(ctx context.Context, simID, round int, pl *plan, pks []int) ([]stepState, []bool, error) {
 	pl.mu.Lock()
-	defer pl.mu.Unlock()
-	if st, ok := pl.rounds[round]; ok {
-		return st, nil
+	st, ok := pl.rounds[round]
+	pl.mu.Unlock()
+	if ok {
+		have := make([]bool, len(st))
+		for i := range have {
+			have[i] = true
+		}
+		return st, have, nil
 	}
 	ph := s.db.Placeholder
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT agent_id, opinion, care, support FROM agent_states WHERE simulation_id = `+ph(1)+
-		` AND round = `+ph(2), simID, round)
+	q := `SELECT agent_id, opinion, care, support FROM agent_states WHERE simulation_id = ` + ph(1) + ` AND round = ` + ph(2)
+	args := []any{simID, round}
+	if pks != nil {
+		in := make([]string, len(pks))
+		for k, pk := range pks {
+			in[k] = ph(k + 3)
+			args = append(args, pk)
+		}
+		q += ` AND agent_id IN (` + strings.Join(in, ", ") + `)`
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	out := make([]stepState, len(pl.graph.Nodes))
+	have := make([]bool, len(out))
+	count := 0
 	for rows.Next() {
 		var pk int
-		var st stepState
-		if err := rows.Scan(&pk, &st.opinion, &st.care, &st.support); err != nil {
-			return nil, err
+		var v stepState
+		if err := rows.Scan(&pk, &v.opinion, &v.care, &v.support); err != nil {
+			return nil, nil, err
 		}
-		if i, ok := pl.index[pk]; ok {
-			out[i] = st
+		if i, ok := pl.index[pk]; ok && !have[i] {
+			out[i], have[i] = v, true
+			count++
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if pl.rounds == nil {
-		pl.rounds = map[int][]stepState{}
+	if count == len(out) {
+		pl.mu.Lock()
+		if pl.rounds == nil {
+			pl.rounds = map[int][]stepState{}
+		}
+		pl.rounds[round] = out
+		pl.mu.Unlock()
 	}
-	pl.rounds[round] = out
-	return out, nil
+	return out, have, nil
+}
+
+// chunkDeps lists the agents whose previous states a chunk's steps read: the
+// chunk's agents and their shown neighbours.
+func chunkDeps(pl *plan, lo, hi int) []int {
+	seen := map[int]bool{}
+	var pks []int
+	add := func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			pks = append(pks, pl.graph.AgentPKs[i])
+		}
+	}
+	for i := lo; i < hi; i++ {
+		add(i)
+		cols, _ := pl.csr.Row(i)
+		for _, j := range cols {
+			add(int(j))
+		}
+	}
+	return pks
+}
+
+// inputsReady reports whether agent i's own and shown neighbours' previous states exist.
+func inputsReady(pl *plan, i int, have []bool) bool {
+	if !have[i] {
+		return false
+	}
+	cols, _ := pl.csr.Row(i)
+	for _, j := range cols {
+		if !have[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // advance moves a run past a round once every agent has a state for it:
@@ -454,6 +559,13 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE simulations SET current_round = `+ph(1)+` WHERE id = `+ph(2), round+1, simID); err != nil {
 			return err
+		}
+		if sim.Engine == entsim.EngineLLM {
+			// Round r+1 was queued together with round r (see Run): queue r+2.
+			if round+2 > sim.Rounds {
+				return nil
+			}
+			return s.enqueueRound(ctx, tx, simID, sim.Engine, round+2, n)
 		}
 		return s.enqueueRound(ctx, tx, simID, sim.Engine, round+1, n)
 	})

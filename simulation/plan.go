@@ -24,6 +24,27 @@ type plan struct {
 	mu     sync.Mutex
 	rounds map[int][]stepState // completed rounds, by node position
 	sem    chan struct{}       // the run's LLM calls in flight in this process
+	change chan struct{}       // closed (and replaced) when a step of the run is stored here
+}
+
+// changes returns a channel closed at the next stored step of this run.
+func (pl *plan) changes() <-chan struct{} {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.change == nil {
+		pl.change = make(chan struct{})
+	}
+	return pl.change
+}
+
+// stored wakes the jobs waiting for inputs.
+func (pl *plan) stored() {
+	pl.mu.Lock()
+	if pl.change != nil {
+		close(pl.change)
+		pl.change = nil
+	}
+	pl.mu.Unlock()
 }
 
 // slots returns the run's concurrency limit, shared by all its chunk jobs here.

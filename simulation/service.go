@@ -41,7 +41,7 @@ type Config struct {
 	DefaultConcurrency int           // LLM calls in flight per run, unless the run says (default: LLM_CONCURRENCY)
 	JobTimeout         time.Duration // one chunk job (default 5m)
 	RescueAfter        time.Duration // a job still "running" this long is retried elsewhere (default 6m)
-	PollInterval       time.Duration // River's fetch poll (JOB_POLL_INTERVAL, default 100ms)
+	PollInterval       time.Duration // River's fetch poll (JOB_POLL_INTERVAL, default 50ms)
 }
 
 func (c *Config) defaults() {
@@ -72,7 +72,7 @@ func (c *Config) defaults() {
 	if c.PollInterval <= 0 {
 		// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
 		// next round's jobs wait for the next poll: keep it short.
-		c.PollInterval = 100 * time.Millisecond
+		c.PollInterval = 50 * time.Millisecond
 	}
 }
 
@@ -201,7 +201,14 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		if err != nil {
 			return err
 		}
-		return s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount)
+		if err := s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount); err != nil {
+			return err
+		}
+		if engine == entsim.EngineLLM && p.Rounds >= 1 {
+			// LLM rounds overlap: the next round's jobs start agents whose inputs are ready.
+			return s.enqueueRound(ctx, tx, sim.ID, engine, 1, net.NodeCount)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err

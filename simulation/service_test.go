@@ -153,6 +153,29 @@ func TestLLMRunOnFixture(t *testing.T) {
 					t.Fatalf("node %d initial opinion %+v, want %q", i, snap.Initial[i], want)
 				}
 			}
+			// Rounds overlap in time but each step read exactly the previous round: rebuild
+			// every round-r prompt from the stored round r-1 and check the answer stored.
+			p, _ := paramsFromMap(done.Params)
+			for r := 1; r <= 2; r++ {
+				before, _ := s.Snapshot(context.Background(), done, r-1)
+				after, _ := s.Snapshot(context.Background(), done, r)
+				for i := range after.Graph.Nodes {
+					cols, ws := pl.csr.Row(i)
+					var views []neighborView
+					for k, j := range cols {
+						if v := before.State[j]; v.Opinion != "" {
+							views = append(views, neighborView{weight: ws[k], opinion: v.Opinion, care: v.Care, support: v.Support})
+						}
+					}
+					own := before.State[i]
+					msgs := influencePrompt(&pl.graph.Nodes[i], sim.Trigger, neighborView{opinion: own.Opinion, care: own.Care, support: own.Support},
+						p.SelfWeight, views, p.OpinionMaxChars)
+					want, _, _ := fakellm.Answer(msgs[1].Content)
+					if after.State[i].Opinion != want {
+						t.Fatalf("round %d agent %d did not read round %d", r, i, r-1)
+					}
+				}
+			}
 		})
 	}
 }
