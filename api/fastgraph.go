@@ -164,12 +164,13 @@ func writeGraph(ctx context.Context, w *bytes.Buffer, ss ast.SelectionSet, g *gr
 				return nil
 			})
 		case "nodes":
+			traits := nodeTraitsJSON(g)
 			w.WriteByte('[')
 			for i := range g.Nodes {
 				if i > 0 {
 					w.WriteByte(',')
 				}
-				if err := writeNode(ctx, w, f.SelectionSet, &g.Nodes[i]); err != nil {
+				if err := writeNode(ctx, w, f.SelectionSet, &g.Nodes[i], traits[i]); err != nil {
 					return err
 				}
 			}
@@ -204,7 +205,22 @@ func writeGraph(ctx context.Context, w *bytes.Buffer, ss ast.SelectionSet, g *gr
 	})
 }
 
-func writeNode(ctx context.Context, w *bytes.Buffer, ss ast.SelectionSet, n *network.Node) error {
+// nodeTraitsJSON encodes every node's traits once per cached graph: they are
+// the bulk of a node's bytes and never change.
+func nodeTraitsJSON(g *graphstore.Graph) [][]byte {
+	return g.Memo("api.traitsJSON", func() any {
+		out := make([][]byte, len(g.Nodes))
+		var b bytes.Buffer
+		for i := range g.Nodes {
+			b.Reset()
+			scalars.MarshalTraits(g.Nodes[i].Traits).MarshalGQL(&b)
+			out[i] = bytes.Clone(b.Bytes())
+		}
+		return out
+	}).([][]byte)
+}
+
+func writeNode(ctx context.Context, w *bytes.Buffer, ss ast.SelectionSet, n *network.Node, traitsJSON []byte) error {
 	return writeObject(w, ss, func(f *ast.Field) error {
 		switch f.Name {
 		case "__typename":
@@ -214,7 +230,7 @@ func writeNode(ctx context.Context, w *bytes.Buffer, ss ast.SelectionSet, n *net
 		case "degree":
 			graphql.MarshalInt(deref(n.Degree)).MarshalGQL(w)
 		case "traits":
-			scalars.MarshalTraits(n.Traits).MarshalGQL(w)
+			w.Write(traitsJSON)
 		case "degreeCentrality":
 			return writeFloat(w, deref(n.DegreeCentrality))
 		case "betweennessCentrality":

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"entgo.io/ent/dialect"
 
@@ -109,6 +110,18 @@ type Graph struct {
 	network.Graph
 	TraitKeys []string
 	AgentPKs  []int // primary key of each node, in node order
+
+	memo sync.Map // values derived from this (immutable, cached) graph; see Memo
+}
+
+// Memo returns the value stored under key, computing it once. Readers use it
+// to keep work derived from a cached graph (such as encoded fields) with it.
+func (g *Graph) Memo(key string, compute func() any) any {
+	if v, ok := g.memo.Load(key); ok {
+		return v
+	}
+	v, _ := g.memo.LoadOrStore(key, compute())
+	return v
 }
 
 // LoadGraph reads a whole network: the default one when id is nil. With no
