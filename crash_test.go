@@ -35,7 +35,7 @@ func TestCrashResume(t *testing.T) {
 	env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL=", "WORKERS=2",
 		"OPENAI_BASE_URL="+fk.BaseURL(), "OPENAI_API_KEY=test", "LLM_CONCURRENCY=2",
 		"JOB_TIMEOUT=2s", "JOB_RESCUE_AFTER=3s", "SIM_CHUNK_SIZE=5", "DEMO_DATA=false")
-	start := func() (*exec.Cmd, *bytes.Buffer) {
+	start := func() (*exec.Cmd, *bytes.Buffer, chan error) {
 		var logs bytes.Buffer
 		cmd := exec.Command(bin)
 		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = dir, env, &logs, &logs
@@ -45,9 +45,9 @@ func TestCrashResume(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		waitHealthy(t, base, done, &logs)
-		return cmd, &logs
+		return cmd, &logs, done
 	}
-	srv, _ := start()
+	srv, _, exited := start()
 
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -89,12 +89,12 @@ func TestCrashResume(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = srv.Process.Signal(syscall.SIGKILL)
-	_ = srv.Wait()
+	<-exited // Wait runs in start's goroutine; a second Wait would block
 	callsBefore := len(fk.Requests())
 	stored = storedSteps(t, dir)
 
-	srv, logs := start()
-	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); _ = srv.Wait() }()
+	srv, logs, exited := start()
+	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); <-exited }()
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		status, steps := progress()

@@ -180,8 +180,12 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 			wg.Add(1)
 			go func(i int, prev []stepState) {
 				defer wg.Done()
-				defer func() { <-sem }()
-				if err := s.step(ctx, sim, p, pl, a.Round, i, prev); err != nil {
+				// The slot bounds LLM calls in flight; it is freed as soon as the call
+				// returns, so the next call does not wait for this step's write.
+				var once sync.Once
+				release := func() { once.Do(func() { <-sem }) }
+				defer release()
+				if err := s.step(ctx, sim, p, pl, a.Round, i, prev, release); err != nil {
 					stopOnce.Do(func() {
 						stopErr = err
 						stopped.Store(true)
@@ -220,7 +224,7 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 }
 
 // step runs one agent's step and stores it.
-func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []stepState) (err error) {
+func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []stepState, release func()) (err error) {
 	defer func() {
 		if err == nil {
 			pl.stored() // wake the next round's jobs waiting for this input
@@ -265,6 +269,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		req.Seed = &seed
 	}
 	r, usage, err := s.llm.React(ctx, req)
+	release()
 	switch {
 	case err == nil:
 		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round,
