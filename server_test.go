@@ -195,6 +195,31 @@ func TestDemoDataAndGenerateCommand(t *testing.T) {
 		t.Fatalf("generate printed %s", out)
 	}
 	// The database is not empty any more, so serving adds no demo network...
+	base, _ := startServer(t, bin, dir, env)
+	body := post(t, base, "application/json", strings.NewReader(`{"query":"{ networks { totalCount } graph { network { name source } metadata { nodeCount } } }"}`))
+	if !strings.Contains(body, `"totalCount":1`) || !strings.Contains(body, `"name":"cli"`) || !strings.Contains(body, `"nodeCount":50`) {
+		t.Fatalf("after generate: %s", body)
+	}
+	// ...while an empty database gets one.
+	port2 := freePort(t)
+	env2 := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port2), "DATABASE_URL=", "DEMO_DATA=")
+	base2, logs2 := startServer(t, bin, t.TempDir(), env2)
+	body = post(t, base2, "application/json", strings.NewReader(`{"query":"{ graph { network { source } metadata { nodeCount } } }"}`))
+	if !strings.Contains(body, `"source":"GENERATED"`) || !strings.Contains(body, `"nodeCount":200`) {
+		t.Fatalf("demo network: %s\n%s", body, logs2.String())
+	}
+}
+
+// startServer runs the binary in dir until the test ends (then SIGTERM), and
+// returns its base URL once it is ready. PORT comes from env.
+func startServer(t *testing.T, bin, dir string, env []string) (string, *bytes.Buffer) {
+	t.Helper()
+	port := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PORT="); ok {
+			port = v
+		}
+	}
 	var logs bytes.Buffer
 	srv := exec.Command(bin)
 	srv.Dir, srv.Env, srv.Stdout, srv.Stderr = dir, env, &logs, &logs
@@ -203,30 +228,8 @@ func TestDemoDataAndGenerateCommand(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Wait() }()
-	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); <-done }()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	t.Cleanup(func() { _ = srv.Process.Signal(syscall.SIGTERM); <-done })
+	base := "http://127.0.0.1:" + port
 	waitHealthy(t, base, done, &logs)
-	body := post(t, base, "application/json", strings.NewReader(`{"query":"{ networks { totalCount } graph { network { name source } metadata { nodeCount } } }"}`))
-	if !strings.Contains(body, `"totalCount":1`) || !strings.Contains(body, `"name":"cli"`) || !strings.Contains(body, `"nodeCount":50`) {
-		t.Fatalf("after generate: %s", body)
-	}
-	// ...while an empty database gets one.
-	dir2 := t.TempDir()
-	port2 := freePort(t)
-	env2 := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port2), "DATABASE_URL=", "DEMO_DATA=")
-	var logs2 bytes.Buffer
-	srv2 := exec.Command(bin)
-	srv2.Dir, srv2.Env, srv2.Stdout, srv2.Stderr = dir2, env2, &logs2, &logs2
-	if err := srv2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done2 := make(chan error, 1)
-	go func() { done2 <- srv2.Wait() }()
-	defer func() { _ = srv2.Process.Signal(syscall.SIGTERM); <-done2 }()
-	base2 := fmt.Sprintf("http://127.0.0.1:%d", port2)
-	waitHealthy(t, base2, done2, &logs2)
-	body = post(t, base2, "application/json", strings.NewReader(`{"query":"{ graph { network { source } metadata { nodeCount } } }"}`))
-	if !strings.Contains(body, `"source":"GENERATED"`) || !strings.Contains(body, `"nodeCount":200`) {
-		t.Fatalf("demo network: %s\n%s", body, logs2.String())
-	}
+	return base, &logs
 }

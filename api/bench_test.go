@@ -11,11 +11,8 @@ import (
 	"testing"
 
 	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/population"
 )
-
-var facets = []string{"Sociability", "Assertiveness", "Energy Level", "Compassion", "Respectfulness", "Trust",
-	"Organization", "Productiveness", "Responsibility", "Anxiety", "Depression", "Emotional Volatility",
-	"Intellectual Curiosity", "Aesthetic Sensitivity", "Creative Imagination"}
 
 // syntheticNetwork writes a prototype-format network of n agents and m distinct
 // random ties, with centralities supplied as an exported network carries them.
@@ -30,7 +27,7 @@ func syntheticNetwork(n, m int, seed uint64) []byte {
 		}
 		fmt.Fprintf(&b, `{"agent_id":"%d","degree":%d,"cluster":%d,"degree_centrality":%.4f,"betweenness_centrality":%.4f,"age":%d,"gender":"%s","traits":{`,
 			i, r.IntN(20), r.IntN(12), r.Float64(), r.Float64()/100, 18+r.IntN(60), []string{"female", "male"}[r.IntN(2)])
-		for k, f := range facets {
+		for k, f := range population.FacetNames() {
 			if k > 0 {
 				b.WriteByte(',')
 			}

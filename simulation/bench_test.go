@@ -12,12 +12,9 @@ import (
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
 )
-
-var benchFacets = []string{"Sociability", "Assertiveness", "Energy Level", "Compassion", "Respectfulness", "Trust",
-	"Organization", "Productiveness", "Responsibility", "Anxiety", "Depression", "Emotional Volatility",
-	"Intellectual Curiosity", "Aesthetic Sensitivity", "Creative Imagination"}
 
 // benchNetwork stores n agents with BFI-2 facets and about 5n random ties.
 func benchNetwork(b testing.TB, s *Service, n int) int {
@@ -25,7 +22,7 @@ func benchNetwork(b testing.TB, s *Service, n int) int {
 	g := &network.Graph{Nodes: make([]network.Node, n)}
 	for i := range g.Nodes {
 		traits := map[string]float64{}
-		for _, f := range benchFacets {
+		for _, f := range population.FacetNames() {
 			traits[f] = r.Float64()
 		}
 		g.Nodes[i] = network.Node{AgentID: fmt.Sprint(i), Traits: traits, Profile: map[string]any{}, Attributes: map[string]any{}}
