@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,8 @@ type Options struct {
 	MaxUploadBytes int64    // multipart requests, enforced while reading
 	MaxBodyBytes   int64    // JSON POST bodies, enforced while reading
 	Ready          func(ctx context.Context) error
+	// ProgressInterval throttles simulationProgress messages (default 250ms).
+	ProgressInterval time.Duration
 	// DisableGraphFastPath sends whole-graph queries through gqlgen's executor
 	// too (tests compare the two).
 	DisableGraphFastPath bool
@@ -70,7 +73,7 @@ func NewHandler(o Options) http.Handler {
 // NewGraphQL builds the GraphQL handler with explicit transports (gqlgen's
 // default server is deprecated and caps uploads at 32 MiB).
 func NewGraphQL(o Options) http.Handler {
-	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims}))
+	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.

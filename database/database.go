@@ -146,3 +146,7 @@ func redact(rawURL string) string {
 	}
 	return u.String()
 }
+
+// DSN is the connection string the pool was opened with (for a dedicated
+// connection such as a PostgreSQL LISTEN).
+func (d *DB) DSN() string { return d.dsn }

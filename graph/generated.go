@@ -19,9 +19,10 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
-	"github.com/ethox/ethox/ent/simulation"
+	simulation1 "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graph/scalars"
+	"github.com/ethox/ethox/simulation"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -40,6 +41,8 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Simulation() SimulationResolver
+	SimulationEvent() SimulationEventResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -110,6 +113,13 @@ type ComplexityRoot struct {
 	AgentStateEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AgentView struct {
+		Care    func(childComplexity int) int
+		Failed  func(childComplexity int) int
+		Opinion func(childComplexity int) int
+		Support func(childComplexity int) int
 	}
 
 	DeleteNetworkPayload struct {
@@ -285,11 +295,25 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	SimulationEvent struct {
+		AgentID      func(childComplexity int) int
+		At           func(childComplexity int) int
+		Round        func(childComplexity int) int
+		Seq          func(childComplexity int) int
+		SimulationID func(childComplexity int) int
+		State        func(childComplexity int) int
+		Status       func(childComplexity int) int
+		Type         func(childComplexity int) int
+	}
+
 	SimulationProgress struct {
 		CompletedSteps func(childComplexity int) int
 		Round          func(childComplexity int) int
 		Rounds         func(childComplexity int) int
+		SimulationID   func(childComplexity int) int
+		Status         func(childComplexity int) int
 		TotalSteps     func(childComplexity int) int
+		Usage          func(childComplexity int) int
 	}
 
 	SimulationUsage struct {
@@ -299,6 +323,11 @@ type ComplexityRoot struct {
 		FailedSteps      func(childComplexity int) int
 		PromptTokens     func(childComplexity int) int
 		Retries          func(childComplexity int) int
+	}
+
+	Subscription struct {
+		SimulationEvents   func(childComplexity int, id int, after *int) int
+		SimulationProgress func(childComplexity int, id int) int
 	}
 
 	Tie struct {
@@ -360,6 +389,16 @@ type SimulationResolver interface {
 	FinalGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
 	GraphAt(ctx context.Context, obj *ent.Simulation, round int) (*model.Graph, error)
 	States(ctx context.Context, obj *ent.Simulation, round *int, agentID *string, first *int, after *entgql.Cursor[int]) (*ent.AgentStateConnection, error)
+}
+type SimulationEventResolver interface {
+	Type(ctx context.Context, obj *simulation.Event) (model.SimulationEventType, error)
+
+	Status(ctx context.Context, obj *simulation.Event) (*simulation1.Status, error)
+	State(ctx context.Context, obj *simulation.Event) (*model.AgentView, error)
+}
+type SubscriptionResolver interface {
+	SimulationProgress(ctx context.Context, id int) (<-chan *model.SimulationProgress, error)
+	SimulationEvents(ctx context.Context, id int, after *int) (<-chan *simulation.Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -656,6 +695,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AgentStateEdge.Node(childComplexity), true
+
+	case "AgentView.care":
+		if e.ComplexityRoot.AgentView.Care == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentView.Care(childComplexity), true
+	case "AgentView.failed":
+		if e.ComplexityRoot.AgentView.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentView.Failed(childComplexity), true
+	case "AgentView.opinion":
+		if e.ComplexityRoot.AgentView.Opinion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentView.Opinion(childComplexity), true
+	case "AgentView.support":
+		if e.ComplexityRoot.AgentView.Support == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentView.Support(childComplexity), true
 
 	case "DeleteNetworkPayload.defaultNetwork":
 		if e.ComplexityRoot.DeleteNetworkPayload.DefaultNetwork == nil {
@@ -1480,6 +1544,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SimulationEdge.Node(childComplexity), true
 
+	case "SimulationEvent.agentId":
+		if e.ComplexityRoot.SimulationEvent.AgentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.AgentID(childComplexity), true
+	case "SimulationEvent.at":
+		if e.ComplexityRoot.SimulationEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.At(childComplexity), true
+	case "SimulationEvent.round":
+		if e.ComplexityRoot.SimulationEvent.Round == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.Round(childComplexity), true
+	case "SimulationEvent.seq":
+		if e.ComplexityRoot.SimulationEvent.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.Seq(childComplexity), true
+	case "SimulationEvent.simulationId":
+		if e.ComplexityRoot.SimulationEvent.SimulationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.SimulationID(childComplexity), true
+	case "SimulationEvent.state":
+		if e.ComplexityRoot.SimulationEvent.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.State(childComplexity), true
+	case "SimulationEvent.status":
+		if e.ComplexityRoot.SimulationEvent.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.Status(childComplexity), true
+	case "SimulationEvent.type":
+		if e.ComplexityRoot.SimulationEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationEvent.Type(childComplexity), true
+
 	case "SimulationProgress.completedSteps":
 		if e.ComplexityRoot.SimulationProgress.CompletedSteps == nil {
 			break
@@ -1498,12 +1611,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SimulationProgress.Rounds(childComplexity), true
+	case "SimulationProgress.simulationId":
+		if e.ComplexityRoot.SimulationProgress.SimulationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.SimulationID(childComplexity), true
+	case "SimulationProgress.status":
+		if e.ComplexityRoot.SimulationProgress.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.Status(childComplexity), true
 	case "SimulationProgress.totalSteps":
 		if e.ComplexityRoot.SimulationProgress.TotalSteps == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SimulationProgress.TotalSteps(childComplexity), true
+	case "SimulationProgress.usage":
+		if e.ComplexityRoot.SimulationProgress.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationProgress.Usage(childComplexity), true
 
 	case "SimulationUsage.calls":
 		if e.ComplexityRoot.SimulationUsage.Calls == nil {
@@ -1541,6 +1672,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SimulationUsage.Retries(childComplexity), true
+
+	case "Subscription.simulationEvents":
+		if e.ComplexityRoot.Subscription.SimulationEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_simulationEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SimulationEvents(childComplexity, args["id"].(int), args["after"].(*int)), true
+	case "Subscription.simulationProgress":
+		if e.ComplexityRoot.Subscription.SimulationProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_simulationProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SimulationProgress(childComplexity, args["id"].(int)), true
 
 	case "Tie.id":
 		if e.ComplexityRoot.Tie.ID == nil {
@@ -1693,6 +1847,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1876,6 +2047,20 @@ func (ec *executionContext) childFields_AgentStateEdge(ctx context.Context, fiel
 		return ec.fieldContext_AgentStateEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AgentStateEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AgentView(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "opinion":
+		return ec.fieldContext_AgentView_opinion(ctx, field)
+	case "care":
+		return ec.fieldContext_AgentView_care(ctx, field)
+	case "support":
+		return ec.fieldContext_AgentView_support(ctx, field)
+	case "failed":
+		return ec.fieldContext_AgentView_failed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AgentView", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteNetworkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2172,6 +2357,28 @@ func (ec *executionContext) childFields_SimulationEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type SimulationEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_SimulationEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "seq":
+		return ec.fieldContext_SimulationEvent_seq(ctx, field)
+	case "type":
+		return ec.fieldContext_SimulationEvent_type(ctx, field)
+	case "simulationId":
+		return ec.fieldContext_SimulationEvent_simulationId(ctx, field)
+	case "agentId":
+		return ec.fieldContext_SimulationEvent_agentId(ctx, field)
+	case "round":
+		return ec.fieldContext_SimulationEvent_round(ctx, field)
+	case "status":
+		return ec.fieldContext_SimulationEvent_status(ctx, field)
+	case "state":
+		return ec.fieldContext_SimulationEvent_state(ctx, field)
+	case "at":
+		return ec.fieldContext_SimulationEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_SimulationProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "round":
@@ -2182,6 +2389,12 @@ func (ec *executionContext) childFields_SimulationProgress(ctx context.Context, 
 		return ec.fieldContext_SimulationProgress_completedSteps(ctx, field)
 	case "totalSteps":
 		return ec.fieldContext_SimulationProgress_totalSteps(ctx, field)
+	case "simulationId":
+		return ec.fieldContext_SimulationProgress_simulationId(ctx, field)
+	case "status":
+		return ec.fieldContext_SimulationProgress_status(ctx, field)
+	case "usage":
+		return ec.fieldContext_SimulationProgress_usage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SimulationProgress", field.Name)
 }
@@ -2873,6 +3086,42 @@ func (ec *executionContext) field_Simulation_states_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_simulationEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_simulationProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4082,6 +4331,98 @@ func (ec *executionContext) _AgentStateEdge_cursor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_AgentStateEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AgentStateEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AgentView_opinion(ctx context.Context, field graphql.CollectedField, obj *model.AgentView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentView_opinion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Opinion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentView_opinion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentView", field, false, false, "String")
+}
+
+func (ec *executionContext) _AgentView_care(ctx context.Context, field graphql.CollectedField, obj *model.AgentView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentView_care(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Care, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentView_care(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentView_support(ctx context.Context, field graphql.CollectedField, obj *model.AgentView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentView_support(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Support, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentView_support(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentView_failed(ctx context.Context, field graphql.CollectedField, obj *model.AgentView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentView_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentView_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _DeleteNetworkPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteNetworkPayload) (ret graphql.Marshaler) {
@@ -6626,7 +6967,7 @@ func (ec *executionContext) _Simulation_status(ctx context.Context, field graphq
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v simulation.Status) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v simulation1.Status) graphql.Marshaler {
 			return ec.marshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx, selections, v)
 		},
 		true,
@@ -6649,7 +6990,7 @@ func (ec *executionContext) _Simulation_engine(ctx context.Context, field graphq
 			return obj.Engine, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v simulation.Engine) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v simulation1.Engine) graphql.Marshaler {
 			return ec.marshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx, selections, v)
 		},
 		true,
@@ -7482,6 +7823,199 @@ func (ec *executionContext) fieldContext_SimulationEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("SimulationEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _SimulationEvent_seq(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_seq(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seq, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationEvent_type(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SimulationEvent().Type(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SimulationEventType) graphql.Marshaler {
+			return ec.marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, true, true, "SimulationEventType")
+}
+
+func (ec *executionContext) _SimulationEvent_simulationId(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_simulationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SimulationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_simulationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SimulationEvent_agentId(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_agentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_agentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulationEvent_round(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Round, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_round(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationEvent_status(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SimulationEvent().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *simulation1.Status) graphql.Marshaler {
+			return ec.marshalOSimulationStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, true, true, "SimulationStatus")
+}
+
+func (ec *executionContext) _SimulationEvent_state(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SimulationEvent().State(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AgentView) graphql.Marshaler {
+			return ec.marshalOAgentView2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentView(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentView(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulationEvent_at(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "Time")
+}
+
 func (ec *executionContext) _SimulationProgress_round(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7572,6 +8106,84 @@ func (ec *executionContext) _SimulationProgress_totalSteps(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_SimulationProgress_totalSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationProgress_simulationId(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_simulationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SimulationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_simulationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SimulationProgress_status(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v simulation1.Status) graphql.Marshaler {
+			return ec.marshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationProgress", field, false, false, "SimulationStatus")
+}
+
+func (ec *executionContext) _SimulationProgress_usage(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationProgress_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Usage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulationUsage) graphql.Marshaler {
+			return ec.marshalNSimulationUsage2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationProgress_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulationProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationUsage(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _SimulationUsage_calls(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
@@ -7710,6 +8322,94 @@ func (ec *executionContext) _SimulationUsage_estimatedCostUSD(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_SimulationUsage_estimatedCostUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Subscription_simulationProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_simulationProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SimulationProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulationProgress) graphql.Marshaler {
+			return ec.marshalNSimulationProgress2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_simulationProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationProgress(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_simulationProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_simulationEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_simulationEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SimulationEvents(ctx, fc.Args["id"].(int), fc.Args["after"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *simulation.Event) graphql.Marshaler {
+			return ec.marshalNSimulationEvent2ᚖgithubᚗcomᚋethoxᚋethoxᚋsimulationᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_simulationEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_simulationEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Tie_id(ctx context.Context, field graphql.CollectedField, obj *ent.Tie) (ret graphql.Marshaler) {
@@ -14688,6 +15388,54 @@ func (ec *executionContext) _AgentStateEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var agentViewImplementors = []string{"AgentView"}
+
+func (ec *executionContext) _AgentView(ctx context.Context, sel ast.SelectionSet, obj *model.AgentView) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, agentViewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AgentView")
+		case "opinion":
+			out.Values[i] = ec._AgentView_opinion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "care":
+			out.Values[i] = ec._AgentView_care(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "support":
+			out.Values[i] = ec._AgentView_support(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._AgentView_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteNetworkPayloadImplementors = []string{"DeleteNetworkPayload"}
 
 func (ec *executionContext) _DeleteNetworkPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteNetworkPayload) graphql.Marshaler {
@@ -15850,6 +16598,77 @@ func (ec *executionContext) _SimulationEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var simulationEventImplementors = []string{"SimulationEvent"}
+
+func (ec *executionContext) _SimulationEvent(ctx context.Context, sel ast.SelectionSet, obj *simulation.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationEvent")
+		case "seq":
+			out.Values[i] = ec._SimulationEvent_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SimulationEvent_type(ctx, field, obj)
+				})
+		case "simulationId":
+			out.Values[i] = ec._SimulationEvent_simulationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "agentId":
+			out.Values[i] = ec._SimulationEvent_agentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "round":
+			out.Values[i] = ec._SimulationEvent_round(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SimulationEvent_status(ctx, field, obj)
+				})
+		case "state":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SimulationEvent_state(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._SimulationEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var simulationProgressImplementors = []string{"SimulationProgress"}
 
 func (ec *executionContext) _SimulationProgress(ctx context.Context, sel ast.SelectionSet, obj *model.SimulationProgress) graphql.Marshaler {
@@ -15878,6 +16697,21 @@ func (ec *executionContext) _SimulationProgress(ctx context.Context, sel ast.Sel
 			}
 		case "totalSteps":
 			out.Values[i] = ec._SimulationProgress_totalSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "simulationId":
+			out.Values[i] = ec._SimulationProgress_simulationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._SimulationProgress_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usage":
+			out.Values[i] = ec._SimulationProgress_usage(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15954,6 +16788,28 @@ func (ec *executionContext) _SimulationUsage(ctx context.Context, sel ast.Select
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "simulationProgress":
+		return ec._Subscription_simulationProgress(ctx, fields[0])
+	case "simulationEvents":
+		return ec._Subscription_simulationEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var tieImplementors = []string{"Tie", "Node"}
@@ -16952,13 +17808,31 @@ func (ec *executionContext) marshalNSimulationConnection2ᚖgithubᚗcomᚋethox
 	return ec._SimulationConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, v any) (simulation.Engine, error) {
-	var res simulation.Engine
+func (ec *executionContext) unmarshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, v any) (simulation1.Engine, error) {
+	var res simulation1.Engine
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, sel ast.SelectionSet, v simulation.Engine) graphql.Marshaler {
+func (ec *executionContext) marshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, sel ast.SelectionSet, v simulation1.Engine) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSimulationEvent2ᚖgithubᚗcomᚋethoxᚋethoxᚋsimulationᚐEvent(ctx context.Context, sel ast.SelectionSet, v *simulation.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulationEvent!")
+		return graphql.Null
+	}
+	return ec._SimulationEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx context.Context, v any) (model.SimulationEventType, error) {
+	var res model.SimulationEventType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx context.Context, sel ast.SelectionSet, v model.SimulationEventType) graphql.Marshaler {
 	return v
 }
 
@@ -16984,13 +17858,13 @@ func (ec *executionContext) marshalNSimulationProgress2ᚖgithubᚗcomᚋethox�
 	return ec._SimulationProgress(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, v any) (simulation.Status, error) {
-	var res simulation.Status
+func (ec *executionContext) unmarshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, v any) (simulation1.Status, error) {
+	var res simulation1.Status
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, sel ast.SelectionSet, v simulation.Status) graphql.Marshaler {
+func (ec *executionContext) marshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, sel ast.SelectionSet, v simulation1.Status) graphql.Marshaler {
 	return v
 }
 
@@ -17351,6 +18225,13 @@ func (ec *executionContext) unmarshalOAgentStateWhereInput2ᚖgithubᚗcomᚋeth
 	}
 	res, err := ec.unmarshalInputAgentStateWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAgentView2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentView(ctx context.Context, sel ast.SelectionSet, v *model.AgentView) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AgentView(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOAgentWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentWhereInputᚄ(ctx context.Context, v any) ([]*ent.AgentWhereInput, error) {
@@ -17900,13 +18781,13 @@ func (ec *executionContext) marshalOSimulationEdge2ᚖgithubᚗcomᚋethoxᚋeth
 	return ec._SimulationEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOSimulationEngine2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngineᚄ(ctx context.Context, v any) ([]simulation.Engine, error) {
+func (ec *executionContext) unmarshalOSimulationEngine2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngineᚄ(ctx context.Context, v any) ([]simulation1.Engine, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]simulation.Engine, len(vSlice))
+	res := make([]simulation1.Engine, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx, vSlice[i])
@@ -17917,7 +18798,7 @@ func (ec *executionContext) unmarshalOSimulationEngine2ᚕgithubᚗcomᚋethox�
 	return res, nil
 }
 
-func (ec *executionContext) marshalOSimulationEngine2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngineᚄ(ctx context.Context, sel ast.SelectionSet, v []simulation.Engine) graphql.Marshaler {
+func (ec *executionContext) marshalOSimulationEngine2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngineᚄ(ctx context.Context, sel ast.SelectionSet, v []simulation1.Engine) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -17936,16 +18817,16 @@ func (ec *executionContext) marshalOSimulationEngine2ᚕgithubᚗcomᚋethoxᚋe
 	return ret
 }
 
-func (ec *executionContext) unmarshalOSimulationEngine2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, v any) (*simulation.Engine, error) {
+func (ec *executionContext) unmarshalOSimulationEngine2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, v any) (*simulation1.Engine, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(simulation.Engine)
+	var res = new(simulation1.Engine)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOSimulationEngine2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, sel ast.SelectionSet, v *simulation.Engine) graphql.Marshaler {
+func (ec *executionContext) marshalOSimulationEngine2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx context.Context, sel ast.SelectionSet, v *simulation1.Engine) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -17960,13 +18841,13 @@ func (ec *executionContext) unmarshalOSimulationOrder2ᚖgithubᚗcomᚋethoxᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOSimulationStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatusᚄ(ctx context.Context, v any) ([]simulation.Status, error) {
+func (ec *executionContext) unmarshalOSimulationStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatusᚄ(ctx context.Context, v any) ([]simulation1.Status, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]simulation.Status, len(vSlice))
+	res := make([]simulation1.Status, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNSimulationStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx, vSlice[i])
@@ -17977,7 +18858,7 @@ func (ec *executionContext) unmarshalOSimulationStatus2ᚕgithubᚗcomᚋethox�
 	return res, nil
 }
 
-func (ec *executionContext) marshalOSimulationStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []simulation.Status) graphql.Marshaler {
+func (ec *executionContext) marshalOSimulationStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []simulation1.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -17996,16 +18877,16 @@ func (ec *executionContext) marshalOSimulationStatus2ᚕgithubᚗcomᚋethoxᚋe
 	return ret
 }
 
-func (ec *executionContext) unmarshalOSimulationStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, v any) (*simulation.Status, error) {
+func (ec *executionContext) unmarshalOSimulationStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, v any) (*simulation1.Status, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(simulation.Status)
+	var res = new(simulation1.Status)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOSimulationStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, sel ast.SelectionSet, v *simulation.Status) graphql.Marshaler {
+func (ec *executionContext) marshalOSimulationStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatus(ctx context.Context, sel ast.SelectionSet, v *simulation1.Status) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

@@ -184,3 +184,30 @@ func seedOf(v *int, field string) (*uint64, error) {
 	s := uint64(*v)
 	return &s, nil
 }
+
+func progressOf(sim *ent.Simulation) *model.SimulationProgress {
+	return &model.SimulationProgress{SimulationID: sim.ID, Status: sim.Status, Round: sim.CurrentRound, Rounds: sim.Rounds,
+		CompletedSteps: sim.CompletedSteps, TotalSteps: sim.TotalSteps, Usage: usageOf(sim)}
+}
+
+func usageOf(sim *ent.Simulation) *model.SimulationUsage {
+	return &model.SimulationUsage{Calls: sim.Calls, PromptTokens: sim.PromptTokens, CompletionTokens: sim.CompletionTokens,
+		Retries: sim.Retries, FailedSteps: sim.FailedSteps, EstimatedCostUsd: sim.EstimatedCostUsd}
+}
+
+// relay converts a service stream into a subscription stream; every send
+// selects on ctx.Done so a gone client never strands the goroutine.
+func relay[T, U any](ctx context.Context, in <-chan T, conv func(T) U) <-chan U {
+	out := make(chan U, 1)
+	go func() {
+		defer close(out)
+		for v := range in {
+			select {
+			case out <- conv(v):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}

@@ -3,6 +3,8 @@
 package resolvers
 
 import (
+	"time"
+
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/ethox/ethox/ent"
@@ -16,6 +18,8 @@ type Resolver struct {
 	Client *ent.Client
 	Graphs *graphstore.Store
 	Sims   *simulation.Service
+	// ProgressInterval throttles simulationProgress messages.
+	ProgressInterval time.Duration
 }
 
 // NewSchema builds the executable schema over the given dependencies.

@@ -13,6 +13,8 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
+	simulation1 "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/simulation"
 )
@@ -51,13 +53,12 @@ func (r *queryResolver) Simulation(ctx context.Context, id int) (*ent.Simulation
 
 // Progress is the resolver for the progress field.
 func (r *simulationResolver) Progress(ctx context.Context, obj *ent.Simulation) (*model.SimulationProgress, error) {
-	return &model.SimulationProgress{Round: obj.CurrentRound, Rounds: obj.Rounds, CompletedSteps: obj.CompletedSteps, TotalSteps: obj.TotalSteps}, nil
+	return progressOf(obj), nil
 }
 
 // Usage is the resolver for the usage field.
 func (r *simulationResolver) Usage(ctx context.Context, obj *ent.Simulation) (*model.SimulationUsage, error) {
-	return &model.SimulationUsage{Calls: obj.Calls, PromptTokens: obj.PromptTokens, CompletionTokens: obj.CompletionTokens,
-		Retries: obj.Retries, FailedSteps: obj.FailedSteps, EstimatedCostUsd: obj.EstimatedCostUsd}, nil
+	return usageOf(obj), nil
 }
 
 // InitialGraph is the resolver for the initialGraph field.
@@ -95,3 +96,69 @@ func (r *simulationResolver) States(ctx context.Context, obj *ent.Simulation, ro
 	}
 	return q.Paginate(ctx, after, first, nil, nil)
 }
+
+// Type is the resolver for the type field.
+func (r *simulationEventResolver) Type(ctx context.Context, obj *simulation.Event) (model.SimulationEventType, error) {
+	return model.SimulationEventType(obj.Type), nil
+}
+
+// Status is the resolver for the status field.
+func (r *simulationEventResolver) Status(ctx context.Context, obj *simulation.Event) (*simulation1.Status, error) {
+	st, ok := obj.Payload["status"].(string)
+	if !ok {
+		return nil, nil
+	}
+	status := simulation1.Status(st)
+	return &status, nil
+}
+
+// State is the resolver for the state field.
+func (r *simulationEventResolver) State(ctx context.Context, obj *simulation.Event) (*model.AgentView, error) {
+	if obj.Type != simulation.EventAgentUpdated {
+		return nil, nil
+	}
+	v := &model.AgentView{}
+	v.Opinion, _ = obj.Payload["opinion"].(string)
+	v.Care, _ = obj.Payload["care"].(float64)
+	v.Support, _ = obj.Payload["support"].(float64)
+	v.Failed, _ = obj.Payload["failed"].(bool)
+	return v, nil
+}
+
+// SimulationProgress is the resolver for the simulationProgress field.
+func (r *subscriptionResolver) SimulationProgress(ctx context.Context, id int) (<-chan *model.SimulationProgress, error) {
+	in, err := r.Sims.Progress(ctx, id, r.ProgressInterval)
+	if err != nil {
+		return nil, err
+	}
+	return relay(ctx, in, progressOf), nil
+}
+
+// SimulationEvents is the resolver for the simulationEvents field.
+func (r *subscriptionResolver) SimulationEvents(ctx context.Context, id int, after *int) (<-chan *simulation.Event, error) {
+	from := 0
+	if after != nil {
+		if *after < 0 {
+			return nil, apperr.New(apperr.BadInput, "after must not be negative, got %d", *after)
+		}
+		from = *after
+	}
+	in, err := r.Sims.Events(ctx, id, from)
+	if err != nil {
+		return nil, err
+	}
+	return relay(ctx, in, func(e simulation.Event) *simulation.Event { return &e }), nil
+}
+
+// SimulationEvent returns graph.SimulationEventResolver implementation.
+func (r *Resolver) SimulationEvent() graph.SimulationEventResolver {
+	return &simulationEventResolver{r}
+}
+
+// Subscription returns graph.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
+type (
+	simulationEventResolver struct{ *Resolver }
+	subscriptionResolver    struct{ *Resolver }
+)

@@ -79,8 +79,10 @@ func (s *Service) begin(ctx context.Context, id int) (*ent.Simulation, Params, e
 		return nil, Params{}, s.fail(ctx, id, fmt.Sprintf("unreadable parameters: %v", err))
 	}
 	if sim.Status == entsim.StatusQUEUED {
-		_, err = s.db.SQL.ExecContext(ctx, `UPDATE simulations SET status = 'RUNNING', started_at = `+s.db.Placeholder(1)+
-			` WHERE id = `+s.db.Placeholder(2)+` AND status = 'QUEUED'`, time.Now().UTC(), id)
+		err = s.transition(ctx, id, `status = 'RUNNING', started_at = `+s.db.Placeholder(1), []any{time.Now().UTC()},
+			"status = 'QUEUED'", func(tx *sql.Tx) error {
+				return s.emit(ctx, tx, id, EventStatusChanged, nil, nil, map[string]any{"status": string(entsim.StatusRUNNING)})
+			})
 		if err != nil {
 			return nil, Params{}, err
 		}
@@ -237,7 +239,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 	)
 	if round == 0 {
 		if !pl.audience[i] {
-			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round, keep, false, "", llm.Usage{}, false)
+			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, keep, false, "", llm.Usage{}, false)
 		}
 		msgs = reactionPrompt(node, sim.Trigger)
 	} else {
@@ -251,7 +253,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		}
 		if keep.opinion == "" && len(views) == 0 {
 			// Nobody around has heard of it yet: nothing to react to, no call.
-			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round, keep, false, "", llm.Usage{}, false)
+			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, keep, false, "", llm.Usage{}, false)
 		}
 		own := neighborView{opinion: keep.opinion, care: keep.care, support: keep.support}
 		msgs = influencePrompt(node, sim.Trigger, own, p.SelfWeight, views, p.OpinionMaxChars)
@@ -272,7 +274,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 	release()
 	switch {
 	case err == nil:
-		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round,
+		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round,
 			stepState{opinion: r.Opinion, care: r.Care, support: r.Support}, false, "", usage, true)
 	case ctx.Err() != nil:
 		s.account(context.WithoutCancel(ctx), sim.ID, usage, true)
@@ -284,7 +286,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 	default:
 		// One bad agent never fails a run: it keeps its previous state, and the
 		// failure is recorded; the run fails only past SIM_FAIL_SHARE.
-		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], round, keep, true, err.Error(), usage, true)
+		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, keep, true, err.Error(), usage, true)
 	}
 }
 
@@ -323,12 +325,9 @@ func (s *Service) reserveCall(ctx context.Context, id int, p Params) error {
 	return errStopped
 }
 
-const insertStateSQL = `INSERT INTO agent_states (simulation_id, agent_id, round, opinion, care, support, failed, error,
-	latency_ms, prompt_tokens, completion_tokens, retries, created_at)`
-
 // storeStep persists one finished step and its usage in one transaction.
 // reserved says one call was already counted by reserveCall.
-func (s *Service) storeStep(ctx context.Context, simID, agentPK, round int, st stepState, failed bool, errMsg string, u llm.Usage, reserved bool) error {
+func (s *Service) storeStep(ctx context.Context, simID, agentPK int, agentKey string, round int, st stepState, failed bool, errMsg string, u llm.Usage, reserved bool) error {
 	ctx = context.WithoutCancel(ctx) // a finished (paid-for) step is kept even if the job is being canceled
 	var errCol any
 	if failed {
@@ -349,7 +348,18 @@ func (s *Service) storeStep(ctx context.Context, simID, agentPK, round int, st s
 	if err := s.addUsage(ctx, tx, simID, u, reserved, int(inserted), failed && inserted == 1); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if inserted == 1 {
+		err := s.emit(ctx, tx, simID, EventAgentUpdated, &agentKey, &round, map[string]any{
+			"opinion": st.opinion, "care": st.care, "support": st.support, "failed": failed})
+		if err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.events.notify(simID)
+	return nil
 }
 
 var stateColumns = []string{"simulation_id", "agent_id", "round", "opinion", "care", "support", "failed", "error",
@@ -391,11 +401,39 @@ func (s *Service) status(ctx context.Context, id int) (entsim.Status, error) {
 
 // fail ends a run with a reason, unless it already ended.
 func (s *Service) fail(ctx context.Context, id int, reason string) error {
+	ctx = context.WithoutCancel(ctx)
 	ph := s.db.Placeholder
-	_, err := s.db.SQL.ExecContext(context.WithoutCancel(ctx), `UPDATE simulations SET status = 'FAILED', error = `+ph(1)+
-		`, finished_at = `+ph(2)+` WHERE id = `+ph(3)+` AND status IN ('QUEUED', 'RUNNING')`, reason, time.Now().UTC(), id)
+	err := s.transition(ctx, id, `status = 'FAILED', error = `+ph(1)+`, finished_at = `+ph(2), []any{reason, time.Now().UTC()},
+		"status IN ('QUEUED', 'RUNNING')", func(tx *sql.Tx) error { return s.emitTerminal(ctx, tx, id, entsim.StatusFAILED) })
 	s.forgetPlan(id)
 	return err
+}
+
+// transition updates a run's row where cond holds and, if it did, runs
+// onChange in the same transaction (to log the change), then wakes the run's
+// subscribers. set's placeholders are numbered from 1.
+func (s *Service) transition(ctx context.Context, id int, set string, args []any, cond string, onChange func(tx *sql.Tx) error) error {
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	res, err := tx.ExecContext(ctx, `UPDATE simulations SET `+set+` WHERE id = `+s.db.Placeholder(len(args)+1)+` AND `+cond,
+		append(args, id)...)
+	if err != nil {
+		return err
+	}
+	if k, _ := res.RowsAffected(); k == 0 {
+		return nil // someone else got there first
+	}
+	if err := onChange(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.events.notify(id)
+	return nil
 }
 
 // storedAgents returns which of the given agents already have a state in round.
@@ -522,6 +560,7 @@ func inputsReady(pl *plan, i int, have []bool) bool {
 // are serialized on the simulation row, and the current_round check makes a
 // repeated call a no-op.
 func (s *Service) advance(ctx context.Context, simID, round int) error {
+	defer s.events.notify(simID) // after the commit: subscribers read what it wrote
 	return s.inTx(context.WithoutCancel(ctx), func(tx *sql.Tx, client *ent.Client) error {
 		q := client.Simulation.Query().Where(entsim.ID(simID)).WithNetwork()
 		if s.db.Dialect == dialect.Postgres {
@@ -555,12 +594,21 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 			_, err := tx.ExecContext(ctx, `UPDATE simulations SET status = 'FAILED', finished_at = `+ph(1)+`, error = `+ph(2)+
 				` WHERE id = `+ph(3), now, fmt.Sprintf("%d of %d steps failed, over the allowed share of %.0f%% (SIM_FAIL_SHARE)",
 				sim.FailedSteps, sim.CompletedSteps, 100*s.cfg.FailShare), simID)
+			if err != nil {
+				return err
+			}
+			return s.emitTerminal(ctx, tx, simID, entsim.StatusFAILED)
+		}
+		if err := s.emit(ctx, tx, simID, EventRoundCompleted, nil, &round, map[string]any{"round": round}); err != nil {
 			return err
 		}
 		if round >= sim.Rounds {
 			s.forgetPlan(simID)
 			_, err := tx.ExecContext(ctx, `UPDATE simulations SET status = 'SUCCEEDED', finished_at = `+ph(1)+` WHERE id = `+ph(2), now, simID)
-			return err
+			if err != nil {
+				return err
+			}
+			return s.emitTerminal(ctx, tx, simID, entsim.StatusSUCCEEDED)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE simulations SET current_round = `+ph(1)+` WHERE id = `+ph(2), round+1, simID); err != nil {
 			return err
@@ -685,12 +733,23 @@ func (s *Service) storeRound(ctx context.Context, simID, round int, pl *plan, st
 		`, current_round = `+ph(2)+` WHERE id = `+ph(3), inserted, round, simID); err != nil {
 		return err
 	}
-	return tx.Commit()
+	// Classical rounds log one event per round, not per agent: a round may hold a million agents.
+	if inserted > 0 {
+		if err := s.emit(ctx, tx, simID, EventRoundCompleted, nil, &round, map[string]any{"round": round}); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.events.notify(simID)
+	return nil
 }
 
 func (s *Service) advanceClassical(ctx context.Context, simID int) error {
-	_, err := s.db.SQL.ExecContext(context.WithoutCancel(ctx), `UPDATE simulations SET status = 'SUCCEEDED', finished_at = `+
-		s.db.Placeholder(1)+` WHERE id = `+s.db.Placeholder(2)+` AND status = 'RUNNING'`, time.Now().UTC(), simID)
+	ctx = context.WithoutCancel(ctx)
+	err := s.transition(ctx, simID, `status = 'SUCCEEDED', finished_at = `+s.db.Placeholder(1), []any{time.Now().UTC()},
+		"status = 'RUNNING'", func(tx *sql.Tx) error { return s.emitTerminal(ctx, tx, simID, entsim.StatusSUCCEEDED) })
 	s.forgetPlan(simID)
 	return err
 }

@@ -85,6 +85,9 @@ type Service struct {
 	log    *slog.Logger
 	river  *river.Client[*sql.Tx]
 
+	events     broker             // wakes this process's subscribers
+	stopListen context.CancelFunc // the PostgreSQL LISTEN loop
+
 	mu      sync.Mutex
 	plans   map[int]*plan                       // by simulation id
 	running map[int]map[*int]context.CancelFunc // in-flight jobs by simulation id, for cancel
@@ -130,6 +133,11 @@ func (s *Service) LLMConfigured() bool { return s.llm != nil }
 
 // Start begins working jobs (no-op for an API-only process).
 func (s *Service) Start(ctx context.Context) error {
+	if s.db.Dialect == dialect.Postgres && s.stopListen == nil {
+		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		s.stopListen = cancel
+		go s.listen(lctx) // events from workers in other processes, for subscribers here
+	}
 	if s.cfg.Workers <= 0 {
 		return nil
 	}
@@ -139,6 +147,9 @@ func (s *Service) Start(ctx context.Context) error {
 // Stop lets running jobs finish their current step and stops fetching; what
 // is left is resumed by another process or the next start.
 func (s *Service) Stop(ctx context.Context) error {
+	if s.stopListen != nil {
+		s.stopListen()
+	}
 	if s.cfg.Workers <= 0 {
 		return nil
 	}
@@ -201,6 +212,9 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		if err != nil {
 			return err
 		}
+		if err := s.emit(ctx, tx, sim.ID, EventStatusChanged, nil, nil, map[string]any{"status": string(entsim.StatusQUEUED)}); err != nil {
+			return err
+		}
 		if err := s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount); err != nil {
 			return err
 		}
@@ -220,8 +234,8 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 // Cancel stops a run: after it returns no new LLM call of the run starts in
 // this process, and other processes see the status before their next call.
 func (s *Service) Cancel(ctx context.Context, id int) (*ent.Simulation, error) {
-	_, err := s.db.SQL.ExecContext(ctx, `UPDATE simulations SET status = 'CANCELED', finished_at = `+s.db.Placeholder(1)+
-		` WHERE id = `+s.db.Placeholder(2)+` AND status IN ('QUEUED', 'RUNNING')`, time.Now().UTC(), id)
+	err := s.transition(ctx, id, `status = 'CANCELED', finished_at = `+s.db.Placeholder(1), []any{time.Now().UTC()},
+		"status IN ('QUEUED', 'RUNNING')", func(tx *sql.Tx) error { return s.emitTerminal(ctx, tx, id, entsim.StatusCANCELED) })
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,14 @@ type AgentDetail struct {
 	Neighbors []*Neighbor `json:"neighbors"`
 }
 
+// An agent's view after a step.
+type AgentView struct {
+	Opinion string  `json:"opinion"`
+	Care    float64 `json:"care"`
+	Support float64 `json:"support"`
+	Failed  bool    `json:"failed"`
+}
+
 // Who hears the trigger at stage 0; the others start indifferent and learn of it through their ties.
 type AudienceInput struct {
 	Mode AudienceMode `json:"mode"`
@@ -159,10 +167,13 @@ type RunSimulationInput struct {
 
 type SimulationProgress struct {
 	// The round being computed (0 is the reaction to the trigger).
-	Round          int `json:"round"`
-	Rounds         int `json:"rounds"`
-	CompletedSteps int `json:"completedSteps"`
-	TotalSteps     int `json:"totalSteps"`
+	Round          int               `json:"round"`
+	Rounds         int               `json:"rounds"`
+	CompletedSteps int               `json:"completedSteps"`
+	TotalSteps     int               `json:"totalSteps"`
+	SimulationID   int               `json:"simulationId"`
+	Status         simulation.Status `json:"status"`
+	Usage          *SimulationUsage  `json:"usage"`
 }
 
 type SimulationUsage struct {
@@ -172,6 +183,9 @@ type SimulationUsage struct {
 	Retries          int     `json:"retries"`
 	FailedSteps      int     `json:"failedSteps"`
 	EstimatedCostUsd float64 `json:"estimatedCostUSD"`
+}
+
+type Subscription struct {
 }
 
 type UploadGraphPayload struct {
@@ -292,6 +306,65 @@ func (e *AudienceMode) UnmarshalJSON(b []byte) error {
 }
 
 func (e AudienceMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SimulationEventType string
+
+const (
+	SimulationEventTypeStatusChanged  SimulationEventType = "STATUS_CHANGED"
+	SimulationEventTypeAgentUpdated   SimulationEventType = "AGENT_UPDATED"
+	SimulationEventTypeRoundCompleted SimulationEventType = "ROUND_COMPLETED"
+	SimulationEventTypeFinished       SimulationEventType = "FINISHED"
+)
+
+var AllSimulationEventType = []SimulationEventType{
+	SimulationEventTypeStatusChanged,
+	SimulationEventTypeAgentUpdated,
+	SimulationEventTypeRoundCompleted,
+	SimulationEventTypeFinished,
+}
+
+func (e SimulationEventType) IsValid() bool {
+	switch e {
+	case SimulationEventTypeStatusChanged, SimulationEventTypeAgentUpdated, SimulationEventTypeRoundCompleted, SimulationEventTypeFinished:
+		return true
+	}
+	return false
+}
+
+func (e SimulationEventType) String() string {
+	return string(e)
+}
+
+func (e *SimulationEventType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SimulationEventType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SimulationEventType", str)
+	}
+	return nil
+}
+
+func (e SimulationEventType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SimulationEventType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SimulationEventType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
