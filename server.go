@@ -195,14 +195,15 @@ func serve(ctx context.Context) error {
 	}
 
 	h := api.NewHandler(api.Options{
-		Client:         db.Client,
-		Graphs:         graphstore.New(db),
-		Sims:           sims,
-		Logger:         log,
-		CORSOrigins:    cfg.CORSOrigins,
-		MaxUploadBytes: cfg.MaxUploadBytes,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		Ready:          func(ctx context.Context) error { return ready(ctx, db) },
+		Client:           db.Client,
+		Graphs:           graphstore.New(db),
+		Sims:             sims,
+		Logger:           log,
+		CORSOrigins:      cfg.CORSOrigins,
+		MaxUploadBytes:   cfg.MaxUploadBytes,
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		ProgressInterval: cfg.ProgressInterval,
+		Ready:            func(ctx context.Context) error { return ready(ctx, db) },
 	})
 	srv := &http.Server{
 		Addr:              cfg.Addr(),

@@ -40,6 +40,7 @@ type Config struct {
 	JobRescueAfter     time.Duration
 	JobPollInterval    time.Duration
 	DemoData           bool // create a demo network when the database has none
+	ProgressInterval   time.Duration
 }
 
 // Addr is the listen address.
@@ -81,6 +82,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER", 6*time.Minute),
 		JobPollInterval:    p.duration("JOB_POLL_INTERVAL", 50*time.Millisecond),
 		DemoData:           p.bool("DEMO_DATA", true),
+		ProgressInterval:   p.duration("SIM_PROGRESS_INTERVAL", 250*time.Millisecond),
 	}
 	if c.Env != "development" && c.Env != "production" {
 		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))

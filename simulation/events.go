@@ -149,10 +149,6 @@ func (s *Service) listen(ctx context.Context) {
 	}
 }
 
-// eventPoll bounds how long a subscriber waits without a wake-up (a missed
-// notification, or a writer in another process on SQLite).
-const eventPoll = time.Second
-
 // Events streams a run's events after seq `after`: the stored ones first, then
 // live ones as they are stored, each exactly once and in order, ending with
 // FINISHED. It reads from the log, so a subscriber that joins late or falls
@@ -191,7 +187,7 @@ func (s *Service) Events(ctx context.Context, simID, after int) (<-chan Event, e
 			}
 			select {
 			case <-wake:
-			case <-time.After(eventPoll):
+			case <-time.After(s.cfg.EventPoll):
 			case <-ctx.Done():
 				return
 			}
@@ -262,7 +258,7 @@ func (s *Service) Progress(ctx context.Context, simID int, every time.Duration) 
 			for {
 				select {
 				case <-wake:
-				case <-time.After(eventPoll):
+				case <-time.After(s.cfg.EventPoll):
 				case <-ctx.Done():
 					return
 				}

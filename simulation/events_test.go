@@ -18,7 +18,13 @@ func TestEventsReplayThenLive(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			h := newHarness(t, dialect, 30*time.Millisecond)
 			workers := h.service(2, nil)
-			api := h.service(0, nil) // an API-only process
+			// An API-only process. On PostgreSQL it must be woken by NOTIFY: its
+			// fallback poll is longer than the whole test.
+			api := h.service(0, func(c *Config) {
+				if dialect == "postgres" {
+					c.EventPoll = 10 * time.Minute
+				}
+			})
 			sim, err := workers.Run(context.Background(), RunInput{Trigger: "Events.", Rounds: ptrTo(2)})
 			if err != nil {
 				t.Fatal(err)
@@ -30,7 +36,7 @@ func TestEventsReplayThenLive(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			const after = 5
 			ch, err := api.Events(ctx, sim.ID, after)

@@ -42,6 +42,9 @@ type Config struct {
 	JobTimeout         time.Duration // one chunk job (default 5m)
 	RescueAfter        time.Duration // a job still "running" this long is retried elsewhere (default 6m)
 	PollInterval       time.Duration // River's fetch poll (JOB_POLL_INTERVAL, default 50ms)
+	// EventPoll bounds how long a subscriber waits without a wake-up: a missed
+	// notification, or a writer in another process on SQLite (default 1s).
+	EventPoll time.Duration
 }
 
 func (c *Config) defaults() {
@@ -68,6 +71,9 @@ func (c *Config) defaults() {
 	}
 	if c.RescueAfter <= c.JobTimeout {
 		c.RescueAfter = c.JobTimeout + time.Minute
+	}
+	if c.EventPoll <= 0 {
+		c.EventPoll = time.Second
 	}
 	if c.PollInterval <= 0 {
 		// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
