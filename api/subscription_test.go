@@ -206,3 +206,46 @@ func TestSubscriptionOverSSE(t *testing.T) {
 		t.Fatalf("%d events:\n%.500s", n, stream)
 	}
 }
+
+// BenchmarkSubscriptionMemory holds 1,000 open simulationEvents subscriptions
+// on one run, and reports the heap they take per subscription, server and
+// client side together (one process). The run waits for a slow fake LLM, so
+// the subscriptions stay open while they are measured.
+//
+//	go test ./api -run '^$' -bench SubscriptionMemory -benchtime 1x
+func BenchmarkSubscriptionMemory(b *testing.B) {
+	const subscribers = 1000
+	e := newEnv(b, "sqlite")
+	e.mustUpload(readFixture(b, "ethox-network-20.json"), "")
+	var run struct{ RunSimulation struct{ ID string } }
+	e.query(`mutation { runSimulation(input: {trigger: "Memory.", rounds: 0, engine: DEGROOT}) { id } }`, nil).decode(b, &run)
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		conns := make([]*websocket.Conn, 0, subscribers)
+		for range subscribers {
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.url, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = wsjson.Write(ctx, c, map[string]any{"type": "connection_init"})
+			var ack wsMsg
+			_ = wsjson.Read(ctx, c, &ack)
+			// after 10^6: nothing to replay and nothing live, so the subscription stays open.
+			_ = wsjson.Write(ctx, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": eventsSub,
+				"variables": map[string]any{"id": run.RunSimulation.ID, "after": 1000000}}})
+			conns = append(conns, c)
+		}
+		time.Sleep(500 * time.Millisecond)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/subscribers, "heap-bytes/subscription")
+		b.ReportMetric(float64(subscriptionGoroutines())/subscribers, "server-goroutines/subscription")
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		cancel()
+	}
+}
