@@ -48,7 +48,7 @@ func NewHandler(o Options) http.Handler {
 		o.Logger = slog.Default()
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/query", NewGraphQL(o))
+	mux.Handle("/query", credentials(NewGraphQL(o)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -79,6 +79,7 @@ func NewGraphQL(o Options) http.Handler {
 		// A peer that stops answering pings cancels its subscriptions.
 		PingPongInterval: 15 * time.Second,
 		InitTimeout:      30 * time.Second,
+		InitFunc:         wsInit,
 		Implementation: transport.CoderWebsocketImplementation{
 			AcceptOptions: websocketAcceptOptions(o.CORSOrigins),
 		},
