@@ -103,3 +103,34 @@ func TestProgressStream(t *testing.T) {
 		t.Fatalf("progress messages %v, last steps %d", msgs, prev)
 	}
 }
+
+// A subscriber that does not read never slows the run: the run finishes while
+// the subscriber sleeps, and the subscriber then catches up from the log.
+func TestSlowSubscriberDoesNotBlockRun(t *testing.T) {
+	h := newHarness(t, "sqlite", 0)
+	s := h.service(2, nil)
+	sim, err := s.Run(context.Background(), RunInput{Trigger: "Slow reader.", Rounds: ptrTo(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ch, err := s.Events(ctx, sim.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done := h.wait(sim.ID, 30*time.Second); done.Status != entsim.StatusSUCCEEDED {
+		t.Fatalf("run %s while its subscriber was not reading", done.Status)
+	}
+	n, last := 0, 0
+	for e := range ch {
+		if e.Seq != last+1 {
+			t.Fatalf("seq %d after %d", e.Seq, last)
+		}
+		last = e.Seq
+		n++
+	}
+	if n != 46 {
+		t.Fatalf("caught up %d events, want 46", n)
+	}
+}
