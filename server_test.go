@@ -45,17 +45,8 @@ func TestBinary(t *testing.T) {
 			if out, err := mig.CombinedOutput(); err != nil {
 				t.Fatalf("migrate: %v\n%s", err, out)
 			}
-			var logs bytes.Buffer
-			srv := exec.Command(bin)
-			srv.Dir, srv.Env, srv.Stdout, srv.Stderr = dir, env, &logs, &logs
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- srv.Wait() }()
-			t.Cleanup(func() { _ = srv.Process.Kill() })
-			base := fmt.Sprintf("http://127.0.0.1:%d", port)
-			waitHealthy(t, base, done, &logs)
+			srv := startServer(t, bin, dir, env)
+			base := srv.base
 
 			var body bytes.Buffer
 			mw := multipart.NewWriter(&body)
@@ -77,14 +68,8 @@ func TestBinary(t *testing.T) {
 					t.Fatalf("default database file: %v", err)
 				}
 			}
-			_ = srv.Process.Signal(syscall.SIGTERM)
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatalf("no exit after SIGTERM\n%s", logs.String())
+			if err := srv.stop(15 * time.Second); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, srv.logs.String())
 			}
 		})
 	}
@@ -195,7 +180,7 @@ func TestDemoDataAndGenerateCommand(t *testing.T) {
 		t.Fatalf("generate printed %s", out)
 	}
 	// The database is not empty any more, so serving adds no demo network...
-	base, _ := startServer(t, bin, dir, env)
+	base := startServer(t, bin, dir, env).base
 	body := post(t, base, "application/json", strings.NewReader(`{"query":"{ networks { totalCount } graph { network { name source } metadata { nodeCount } } }"}`))
 	if !strings.Contains(body, `"totalCount":1`) || !strings.Contains(body, `"name":"cli"`) || !strings.Contains(body, `"nodeCount":50`) {
 		t.Fatalf("after generate: %s", body)
@@ -203,16 +188,38 @@ func TestDemoDataAndGenerateCommand(t *testing.T) {
 	// ...while an empty database gets one.
 	port2 := freePort(t)
 	env2 := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port2), "DATABASE_URL=", "DEMO_DATA=")
-	base2, logs2 := startServer(t, bin, t.TempDir(), env2)
+	srv2 := startServer(t, bin, t.TempDir(), env2)
+	base2, logs2 := srv2.base, srv2.logs
 	body = post(t, base2, "application/json", strings.NewReader(`{"query":"{ graph { network { source } metadata { nodeCount } } }"}`))
 	if !strings.Contains(body, `"source":"GENERATED"`) || !strings.Contains(body, `"nodeCount":200`) {
 		t.Fatalf("demo network: %s\n%s", body, logs2.String())
 	}
 }
 
+// server is a running binary.
+type server struct {
+	base string
+	logs *bytes.Buffer
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// stop sends SIGTERM and waits for the exit (nil: a clean one).
+func (s *server) stop(timeout time.Duration) error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err // later stops see the same result
+		return err
+	case <-time.After(timeout):
+		_ = s.cmd.Process.Kill()
+		return fmt.Errorf("no exit %s after SIGTERM", timeout)
+	}
+}
+
 // startServer runs the binary in dir until the test ends (then SIGTERM), and
-// returns its base URL once it is ready. PORT comes from env.
-func startServer(t *testing.T, bin, dir string, env []string) (string, *bytes.Buffer) {
+// returns once it is ready. PORT comes from env.
+func startServer(t *testing.T, bin, dir string, env []string) *server {
 	t.Helper()
 	port := ""
 	for _, kv := range env {
@@ -220,16 +227,13 @@ func startServer(t *testing.T, bin, dir string, env []string) (string, *bytes.Bu
 			port = v
 		}
 	}
-	var logs bytes.Buffer
-	srv := exec.Command(bin)
-	srv.Dir, srv.Env, srv.Stdout, srv.Stderr = dir, env, &logs, &logs
-	if err := srv.Start(); err != nil {
+	s := &server{base: "http://127.0.0.1:" + port, logs: &bytes.Buffer{}, cmd: exec.Command(bin), done: make(chan error, 1)}
+	s.cmd.Dir, s.cmd.Env, s.cmd.Stdout, s.cmd.Stderr = dir, env, s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Wait() }()
-	t.Cleanup(func() { _ = srv.Process.Signal(syscall.SIGTERM); <-done })
-	base := "http://127.0.0.1:" + port
-	waitHealthy(t, base, done, &logs)
-	return base, &logs
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { _ = s.stop(15 * time.Second) })
+	waitHealthy(t, s.base, s.done, s.logs)
+	return s
 }
