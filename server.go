@@ -24,6 +24,7 @@ import (
 	"github.com/ethox/ethox/config"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
 )
@@ -198,6 +199,7 @@ func serve(ctx context.Context) error {
 		Client:           db.Client,
 		Graphs:           graphstore.New(db),
 		Sims:             sims,
+		Reports:          reporting.New(db, sims.LLM(), os.Getenv("OPENAI_REPORT_MODEL")),
 		Logger:           log,
 		CORSOrigins:      cfg.CORSOrigins,
 		MaxUploadBytes:   cfg.MaxUploadBytes,

@@ -21,6 +21,7 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/ide"
+	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/resolvers"
 	"github.com/ethox/ethox/simulation"
 )
@@ -30,6 +31,7 @@ type Options struct {
 	Client         *ent.Client
 	Graphs         *graphstore.Store
 	Sims           *simulation.Service
+	Reports        *reporting.Service
 	Logger         *slog.Logger
 	CORSOrigins    []string // "*" allows any origin
 	MaxUploadBytes int64    // multipart requests, enforced while reading
@@ -73,7 +75,7 @@ func NewHandler(o Options) http.Handler {
 // NewGraphQL builds the GraphQL handler with explicit transports (gqlgen's
 // default server is deprecated and caps uploads at 32 MiB).
 func NewGraphQL(o Options) http.Handler {
-	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)}))
+	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.

@@ -18,6 +18,7 @@ import (
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
 )
@@ -43,9 +44,11 @@ func readFixture(t testing.TB, name string) []byte {
 
 // env is a real HTTP server over a fresh database.
 type env struct {
-	t   testing.TB
-	url string
-	db  *database.DB
+	t    testing.TB
+	url  string
+	db   *database.DB
+	fk   *fakellm.Server
+	opts api.Options
 }
 
 func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
@@ -73,6 +76,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		Client:         db.Client,
 		Graphs:         graphstore.New(db),
 		Sims:           sims,
+		Reports:        reporting.New(db, lc, ""),
 		CORSOrigins:    []string{"*"},
 		MaxUploadBytes: 256 << 20,
 		MaxBodyBytes:   64 << 20,
@@ -82,7 +86,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 	}
 	srv := httptest.NewServer(api.NewHandler(o))
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, db: db}
+	return &env{t: t, url: srv.URL, db: db, fk: fk, opts: o}
 }
 
 // forEachDB runs f against SQLite, and PostgreSQL when TEST_DATABASE_URL is set.

@@ -170,6 +170,7 @@ type ComplexityRoot struct {
 		CancelSimulation func(childComplexity int, id int) int
 		DeleteNetwork    func(childComplexity int, id int) int
 		GenerateNetwork  func(childComplexity int, input model.GenerateNetworkInput) int
+		GenerateReport   func(childComplexity int, simulationID int, includeInitial *bool) int
 		ImportGraph      func(childComplexity int, input model.GraphInput, name *string) int
 		RunSimulation    func(childComplexity int, input model.RunSimulationInput) int
 		UploadGraph      func(childComplexity int, file graphql.Upload, name *string) int
@@ -273,6 +274,7 @@ type ComplexityRoot struct {
 		PostTriggerGraph func(childComplexity int) int
 		Progress         func(childComplexity int) int
 		PromptTokens     func(childComplexity int) int
+		Report           func(childComplexity int) int
 		Reports          func(childComplexity int) int
 		Retries          func(childComplexity int) int
 		Rounds           func(childComplexity int) int
@@ -367,6 +369,7 @@ type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
 	ImportGraph(ctx context.Context, input model.GraphInput, name *string) (*model.UploadGraphPayload, error)
 	DeleteNetwork(ctx context.Context, id int) (*model.DeleteNetworkPayload, error)
+	GenerateReport(ctx context.Context, simulationID int, includeInitial *bool) (*ent.Report, error)
 	GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error)
 	RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error)
 	CancelSimulation(ctx context.Context, id int) (*ent.Simulation, error)
@@ -382,6 +385,7 @@ type QueryResolver interface {
 	Simulation(ctx context.Context, id int) (*ent.Simulation, error)
 }
 type SimulationResolver interface {
+	Report(ctx context.Context, obj *ent.Simulation) (*ent.Report, error)
 	Progress(ctx context.Context, obj *ent.Simulation) (*model.SimulationProgress, error)
 	Usage(ctx context.Context, obj *ent.Simulation) (*model.SimulationUsage, error)
 	InitialGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
@@ -933,6 +937,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GenerateNetwork(childComplexity, args["input"].(model.GenerateNetworkInput)), true
+	case "Mutation.generateReport":
+		if e.ComplexityRoot.Mutation.GenerateReport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_generateReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GenerateReport(childComplexity, args["simulationId"].(int), args["includeInitial"].(*bool)), true
 	case "Mutation.importGraph":
 		if e.ComplexityRoot.Mutation.ImportGraph == nil {
 			break
@@ -1452,6 +1467,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.PromptTokens(childComplexity), true
+	case "Simulation.report":
+		if e.ComplexityRoot.Simulation.Report == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.Report(childComplexity), true
 	case "Simulation.reports":
 		if e.ComplexityRoot.Simulation.Reports == nil {
 			break
@@ -1895,7 +1916,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "schema.graphqls" "simulation.graphqls" "ent.graphql"
+//go:embed "report.graphqls" "schema.graphqls" "simulation.graphqls" "ent.graphql"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1907,6 +1928,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "report.graphqls", Input: sourceData("report.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "simulation.graphqls", Input: sourceData("simulation.graphqls"), BuiltIn: false},
 	{Name: "ent.graphql", Input: sourceData("ent.graphql"), BuiltIn: false},
@@ -2317,6 +2339,8 @@ func (ec *executionContext) childFields_Simulation(ctx context.Context, field gr
 		return ec.fieldContext_Simulation_network(ctx, field)
 	case "reports":
 		return ec.fieldContext_Simulation_reports(ctx, field)
+	case "report":
+		return ec.fieldContext_Simulation_report(ctx, field)
 	case "progress":
 		return ec.fieldContext_Simulation_progress(ctx, field)
 	case "usage":
@@ -2622,6 +2646,28 @@ func (ec *executionContext) field_Mutation_generateNetwork_args(ctx context.Cont
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_generateReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "simulationId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["simulationId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "includeInitial",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeInitial"] = arg1
 	return args, nil
 }
 
@@ -5269,6 +5315,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteNetwork(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_generateReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_generateReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GenerateReport(ctx, fc.Args["simulationId"].(int), fc.Args["includeInitial"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Report) graphql.Marshaler {
+			return ec.marshalNReport2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_generateReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Report(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_generateReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_generateNetwork(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7426,6 +7516,38 @@ func (ec *executionContext) fieldContext_Simulation_reports(_ context.Context, f
 		Field:      field,
 		IsMethod:   true,
 		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Report(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_report(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_report(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().Report(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Report) graphql.Marshaler {
+			return ec.marshalOReport2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐReport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_report(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Report(ctx, field)
 		},
@@ -15761,6 +15883,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "generateReport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_generateReport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "generateNetwork":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_generateNetwork(ctx, field)
@@ -16457,6 +16586,12 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Simulation_reports(ctx, field, obj)
+				})
+		case "report":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_report(ctx, field, obj)
 				})
 		case "progress":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

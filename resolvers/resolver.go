@@ -10,14 +10,16 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 )
 
 // Resolver is the root resolver, holding the process-wide dependencies.
 type Resolver struct {
-	Client *ent.Client
-	Graphs *graphstore.Store
-	Sims   *simulation.Service
+	Client  *ent.Client
+	Graphs  *graphstore.Store
+	Sims    *simulation.Service
+	Reports *reporting.Service
 	// ProgressInterval throttles simulationProgress messages.
 	ProgressInterval time.Duration
 }

@@ -134,6 +134,9 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 	return s, nil
 }
 
+// LLM is the process's LLM client, nil when none is configured.
+func (s *Service) LLM() *llm.Client { return s.llm }
+
 // LLMConfigured reports whether LLM engines can run.
 func (s *Service) LLMConfigured() bool { return s.llm != nil }
 

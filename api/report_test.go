@@ -1,0 +1,119 @@
+package api_test
+
+import (
+	"math"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethox/ethox/api"
+	"github.com/ethox/ethox/reporting"
+)
+
+const reportMutation = `mutation($id: ID!, $init: Boolean) { generateReport(simulationId: $id, includeInitial: $init) {
+  version provisional includeInitial careScore100 changeInSupport50 reportText narrativeSource model metrics } }`
+
+type reportResult struct {
+	GenerateReport struct {
+		Version           int
+		Provisional       bool
+		IncludeInitial    bool
+		CareScore100      int
+		ChangeInSupport50 int
+		ReportText        string
+		NarrativeSource   string
+		Model             *string
+		Metrics           map[string]any
+	}
+}
+
+func waitDone(t *testing.T, e *env, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got struct{ Simulation struct{ Status string } }
+		e.query(`query($id: ID!) { simulation(id: $id) { status } }`, map[string]any{"id": id}).decode(t, &got)
+		if got.Simulation.Status == "SUCCEEDED" {
+			return
+		}
+		if got.Simulation.Status == "FAILED" || got.Simulation.Status == "CANCELED" || time.Now().After(deadline) {
+			t.Fatalf("run ended %s", got.Simulation.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGenerateReport(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+		var run struct{ RunSimulation struct{ ID string } }
+		e.query(`mutation { runSimulation(input: {trigger: "Report me.", engine: DEGROOT, rounds: 2, seed: 3}) { id } }`, nil).decode(t, &run)
+		id := run.RunSimulation.ID
+		waitDone(t, e, id)
+
+		var r reportResult
+		e.query(reportMutation, map[string]any{"id": id, "init": true}).decode(t, &r)
+		g := r.GenerateReport
+		// The headline numbers, computed independently from the stored final round.
+		var meanCare, meanSupport float64
+		if err := e.db.SQL.QueryRow(`SELECT AVG(care), AVG(support) FROM agent_states WHERE simulation_id = `+e.db.Placeholder(1)+` AND round = 2`,
+			idInt(t, id)).Scan(&meanCare, &meanSupport); err != nil {
+			t.Fatal(err)
+		}
+		if g.Version != 1 || g.Provisional || !g.IncludeInitial || g.CareScore100 != int(math.Round(meanCare*10)) ||
+			g.ChangeInSupport50 != int(math.Round(meanSupport*10)) {
+			t.Fatalf("report = %+v (mean care %v, support %v)", g, meanCare, meanSupport)
+		}
+		if g.NarrativeSource != "LLM" || g.Model == nil || *g.Model != reporting.DefaultModel || g.ReportText == "" {
+			t.Fatalf("narrative: %s %v %q", g.NarrativeSource, g.Model, g.ReportText)
+		}
+		if g.Metrics["finalRound"] != float64(2) || g.Metrics["polarization"] == nil || g.Metrics["segments"] == nil {
+			t.Fatalf("metrics = %v", g.Metrics)
+		}
+		// The supervisor LLM was given the metrics and the trigger.
+		reqs := e.fk.Requests()
+		last := reqs[len(reqs)-1]
+		if last.Model != reporting.DefaultModel || !strings.Contains(last.User, "careScore100") || !strings.Contains(last.User, "Report me.") {
+			t.Fatalf("narrative prompt: model %s, %.300s", last.Model, last.User)
+		}
+
+		e.query(reportMutation, map[string]any{"id": id}).decode(t, &r)
+		var latest struct {
+			Simulation struct {
+				Report  struct{ Version int }
+				Reports []struct{ Version int }
+			}
+		}
+		e.query(`query($id: ID!) { simulation(id: $id) { report { version } reports { version } } }`, map[string]any{"id": id}).decode(t, &latest)
+		if r.GenerateReport.Version != 2 || latest.Simulation.Report.Version != 2 || len(latest.Simulation.Reports) != 2 {
+			t.Fatalf("versions: new %d, latest %+v", r.GenerateReport.Version, latest)
+		}
+
+		// Without an LLM the narrative is written from the metrics, and says so.
+		o := e.opts
+		o.Reports = reporting.New(e.db, nil, "")
+		plain := httptest.NewServer(api.NewHandler(o))
+		defer plain.Close()
+		e2 := &env{t: t, url: plain.URL, db: e.db}
+		e2.query(reportMutation, map[string]any{"id": id}).decode(t, &r)
+		if r.GenerateReport.NarrativeSource != "DETERMINISTIC" || !strings.Contains(r.GenerateReport.ReportText, "without an LLM") || r.GenerateReport.Version != 3 {
+			t.Fatalf("deterministic report: %+v", r.GenerateReport)
+		}
+
+		resp := e.query(reportMutation, map[string]any{"id": "21474836999"})
+		if resp.code() != "NOT_FOUND" {
+			t.Fatalf("unknown run: %+v", resp.Errors)
+		}
+	})
+}
+
+func idInt(t *testing.T, id string) int {
+	t.Helper()
+	var n int
+	for _, c := range id {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

@@ -1,0 +1,250 @@
+// Package reporting generates and stores versioned reports of simulation
+// runs: the metrics of package report over the stored agent states, and a
+// narrative written by a supervisor LLM or, without one, from the metrics.
+package reporting
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/ent"
+	entreport "github.com/ethox/ethox/ent/report"
+	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/report"
+	"github.com/ethox/ethox/simulation/llm"
+)
+
+// Service generates reports.
+type Service struct {
+	db     *database.DB
+	graphs *graphstore.Store
+	llm    *llm.Client // nil: deterministic narratives only
+	model  string      // OPENAI_REPORT_MODEL
+}
+
+// DefaultModel writes narratives unless OPENAI_REPORT_MODEL says otherwise.
+const DefaultModel = "gpt-4.1"
+
+// New returns a Service; llmClient may be nil.
+func New(db *database.DB, llmClient *llm.Client, model string) *Service {
+	if model == "" {
+		model = DefaultModel
+	}
+	return &Service{db: db, graphs: graphstore.New(db), llm: llmClient, model: model}
+}
+
+// Generate computes and stores a new version of a run's report. A run still
+// in progress (or stopped early) gets a report flagged provisional; a run
+// with no stored step yet is a BAD_USER_INPUT.
+func (s *Service) Generate(ctx context.Context, simID int, includeInitial bool) (*ent.Report, error) {
+	sim, err := s.db.Client.Simulation.Get(ctx, simID)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "simulation %d not found", simID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.input(ctx, sim, includeInitial)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.States) == 0 {
+		return nil, apperr.New(apperr.BadInput, "simulation %d has no stored step yet (status %s): nothing to report", simID, sim.Status)
+	}
+	m, err := report.Compute(in)
+	if err != nil {
+		return nil, fmt.Errorf("report metrics: %w", err)
+	}
+	provisional := sim.Status != entsim.StatusSUCCEEDED
+	text, source, model := deterministicNarrative(sim, m, provisional), entreport.NarrativeSourceDETERMINISTIC, ""
+	if s.llm != nil {
+		if t, err := s.narrate(ctx, sim, m, in, includeInitial); err == nil {
+			text, source, model = t, entreport.NarrativeSourceLLM, s.model
+		} else if ctx.Err() != nil {
+			return nil, ctx.Err()
+		} else {
+			text += "\n\n(The LLM narrative failed: " + err.Error() + "; this one is written from the metrics.)"
+		}
+	}
+	metrics, err := toMap(m)
+	if err != nil {
+		return nil, err
+	}
+	care, support := 0, 0
+	if m.Headline.CareScore100 != nil {
+		care, support = *m.Headline.CareScore100, *m.Headline.ChangeInSupport50
+	}
+	for attempt := 0; ; attempt++ {
+		version, err := s.nextVersion(ctx, simID)
+		if err != nil {
+			return nil, err
+		}
+		c := s.db.Client.Report.Create().SetSimulationID(simID).SetVersion(version).SetProvisional(provisional).
+			SetIncludeInitial(includeInitial).SetCareScore100(care).SetChangeInSupport50(support).
+			SetReportText(text).SetNarrativeSource(source).SetMetrics(metrics)
+		if model != "" {
+			c.SetModel(model)
+		}
+		r, err := c.Save(ctx)
+		if ent.IsConstraintError(err) && attempt < 3 {
+			continue // another report of this run took the version: take the next one
+		}
+		return r, err
+	}
+}
+
+func (s *Service) nextVersion(ctx context.Context, simID int) (int, error) {
+	var v sql.NullInt64
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT MAX(version) FROM reports WHERE simulation_id = `+s.db.Placeholder(1), simID).Scan(&v)
+	return int(v.Int64) + 1, err
+}
+
+// input gathers the run's network and stored states.
+func (s *Service) input(ctx context.Context, sim *ent.Simulation, includeInitial bool) (report.Input, error) {
+	g, err := s.graphs.LoadGraph(ctx, &sim.NetworkID)
+	if err != nil {
+		return report.Input{}, err
+	}
+	in := report.Input{Rounds: sim.Rounds, IncludeInitial: includeInitial,
+		Agents: make([]report.Agent, len(g.Nodes)), Ties: make([]report.Tie, len(g.Edges))}
+	key := make(map[int]string, len(g.Nodes))
+	for i, n := range g.Nodes {
+		key[g.AgentPKs[i]] = n.AgentID
+		in.Agents[i] = report.Agent{AgentID: n.AgentID, Profile: n.Profile, Cluster: n.Cluster, Age: n.Age, Gender: n.Gender}
+	}
+	for j, e := range g.Edges {
+		in.Ties[j] = report.Tie{Source: e.Source, Target: e.Target, Weight: e.Weight}
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT agent_id, round, opinion, care, support, failed FROM agent_states
+		WHERE simulation_id = `+s.db.Placeholder(1)+` ORDER BY round, agent_id`, sim.ID)
+	if err != nil {
+		return report.Input{}, err
+	}
+	defer rows.Close()
+	last := -1
+	for rows.Next() {
+		var pk int
+		var st report.AgentState
+		if err := rows.Scan(&pk, &st.Round, &st.Opinion, &st.Care, &st.Support, &st.Failed); err != nil {
+			return report.Input{}, err
+		}
+		st.AgentID = key[pk]
+		in.States = append(in.States, st)
+		last = max(last, st.Round)
+	}
+	if err := rows.Err(); err != nil {
+		return report.Input{}, err
+	}
+	// A provisional report ends at the last round with any stored state.
+	if last >= 0 && last < in.Rounds {
+		in.Rounds = last
+	}
+	return in, nil
+}
+
+func toMap(m *report.Metrics) (map[string]any, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(b, &out)
+}
+
+// deterministicNarrative writes the report from the metrics alone, marked as such.
+func deterministicNarrative(sim *ent.Simulation, m *report.Metrics, provisional bool) string {
+	var b strings.Builder
+	b.WriteString("[Written from the metrics, without an LLM.]\n")
+	if provisional {
+		fmt.Fprintf(&b, "Provisional: the run is %s; this covers the rounds stored so far.\n", sim.Status)
+	}
+	if m.Headline.CareScore100 != nil {
+		fmt.Fprintf(&b, "Care score %d/100 and change in support %+d (on -50..50) over %d agents after round %d.\n",
+			*m.Headline.CareScore100, *m.Headline.ChangeInSupport50, m.Headline.N, m.FinalRound)
+	}
+	if p := m.Polarization; p.SupportVariance != nil {
+		fmt.Fprintf(&b, "Support variance %.2f", *p.SupportVariance)
+		if p.ExtremesShare != nil {
+			fmt.Fprintf(&b, "; %.0f%% of agents at the extremes (|support| ≥ 4)", 100**p.ExtremesShare)
+		}
+		if p.BimodalityCoefficient != nil {
+			verdict := "not bimodal"
+			if *p.BimodalityCoefficient > 5.0/9 {
+				verdict = "bimodal: opinion is split"
+			}
+			fmt.Fprintf(&b, "; bimodality coefficient %.2f (%s)", *p.BimodalityCoefficient, verdict)
+		}
+		b.WriteString(".\n")
+	}
+	if c := m.Consensus; c.WithinOneOfMedianShare != nil {
+		fmt.Fprintf(&b, "%.0f%% of agents sit within one point of the median support; %d opinion group(s).\n",
+			100**c.WithinOneOfMedianShare, c.Fragmentation)
+	}
+	if sh := m.Shift; sh.MeanSupportDelta != nil && m.FinalRound > 0 {
+		fmt.Fprintf(&b, "From the first reaction to the last round, support moved %+.2f and care %+.2f on average.\n",
+			*sh.MeanSupportDelta, *sh.MeanCareDelta)
+	}
+	if e := m.EchoChamber.SupportAssortativity; e != nil {
+		fmt.Fprintf(&b, "Support assortativity along ties: %.2f (positive: connected agents think alike).\n", *e)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// narrate asks the supervisor LLM for the narrative, from the metrics and a
+// sample of final opinions (bounded, so big runs fit the context).
+func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Metrics, in report.Input, includeInitial bool) (string, error) {
+	mb, err := json.Marshal(m.Headline)
+	if err != nil {
+		return "", err
+	}
+	dist, _ := json.Marshal(struct {
+		Rounds       any `json:"rounds"`
+		Polarization any `json:"polarization"`
+		Consensus    any `json:"consensus"`
+		Shift        any `json:"shift"`
+		Segments     any `json:"segments"`
+		EchoChamber  any `json:"echoChamber"`
+	}{m.Rounds, m.Polarization, m.Consensus, map[string]any{"meanCareDelta": m.Shift.MeanCareDelta, "meanSupportDelta": m.Shift.MeanSupportDelta}, m.Segments, m.EchoChamber})
+	var final []string
+	for _, st := range in.States {
+		if st.Round == m.FinalRound && st.Opinion != "" && !st.Failed {
+			final = append(final, fmt.Sprintf("(care %.0f, support %+.0f) %s", st.Care, st.Support, st.Opinion))
+		}
+	}
+	const maxOpinions = 60
+	if len(final) > maxOpinions {
+		r := rand.New(rand.NewPCG(uint64(sim.ID), 7)) // the same sample for the same run
+		r.Shuffle(len(final), func(i, j int) { final[i], final[j] = final[j], final[i] })
+		final = final[:maxOpinions]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "The message:\n%q\n\nHeadline: %s\nMetrics: %s\n\nA sample of %d final opinions:\n", sim.Trigger, mb, dist, len(final))
+	for _, o := range final {
+		b.WriteString("- " + o + "\n")
+	}
+	if includeInitial {
+		b.WriteString("\nAlso describe the shift from the initial reactions to the final round.\n")
+	}
+	msgs := []llm.Message{
+		{Role: "system", Content: `You are a communication analyst writing a report on how a simulated population reacted to a message.
+Cover, in plain prose with short headed sections: the top perceived meanings of the message; the care distribution;
+the support distribution; misunderstanding clusters and the phrases that trigger them; polarization patterns;
+consensus or fragmentation. Use the metrics as given; do not invent numbers.`},
+		{Role: "user", Content: b.String()},
+	}
+	text, _, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.model})
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", fmt.Errorf("empty narrative")
+	}
+	return text, nil
+}
