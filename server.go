@@ -196,6 +196,7 @@ func serve(ctx context.Context) error {
 	}
 
 	h := api.NewHandler(api.Options{
+		DB:               db,
 		Client:           db.Client,
 		Graphs:           graphstore.New(db),
 		Sims:             sims,

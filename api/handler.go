@@ -18,6 +18,7 @@ import (
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/ide"
@@ -28,6 +29,7 @@ import (
 
 // Options are the dependencies and limits of the HTTP surface.
 type Options struct {
+	DB             *database.DB // for streamed exports
 	Client         *ent.Client
 	Graphs         *graphstore.Store
 	Sims           *simulation.Service
@@ -68,6 +70,10 @@ func NewHandler(o Options) http.Handler {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if o.DB != nil && o.Graphs != nil {
+		mountExports(mux, o.DB, o.Graphs)
+		mountCharts(mux, o.DB)
+	}
 	ide.Mount(mux, "/query", "Ethox")
 	return corsHandler(o.CORSOrigins).Handler(mux)
 }

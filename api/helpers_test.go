@@ -73,6 +73,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		_ = sims.Stop(ctx)
 	})
 	o := api.Options{
+		DB:             db,
 		Client:         db.Client,
 		Graphs:         graphstore.New(db),
 		Sims:           sims,

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/xml"
 	"math"
 	"net/http/httptest"
 	"strings"
@@ -116,4 +117,53 @@ func idInt(t *testing.T, id string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+func TestReportCharts(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+	var run struct{ RunSimulation struct{ ID string } }
+	e.query(`mutation { runSimulation(input: {trigger: "Chart me.", engine: FRIEDKIN_JOHNSEN, rounds: 2}) { id } }`, nil).decode(t, &run)
+	waitDone(t, e, run.RunSimulation.ID)
+	var r struct {
+		GenerateReport struct {
+			Charts []struct{ Name, URL string }
+		}
+	}
+	e.query(`mutation($id: ID!) { generateReport(simulationId: $id, includeInitial: true) { charts { name url } } }`,
+		map[string]any{"id": run.RunSimulation.ID}).decode(t, &r)
+	if len(r.GenerateReport.Charts) != 3 {
+		t.Fatalf("charts = %+v", r.GenerateReport.Charts)
+	}
+	for _, c := range r.GenerateReport.Charts {
+		status, svg := download(t, e.url+c.URL)
+		if status != 200 || !strings.Contains(string(svg), "<svg") {
+			t.Fatalf("%s: %d %.200s", c.Name, status, svg)
+		}
+		dec := xml.NewDecoder(strings.NewReader(string(svg)))
+		series := 0
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				if err.Error() != "EOF" {
+					t.Fatalf("%s is not well-formed: %v", c.Name, err)
+				}
+				break
+			}
+			if se, ok := tok.(xml.StartElement); ok {
+				for _, a := range se.Attr {
+					if a.Name.Local == "class" && (a.Value == "series" || a.Value == "bar") {
+						series++
+					}
+				}
+			}
+		}
+		// The round charts show rounds 0..2 (includeInitial); the segment chart one bar per segment value.
+		if (c.Name != "support-shift-by-segment" && series != 3) || (c.Name == "support-shift-by-segment" && series == 0) {
+			t.Fatalf("%s has %d series/bars", c.Name, series)
+		}
+	}
+	if status, _ := download(t, e.url+"/reports/1/charts/nope.svg"); status != 404 {
+		t.Fatalf("unknown chart: %d", status)
+	}
 }

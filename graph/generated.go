@@ -39,7 +39,9 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	AgentState() AgentStateResolver
 	Mutation() MutationResolver
+	Network() NetworkResolver
 	Query() QueryResolver
+	Report() ReportResolver
 	Simulation() SimulationResolver
 	SimulationEvent() SimulationEventResolver
 	Subscription() SubscriptionResolver
@@ -187,6 +189,7 @@ type ComplexityRoot struct {
 		CreatedAt   func(childComplexity int) int
 		Directed    func(childComplexity int) int
 		EdgeCount   func(childComplexity int) int
+		Exports     func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Name        func(childComplexity int) int
 		NodeCount   func(childComplexity int) int
@@ -206,6 +209,11 @@ type ComplexityRoot struct {
 	NetworkEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	NetworkExports struct {
+		Graphml     func(childComplexity int) int
+		NetworkJSON func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -229,6 +237,7 @@ type ComplexityRoot struct {
 	Report struct {
 		CareScore100      func(childComplexity int) int
 		ChangeInSupport50 func(childComplexity int) int
+		Charts            func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		ID                func(childComplexity int) int
 		IncludeInitial    func(childComplexity int) int
@@ -240,6 +249,11 @@ type ComplexityRoot struct {
 		Simulation        func(childComplexity int) int
 		SimulationID      func(childComplexity int) int
 		Version           func(childComplexity int) int
+	}
+
+	ReportChart struct {
+		Name func(childComplexity int) int
+		URL  func(childComplexity int) int
 	}
 
 	ReportConnection struct {
@@ -262,6 +276,7 @@ type ComplexityRoot struct {
 		Engine           func(childComplexity int) int
 		Error            func(childComplexity int) int
 		EstimatedCostUsd func(childComplexity int) int
+		Exports          func(childComplexity int) int
 		FailedSteps      func(childComplexity int) int
 		FinalGraph       func(childComplexity int) int
 		FinishedAt       func(childComplexity int) int
@@ -306,6 +321,11 @@ type ComplexityRoot struct {
 		State        func(childComplexity int) int
 		Status       func(childComplexity int) int
 		Type         func(childComplexity int) int
+	}
+
+	SimulationExports struct {
+		StatesCSV   func(childComplexity int) int
+		StatesJsonl func(childComplexity int) int
 	}
 
 	SimulationProgress struct {
@@ -374,6 +394,9 @@ type MutationResolver interface {
 	RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error)
 	CancelSimulation(ctx context.Context, id int) (*ent.Simulation, error)
 }
+type NetworkResolver interface {
+	Exports(ctx context.Context, obj *ent.Network) (*model.NetworkExports, error)
+}
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
@@ -384,8 +407,12 @@ type QueryResolver interface {
 	DefaultNetwork(ctx context.Context) (*ent.Network, error)
 	Simulation(ctx context.Context, id int) (*ent.Simulation, error)
 }
+type ReportResolver interface {
+	Charts(ctx context.Context, obj *ent.Report) ([]*model.ReportChart, error)
+}
 type SimulationResolver interface {
 	Report(ctx context.Context, obj *ent.Simulation) (*ent.Report, error)
+	Exports(ctx context.Context, obj *ent.Simulation) (*model.SimulationExports, error)
 	Progress(ctx context.Context, obj *ent.Simulation) (*model.SimulationProgress, error)
 	Usage(ctx context.Context, obj *ent.Simulation) (*model.SimulationUsage, error)
 	InitialGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
@@ -1030,6 +1057,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Network.EdgeCount(childComplexity), true
+	case "Network.exports":
+		if e.ComplexityRoot.Network.Exports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Network.Exports(childComplexity), true
 	case "Network.id":
 		if e.ComplexityRoot.Network.ID == nil {
 			break
@@ -1120,6 +1153,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NetworkEdge.Node(childComplexity), true
+
+	case "NetworkExports.graphml":
+		if e.ComplexityRoot.NetworkExports.Graphml == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkExports.Graphml(childComplexity), true
+	case "NetworkExports.networkJson":
+		if e.ComplexityRoot.NetworkExports.NetworkJSON == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NetworkExports.NetworkJSON(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1243,6 +1289,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Report.ChangeInSupport50(childComplexity), true
+	case "Report.charts":
+		if e.ComplexityRoot.Report.Charts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Report.Charts(childComplexity), true
 	case "Report.createdAt":
 		if e.ComplexityRoot.Report.CreatedAt == nil {
 			break
@@ -1309,6 +1361,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Report.Version(childComplexity), true
+
+	case "ReportChart.name":
+		if e.ComplexityRoot.ReportChart.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportChart.Name(childComplexity), true
+	case "ReportChart.url":
+		if e.ComplexityRoot.ReportChart.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportChart.URL(childComplexity), true
 
 	case "ReportConnection.edges":
 		if e.ComplexityRoot.ReportConnection.Edges == nil {
@@ -1390,6 +1455,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.EstimatedCostUsd(childComplexity), true
+	case "Simulation.exports":
+		if e.ComplexityRoot.Simulation.Exports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.Exports(childComplexity), true
 	case "Simulation.failedSteps":
 		if e.ComplexityRoot.Simulation.FailedSteps == nil {
 			break
@@ -1613,6 +1684,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SimulationEvent.Type(childComplexity), true
+
+	case "SimulationExports.statesCsv":
+		if e.ComplexityRoot.SimulationExports.StatesCSV == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationExports.StatesCSV(childComplexity), true
+	case "SimulationExports.statesJsonl":
+		if e.ComplexityRoot.SimulationExports.StatesJsonl == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationExports.StatesJsonl(childComplexity), true
 
 	case "SimulationProgress.completedSteps":
 		if e.ComplexityRoot.SimulationProgress.CompletedSteps == nil {
@@ -2211,6 +2295,8 @@ func (ec *executionContext) childFields_Network(ctx context.Context, field graph
 		return ec.fieldContext_Network_ties(ctx, field)
 	case "simulations":
 		return ec.fieldContext_Network_simulations(ctx, field)
+	case "exports":
+		return ec.fieldContext_Network_exports(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Network", field.Name)
 }
@@ -2235,6 +2321,16 @@ func (ec *executionContext) childFields_NetworkEdge(ctx context.Context, field g
 		return ec.fieldContext_NetworkEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NetworkEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_NetworkExports(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "networkJson":
+		return ec.fieldContext_NetworkExports_networkJson(ctx, field)
+	case "graphml":
+		return ec.fieldContext_NetworkExports_graphml(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NetworkExports", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2279,8 +2375,20 @@ func (ec *executionContext) childFields_Report(ctx context.Context, field graphq
 		return ec.fieldContext_Report_createdAt(ctx, field)
 	case "simulation":
 		return ec.fieldContext_Report_simulation(ctx, field)
+	case "charts":
+		return ec.fieldContext_Report_charts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Report", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportChart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ReportChart_name(ctx, field)
+	case "url":
+		return ec.fieldContext_ReportChart_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportChart", field.Name)
 }
 
 func (ec *executionContext) childFields_ReportEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2341,6 +2449,8 @@ func (ec *executionContext) childFields_Simulation(ctx context.Context, field gr
 		return ec.fieldContext_Simulation_reports(ctx, field)
 	case "report":
 		return ec.fieldContext_Simulation_report(ctx, field)
+	case "exports":
+		return ec.fieldContext_Simulation_exports(ctx, field)
 	case "progress":
 		return ec.fieldContext_Simulation_progress(ctx, field)
 	case "usage":
@@ -2401,6 +2511,16 @@ func (ec *executionContext) childFields_SimulationEvent(ctx context.Context, fie
 		return ec.fieldContext_SimulationEvent_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SimulationEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulationExports(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "statesCsv":
+		return ec.fieldContext_SimulationExports_statesCsv(ctx, field)
+	case "statesJsonl":
+		return ec.fieldContext_SimulationExports_statesJsonl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulationExports", field.Name)
 }
 
 func (ec *executionContext) childFields_SimulationProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5899,6 +6019,38 @@ func (ec *executionContext) fieldContext_Network_simulations(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Network_exports(ctx context.Context, field graphql.CollectedField, obj *ent.Network) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Network_exports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Network().Exports(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.NetworkExports) graphql.Marshaler {
+			return ec.marshalNNetworkExports2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐNetworkExports(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Network_exports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Network",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NetworkExports(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _NetworkConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6039,6 +6191,52 @@ func (ec *executionContext) _NetworkEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_NetworkEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("NetworkEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _NetworkExports_networkJson(ctx context.Context, field graphql.CollectedField, obj *model.NetworkExports) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkExports_networkJson(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NetworkJSON, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkExports_networkJson(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkExports", field, false, false, "String")
+}
+
+func (ec *executionContext) _NetworkExports_graphml(ctx context.Context, field graphql.CollectedField, obj *model.NetworkExports) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NetworkExports_graphml(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Graphml, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NetworkExports_graphml(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NetworkExports", field, false, false, "String")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
@@ -6857,6 +7055,84 @@ func (ec *executionContext) fieldContext_Report_simulation(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Report_charts(ctx context.Context, field graphql.CollectedField, obj *ent.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Report_charts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Report().Charts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReportChart) graphql.Marshaler {
+			return ec.marshalNReportChart2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportChartᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Report_charts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Report",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportChart(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportChart_name(ctx context.Context, field graphql.CollectedField, obj *model.ReportChart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportChart_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportChart_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportChart", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportChart_url(ctx context.Context, field graphql.CollectedField, obj *model.ReportChart) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportChart_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportChart_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportChart", field, false, false, "String")
+}
+
 func (ec *executionContext) _ReportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ReportConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7555,6 +7831,38 @@ func (ec *executionContext) fieldContext_Simulation_report(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Simulation_exports(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_exports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().Exports(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulationExports) graphql.Marshaler {
+			return ec.marshalNSimulationExports2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationExports(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_exports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulationExports(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Simulation_progress(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8136,6 +8444,52 @@ func (ec *executionContext) _SimulationEvent_at(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_SimulationEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SimulationExports_statesCsv(ctx context.Context, field graphql.CollectedField, obj *model.SimulationExports) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationExports_statesCsv(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatesCSV, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationExports_statesCsv(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationExports", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulationExports_statesJsonl(ctx context.Context, field graphql.CollectedField, obj *model.SimulationExports) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationExports_statesJsonl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatesJsonl, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationExports_statesJsonl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationExports", field, false, false, "String")
 }
 
 func (ec *executionContext) _SimulationProgress_round(ctx context.Context, field graphql.CollectedField, obj *model.SimulationProgress) (ret graphql.Marshaler) {
@@ -16045,6 +16399,12 @@ func (ec *executionContext) _Network(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Network_simulations(ctx, field, obj)
 				})
+		case "exports":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Network_exports(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16123,6 +16483,44 @@ func (ec *executionContext) _NetworkEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._NetworkEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var networkExportsImplementors = []string{"NetworkExports"}
+
+func (ec *executionContext) _NetworkExports(ctx context.Context, sel ast.SelectionSet, obj *model.NetworkExports) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, networkExportsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NetworkExports")
+		case "networkJson":
+			out.Values[i] = ec._NetworkExports_networkJson(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "graphml":
+			out.Values[i] = ec._NetworkExports_graphml(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16366,6 +16764,50 @@ func (ec *executionContext) _Report(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Report_simulation(ctx, field, obj)
 				})
+		case "charts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Report_charts(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportChartImplementors = []string{"ReportChart"}
+
+func (ec *executionContext) _ReportChart(ctx context.Context, sel ast.SelectionSet, obj *model.ReportChart) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportChartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportChart")
+		case "name":
+			out.Values[i] = ec._ReportChart_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._ReportChart_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16593,6 +17035,12 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Simulation_report(ctx, field, obj)
 				})
+		case "exports":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_exports(ctx, field, obj)
+				})
 		case "progress":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -16786,6 +17234,44 @@ func (ec *executionContext) _SimulationEvent(ctx context.Context, sel ast.Select
 			out.Values[i] = ec._SimulationEvent_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulationExportsImplementors = []string{"SimulationExports"}
+
+func (ec *executionContext) _SimulationExports(ctx context.Context, sel ast.SelectionSet, obj *model.SimulationExports) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulationExportsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulationExports")
+		case "statesCsv":
+			out.Values[i] = ec._SimulationExports_statesCsv(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statesJsonl":
+			out.Values[i] = ec._SimulationExports_statesJsonl(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -17832,6 +18318,14 @@ func (ec *executionContext) marshalNNetworkConnection2ᚖgithubᚗcomᚋethoxᚋ
 	return ec._NetworkConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNetworkExports2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐNetworkExports(ctx context.Context, sel ast.SelectionSet, v *model.NetworkExports) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NetworkExports!")
+		return graphql.Null
+	}
+	return ec._NetworkExports(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNNetworkOrderField2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐNetworkOrderField(ctx context.Context, v any) (*ent.NetworkOrderField, error) {
 	var res = new(ent.NetworkOrderField)
 	err := res.UnmarshalGQL(v)
@@ -17891,6 +18385,30 @@ func (ec *executionContext) marshalNReport2ᚖgithubᚗcomᚋethoxᚋethoxᚋent
 		return graphql.Null
 	}
 	return ec._Report(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReportChart2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportChartᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReportChart) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReportChart2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportChart(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReportChart2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportChart(ctx context.Context, sel ast.SelectionSet, v *model.ReportChart) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportChart!")
+		return graphql.Null
+	}
+	return ec._ReportChart(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (report.NarrativeSource, error) {
@@ -17969,6 +18487,14 @@ func (ec *executionContext) unmarshalNSimulationEventType2githubᚗcomᚋethox�
 
 func (ec *executionContext) marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx context.Context, sel ast.SelectionSet, v model.SimulationEventType) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSimulationExports2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationExports(ctx context.Context, sel ast.SelectionSet, v *model.SimulationExports) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulationExports!")
+		return graphql.Null
+	}
+	return ec._SimulationExports(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNSimulationOrderField2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulationOrderField(ctx context.Context, v any) (*ent.SimulationOrderField, error) {

@@ -38,14 +38,22 @@ func (r *queryResolver) Simulations(ctx context.Context, after *entgql.Cursor[in
 // AgentState returns graph.AgentStateResolver implementation.
 func (r *Resolver) AgentState() graph.AgentStateResolver { return &agentStateResolver{r} }
 
+// Network returns graph.NetworkResolver implementation.
+func (r *Resolver) Network() graph.NetworkResolver { return &networkResolver{r} }
+
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
+
+// Report returns graph.ReportResolver implementation.
+func (r *Resolver) Report() graph.ReportResolver { return &reportResolver{r} }
 
 // Simulation returns graph.SimulationResolver implementation.
 func (r *Resolver) Simulation() graph.SimulationResolver { return &simulationResolver{r} }
 
 type (
 	agentStateResolver struct{ *Resolver }
+	networkResolver    struct{ *Resolver }
 	queryResolver      struct{ *Resolver }
+	reportResolver     struct{ *Resolver }
 	simulationResolver struct{ *Resolver }
 )

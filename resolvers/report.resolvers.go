@@ -10,11 +10,28 @@ import (
 
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/report"
+	"github.com/ethox/ethox/export"
+	"github.com/ethox/ethox/graph/model"
+	report1 "github.com/ethox/ethox/report"
 )
 
 // GenerateReport is the resolver for the generateReport field.
 func (r *mutationResolver) GenerateReport(ctx context.Context, simulationID int, includeInitial *bool) (*ent.Report, error) {
 	return r.Reports.Generate(ctx, simulationID, includeInitial != nil && *includeInitial)
+}
+
+// Exports is the resolver for the exports field.
+func (r *networkResolver) Exports(ctx context.Context, obj *ent.Network) (*model.NetworkExports, error) {
+	return &model.NetworkExports{NetworkJSON: export.NetworkJSONURL(obj.ID), Graphml: export.NetworkGraphMLURL(obj.ID)}, nil
+}
+
+// Charts is the resolver for the charts field.
+func (r *reportResolver) Charts(ctx context.Context, obj *ent.Report) ([]*model.ReportChart, error) {
+	charts := make([]*model.ReportChart, len(report1.ChartNames))
+	for i, name := range report1.ChartNames {
+		charts[i] = &model.ReportChart{Name: name, URL: export.ReportChartURL(obj.ID, name)}
+	}
+	return charts, nil
 }
 
 // Report is the resolver for the report field.
@@ -24,4 +41,9 @@ func (r *simulationResolver) Report(ctx context.Context, obj *ent.Simulation) (*
 		return nil, nil
 	}
 	return rep, err
+}
+
+// Exports is the resolver for the exports field.
+func (r *simulationResolver) Exports(ctx context.Context, obj *ent.Simulation) (*model.SimulationExports, error) {
+	return &model.SimulationExports{StatesCSV: export.StatesCSVURL(obj.ID), StatesJsonl: export.StatesJSONLURL(obj.ID)}, nil
 }

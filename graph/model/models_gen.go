@@ -133,6 +133,20 @@ type Neighbor struct {
 	Degree  int     `json:"degree"`
 }
 
+// Downloads of a network (relative URLs on this server).
+type NetworkExports struct {
+	// The prototype's network.json format; re-uploads to the same graph.
+	NetworkJSON string `json:"networkJson"`
+	// GraphML, for Gephi or networkx.
+	Graphml string `json:"graphml"`
+}
+
+// A chart of a report, rendered as SVG by the server.
+type ReportChart struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+}
+
 type RunSimulationInput struct {
 	// The message the population reacts to (at most SIM_MAX_TRIGGER_CHARS characters).
 	Trigger string `json:"trigger"`
@@ -163,6 +177,12 @@ type RunSimulationInput struct {
 	MaxTokens  *int           `json:"maxTokens,omitempty"`
 	MaxCostUsd *float64       `json:"maxCostUSD,omitempty"`
 	Audience   *AudienceInput `json:"audience,omitempty"`
+}
+
+// Downloads of a run's agent states, streamed (relative URLs on this server).
+type SimulationExports struct {
+	StatesCSV   string `json:"statesCsv"`
+	StatesJsonl string `json:"statesJsonl"`
 }
 
 type SimulationProgress struct {

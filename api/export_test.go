@@ -1,0 +1,107 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"net/http"
+	"testing"
+)
+
+func download(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestExports(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		id := e.mustUpload(readFixture(t, "ethox-network-20.json"), "original").UploadGraph.Network.ID
+		var links struct {
+			Node struct {
+				Exports struct{ NetworkJSON, Graphml string }
+			}
+		}
+		e.query(`query($id: ID!) { node(id: $id) { ... on Network { exports { networkJson graphml } } } }`, map[string]any{"id": id}).decode(t, &links)
+
+		// network.json re-uploads to the same graph, field by field and edge by edge.
+		status, doc := download(t, e.url+links.Node.Exports.NetworkJSON)
+		if status != http.StatusOK {
+			t.Fatalf("network.json: %d %s", status, doc)
+		}
+		again := e.mustUpload(doc, "re-uploaded").UploadGraph.Network.ID
+		if a, b := e.graphJSON(id), e.graphJSON(again); a != b {
+			t.Fatalf("re-uploaded export differs:\n%.300s\n%.300s", a, b)
+		}
+
+		// GraphML is well-formed with every node and edge.
+		status, gml := download(t, e.url+links.Node.Exports.Graphml)
+		nodes, edges := 0, 0
+		dec := xml.NewDecoder(bytes.NewReader(gml))
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("GraphML is not well-formed: %v", err)
+			}
+			if se, ok := tok.(xml.StartElement); ok {
+				switch se.Name.Local {
+				case "node":
+					nodes++
+				case "edge":
+					edges++
+				}
+			}
+		}
+		if status != http.StatusOK || nodes != 20 || edges != 52 {
+			t.Fatalf("GraphML: status %d, %d nodes, %d edges", status, nodes, edges)
+		}
+
+		// A run's states as CSV and JSON Lines.
+		var run struct{ RunSimulation struct{ ID string } }
+		e.query(`mutation { runSimulation(input: {trigger: "Export me.", engine: DEGROOT, rounds: 2}) { id } }`, nil).decode(t, &run)
+		waitDone(t, e, run.RunSimulation.ID)
+		var sl struct {
+			Simulation struct {
+				Exports struct{ StatesCsv, StatesJsonl string }
+			}
+		}
+		e.query(`query($id: ID!) { simulation(id: $id) { exports { statesCsv statesJsonl } } }`, map[string]any{"id": run.RunSimulation.ID}).decode(t, &sl)
+		_, csvBody := download(t, e.url+sl.Simulation.Exports.StatesCsv)
+		records, err := csv.NewReader(bytes.NewReader(csvBody)).ReadAll()
+		if err != nil || len(records) != 61 || records[0][0] != "agent_id" || records[1][1] != "0" {
+			t.Fatalf("CSV: %d records, %v", len(records), err)
+		}
+		_, jl := download(t, e.url+sl.Simulation.Exports.StatesJsonl)
+		lines := 0
+		sc := bufio.NewScanner(bytes.NewReader(jl))
+		for sc.Scan() {
+			var row map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row["agent_id"] == nil {
+				t.Fatalf("JSON line %q: %v", sc.Text(), err)
+			}
+			lines++
+		}
+		if lines != 60 {
+			t.Fatalf("%d JSON lines, want 60", lines)
+		}
+
+		if status, _ := download(t, e.url+"/exports/networks/12884901999/network.json"); status != http.StatusNotFound {
+			t.Fatalf("unknown network: %d", status)
+		}
+		if status, _ := download(t, e.url+"/exports/simulations/x/states.csv"); status != http.StatusBadRequest {
+			t.Fatalf("bad id: %d", status)
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/export"
+	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/report"
+)
+
+func mountExports(mux *http.ServeMux, db *database.DB, graphs *graphstore.Store) {
+	network := func(ext, contentType string, write func(*graphstore.Graph, io.Writer) error) {
+		mux.HandleFunc("GET /exports/networks/{id}/network."+ext, func(w http.ResponseWriter, r *http.Request) {
+			id, ok := pathID(w, r)
+			if !ok {
+				return
+			}
+			g, err := graphs.LoadGraph(r.Context(), &id)
+			if err != nil {
+				httpError(w, err)
+				return
+			}
+			w.Header().Set("Content-Type", contentType)
+			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="network-%d.%s"`, id, ext))
+			_ = write(g, w) // the status is sent; a failure mid-stream can only cut the body
+		})
+	}
+	network("json", "application/json", export.NetworkJSON)
+	network("graphml", "application/graphml+xml", export.GraphML)
+
+	states := func(ext, contentType string, write func(context.Context, *database.DB, int, io.Writer) error) {
+		mux.HandleFunc("GET /exports/simulations/{id}/states."+ext, func(w http.ResponseWriter, r *http.Request) {
+			id, ok := pathID(w, r)
+			if !ok {
+				return
+			}
+			if _, err := db.Client.Simulation.Get(r.Context(), id); err != nil {
+				httpError(w, apperr.New(apperr.NotFound, "simulation %d not found", id))
+				return
+			}
+			w.Header().Set("Content-Type", contentType)
+			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="simulation-%d-states.%s"`, id, ext))
+			_ = write(r.Context(), db, id, w)
+		})
+	}
+	states("csv", "text/csv; charset=utf-8", export.StatesCSV)
+	states("jsonl", "application/jsonl", export.StatesJSONL)
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int, bool) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("%q is not a valid id", r.PathValue("id")), http.StatusBadRequest)
+		return 0, false
+	}
+	return id, true
+}
+
+func httpError(w http.ResponseWriter, err error) {
+	switch apperr.KindOf(err) {
+	case apperr.NotFound:
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case apperr.BadInput:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
+
+// mountCharts serves a stored report's charts, rendered from its metrics.
+func mountCharts(mux *http.ServeMux, db *database.DB) {
+	mux.HandleFunc("GET /reports/{id}/charts/{file}", func(w http.ResponseWriter, r *http.Request) {
+		id, ok := pathID(w, r)
+		if !ok {
+			return
+		}
+		name, found := strings.CutSuffix(r.PathValue("file"), ".svg")
+		rep, err := db.Client.Report.Get(r.Context(), id)
+		if err != nil {
+			httpError(w, apperr.New(apperr.NotFound, "report %d not found", id))
+			return
+		}
+		var m report.Metrics
+		if b, err := json.Marshal(rep.Metrics); err != nil || json.Unmarshal(b, &m) != nil {
+			httpError(w, fmt.Errorf("report %d: unreadable metrics", id))
+			return
+		}
+		svg, known := report.Chart(&m, name)
+		if !found || !known {
+			httpError(w, apperr.New(apperr.NotFound, "no chart %q; charts: %s", r.PathValue("file"), strings.Join(report.ChartNames, ", ")))
+			return
+		}
+		w.Header().Set("Content-Type", "image/svg+xml")
+		w.Header().Set("Cache-Control", "public, max-age=86400") // a report version never changes
+		_, _ = w.Write(svg)
+	})
+}
