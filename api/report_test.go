@@ -167,3 +167,24 @@ func TestReportCharts(t *testing.T) {
 		t.Fatalf("unknown chart: %d", status)
 	}
 }
+
+// The narrative prompt carries the metrics and a sample of the agents' own words.
+func TestNarrativePromptHasMetricsAndOpinions(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+	var run struct{ RunSimulation struct{ ID string } }
+	e.query(`mutation { runSimulation(input: {trigger: "Words matter.", rounds: 0}) { id } }`, nil).decode(t, &run)
+	waitDone(t, e, run.RunSimulation.ID)
+	var r reportResult
+	e.query(reportMutation, map[string]any{"id": run.RunSimulation.ID}).decode(t, &r)
+	reqs := e.fk.Requests()
+	prompt := reqs[len(reqs)-1].User
+	for _, want := range []string{"Words matter.", "careScore100", "polarization", "A sample of 20 final opinions", "Opinion "} {
+		if !strings.Contains(prompt, want) {
+			t.Fatalf("narrative prompt lacks %q:\n%.600s", want, prompt)
+		}
+	}
+	if r.GenerateReport.NarrativeSource != "LLM" || r.GenerateReport.ReportText == "" {
+		t.Fatalf("report %+v", r.GenerateReport)
+	}
+}
