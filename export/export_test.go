@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/database"
+	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/testdb"
