@@ -188,3 +188,39 @@ func TestNarrativePromptHasMetricsAndOpinions(t *testing.T) {
 		t.Fatalf("report %+v", r.GenerateReport)
 	}
 }
+
+func TestTypedMetrics(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+	var run struct{ RunSimulation struct{ ID string } }
+	e.query(`mutation { runSimulation(input: {trigger: "Typed.", engine: DEGROOT, rounds: 1}) { id } }`, nil).decode(t, &run)
+	waitDone(t, e, run.RunSimulation.ID)
+	var r struct {
+		GenerateReport struct {
+			CareScore100 int
+			TypedMetrics struct {
+				FinalRound int
+				Headline   struct{ CareScore100 *int }
+				Rounds     []struct {
+					Round int
+					Care  *struct{ Histogram []int }
+				}
+				Polarization struct{ ExtremesShare *float64 }
+				Segments     []struct {
+					Key    string
+					Values []struct{ Value string }
+				}
+				MostInfluential []struct{ AgentID string `json:"agentId"` }
+			}
+		}
+	}
+	e.query(`mutation($id: ID!) { generateReport(simulationId: $id, includeInitial: true) { careScore100 typedMetrics {
+	  finalRound headline { careScore100 } rounds { round care { histogram } } polarization { extremesShare }
+	  segments { key values { value } } mostInfluential { agentId } } } }`, map[string]any{"id": run.RunSimulation.ID}).decode(t, &r)
+	m := r.GenerateReport.TypedMetrics
+	if m.FinalRound != 1 || m.Headline.CareScore100 == nil || *m.Headline.CareScore100 != r.GenerateReport.CareScore100 ||
+		len(m.Rounds) != 2 || m.Rounds[1].Care == nil || len(m.Rounds[1].Care.Histogram) != 11 || m.Polarization.ExtremesShare == nil ||
+		len(m.Segments) == 0 || len(m.MostInfluential) == 0 {
+		t.Fatalf("typed metrics = %+v", m)
+	}
+}

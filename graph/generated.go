@@ -86,6 +86,16 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AgentShift struct {
+		AgentID        func(childComplexity int) int
+		CareDelta      func(childComplexity int) int
+		FinalCare      func(childComplexity int) int
+		FinalSupport   func(childComplexity int) int
+		InitialCare    func(childComplexity int) int
+		InitialSupport func(childComplexity int) int
+		SupportDelta   func(childComplexity int) int
+	}
+
 	AgentState struct {
 		Agent            func(childComplexity int) int
 		AgentID          func(childComplexity int) int
@@ -124,9 +134,27 @@ type ComplexityRoot struct {
 		Support func(childComplexity int) int
 	}
 
+	Consensus struct {
+		Fragmentation          func(childComplexity int) int
+		MedianSupport          func(childComplexity int) int
+		WithinOneOfMedianShare func(childComplexity int) int
+	}
+
 	DeleteNetworkPayload struct {
 		DefaultNetwork func(childComplexity int) int
 		DeletedID      func(childComplexity int) int
+	}
+
+	Distribution struct {
+		Histogram func(childComplexity int) int
+		Mean      func(childComplexity int) int
+		Median    func(childComplexity int) int
+		StdDev    func(childComplexity int) int
+	}
+
+	EchoChamber struct {
+		SupportAssortativity func(childComplexity int) int
+		Ties                 func(childComplexity int) int
 	}
 
 	Graph struct {
@@ -166,6 +194,13 @@ type ComplexityRoot struct {
 		Profile               func(childComplexity int) int
 		TextOpinion           func(childComplexity int) int
 		Traits                func(childComplexity int) int
+	}
+
+	Influence struct {
+		AgentID    func(childComplexity int) int
+		Neighbours func(childComplexity int) int
+		Score      func(childComplexity int) int
+		Weight     func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -223,6 +258,13 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	Polarization struct {
+		BimodalityCoefficient func(childComplexity int) int
+		ExtremesShare         func(childComplexity int) int
+		N                     func(childComplexity int) int
+		SupportVariance       func(childComplexity int) int
+	}
+
 	Query struct {
 		Agent          func(childComplexity int, agentID string, networkID *int) int
 		DefaultNetwork func(childComplexity int) int
@@ -248,6 +290,7 @@ type ComplexityRoot struct {
 		ReportText        func(childComplexity int) int
 		Simulation        func(childComplexity int) int
 		SimulationID      func(childComplexity int) int
+		TypedMetrics      func(childComplexity int) int
 		Version           func(childComplexity int) int
 	}
 
@@ -265,6 +308,47 @@ type ComplexityRoot struct {
 	ReportEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ReportHeadline struct {
+		CareScore100      func(childComplexity int) int
+		ChangeInSupport50 func(childComplexity int) int
+		N                 func(childComplexity int) int
+	}
+
+	ReportMetrics struct {
+		AgentCount      func(childComplexity int) int
+		Consensus       func(childComplexity int) int
+		EchoChamber     func(childComplexity int) int
+		FinalRound      func(childComplexity int) int
+		Headline        func(childComplexity int) int
+		MostInfluential func(childComplexity int) int
+		Polarization    func(childComplexity int) int
+		Rounds          func(childComplexity int) int
+		Segments        func(childComplexity int) int
+		Shift           func(childComplexity int) int
+		TopMovers       func(childComplexity int) int
+	}
+
+	RoundStats struct {
+		Care    func(childComplexity int) int
+		Failed  func(childComplexity int) int
+		N       func(childComplexity int) int
+		Round   func(childComplexity int) int
+		Support func(childComplexity int) int
+	}
+
+	Segment struct {
+		Key    func(childComplexity int) int
+		Values func(childComplexity int) int
+	}
+
+	SegmentValue struct {
+		Count            func(childComplexity int) int
+		MeanCare         func(childComplexity int) int
+		MeanSupport      func(childComplexity int) int
+		MeanSupportShift func(childComplexity int) int
+		Value            func(childComplexity int) int
 	}
 
 	Simulation struct {
@@ -352,6 +436,13 @@ type ComplexityRoot struct {
 		SimulationProgress func(childComplexity int, id int) int
 	}
 
+	SupportShift struct {
+		Agents           func(childComplexity int) int
+		MeanCareDelta    func(childComplexity int) int
+		MeanSupportDelta func(childComplexity int) int
+		N                func(childComplexity int) int
+	}
+
 	Tie struct {
 		ID        func(childComplexity int) int
 		Network   func(childComplexity int) int
@@ -409,6 +500,7 @@ type QueryResolver interface {
 }
 type ReportResolver interface {
 	Charts(ctx context.Context, obj *ent.Report) ([]*model.ReportChart, error)
+	TypedMetrics(ctx context.Context, obj *ent.Report) (*model.ReportMetrics, error)
 }
 type SimulationResolver interface {
 	Report(ctx context.Context, obj *ent.Simulation) (*ent.Report, error)
@@ -592,6 +684,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AgentEdge.Node(childComplexity), true
 
+	case "AgentShift.agentId":
+		if e.ComplexityRoot.AgentShift.AgentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.AgentID(childComplexity), true
+	case "AgentShift.careDelta":
+		if e.ComplexityRoot.AgentShift.CareDelta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.CareDelta(childComplexity), true
+	case "AgentShift.finalCare":
+		if e.ComplexityRoot.AgentShift.FinalCare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.FinalCare(childComplexity), true
+	case "AgentShift.finalSupport":
+		if e.ComplexityRoot.AgentShift.FinalSupport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.FinalSupport(childComplexity), true
+	case "AgentShift.initialCare":
+		if e.ComplexityRoot.AgentShift.InitialCare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.InitialCare(childComplexity), true
+	case "AgentShift.initialSupport":
+		if e.ComplexityRoot.AgentShift.InitialSupport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.InitialSupport(childComplexity), true
+	case "AgentShift.supportDelta":
+		if e.ComplexityRoot.AgentShift.SupportDelta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentShift.SupportDelta(childComplexity), true
+
 	case "AgentState.agent":
 		if e.ComplexityRoot.AgentState.Agent == nil {
 			break
@@ -752,6 +887,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AgentView.Support(childComplexity), true
 
+	case "Consensus.fragmentation":
+		if e.ComplexityRoot.Consensus.Fragmentation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Consensus.Fragmentation(childComplexity), true
+	case "Consensus.medianSupport":
+		if e.ComplexityRoot.Consensus.MedianSupport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Consensus.MedianSupport(childComplexity), true
+	case "Consensus.withinOneOfMedianShare":
+		if e.ComplexityRoot.Consensus.WithinOneOfMedianShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Consensus.WithinOneOfMedianShare(childComplexity), true
+
 	case "DeleteNetworkPayload.defaultNetwork":
 		if e.ComplexityRoot.DeleteNetworkPayload.DefaultNetwork == nil {
 			break
@@ -764,6 +918,44 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteNetworkPayload.DeletedID(childComplexity), true
+
+	case "Distribution.histogram":
+		if e.ComplexityRoot.Distribution.Histogram == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Distribution.Histogram(childComplexity), true
+	case "Distribution.mean":
+		if e.ComplexityRoot.Distribution.Mean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Distribution.Mean(childComplexity), true
+	case "Distribution.median":
+		if e.ComplexityRoot.Distribution.Median == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Distribution.Median(childComplexity), true
+	case "Distribution.stdDev":
+		if e.ComplexityRoot.Distribution.StdDev == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Distribution.StdDev(childComplexity), true
+
+	case "EchoChamber.supportAssortativity":
+		if e.ComplexityRoot.EchoChamber.SupportAssortativity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EchoChamber.SupportAssortativity(childComplexity), true
+	case "EchoChamber.ties":
+		if e.ComplexityRoot.EchoChamber.Ties == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EchoChamber.Ties(childComplexity), true
 
 	case "Graph.edges":
 		if e.ComplexityRoot.Graph.Edges == nil {
@@ -930,6 +1122,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GraphNode.Traits(childComplexity), true
+
+	case "Influence.agentId":
+		if e.ComplexityRoot.Influence.AgentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Influence.AgentID(childComplexity), true
+	case "Influence.neighbours":
+		if e.ComplexityRoot.Influence.Neighbours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Influence.Neighbours(childComplexity), true
+	case "Influence.score":
+		if e.ComplexityRoot.Influence.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Influence.Score(childComplexity), true
+	case "Influence.weight":
+		if e.ComplexityRoot.Influence.Weight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Influence.Weight(childComplexity), true
 
 	case "Mutation.cancelSimulation":
 		if e.ComplexityRoot.Mutation.CancelSimulation == nil {
@@ -1192,6 +1409,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Polarization.bimodalityCoefficient":
+		if e.ComplexityRoot.Polarization.BimodalityCoefficient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Polarization.BimodalityCoefficient(childComplexity), true
+	case "Polarization.extremesShare":
+		if e.ComplexityRoot.Polarization.ExtremesShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Polarization.ExtremesShare(childComplexity), true
+	case "Polarization.n":
+		if e.ComplexityRoot.Polarization.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Polarization.N(childComplexity), true
+	case "Polarization.supportVariance":
+		if e.ComplexityRoot.Polarization.SupportVariance == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Polarization.SupportVariance(childComplexity), true
+
 	case "Query.agent":
 		if e.ComplexityRoot.Query.Agent == nil {
 			break
@@ -1355,6 +1597,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Report.SimulationID(childComplexity), true
+	case "Report.typedMetrics":
+		if e.ComplexityRoot.Report.TypedMetrics == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Report.TypedMetrics(childComplexity), true
 	case "Report.version":
 		if e.ComplexityRoot.Report.Version == nil {
 			break
@@ -1406,6 +1654,167 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReportEdge.Node(childComplexity), true
+
+	case "ReportHeadline.careScore100":
+		if e.ComplexityRoot.ReportHeadline.CareScore100 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportHeadline.CareScore100(childComplexity), true
+	case "ReportHeadline.changeInSupport50":
+		if e.ComplexityRoot.ReportHeadline.ChangeInSupport50 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportHeadline.ChangeInSupport50(childComplexity), true
+	case "ReportHeadline.n":
+		if e.ComplexityRoot.ReportHeadline.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportHeadline.N(childComplexity), true
+
+	case "ReportMetrics.agentCount":
+		if e.ComplexityRoot.ReportMetrics.AgentCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.AgentCount(childComplexity), true
+	case "ReportMetrics.consensus":
+		if e.ComplexityRoot.ReportMetrics.Consensus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.Consensus(childComplexity), true
+	case "ReportMetrics.echoChamber":
+		if e.ComplexityRoot.ReportMetrics.EchoChamber == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.EchoChamber(childComplexity), true
+	case "ReportMetrics.finalRound":
+		if e.ComplexityRoot.ReportMetrics.FinalRound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.FinalRound(childComplexity), true
+	case "ReportMetrics.headline":
+		if e.ComplexityRoot.ReportMetrics.Headline == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.Headline(childComplexity), true
+	case "ReportMetrics.mostInfluential":
+		if e.ComplexityRoot.ReportMetrics.MostInfluential == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.MostInfluential(childComplexity), true
+	case "ReportMetrics.polarization":
+		if e.ComplexityRoot.ReportMetrics.Polarization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.Polarization(childComplexity), true
+	case "ReportMetrics.rounds":
+		if e.ComplexityRoot.ReportMetrics.Rounds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.Rounds(childComplexity), true
+	case "ReportMetrics.segments":
+		if e.ComplexityRoot.ReportMetrics.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.Segments(childComplexity), true
+	case "ReportMetrics.shift":
+		if e.ComplexityRoot.ReportMetrics.Shift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.Shift(childComplexity), true
+	case "ReportMetrics.topMovers":
+		if e.ComplexityRoot.ReportMetrics.TopMovers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportMetrics.TopMovers(childComplexity), true
+
+	case "RoundStats.care":
+		if e.ComplexityRoot.RoundStats.Care == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundStats.Care(childComplexity), true
+	case "RoundStats.failed":
+		if e.ComplexityRoot.RoundStats.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundStats.Failed(childComplexity), true
+	case "RoundStats.n":
+		if e.ComplexityRoot.RoundStats.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundStats.N(childComplexity), true
+	case "RoundStats.round":
+		if e.ComplexityRoot.RoundStats.Round == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundStats.Round(childComplexity), true
+	case "RoundStats.support":
+		if e.ComplexityRoot.RoundStats.Support == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundStats.Support(childComplexity), true
+
+	case "Segment.key":
+		if e.ComplexityRoot.Segment.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Key(childComplexity), true
+	case "Segment.values":
+		if e.ComplexityRoot.Segment.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Values(childComplexity), true
+
+	case "SegmentValue.count":
+		if e.ComplexityRoot.SegmentValue.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentValue.Count(childComplexity), true
+	case "SegmentValue.meanCare":
+		if e.ComplexityRoot.SegmentValue.MeanCare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentValue.MeanCare(childComplexity), true
+	case "SegmentValue.meanSupport":
+		if e.ComplexityRoot.SegmentValue.MeanSupport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentValue.MeanSupport(childComplexity), true
+	case "SegmentValue.meanSupportShift":
+		if e.ComplexityRoot.SegmentValue.MeanSupportShift == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentValue.MeanSupportShift(childComplexity), true
+	case "SegmentValue.value":
+		if e.ComplexityRoot.SegmentValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentValue.Value(childComplexity), true
 
 	case "Simulation.calls":
 		if e.ComplexityRoot.Simulation.Calls == nil {
@@ -1801,6 +2210,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.SimulationProgress(childComplexity, args["id"].(int)), true
 
+	case "SupportShift.agents":
+		if e.ComplexityRoot.SupportShift.Agents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SupportShift.Agents(childComplexity), true
+	case "SupportShift.meanCareDelta":
+		if e.ComplexityRoot.SupportShift.MeanCareDelta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SupportShift.MeanCareDelta(childComplexity), true
+	case "SupportShift.meanSupportDelta":
+		if e.ComplexityRoot.SupportShift.MeanSupportDelta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SupportShift.MeanSupportDelta(childComplexity), true
+	case "SupportShift.n":
+		if e.ComplexityRoot.SupportShift.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SupportShift.N(childComplexity), true
+
 	case "Tie.id":
 		if e.ComplexityRoot.Tie.ID == nil {
 			break
@@ -2093,6 +2527,26 @@ func (ec *executionContext) childFields_AgentEdge(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type AgentEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AgentShift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "agentId":
+		return ec.fieldContext_AgentShift_agentId(ctx, field)
+	case "initialCare":
+		return ec.fieldContext_AgentShift_initialCare(ctx, field)
+	case "finalCare":
+		return ec.fieldContext_AgentShift_finalCare(ctx, field)
+	case "careDelta":
+		return ec.fieldContext_AgentShift_careDelta(ctx, field)
+	case "initialSupport":
+		return ec.fieldContext_AgentShift_initialSupport(ctx, field)
+	case "finalSupport":
+		return ec.fieldContext_AgentShift_finalSupport(ctx, field)
+	case "supportDelta":
+		return ec.fieldContext_AgentShift_supportDelta(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AgentShift", field.Name)
+}
+
 func (ec *executionContext) childFields_AgentState(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2169,6 +2623,18 @@ func (ec *executionContext) childFields_AgentView(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type AgentView", field.Name)
 }
 
+func (ec *executionContext) childFields_Consensus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "medianSupport":
+		return ec.fieldContext_Consensus_medianSupport(ctx, field)
+	case "withinOneOfMedianShare":
+		return ec.fieldContext_Consensus_withinOneOfMedianShare(ctx, field)
+	case "fragmentation":
+		return ec.fieldContext_Consensus_fragmentation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Consensus", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteNetworkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
@@ -2177,6 +2643,30 @@ func (ec *executionContext) childFields_DeleteNetworkPayload(ctx context.Context
 		return ec.fieldContext_DeleteNetworkPayload_defaultNetwork(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteNetworkPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Distribution(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mean":
+		return ec.fieldContext_Distribution_mean(ctx, field)
+	case "median":
+		return ec.fieldContext_Distribution_median(ctx, field)
+	case "stdDev":
+		return ec.fieldContext_Distribution_stdDev(ctx, field)
+	case "histogram":
+		return ec.fieldContext_Distribution_histogram(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Distribution", field.Name)
+}
+
+func (ec *executionContext) childFields_EchoChamber(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ties":
+		return ec.fieldContext_EchoChamber_ties(ctx, field)
+	case "supportAssortativity":
+		return ec.fieldContext_EchoChamber_supportAssortativity(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EchoChamber", field.Name)
 }
 
 func (ec *executionContext) childFields_Graph(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2255,6 +2745,20 @@ func (ec *executionContext) childFields_GraphNode(ctx context.Context, field gra
 		return ec.fieldContext_GraphNode_initialEffectOnUsage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type GraphNode", field.Name)
+}
+
+func (ec *executionContext) childFields_Influence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "agentId":
+		return ec.fieldContext_Influence_agentId(ctx, field)
+	case "score":
+		return ec.fieldContext_Influence_score(ctx, field)
+	case "neighbours":
+		return ec.fieldContext_Influence_neighbours(ctx, field)
+	case "weight":
+		return ec.fieldContext_Influence_weight(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Influence", field.Name)
 }
 
 func (ec *executionContext) childFields_Neighbor(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2347,6 +2851,20 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Polarization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "n":
+		return ec.fieldContext_Polarization_n(ctx, field)
+	case "supportVariance":
+		return ec.fieldContext_Polarization_supportVariance(ctx, field)
+	case "bimodalityCoefficient":
+		return ec.fieldContext_Polarization_bimodalityCoefficient(ctx, field)
+	case "extremesShare":
+		return ec.fieldContext_Polarization_extremesShare(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Polarization", field.Name)
+}
+
 func (ec *executionContext) childFields_Report(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2377,6 +2895,8 @@ func (ec *executionContext) childFields_Report(ctx context.Context, field graphq
 		return ec.fieldContext_Report_simulation(ctx, field)
 	case "charts":
 		return ec.fieldContext_Report_charts(ctx, field)
+	case "typedMetrics":
+		return ec.fieldContext_Report_typedMetrics(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Report", field.Name)
 }
@@ -2399,6 +2919,88 @@ func (ec *executionContext) childFields_ReportEdge(ctx context.Context, field gr
 		return ec.fieldContext_ReportEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ReportEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportHeadline(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "n":
+		return ec.fieldContext_ReportHeadline_n(ctx, field)
+	case "careScore100":
+		return ec.fieldContext_ReportHeadline_careScore100(ctx, field)
+	case "changeInSupport50":
+		return ec.fieldContext_ReportHeadline_changeInSupport50(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportHeadline", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportMetrics(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "finalRound":
+		return ec.fieldContext_ReportMetrics_finalRound(ctx, field)
+	case "agentCount":
+		return ec.fieldContext_ReportMetrics_agentCount(ctx, field)
+	case "headline":
+		return ec.fieldContext_ReportMetrics_headline(ctx, field)
+	case "rounds":
+		return ec.fieldContext_ReportMetrics_rounds(ctx, field)
+	case "shift":
+		return ec.fieldContext_ReportMetrics_shift(ctx, field)
+	case "polarization":
+		return ec.fieldContext_ReportMetrics_polarization(ctx, field)
+	case "consensus":
+		return ec.fieldContext_ReportMetrics_consensus(ctx, field)
+	case "echoChamber":
+		return ec.fieldContext_ReportMetrics_echoChamber(ctx, field)
+	case "segments":
+		return ec.fieldContext_ReportMetrics_segments(ctx, field)
+	case "topMovers":
+		return ec.fieldContext_ReportMetrics_topMovers(ctx, field)
+	case "mostInfluential":
+		return ec.fieldContext_ReportMetrics_mostInfluential(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportMetrics", field.Name)
+}
+
+func (ec *executionContext) childFields_RoundStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "round":
+		return ec.fieldContext_RoundStats_round(ctx, field)
+	case "n":
+		return ec.fieldContext_RoundStats_n(ctx, field)
+	case "failed":
+		return ec.fieldContext_RoundStats_failed(ctx, field)
+	case "care":
+		return ec.fieldContext_RoundStats_care(ctx, field)
+	case "support":
+		return ec.fieldContext_RoundStats_support(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoundStats", field.Name)
+}
+
+func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_Segment_key(ctx, field)
+	case "values":
+		return ec.fieldContext_Segment_values(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_SegmentValue_value(ctx, field)
+	case "count":
+		return ec.fieldContext_SegmentValue_count(ctx, field)
+	case "meanCare":
+		return ec.fieldContext_SegmentValue_meanCare(ctx, field)
+	case "meanSupport":
+		return ec.fieldContext_SegmentValue_meanSupport(ctx, field)
+	case "meanSupportShift":
+		return ec.fieldContext_SegmentValue_meanSupportShift(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentValue", field.Name)
 }
 
 func (ec *executionContext) childFields_Simulation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2559,6 +3161,20 @@ func (ec *executionContext) childFields_SimulationUsage(ctx context.Context, fie
 		return ec.fieldContext_SimulationUsage_estimatedCostUSD(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SimulationUsage", field.Name)
+}
+
+func (ec *executionContext) childFields_SupportShift(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "n":
+		return ec.fieldContext_SupportShift_n(ctx, field)
+	case "meanCareDelta":
+		return ec.fieldContext_SupportShift_meanCareDelta(ctx, field)
+	case "meanSupportDelta":
+		return ec.fieldContext_SupportShift_meanSupportDelta(ctx, field)
+	case "agents":
+		return ec.fieldContext_SupportShift_agents(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SupportShift", field.Name)
 }
 
 func (ec *executionContext) childFields_Tie(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3948,6 +4564,167 @@ func (ec *executionContext) fieldContext_AgentEdge_cursor(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _AgentShift_agentId(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_agentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_agentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "String")
+}
+
+func (ec *executionContext) _AgentShift_initialCare(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_initialCare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InitialCare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_initialCare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentShift_finalCare(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_finalCare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinalCare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_finalCare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentShift_careDelta(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_careDelta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareDelta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_careDelta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentShift_initialSupport(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_initialSupport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InitialSupport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_initialSupport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentShift_finalSupport(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_finalSupport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinalSupport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_finalSupport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AgentShift_supportDelta(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentShift_supportDelta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SupportDelta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentShift_supportDelta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
+}
+
 func (ec *executionContext) _AgentState_id(ctx context.Context, field graphql.CollectedField, obj *ent.AgentState) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4591,6 +5368,75 @@ func (ec *executionContext) fieldContext_AgentView_failed(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Consensus_medianSupport(ctx context.Context, field graphql.CollectedField, obj *model.Consensus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Consensus_medianSupport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianSupport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Consensus_medianSupport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Consensus_withinOneOfMedianShare(ctx context.Context, field graphql.CollectedField, obj *model.Consensus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Consensus_withinOneOfMedianShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WithinOneOfMedianShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Consensus_withinOneOfMedianShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Consensus_fragmentation(ctx context.Context, field graphql.CollectedField, obj *model.Consensus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Consensus_fragmentation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fragmentation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Consensus_fragmentation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Int")
+}
+
 func (ec *executionContext) _DeleteNetworkPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.DeleteNetworkPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4644,6 +5490,144 @@ func (ec *executionContext) fieldContext_DeleteNetworkPayload_defaultNetwork(_ c
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Distribution_mean(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Distribution_mean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mean, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Distribution_mean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Distribution_median(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Distribution_median(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Median, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Distribution_median(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Distribution_stdDev(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Distribution_stdDev(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StdDev, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Distribution_stdDev(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Distribution_histogram(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Distribution_histogram(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Histogram, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
+			return ec.marshalNInt2ᚕintᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Distribution_histogram(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EchoChamber_ties(ctx context.Context, field graphql.CollectedField, obj *model.EchoChamber) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EchoChamber_ties(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ties, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EchoChamber_ties(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EchoChamber", field, false, false, "Int")
+}
+
+func (ec *executionContext) _EchoChamber_supportAssortativity(ctx context.Context, field graphql.CollectedField, obj *model.EchoChamber) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EchoChamber_supportAssortativity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SupportAssortativity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EchoChamber_supportAssortativity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EchoChamber", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Graph_network(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
@@ -5301,6 +6285,98 @@ func (ec *executionContext) _GraphNode_initialEffectOnUsage(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_GraphNode_initialEffectOnUsage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Influence_agentId(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Influence_agentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Influence_agentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Influence", field, false, false, "String")
+}
+
+func (ec *executionContext) _Influence_score(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Influence_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Influence_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Influence", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Influence_neighbours(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Influence_neighbours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Neighbours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Influence_neighbours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Influence", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Influence_weight(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Influence_weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weight, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Influence_weight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Influence", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Mutation_uploadGraph(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -6331,6 +7407,98 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Polarization_n(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Polarization_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Polarization_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Polarization_supportVariance(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Polarization_supportVariance(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SupportVariance, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Polarization_supportVariance(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Polarization_bimodalityCoefficient(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Polarization_bimodalityCoefficient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BimodalityCoefficient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Polarization_bimodalityCoefficient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Polarization_extremesShare(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Polarization_extremesShare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExtremesShare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Polarization_extremesShare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
+}
+
 func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7087,6 +8255,38 @@ func (ec *executionContext) fieldContext_Report_charts(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Report_typedMetrics(ctx context.Context, field graphql.CollectedField, obj *ent.Report) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Report_typedMetrics(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Report().TypedMetrics(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportMetrics) graphql.Marshaler {
+			return ec.marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportMetrics(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Report_typedMetrics(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Report",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportMetrics(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ReportChart_name(ctx context.Context, field graphql.CollectedField, obj *model.ReportChart) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7273,6 +8473,712 @@ func (ec *executionContext) _ReportEdge_cursor(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_ReportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReportEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ReportHeadline_n(ctx context.Context, field graphql.CollectedField, obj *model.ReportHeadline) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportHeadline_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportHeadline_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportHeadline_careScore100(ctx context.Context, field graphql.CollectedField, obj *model.ReportHeadline) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportHeadline_careScore100(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareScore100, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportHeadline_careScore100(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportHeadline_changeInSupport50(ctx context.Context, field graphql.CollectedField, obj *model.ReportHeadline) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportHeadline_changeInSupport50(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangeInSupport50, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportHeadline_changeInSupport50(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportMetrics_finalRound(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_finalRound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinalRound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_finalRound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportMetrics_agentCount(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_agentCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgentCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_agentCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportMetrics", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_headline(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Headline, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportHeadline) graphql.Marshaler {
+			return ec.marshalNReportHeadline2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportHeadline(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_headline(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportHeadline(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_rounds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rounds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RoundStats) graphql.Marshaler {
+			return ec.marshalNRoundStats2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStatsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_rounds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RoundStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_shift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SupportShift) graphql.Marshaler {
+			return ec.marshalNSupportShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSupportShift(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_shift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SupportShift(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_polarization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Polarization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Polarization) graphql.Marshaler {
+			return ec.marshalNPolarization2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐPolarization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_polarization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Polarization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_consensus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Consensus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Consensus) graphql.Marshaler {
+			return ec.marshalNConsensus2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐConsensus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_consensus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Consensus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_echoChamber(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EchoChamber, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EchoChamber) graphql.Marshaler {
+			return ec.marshalNEchoChamber2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐEchoChamber(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_echoChamber(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EchoChamber(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_topMovers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TopMovers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AgentShift) graphql.Marshaler {
+			return ec.marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShiftᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_topMovers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentShift(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportMetrics_mostInfluential(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MostInfluential, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Influence) graphql.Marshaler {
+			return ec.marshalNInfluence2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportMetrics_mostInfluential(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportMetrics",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Influence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RoundStats_round(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundStats_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Round, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundStats_round(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundStats_n(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundStats_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundStats_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundStats_failed(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundStats_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundStats_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundStats_care(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Care, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Distribution) graphql.Marshaler {
+			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐDistribution(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RoundStats_care(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RoundStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Distribution(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RoundStats_support(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundStats_support(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Support, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Distribution) graphql.Marshaler {
+			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐDistribution(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RoundStats_support(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RoundStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Distribution(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *model.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.CollectedField, obj *model.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentValue) graphql.Marshaler {
+			return ec.marshalNSegmentValue2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentValue_value(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _SegmentValue_count(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentValue_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentValue_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SegmentValue_meanCare(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentValue_meanCare(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanCare, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentValue_meanCare(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SegmentValue_meanSupport(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentValue_meanSupport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanSupport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentValue_meanSupport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SegmentValue_meanSupportShift(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentValue_meanSupportShift(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanSupportShift, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentValue_meanSupportShift(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Simulation_id(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
@@ -8884,6 +10790,107 @@ func (ec *executionContext) fieldContext_Subscription_simulationEvents(ctx conte
 	if fc.Args, err = ec.field_Subscription_simulationEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SupportShift_n(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportShift_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SupportShift_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SupportShift_meanCareDelta(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportShift_meanCareDelta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanCareDelta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SupportShift_meanCareDelta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SupportShift_meanSupportDelta(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportShift_meanSupportDelta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MeanSupportDelta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SupportShift_meanSupportDelta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SupportShift_agents(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SupportShift_agents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Agents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AgentShift) graphql.Marshaler {
+			return ec.marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShiftᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SupportShift_agents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SupportShift",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentShift(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -15667,6 +17674,69 @@ func (ec *executionContext) _AgentEdge(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var agentShiftImplementors = []string{"AgentShift"}
+
+func (ec *executionContext) _AgentShift(ctx context.Context, sel ast.SelectionSet, obj *model.AgentShift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, agentShiftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AgentShift")
+		case "agentId":
+			out.Values[i] = ec._AgentShift_agentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "initialCare":
+			out.Values[i] = ec._AgentShift_initialCare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finalCare":
+			out.Values[i] = ec._AgentShift_finalCare(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careDelta":
+			out.Values[i] = ec._AgentShift_careDelta(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "initialSupport":
+			out.Values[i] = ec._AgentShift_initialSupport(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finalSupport":
+			out.Values[i] = ec._AgentShift_finalSupport(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "supportDelta":
+			out.Values[i] = ec._AgentShift_supportDelta(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var agentStateImplementors = []string{"AgentState", "Node"}
 
 func (ec *executionContext) _AgentState(ctx context.Context, sel ast.SelectionSet, obj *ent.AgentState) graphql.Marshaler {
@@ -15912,6 +17982,49 @@ func (ec *executionContext) _AgentView(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var consensusImplementors = []string{"Consensus"}
+
+func (ec *executionContext) _Consensus(ctx context.Context, sel ast.SelectionSet, obj *model.Consensus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, consensusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Consensus")
+		case "medianSupport":
+			out.Values[i] = ec._Consensus_medianSupport(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "withinOneOfMedianShare":
+			out.Values[i] = ec._Consensus_withinOneOfMedianShare(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fragmentation":
+			out.Values[i] = ec._Consensus_fragmentation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var deleteNetworkPayloadImplementors = []string{"DeleteNetworkPayload"}
 
 func (ec *executionContext) _DeleteNetworkPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteNetworkPayload) graphql.Marshaler {
@@ -15930,6 +18043,92 @@ func (ec *executionContext) _DeleteNetworkPayload(ctx context.Context, sel ast.S
 			}
 		case "defaultNetwork":
 			out.Values[i] = ec._DeleteNetworkPayload_defaultNetwork(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var distributionImplementors = []string{"Distribution"}
+
+func (ec *executionContext) _Distribution(ctx context.Context, sel ast.SelectionSet, obj *model.Distribution) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, distributionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Distribution")
+		case "mean":
+			out.Values[i] = ec._Distribution_mean(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "median":
+			out.Values[i] = ec._Distribution_median(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stdDev":
+			out.Values[i] = ec._Distribution_stdDev(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "histogram":
+			out.Values[i] = ec._Distribution_histogram(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var echoChamberImplementors = []string{"EchoChamber"}
+
+func (ec *executionContext) _EchoChamber(ctx context.Context, sel ast.SelectionSet, obj *model.EchoChamber) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, echoChamberImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EchoChamber")
+		case "ties":
+			out.Values[i] = ec._EchoChamber_ties(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "supportAssortativity":
+			out.Values[i] = ec._EchoChamber_supportAssortativity(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -16178,6 +18377,54 @@ func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet
 		case "initialEffectOnUsage":
 			out.Values[i] = ec._GraphNode_initialEffectOnUsage(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var influenceImplementors = []string{"Influence"}
+
+func (ec *executionContext) _Influence(ctx context.Context, sel ast.SelectionSet, obj *model.Influence) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, influenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Influence")
+		case "agentId":
+			out.Values[i] = ec._Influence_agentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._Influence_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "neighbours":
+			out.Values[i] = ec._Influence_neighbours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "weight":
+			out.Values[i] = ec._Influence_weight(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -16589,6 +18836,54 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var polarizationImplementors = []string{"Polarization"}
+
+func (ec *executionContext) _Polarization(ctx context.Context, sel ast.SelectionSet, obj *model.Polarization) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, polarizationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Polarization")
+		case "n":
+			out.Values[i] = ec._Polarization_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "supportVariance":
+			out.Values[i] = ec._Polarization_supportVariance(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "bimodalityCoefficient":
+			out.Values[i] = ec._Polarization_bimodalityCoefficient(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "extremesShare":
+			out.Values[i] = ec._Polarization_extremesShare(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -16770,6 +19065,12 @@ func (ec *executionContext) _Report(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Report_charts(ctx, field, obj)
 				})
+		case "typedMetrics":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Report_typedMetrics(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16887,6 +19188,276 @@ func (ec *executionContext) _ReportEdge(ctx context.Context, sel ast.SelectionSe
 		case "cursor":
 			out.Values[i] = ec._ReportEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportHeadlineImplementors = []string{"ReportHeadline"}
+
+func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.SelectionSet, obj *model.ReportHeadline) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportHeadlineImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportHeadline")
+		case "n":
+			out.Values[i] = ec._ReportHeadline_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careScore100":
+			out.Values[i] = ec._ReportHeadline_careScore100(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "changeInSupport50":
+			out.Values[i] = ec._ReportHeadline_changeInSupport50(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportMetricsImplementors = []string{"ReportMetrics"}
+
+func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.SelectionSet, obj *model.ReportMetrics) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportMetricsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportMetrics")
+		case "finalRound":
+			out.Values[i] = ec._ReportMetrics_finalRound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "agentCount":
+			out.Values[i] = ec._ReportMetrics_agentCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "headline":
+			out.Values[i] = ec._ReportMetrics_headline(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rounds":
+			out.Values[i] = ec._ReportMetrics_rounds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "shift":
+			out.Values[i] = ec._ReportMetrics_shift(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "polarization":
+			out.Values[i] = ec._ReportMetrics_polarization(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "consensus":
+			out.Values[i] = ec._ReportMetrics_consensus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "echoChamber":
+			out.Values[i] = ec._ReportMetrics_echoChamber(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "segments":
+			out.Values[i] = ec._ReportMetrics_segments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "topMovers":
+			out.Values[i] = ec._ReportMetrics_topMovers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mostInfluential":
+			out.Values[i] = ec._ReportMetrics_mostInfluential(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var roundStatsImplementors = []string{"RoundStats"}
+
+func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSet, obj *model.RoundStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, roundStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RoundStats")
+		case "round":
+			out.Values[i] = ec._RoundStats_round(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "n":
+			out.Values[i] = ec._RoundStats_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._RoundStats_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "care":
+			out.Values[i] = ec._RoundStats_care(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "support":
+			out.Values[i] = ec._RoundStats_support(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentImplementors = []string{"Segment"}
+
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *model.Segment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Segment")
+		case "key":
+			out.Values[i] = ec._Segment_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._Segment_values(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var segmentValueImplementors = []string{"SegmentValue"}
+
+func (ec *executionContext) _SegmentValue(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentValue")
+		case "value":
+			out.Values[i] = ec._SegmentValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._SegmentValue_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanCare":
+			out.Values[i] = ec._SegmentValue_meanCare(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "meanSupport":
+			out.Values[i] = ec._SegmentValue_meanSupport(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "meanSupportShift":
+			out.Values[i] = ec._SegmentValue_meanSupportShift(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -17431,6 +20002,54 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
+}
+
+var supportShiftImplementors = []string{"SupportShift"}
+
+func (ec *executionContext) _SupportShift(ctx context.Context, sel ast.SelectionSet, obj *model.SupportShift) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, supportShiftImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SupportShift")
+		case "n":
+			out.Values[i] = ec._SupportShift_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meanCareDelta":
+			out.Values[i] = ec._SupportShift_meanCareDelta(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "meanSupportDelta":
+			out.Values[i] = ec._SupportShift_meanSupportDelta(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "agents":
+			out.Values[i] = ec._SupportShift_agents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
 }
 
 var tieImplementors = []string{"Tie", "Node"}
@@ -18017,6 +20636,30 @@ func (ec *executionContext) marshalNAgentOrderField2ᚖgithubᚗcomᚋethoxᚋet
 	return v
 }
 
+func (ec *executionContext) marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AgentShift) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAgentShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShift(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAgentShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShift(ctx context.Context, sel ast.SelectionSet, v *model.AgentShift) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AgentShift!")
+		return graphql.Null
+	}
+	return ec._AgentShift(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAgentStateConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentStateConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AgentStateConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AgentStateConnection!")
@@ -18059,6 +20702,14 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNConsensus2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐConsensus(ctx context.Context, sel ast.SelectionSet, v *model.Consensus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Consensus!")
+		return graphql.Null
+	}
+	return ec._Consensus(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[int], error) {
 	var res entgql.Cursor[int]
 	err := res.UnmarshalGQL(v)
@@ -18075,6 +20726,14 @@ func (ec *executionContext) marshalNDeleteNetworkPayload2ᚖgithubᚗcomᚋethox
 		return graphql.Null
 	}
 	return ec._DeleteNetworkPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNEchoChamber2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐEchoChamber(ctx context.Context, sel ast.SelectionSet, v *model.EchoChamber) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "EchoChamber!")
+		return graphql.Null
+	}
+	return ec._EchoChamber(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -18246,6 +20905,30 @@ func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.Se
 	return ret
 }
 
+func (ec *executionContext) marshalNInfluence2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluenceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Influence) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInfluence2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluence(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNInfluence2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluence(ctx context.Context, sel ast.SelectionSet, v *model.Influence) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Influence!")
+		return graphql.Null
+	}
+	return ec._Influence(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18258,6 +20941,35 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {
@@ -18379,6 +21091,14 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPolarization2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐPolarization(ctx context.Context, sel ast.SelectionSet, v *model.Polarization) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Polarization!")
+		return graphql.Null
+	}
+	return ec._Polarization(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNReport2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐReport(ctx context.Context, sel ast.SelectionSet, v *ent.Report) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Report!")
@@ -18411,6 +21131,22 @@ func (ec *executionContext) marshalNReportChart2ᚖgithubᚗcomᚋethoxᚋethox�
 	return ec._ReportChart(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNReportHeadline2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportHeadline(ctx context.Context, sel ast.SelectionSet, v *model.ReportHeadline) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportHeadline!")
+		return graphql.Null
+	}
+	return ec._ReportHeadline(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportMetrics(ctx context.Context, sel ast.SelectionSet, v *model.ReportMetrics) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportMetrics!")
+		return graphql.Null
+	}
+	return ec._ReportMetrics(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (report.NarrativeSource, error) {
 	var res report.NarrativeSource
 	err := res.UnmarshalGQL(v)
@@ -18440,9 +21176,81 @@ func (ec *executionContext) unmarshalNReportWhereInput2ᚖgithubᚗcomᚋethox�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRoundStats2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoundStats) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRoundStats2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStats(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRoundStats2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStats(ctx context.Context, sel ast.SelectionSet, v *model.RoundStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RoundStats!")
+		return graphql.Null
+	}
+	return ec._RoundStats(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx context.Context, v any) (model.RunSimulationInput, error) {
 	res, err := ec.unmarshalInputRunSimulationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegment2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Segment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegment2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegment(ctx context.Context, sel ast.SelectionSet, v *model.Segment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Segment!")
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentValue2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SegmentValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentValue2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentValue2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValue(ctx context.Context, sel ast.SelectionSet, v *model.SegmentValue) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SegmentValue!")
+		return graphql.Null
+	}
+	return ec._SegmentValue(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx context.Context, sel ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
@@ -18583,6 +21391,14 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNSupportShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSupportShift(ctx context.Context, sel ast.SelectionSet, v *model.SupportShift) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SupportShift!")
+		return graphql.Null
+	}
+	return ec._SupportShift(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTieConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐTieConnection(ctx context.Context, sel ast.SelectionSet, v *ent.TieConnection) graphql.Marshaler {
@@ -18988,6 +21804,13 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐDistribution(ctx context.Context, sel ast.SelectionSet, v *model.Distribution) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Distribution(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {

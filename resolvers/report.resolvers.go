@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/report"
@@ -32,6 +33,20 @@ func (r *reportResolver) Charts(ctx context.Context, obj *ent.Report) ([]*model.
 		charts[i] = &model.ReportChart{Name: name, URL: export.ReportChartURL(obj.ID, name)}
 	}
 	return charts, nil
+}
+
+// TypedMetrics is the resolver for the typedMetrics field.
+func (r *reportResolver) TypedMetrics(ctx context.Context, obj *ent.Report) (*model.ReportMetrics, error) {
+	// The stored metrics are report.Metrics as JSON; the GraphQL types use the same names.
+	b, err := json.Marshal(obj.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	var m model.ReportMetrics
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // Report is the resolver for the report field.
