@@ -210,7 +210,9 @@ func TestTypedMetrics(t *testing.T) {
 					Key    string
 					Values []struct{ Value string }
 				}
-				MostInfluential []struct{ AgentID string `json:"agentId"` }
+				MostInfluential []struct {
+					AgentID string `json:"agentId"`
+				}
 			}
 		}
 	}
