@@ -27,6 +27,7 @@ import (
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/telemetry"
 )
 
 const usage = `usage: ethox [command]
@@ -195,7 +196,10 @@ func serve(ctx context.Context) error {
 		return err
 	}
 
+	metrics := telemetry.New(db.SQL)
+	sims.SetMetrics(metrics)
 	h := api.NewHandler(api.Options{
+		Metrics:          metrics,
 		DB:               db,
 		Client:           db.Client,
 		Graphs:           graphstore.New(db),

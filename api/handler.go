@@ -25,6 +25,7 @@ import (
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/resolvers"
 	"github.com/ethox/ethox/simulation"
+	"github.com/ethox/ethox/telemetry"
 )
 
 // Options are the dependencies and limits of the HTTP surface.
@@ -39,6 +40,8 @@ type Options struct {
 	MaxUploadBytes int64    // multipart requests, enforced while reading
 	MaxBodyBytes   int64    // JSON POST bodies, enforced while reading
 	Ready          func(ctx context.Context) error
+	// Metrics, when set, are served at /metrics and fed by every request.
+	Metrics *telemetry.Metrics
 	// ProgressInterval throttles simulationProgress messages (default 250ms).
 	ProgressInterval time.Duration
 	// DisableGraphFastPath sends whole-graph queries through gqlgen's executor
@@ -75,7 +78,12 @@ func NewHandler(o Options) http.Handler {
 		mountCharts(mux, o.DB)
 	}
 	ide.Mount(mux, "/query", "Ethox")
-	return corsHandler(o.CORSOrigins).Handler(mux)
+	var h http.Handler = mux
+	if o.Metrics != nil {
+		mux.Handle("GET /metrics", o.Metrics.Handler())
+		h = o.Metrics.Instrument(mux)
+	}
+	return corsHandler(o.CORSOrigins).Handler(h)
 }
 
 // NewGraphQL builds the GraphQL handler with explicit transports (gqlgen's
@@ -110,6 +118,9 @@ func NewGraphQL(o Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	if o.Metrics != nil {
+		srv.AroundOperations(operationMetrics(o.Metrics)) // outermost: it also sees the fast path
+	}
 	if !o.DisableGraphFastPath && o.Graphs != nil {
 		srv.AroundOperations(fastGraph(o.Graphs))
 	}

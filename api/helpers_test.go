@@ -21,6 +21,7 @@ import (
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/telemetry"
 )
 
 // fixturePath points at the shared prototype fixtures beside the repository.
@@ -64,6 +65,8 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	metrics := telemetry.New(db.SQL)
+	sims.SetMetrics(metrics)
 	if err := sims.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +81,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		Graphs:         graphstore.New(db),
 		Sims:           sims,
 		Reports:        reporting.New(db, lc, ""),
+		Metrics:        metrics,
 		CORSOrigins:    []string{"*"},
 		MaxUploadBytes: 256 << 20,
 		MaxBodyBytes:   64 << 20,

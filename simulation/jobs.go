@@ -272,6 +272,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 	}
 	r, usage, err := s.llm.React(ctx, req)
 	release()
+	s.recordLLM(usage, err)
 	switch {
 	case err == nil:
 		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round,
@@ -800,3 +801,18 @@ func texts(pl *plan) []string {
 }
 
 func clamp(x, lo, hi float64) float64 { return math.Min(hi, math.Max(lo, x)) }
+
+func (s *Service) recordLLM(u llm.Usage, err error) {
+	m := s.metrics
+	if m == nil {
+		return
+	}
+	m.LLMCalls.Add(float64(u.Calls))
+	m.LLMTokens.WithLabelValues("prompt").Add(float64(u.PromptTokens))
+	m.LLMTokens.WithLabelValues("completion").Add(float64(u.CompletionTokens))
+	m.LLMRetries.Add(float64(u.Retries))
+	m.LLMLatency.Observe(u.Latency.Seconds())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		m.LLMFailures.Inc()
+	}
+}

@@ -28,6 +28,7 @@ import (
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/telemetry"
 )
 
 // Config bounds and tunes runs in this process.
@@ -91,6 +92,7 @@ type Service struct {
 	log    *slog.Logger
 	river  *river.Client[*sql.Tx]
 
+	metrics    *telemetry.Metrics // nil: not recorded
 	events     broker             // wakes this process's subscribers
 	stopListen context.CancelFunc // the PostgreSQL LISTEN loop
 
@@ -133,6 +135,9 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 	s.river = rv
 	return s, nil
 }
+
+// SetMetrics makes the service record its LLM calls in m.
+func (s *Service) SetMetrics(m *telemetry.Metrics) { s.metrics = m }
 
 // LLM is the process's LLM client, nil when none is configured.
 func (s *Service) LLM() *llm.Client { return s.llm }
