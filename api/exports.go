@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -88,12 +87,12 @@ func mountCharts(mux *http.ServeMux, db *database.DB) {
 			httpError(w, apperr.New(apperr.NotFound, "report %d not found", id))
 			return
 		}
-		var m report.Metrics
-		if b, err := json.Marshal(rep.Metrics); err != nil || json.Unmarshal(b, &m) != nil {
-			httpError(w, fmt.Errorf("report %d: unreadable metrics", id))
+		m, err := report.FromMap(rep.Metrics)
+		if err != nil {
+			httpError(w, fmt.Errorf("report %d: unreadable metrics: %w", id, err))
 			return
 		}
-		svg, known := report.Chart(&m, name)
+		svg, known := report.Chart(m, name)
 		if !found || !known {
 			httpError(w, apperr.New(apperr.NotFound, "no chart %q; charts: %s", r.PathValue("file"), strings.Join(report.ChartNames, ", ")))
 			return

@@ -18,10 +18,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/network"
-	"github.com/ethox/ethox/ent/report"
+	report1 "github.com/ethox/ethox/ent/report"
 	simulation1 "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graph/scalars"
+	"github.com/ethox/ethox/report"
 	"github.com/ethox/ethox/simulation"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -38,6 +39,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	AgentState() AgentStateResolver
+	Distribution() DistributionResolver
 	Mutation() MutationResolver
 	Network() NetworkResolver
 	Query() QueryResolver
@@ -476,6 +478,9 @@ type ComplexityRoot struct {
 type AgentStateResolver interface {
 	AgentKey(ctx context.Context, obj *ent.AgentState) (string, error)
 }
+type DistributionResolver interface {
+	Histogram(ctx context.Context, obj *report.Distribution) ([]int, error)
+}
 type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
 	ImportGraph(ctx context.Context, input model.GraphInput, name *string) (*model.UploadGraphPayload, error)
@@ -500,7 +505,7 @@ type QueryResolver interface {
 }
 type ReportResolver interface {
 	Charts(ctx context.Context, obj *ent.Report) ([]*model.ReportChart, error)
-	TypedMetrics(ctx context.Context, obj *ent.Report) (*model.ReportMetrics, error)
+	TypedMetrics(ctx context.Context, obj *ent.Report) (*report.Metrics, error)
 }
 type SimulationResolver interface {
 	Report(ctx context.Context, obj *ent.Simulation) (*ent.Report, error)
@@ -4564,7 +4569,7 @@ func (ec *executionContext) fieldContext_AgentEdge_cursor(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentEdge", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _AgentShift_agentId(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_agentId(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4587,7 +4592,7 @@ func (ec *executionContext) fieldContext_AgentShift_agentId(_ context.Context, f
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "String")
 }
 
-func (ec *executionContext) _AgentShift_initialCare(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_initialCare(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4610,7 +4615,7 @@ func (ec *executionContext) fieldContext_AgentShift_initialCare(_ context.Contex
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_finalCare(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_finalCare(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4633,7 +4638,7 @@ func (ec *executionContext) fieldContext_AgentShift_finalCare(_ context.Context,
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_careDelta(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_careDelta(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4656,7 +4661,7 @@ func (ec *executionContext) fieldContext_AgentShift_careDelta(_ context.Context,
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_initialSupport(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_initialSupport(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4679,7 +4684,7 @@ func (ec *executionContext) fieldContext_AgentShift_initialSupport(_ context.Con
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_finalSupport(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_finalSupport(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4702,7 +4707,7 @@ func (ec *executionContext) fieldContext_AgentShift_finalSupport(_ context.Conte
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_supportDelta(ctx context.Context, field graphql.CollectedField, obj *model.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_supportDelta(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5368,7 +5373,7 @@ func (ec *executionContext) fieldContext_AgentView_failed(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Consensus_medianSupport(ctx context.Context, field graphql.CollectedField, obj *model.Consensus) (ret graphql.Marshaler) {
+func (ec *executionContext) _Consensus_medianSupport(ctx context.Context, field graphql.CollectedField, obj *report.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5391,7 +5396,7 @@ func (ec *executionContext) fieldContext_Consensus_medianSupport(_ context.Conte
 	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Consensus_withinOneOfMedianShare(ctx context.Context, field graphql.CollectedField, obj *model.Consensus) (ret graphql.Marshaler) {
+func (ec *executionContext) _Consensus_withinOneOfMedianShare(ctx context.Context, field graphql.CollectedField, obj *report.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5414,7 +5419,7 @@ func (ec *executionContext) fieldContext_Consensus_withinOneOfMedianShare(_ cont
 	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Consensus_fragmentation(ctx context.Context, field graphql.CollectedField, obj *model.Consensus) (ret graphql.Marshaler) {
+func (ec *executionContext) _Consensus_fragmentation(ctx context.Context, field graphql.CollectedField, obj *report.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5492,7 +5497,7 @@ func (ec *executionContext) fieldContext_DeleteNetworkPayload_defaultNetwork(_ c
 	return fc, nil
 }
 
-func (ec *executionContext) _Distribution_mean(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_mean(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5515,7 +5520,7 @@ func (ec *executionContext) fieldContext_Distribution_mean(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Distribution_median(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_median(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5538,7 +5543,7 @@ func (ec *executionContext) fieldContext_Distribution_median(_ context.Context, 
 	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Distribution_stdDev(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_stdDev(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5561,7 +5566,7 @@ func (ec *executionContext) fieldContext_Distribution_stdDev(_ context.Context, 
 	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Distribution_histogram(ctx context.Context, field graphql.CollectedField, obj *model.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_histogram(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5570,7 +5575,7 @@ func (ec *executionContext) _Distribution_histogram(ctx context.Context, field g
 			return ec.fieldContext_Distribution_histogram(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Histogram, nil
+			return ec.Resolvers.Distribution().Histogram(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []int) graphql.Marshaler {
@@ -5581,10 +5586,10 @@ func (ec *executionContext) _Distribution_histogram(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_Distribution_histogram(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("Distribution", field, true, true, "Int")
 }
 
-func (ec *executionContext) _EchoChamber_ties(ctx context.Context, field graphql.CollectedField, obj *model.EchoChamber) (ret graphql.Marshaler) {
+func (ec *executionContext) _EchoChamber_ties(ctx context.Context, field graphql.CollectedField, obj *report.EchoChamber) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5607,7 +5612,7 @@ func (ec *executionContext) fieldContext_EchoChamber_ties(_ context.Context, fie
 	return graphql.NewScalarFieldContext("EchoChamber", field, false, false, "Int")
 }
 
-func (ec *executionContext) _EchoChamber_supportAssortativity(ctx context.Context, field graphql.CollectedField, obj *model.EchoChamber) (ret graphql.Marshaler) {
+func (ec *executionContext) _EchoChamber_supportAssortativity(ctx context.Context, field graphql.CollectedField, obj *report.EchoChamber) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6287,7 +6292,7 @@ func (ec *executionContext) fieldContext_GraphNode_initialEffectOnUsage(_ contex
 	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Influence_agentId(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_agentId(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6310,7 +6315,7 @@ func (ec *executionContext) fieldContext_Influence_agentId(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Influence", field, false, false, "String")
 }
 
-func (ec *executionContext) _Influence_score(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_score(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6333,7 +6338,7 @@ func (ec *executionContext) fieldContext_Influence_score(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Influence", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Influence_neighbours(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_neighbours(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6356,7 +6361,7 @@ func (ec *executionContext) fieldContext_Influence_neighbours(_ context.Context,
 	return graphql.NewScalarFieldContext("Influence", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Influence_weight(ctx context.Context, field graphql.CollectedField, obj *model.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_weight(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7407,7 +7412,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _Polarization_n(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_n(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7430,7 +7435,7 @@ func (ec *executionContext) fieldContext_Polarization_n(_ context.Context, field
 	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Polarization_supportVariance(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_supportVariance(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7453,7 +7458,7 @@ func (ec *executionContext) fieldContext_Polarization_supportVariance(_ context.
 	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Polarization_bimodalityCoefficient(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_bimodalityCoefficient(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7476,7 +7481,7 @@ func (ec *executionContext) fieldContext_Polarization_bimodalityCoefficient(_ co
 	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Polarization_extremesShare(ctx context.Context, field graphql.CollectedField, obj *model.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_extremesShare(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8111,7 +8116,7 @@ func (ec *executionContext) _Report_narrativeSource(ctx context.Context, field g
 			return obj.NarrativeSource, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report.NarrativeSource) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v report1.NarrativeSource) graphql.Marshaler {
 			return ec.marshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx, selections, v)
 		},
 		true,
@@ -8267,8 +8272,8 @@ func (ec *executionContext) _Report_typedMetrics(ctx context.Context, field grap
 			return ec.Resolvers.Report().TypedMetrics(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportMetrics) graphql.Marshaler {
-			return ec.marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportMetrics(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *report.Metrics) graphql.Marshaler {
+			return ec.marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐMetrics(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8475,7 +8480,7 @@ func (ec *executionContext) fieldContext_ReportEdge_cursor(_ context.Context, fi
 	return graphql.NewScalarFieldContext("ReportEdge", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _ReportHeadline_n(ctx context.Context, field graphql.CollectedField, obj *model.ReportHeadline) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportHeadline_n(ctx context.Context, field graphql.CollectedField, obj *report.Headline) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8498,7 +8503,7 @@ func (ec *executionContext) fieldContext_ReportHeadline_n(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportHeadline_careScore100(ctx context.Context, field graphql.CollectedField, obj *model.ReportHeadline) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportHeadline_careScore100(ctx context.Context, field graphql.CollectedField, obj *report.Headline) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8521,7 +8526,7 @@ func (ec *executionContext) fieldContext_ReportHeadline_careScore100(_ context.C
 	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportHeadline_changeInSupport50(ctx context.Context, field graphql.CollectedField, obj *model.ReportHeadline) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportHeadline_changeInSupport50(ctx context.Context, field graphql.CollectedField, obj *report.Headline) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8544,7 +8549,7 @@ func (ec *executionContext) fieldContext_ReportHeadline_changeInSupport50(_ cont
 	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportMetrics_finalRound(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_finalRound(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8567,7 +8572,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_finalRound(_ context.Cont
 	return graphql.NewScalarFieldContext("ReportMetrics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportMetrics_agentCount(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_agentCount(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8590,7 +8595,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_agentCount(_ context.Cont
 	return graphql.NewScalarFieldContext("ReportMetrics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8602,8 +8607,8 @@ func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field g
 			return obj.Headline, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportHeadline) graphql.Marshaler {
-			return ec.marshalNReportHeadline2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportHeadline(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v report.Headline) graphql.Marshaler {
+			return ec.marshalNReportHeadline2githubᚗcomᚋethoxᚋethoxᚋreportᚐHeadline(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8622,7 +8627,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_headline(_ context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8634,8 +8639,8 @@ func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field gra
 			return obj.Rounds, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.RoundStats) graphql.Marshaler {
-			return ec.marshalNRoundStats2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStatsᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []report.RoundStats) graphql.Marshaler {
+			return ec.marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStatsᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8654,7 +8659,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_rounds(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8666,8 +8671,8 @@ func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field grap
 			return obj.Shift, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.SupportShift) graphql.Marshaler {
-			return ec.marshalNSupportShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSupportShift(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v report.Shift) graphql.Marshaler {
+			return ec.marshalNSupportShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐShift(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8686,7 +8691,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_shift(_ context.Context, 
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8698,8 +8703,8 @@ func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, fie
 			return obj.Polarization, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Polarization) graphql.Marshaler {
-			return ec.marshalNPolarization2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐPolarization(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v report.Polarization) graphql.Marshaler {
+			return ec.marshalNPolarization2githubᚗcomᚋethoxᚋethoxᚋreportᚐPolarization(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8718,7 +8723,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_polarization(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8730,8 +8735,8 @@ func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field 
 			return obj.Consensus, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Consensus) graphql.Marshaler {
-			return ec.marshalNConsensus2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐConsensus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v report.Consensus) graphql.Marshaler {
+			return ec.marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋreportᚐConsensus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8750,7 +8755,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_consensus(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8762,8 +8767,8 @@ func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, fiel
 			return obj.EchoChamber, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.EchoChamber) graphql.Marshaler {
-			return ec.marshalNEchoChamber2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐEchoChamber(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v report.EchoChamber) graphql.Marshaler {
+			return ec.marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋreportᚐEchoChamber(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8782,7 +8787,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_echoChamber(_ context.Con
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8794,8 +8799,8 @@ func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field g
 			return obj.Segments, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Segment) graphql.Marshaler {
-			return ec.marshalNSegment2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []report.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8814,7 +8819,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_segments(_ context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8826,8 +8831,8 @@ func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field 
 			return obj.TopMovers, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.AgentShift) graphql.Marshaler {
-			return ec.marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShiftᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []report.AgentShift) graphql.Marshaler {
+			return ec.marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShiftᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8846,7 +8851,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_topMovers(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, field graphql.CollectedField, obj *model.ReportMetrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8858,8 +8863,8 @@ func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, 
 			return obj.MostInfluential, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.Influence) graphql.Marshaler {
-			return ec.marshalNInfluence2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluenceᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []report.Influence) graphql.Marshaler {
+			return ec.marshalNInfluence2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐInfluenceᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8878,7 +8883,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_mostInfluential(_ context
 	return fc, nil
 }
 
-func (ec *executionContext) _RoundStats_round(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_round(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8901,7 +8906,7 @@ func (ec *executionContext) fieldContext_RoundStats_round(_ context.Context, fie
 	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
 }
 
-func (ec *executionContext) _RoundStats_n(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_n(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8924,7 +8929,7 @@ func (ec *executionContext) fieldContext_RoundStats_n(_ context.Context, field g
 	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
 }
 
-func (ec *executionContext) _RoundStats_failed(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_failed(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8947,7 +8952,7 @@ func (ec *executionContext) fieldContext_RoundStats_failed(_ context.Context, fi
 	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
 }
 
-func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8959,8 +8964,8 @@ func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.
 			return obj.Care, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Distribution) graphql.Marshaler {
-			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐDistribution(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *report.Distribution) graphql.Marshaler {
+			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐDistribution(ctx, selections, v)
 		},
 		true,
 		false,
@@ -8979,7 +8984,7 @@ func (ec *executionContext) fieldContext_RoundStats_care(_ context.Context, fiel
 	return fc, nil
 }
 
-func (ec *executionContext) _RoundStats_support(ctx context.Context, field graphql.CollectedField, obj *model.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_support(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8991,8 +8996,8 @@ func (ec *executionContext) _RoundStats_support(ctx context.Context, field graph
 			return obj.Support, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.Distribution) graphql.Marshaler {
-			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐDistribution(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *report.Distribution) graphql.Marshaler {
+			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐDistribution(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9011,7 +9016,7 @@ func (ec *executionContext) fieldContext_RoundStats_support(_ context.Context, f
 	return fc, nil
 }
 
-func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *model.Segment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *report.Segment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9034,7 +9039,7 @@ func (ec *executionContext) fieldContext_Segment_key(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Segment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.CollectedField, obj *model.Segment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.CollectedField, obj *report.Segment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9046,8 +9051,8 @@ func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.C
 			return obj.Values, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentValue) graphql.Marshaler {
-			return ec.marshalNSegmentValue2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValueᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []report.SegmentValue) graphql.Marshaler {
+			return ec.marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValueᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9066,7 +9071,7 @@ func (ec *executionContext) fieldContext_Segment_values(_ context.Context, field
 	return fc, nil
 }
 
-func (ec *executionContext) _SegmentValue_value(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_value(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9089,7 +9094,7 @@ func (ec *executionContext) fieldContext_SegmentValue_value(_ context.Context, f
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "String")
 }
 
-func (ec *executionContext) _SegmentValue_count(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_count(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9112,7 +9117,7 @@ func (ec *executionContext) fieldContext_SegmentValue_count(_ context.Context, f
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SegmentValue_meanCare(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_meanCare(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9135,7 +9140,7 @@ func (ec *executionContext) fieldContext_SegmentValue_meanCare(_ context.Context
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SegmentValue_meanSupport(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_meanSupport(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9158,7 +9163,7 @@ func (ec *executionContext) fieldContext_SegmentValue_meanSupport(_ context.Cont
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SegmentValue_meanSupportShift(ctx context.Context, field graphql.CollectedField, obj *model.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_meanSupportShift(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10794,7 +10799,7 @@ func (ec *executionContext) fieldContext_Subscription_simulationEvents(ctx conte
 	return fc, nil
 }
 
-func (ec *executionContext) _SupportShift_n(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_n(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10817,7 +10822,7 @@ func (ec *executionContext) fieldContext_SupportShift_n(_ context.Context, field
 	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SupportShift_meanCareDelta(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_meanCareDelta(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10840,7 +10845,7 @@ func (ec *executionContext) fieldContext_SupportShift_meanCareDelta(_ context.Co
 	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SupportShift_meanSupportDelta(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_meanSupportDelta(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10863,7 +10868,7 @@ func (ec *executionContext) fieldContext_SupportShift_meanSupportDelta(_ context
 	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SupportShift_agents(ctx context.Context, field graphql.CollectedField, obj *model.SupportShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_agents(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10875,8 +10880,8 @@ func (ec *executionContext) _SupportShift_agents(ctx context.Context, field grap
 			return obj.Agents, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*model.AgentShift) graphql.Marshaler {
-			return ec.marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShiftᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []report.AgentShift) graphql.Marshaler {
+			return ec.marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShiftᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -17676,7 +17681,7 @@ func (ec *executionContext) _AgentEdge(ctx context.Context, sel ast.SelectionSet
 
 var agentShiftImplementors = []string{"AgentShift"}
 
-func (ec *executionContext) _AgentShift(ctx context.Context, sel ast.SelectionSet, obj *model.AgentShift) graphql.Marshaler {
+func (ec *executionContext) _AgentShift(ctx context.Context, sel ast.SelectionSet, obj *report.AgentShift) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, agentShiftImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -17984,7 +17989,7 @@ func (ec *executionContext) _AgentView(ctx context.Context, sel ast.SelectionSet
 
 var consensusImplementors = []string{"Consensus"}
 
-func (ec *executionContext) _Consensus(ctx context.Context, sel ast.SelectionSet, obj *model.Consensus) graphql.Marshaler {
+func (ec *executionContext) _Consensus(ctx context.Context, sel ast.SelectionSet, obj *report.Consensus) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, consensusImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18065,7 +18070,7 @@ func (ec *executionContext) _DeleteNetworkPayload(ctx context.Context, sel ast.S
 
 var distributionImplementors = []string{"Distribution"}
 
-func (ec *executionContext) _Distribution(ctx context.Context, sel ast.SelectionSet, obj *model.Distribution) graphql.Marshaler {
+func (ec *executionContext) _Distribution(ctx context.Context, sel ast.SelectionSet, obj *report.Distribution) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, distributionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18077,23 +18082,24 @@ func (ec *executionContext) _Distribution(ctx context.Context, sel ast.Selection
 		case "mean":
 			out.Values[i] = ec._Distribution_mean(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "median":
 			out.Values[i] = ec._Distribution_median(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "stdDev":
 			out.Values[i] = ec._Distribution_stdDev(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "histogram":
-			out.Values[i] = ec._Distribution_histogram(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Distribution_histogram(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18113,7 +18119,7 @@ func (ec *executionContext) _Distribution(ctx context.Context, sel ast.Selection
 
 var echoChamberImplementors = []string{"EchoChamber"}
 
-func (ec *executionContext) _EchoChamber(ctx context.Context, sel ast.SelectionSet, obj *model.EchoChamber) graphql.Marshaler {
+func (ec *executionContext) _EchoChamber(ctx context.Context, sel ast.SelectionSet, obj *report.EchoChamber) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, echoChamberImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18398,7 +18404,7 @@ func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet
 
 var influenceImplementors = []string{"Influence"}
 
-func (ec *executionContext) _Influence(ctx context.Context, sel ast.SelectionSet, obj *model.Influence) graphql.Marshaler {
+func (ec *executionContext) _Influence(ctx context.Context, sel ast.SelectionSet, obj *report.Influence) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, influenceImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18838,7 +18844,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 
 var polarizationImplementors = []string{"Polarization"}
 
-func (ec *executionContext) _Polarization(ctx context.Context, sel ast.SelectionSet, obj *model.Polarization) graphql.Marshaler {
+func (ec *executionContext) _Polarization(ctx context.Context, sel ast.SelectionSet, obj *report.Polarization) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, polarizationImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19209,7 +19215,7 @@ func (ec *executionContext) _ReportEdge(ctx context.Context, sel ast.SelectionSe
 
 var reportHeadlineImplementors = []string{"ReportHeadline"}
 
-func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.SelectionSet, obj *model.ReportHeadline) graphql.Marshaler {
+func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.SelectionSet, obj *report.Headline) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, reportHeadlineImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19252,7 +19258,7 @@ func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.Selecti
 
 var reportMetricsImplementors = []string{"ReportMetrics"}
 
-func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.SelectionSet, obj *model.ReportMetrics) graphql.Marshaler {
+func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.SelectionSet, obj *report.Metrics) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, reportMetricsImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19335,7 +19341,7 @@ func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.Selectio
 
 var roundStatsImplementors = []string{"RoundStats"}
 
-func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSet, obj *model.RoundStats) graphql.Marshaler {
+func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSet, obj *report.RoundStats) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, roundStatsImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19388,7 +19394,7 @@ func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSe
 
 var segmentImplementors = []string{"Segment"}
 
-func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *model.Segment) graphql.Marshaler {
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *report.Segment) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19426,7 +19432,7 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 
 var segmentValueImplementors = []string{"SegmentValue"}
 
-func (ec *executionContext) _SegmentValue(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentValue) graphql.Marshaler {
+func (ec *executionContext) _SegmentValue(ctx context.Context, sel ast.SelectionSet, obj *report.SegmentValue) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, segmentValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -20006,7 +20012,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 
 var supportShiftImplementors = []string{"SupportShift"}
 
-func (ec *executionContext) _SupportShift(ctx context.Context, sel ast.SelectionSet, obj *model.SupportShift) graphql.Marshaler {
+func (ec *executionContext) _SupportShift(ctx context.Context, sel ast.SelectionSet, obj *report.Shift) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, supportShiftImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -20636,11 +20642,15 @@ func (ec *executionContext) marshalNAgentOrderField2ᚖgithubᚗcomᚋethoxᚋet
 	return v
 }
 
-func (ec *executionContext) marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AgentShift) graphql.Marshaler {
+func (ec *executionContext) marshalNAgentShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShift(ctx context.Context, sel ast.SelectionSet, v report.AgentShift) graphql.Marshaler {
+	return ec._AgentShift(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []report.AgentShift) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNAgentShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShift(ctx, sel, v[i])
+		return ec.marshalNAgentShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShift(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20650,14 +20660,6 @@ func (ec *executionContext) marshalNAgentShift2ᚕᚖgithubᚗcomᚋethoxᚋetho
 	}
 
 	return ret
-}
-
-func (ec *executionContext) marshalNAgentShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAgentShift(ctx context.Context, sel ast.SelectionSet, v *model.AgentShift) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "AgentShift!")
-		return graphql.Null
-	}
-	return ec._AgentShift(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAgentStateConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐAgentStateConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AgentStateConnection) graphql.Marshaler {
@@ -20702,12 +20704,8 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNConsensus2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐConsensus(ctx context.Context, sel ast.SelectionSet, v *model.Consensus) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Consensus!")
-		return graphql.Null
-	}
-	return ec._Consensus(ctx, sel, v)
+func (ec *executionContext) marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋreportᚐConsensus(ctx context.Context, sel ast.SelectionSet, v report.Consensus) graphql.Marshaler {
+	return ec._Consensus(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[int], error) {
@@ -20728,12 +20726,8 @@ func (ec *executionContext) marshalNDeleteNetworkPayload2ᚖgithubᚗcomᚋethox
 	return ec._DeleteNetworkPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNEchoChamber2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐEchoChamber(ctx context.Context, sel ast.SelectionSet, v *model.EchoChamber) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "EchoChamber!")
-		return graphql.Null
-	}
-	return ec._EchoChamber(ctx, sel, v)
+func (ec *executionContext) marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋreportᚐEchoChamber(ctx context.Context, sel ast.SelectionSet, v report.EchoChamber) graphql.Marshaler {
+	return ec._EchoChamber(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -20905,11 +20899,15 @@ func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.Se
 	return ret
 }
 
-func (ec *executionContext) marshalNInfluence2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluenceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Influence) graphql.Marshaler {
+func (ec *executionContext) marshalNInfluence2githubᚗcomᚋethoxᚋethoxᚋreportᚐInfluence(ctx context.Context, sel ast.SelectionSet, v report.Influence) graphql.Marshaler {
+	return ec._Influence(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNInfluence2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐInfluenceᚄ(ctx context.Context, sel ast.SelectionSet, v []report.Influence) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNInfluence2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluence(ctx, sel, v[i])
+		return ec.marshalNInfluence2githubᚗcomᚋethoxᚋethoxᚋreportᚐInfluence(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -20919,14 +20917,6 @@ func (ec *executionContext) marshalNInfluence2ᚕᚖgithubᚗcomᚋethoxᚋethox
 	}
 
 	return ret
-}
-
-func (ec *executionContext) marshalNInfluence2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐInfluence(ctx context.Context, sel ast.SelectionSet, v *model.Influence) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Influence!")
-		return graphql.Null
-	}
-	return ec._Influence(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -21091,12 +21081,8 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNPolarization2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐPolarization(ctx context.Context, sel ast.SelectionSet, v *model.Polarization) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Polarization!")
-		return graphql.Null
-	}
-	return ec._Polarization(ctx, sel, v)
+func (ec *executionContext) marshalNPolarization2githubᚗcomᚋethoxᚋethoxᚋreportᚐPolarization(ctx context.Context, sel ast.SelectionSet, v report.Polarization) graphql.Marshaler {
+	return ec._Polarization(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNReport2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐReport(ctx context.Context, sel ast.SelectionSet, v *ent.Report) graphql.Marshaler {
@@ -21131,15 +21117,11 @@ func (ec *executionContext) marshalNReportChart2ᚖgithubᚗcomᚋethoxᚋethox�
 	return ec._ReportChart(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNReportHeadline2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportHeadline(ctx context.Context, sel ast.SelectionSet, v *model.ReportHeadline) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "ReportHeadline!")
-		return graphql.Null
-	}
-	return ec._ReportHeadline(ctx, sel, v)
+func (ec *executionContext) marshalNReportHeadline2githubᚗcomᚋethoxᚋethoxᚋreportᚐHeadline(ctx context.Context, sel ast.SelectionSet, v report.Headline) graphql.Marshaler {
+	return ec._ReportHeadline(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportMetrics(ctx context.Context, sel ast.SelectionSet, v *model.ReportMetrics) graphql.Marshaler {
+func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐMetrics(ctx context.Context, sel ast.SelectionSet, v *report.Metrics) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReportMetrics!")
 		return graphql.Null
@@ -21147,13 +21129,13 @@ func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋetho
 	return ec._ReportMetrics(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (report.NarrativeSource, error) {
-	var res report.NarrativeSource
+func (ec *executionContext) unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (report1.NarrativeSource, error) {
+	var res report1.NarrativeSource
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v report.NarrativeSource) graphql.Marshaler {
+func (ec *executionContext) marshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v report1.NarrativeSource) graphql.Marshaler {
 	return v
 }
 
@@ -21176,11 +21158,15 @@ func (ec *executionContext) unmarshalNReportWhereInput2ᚖgithubᚗcomᚋethox�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRoundStats2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoundStats) graphql.Marshaler {
+func (ec *executionContext) marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStats(ctx context.Context, sel ast.SelectionSet, v report.RoundStats) graphql.Marshaler {
+	return ec._RoundStats(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []report.RoundStats) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNRoundStats2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStats(ctx, sel, v[i])
+		return ec.marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStats(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21190,14 +21176,6 @@ func (ec *executionContext) marshalNRoundStats2ᚕᚖgithubᚗcomᚋethoxᚋetho
 	}
 
 	return ret
-}
-
-func (ec *executionContext) marshalNRoundStats2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundStats(ctx context.Context, sel ast.SelectionSet, v *model.RoundStats) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "RoundStats!")
-		return graphql.Null
-	}
-	return ec._RoundStats(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx context.Context, v any) (model.RunSimulationInput, error) {
@@ -21205,11 +21183,15 @@ func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSegment2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Segment) graphql.Marshaler {
+func (ec *executionContext) marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegment(ctx context.Context, sel ast.SelectionSet, v report.Segment) graphql.Marshaler {
+	return ec._Segment(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []report.Segment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSegment2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegment(ctx, sel, v[i])
+		return ec.marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegment(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21221,19 +21203,15 @@ func (ec *executionContext) marshalNSegment2ᚕᚖgithubᚗcomᚋethoxᚋethox�
 	return ret
 }
 
-func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegment(ctx context.Context, sel ast.SelectionSet, v *model.Segment) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "Segment!")
-		return graphql.Null
-	}
-	return ec._Segment(ctx, sel, v)
+func (ec *executionContext) marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValue(ctx context.Context, sel ast.SelectionSet, v report.SegmentValue) graphql.Marshaler {
+	return ec._SegmentValue(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNSegmentValue2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValueᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SegmentValue) graphql.Marshaler {
+func (ec *executionContext) marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValueᚄ(ctx context.Context, sel ast.SelectionSet, v []report.SegmentValue) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSegmentValue2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValue(ctx, sel, v[i])
+		return ec.marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValue(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21243,14 +21221,6 @@ func (ec *executionContext) marshalNSegmentValue2ᚕᚖgithubᚗcomᚋethoxᚋet
 	}
 
 	return ret
-}
-
-func (ec *executionContext) marshalNSegmentValue2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSegmentValue(ctx context.Context, sel ast.SelectionSet, v *model.SegmentValue) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "SegmentValue!")
-		return graphql.Null
-	}
-	return ec._SegmentValue(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx context.Context, sel ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
@@ -21393,12 +21363,8 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
-func (ec *executionContext) marshalNSupportShift2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSupportShift(ctx context.Context, sel ast.SelectionSet, v *model.SupportShift) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "SupportShift!")
-		return graphql.Null
-	}
-	return ec._SupportShift(ctx, sel, v)
+func (ec *executionContext) marshalNSupportShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐShift(ctx context.Context, sel ast.SelectionSet, v report.Shift) graphql.Marshaler {
+	return ec._SupportShift(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNTieConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐTieConnection(ctx context.Context, sel ast.SelectionSet, v *ent.TieConnection) graphql.Marshaler {
@@ -21806,7 +21772,7 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	return v
 }
 
-func (ec *executionContext) marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐDistribution(ctx context.Context, sel ast.SelectionSet, v *model.Distribution) graphql.Marshaler {
+func (ec *executionContext) marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐDistribution(ctx context.Context, sel ast.SelectionSet, v *report.Distribution) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -22161,13 +22127,13 @@ func (ec *executionContext) marshalOReportEdge2ᚖgithubᚗcomᚋethoxᚋethox�
 	return ec._ReportEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, v any) ([]report.NarrativeSource, error) {
+func (ec *executionContext) unmarshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, v any) ([]report1.NarrativeSource, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]report.NarrativeSource, len(vSlice))
+	res := make([]report1.NarrativeSource, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx, vSlice[i])
@@ -22178,7 +22144,7 @@ func (ec *executionContext) unmarshalOReportNarrativeSource2ᚕgithubᚗcomᚋet
 	return res, nil
 }
 
-func (ec *executionContext) marshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []report.NarrativeSource) graphql.Marshaler {
+func (ec *executionContext) marshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []report1.NarrativeSource) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -22197,16 +22163,16 @@ func (ec *executionContext) marshalOReportNarrativeSource2ᚕgithubᚗcomᚋetho
 	return ret
 }
 
-func (ec *executionContext) unmarshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (*report.NarrativeSource, error) {
+func (ec *executionContext) unmarshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (*report1.NarrativeSource, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(report.NarrativeSource)
+	var res = new(report1.NarrativeSource)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v *report.NarrativeSource) graphql.Marshaler {
+func (ec *executionContext) marshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v *report1.NarrativeSource) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

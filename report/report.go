@@ -22,6 +22,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -767,4 +768,17 @@ func influence(in Input, initial map[string]cs, shifts map[string]AgentShift) []
 		return out[i].AgentID < out[j].AgentID
 	})
 	return out[:min(TopN, len(out))]
+}
+
+// FromMap reads metrics stored as a JSON object (the form reports keep them in).
+func FromMap(stored map[string]any) (*Metrics, error) {
+	b, err := json.Marshal(stored)
+	if err != nil {
+		return nil, err
+	}
+	var m Metrics
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }

@@ -7,14 +7,19 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/export"
+	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graph/model"
 	report1 "github.com/ethox/ethox/report"
 )
+
+// Histogram is the resolver for the histogram field.
+func (r *distributionResolver) Histogram(ctx context.Context, obj *report1.Distribution) ([]int, error) {
+	return obj.Histogram[:], nil // gqlgen binds slices, not fixed-size arrays
+}
 
 // GenerateReport is the resolver for the generateReport field.
 func (r *mutationResolver) GenerateReport(ctx context.Context, simulationID int, includeInitial *bool) (*ent.Report, error) {
@@ -36,17 +41,8 @@ func (r *reportResolver) Charts(ctx context.Context, obj *ent.Report) ([]*model.
 }
 
 // TypedMetrics is the resolver for the typedMetrics field.
-func (r *reportResolver) TypedMetrics(ctx context.Context, obj *ent.Report) (*model.ReportMetrics, error) {
-	// The stored metrics are report.Metrics as JSON; the GraphQL types use the same names.
-	b, err := json.Marshal(obj.Metrics)
-	if err != nil {
-		return nil, err
-	}
-	var m model.ReportMetrics
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+func (r *reportResolver) TypedMetrics(ctx context.Context, obj *ent.Report) (*report1.Metrics, error) {
+	return report1.FromMap(obj.Metrics)
 }
 
 // Report is the resolver for the report field.
@@ -62,3 +58,8 @@ func (r *simulationResolver) Report(ctx context.Context, obj *ent.Simulation) (*
 func (r *simulationResolver) Exports(ctx context.Context, obj *ent.Simulation) (*model.SimulationExports, error) {
 	return &model.SimulationExports{StatesCSV: export.StatesCSVURL(obj.ID), StatesJsonl: export.StatesJSONLURL(obj.ID)}, nil
 }
+
+// Distribution returns graph.DistributionResolver implementation.
+func (r *Resolver) Distribution() graph.DistributionResolver { return &distributionResolver{r} }
+
+type distributionResolver struct{ *Resolver }

@@ -18,16 +18,6 @@ type AgentDetail struct {
 	Neighbors []*Neighbor `json:"neighbors"`
 }
 
-type AgentShift struct {
-	AgentID        string  `json:"agentId"`
-	InitialCare    float64 `json:"initialCare"`
-	FinalCare      float64 `json:"finalCare"`
-	CareDelta      float64 `json:"careDelta"`
-	InitialSupport float64 `json:"initialSupport"`
-	FinalSupport   float64 `json:"finalSupport"`
-	SupportDelta   float64 `json:"supportDelta"`
-}
-
 // An agent's view after a step.
 type AgentView struct {
 	Opinion string  `json:"opinion"`
@@ -46,29 +36,10 @@ type AudienceInput struct {
 	AgentIds []string `json:"agentIds,omitempty"`
 }
 
-type Consensus struct {
-	MedianSupport          *float64 `json:"medianSupport,omitempty"`
-	WithinOneOfMedianShare *float64 `json:"withinOneOfMedianShare,omitempty"`
-	Fragmentation          int      `json:"fragmentation"`
-}
-
 type DeleteNetworkPayload struct {
 	DeletedID int `json:"deletedId"`
 	// The network that is the default after the deletion, if any.
 	DefaultNetwork *ent.Network `json:"defaultNetwork,omitempty"`
-}
-
-type Distribution struct {
-	Mean   float64 `json:"mean"`
-	Median float64 `json:"median"`
-	StdDev float64 `json:"stdDev"`
-	// 11 integer buckets: care 0..10, or support -5..5.
-	Histogram []int `json:"histogram"`
-}
-
-type EchoChamber struct {
-	Ties                 int      `json:"ties"`
-	SupportAssortativity *float64 `json:"supportAssortativity,omitempty"`
 }
 
 type GenerateNetworkInput struct {
@@ -156,13 +127,6 @@ type GraphNodeInput struct {
 	Attributes            map[string]any     `json:"attributes,omitempty"`
 }
 
-type Influence struct {
-	AgentID    string  `json:"agentId"`
-	Score      float64 `json:"score"`
-	Neighbours int     `json:"neighbours"`
-	Weight     float64 `json:"weight"`
-}
-
 type Neighbor struct {
 	AgentID string  `json:"agentId"`
 	Weight  float64 `json:"weight"`
@@ -177,48 +141,10 @@ type NetworkExports struct {
 	Graphml string `json:"graphml"`
 }
 
-type Polarization struct {
-	N                     int      `json:"n"`
-	SupportVariance       *float64 `json:"supportVariance,omitempty"`
-	BimodalityCoefficient *float64 `json:"bimodalityCoefficient,omitempty"`
-	ExtremesShare         *float64 `json:"extremesShare,omitempty"`
-}
-
 // A chart of a report, rendered as SVG by the server.
 type ReportChart struct {
 	Name string `json:"name"`
 	URL  string `json:"url"`
-}
-
-type ReportHeadline struct {
-	N int `json:"n"`
-	// round(mean final care × 10), 0..100.
-	CareScore100 *int `json:"careScore100,omitempty"`
-	// round(mean final support × 10), -50..50.
-	ChangeInSupport50 *int `json:"changeInSupport50,omitempty"`
-}
-
-// The report's metrics, typed (the same data as Report.metrics; definitions in report/report.go).
-type ReportMetrics struct {
-	FinalRound      int             `json:"finalRound"`
-	AgentCount      int             `json:"agentCount"`
-	Headline        *ReportHeadline `json:"headline"`
-	Rounds          []*RoundStats   `json:"rounds"`
-	Shift           *SupportShift   `json:"shift"`
-	Polarization    *Polarization   `json:"polarization"`
-	Consensus       *Consensus      `json:"consensus"`
-	EchoChamber     *EchoChamber    `json:"echoChamber"`
-	Segments        []*Segment      `json:"segments"`
-	TopMovers       []*AgentShift   `json:"topMovers"`
-	MostInfluential []*Influence    `json:"mostInfluential"`
-}
-
-type RoundStats struct {
-	Round   int           `json:"round"`
-	N       int           `json:"n"`
-	Failed  int           `json:"failed"`
-	Care    *Distribution `json:"care,omitempty"`
-	Support *Distribution `json:"support,omitempty"`
 }
 
 type RunSimulationInput struct {
@@ -253,19 +179,6 @@ type RunSimulationInput struct {
 	Audience   *AudienceInput `json:"audience,omitempty"`
 }
 
-type Segment struct {
-	Key    string          `json:"key"`
-	Values []*SegmentValue `json:"values"`
-}
-
-type SegmentValue struct {
-	Value            string   `json:"value"`
-	Count            int      `json:"count"`
-	MeanCare         *float64 `json:"meanCare,omitempty"`
-	MeanSupport      *float64 `json:"meanSupport,omitempty"`
-	MeanSupportShift *float64 `json:"meanSupportShift,omitempty"`
-}
-
 // Downloads of a run's agent states, streamed (relative URLs on this server).
 type SimulationExports struct {
 	StatesCSV   string `json:"statesCsv"`
@@ -293,13 +206,6 @@ type SimulationUsage struct {
 }
 
 type Subscription struct {
-}
-
-type SupportShift struct {
-	N                int           `json:"n"`
-	MeanCareDelta    *float64      `json:"meanCareDelta,omitempty"`
-	MeanSupportDelta *float64      `json:"meanSupportDelta,omitempty"`
-	Agents           []*AgentShift `json:"agents"`
 }
 
 type UploadGraphPayload struct {
