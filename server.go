@@ -4,6 +4,7 @@
 //	ethox worker     work simulation jobs only, no HTTP API
 //	ethox generate   generate and store a synthetic population
 //	ethox migrate    apply the embedded database migrations and exit
+//	ethox token      create, list and revoke API tokens
 package main
 
 import (
@@ -16,11 +17,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"riverqueue.com/riverui"
+
 	"github.com/ethox/ethox/api"
+	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/config"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
@@ -38,6 +46,10 @@ commands:
   generate  generate and store a synthetic population:
             ethox generate --agents N [--seed S] [--profiles survey.csv] [--name NAME]
   migrate   apply the embedded database migrations and exit
+  token     manage API tokens stored in the database:
+            ethox token create --name NAME --role reader|writer|admin   (prints the token once)
+            ethox token list
+            ethox token revoke NAME
 
 Settings come from the environment and an optional .env file; see .env.example.
 `
@@ -65,6 +77,8 @@ func run(ctx context.Context, args []string) error {
 		return generate(ctx, args[1:])
 	case "migrate":
 		return migrate(ctx)
+	case "token":
+		return token(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -80,10 +94,10 @@ func newLogger(cfg config.Config) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Env == "production" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	if cfg.Production() {
+		return slog.New(api.LogHandler{Handler: slog.NewJSONHandler(os.Stderr, opts)})
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(api.LogHandler{Handler: slog.NewTextHandler(os.Stderr, opts)})
 }
 
 func openDB(ctx context.Context, cfg config.Config) (*database.DB, error) {
@@ -187,6 +201,10 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
+	authn := auth.New(cfg.APITokens, db.Client, cfg.Production())
+	if err := checkProduction(ctx, cfg, authn, db, log); err != nil {
+		return err
+	}
 	if cfg.DemoData {
 		if err := demoNetwork(ctx, db, log); err != nil {
 			return fmt.Errorf("demo network: %w", err)
@@ -198,6 +216,17 @@ func serve(ctx context.Context) error {
 
 	metrics := telemetry.New(db.SQL)
 	sims.SetMetrics(metrics)
+	jobsUI, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(sims.Jobs(), nil),
+		Logger:    log.With("component", "riverui"),
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return fmt.Errorf("river UI: %w", err)
+	}
+	if err := jobsUI.Start(ctx); err != nil {
+		return fmt.Errorf("river UI: %w", err)
+	}
 	h := api.NewHandler(api.Options{
 		Metrics:          metrics,
 		DB:               db,
@@ -210,14 +239,33 @@ func serve(ctx context.Context) error {
 		MaxUploadBytes:   cfg.MaxUploadBytes,
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		ProgressInterval: cfg.ProgressInterval,
-		Ready:            func(ctx context.Context) error { return ready(ctx, db) },
+		Ready:            func(ctx context.Context) error { return ready(ctx, db, sims) },
+
+		Auth:                 authn,
+		RequireAuthForReads:  cfg.RequireAuthForReads,
+		Production:           cfg.Production(),
+		Proxies:              api.Proxies(cfg.TrustProxy),
+		DisableIntrospection: !cfg.EnableIntrospection,
+		DisableIDE:           !cfg.EnableIDE,
+		MaxDepth:             cfg.MaxQueryDepth,
+		MaxComplexity:        cfg.MaxQueryComplexity,
+		MutationRate:         api.RateLimit{PerMinute: cfg.RateMutations, Burst: cfg.RateMutationsBurst},
+		RunRate:              api.RateLimit{PerMinute: cfg.RateRuns, Burst: cfg.RateRunsBurst},
+		WriteTimeout:         cfg.WriteTimeout,
+		MaxWSConnections:     cfg.MaxWSConnections,
+		RiverUI:              jobsUI,
 	})
+	// Cancelling ctx (SIGTERM) ends every request context: WebSocket
+	// connections then close with a close frame carrying this reason.
+	connCtx := transport.AppendCloseReason(ctx, "server shutting down")
 	srv := &http.Server{
 		Addr:              cfg.Addr(),
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		// WriteTimeout stays 0 here: api applies it per request, sparing streams.
+		BaseContext: func(net.Listener) context.Context { return connCtx },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
@@ -241,7 +289,10 @@ func serve(ctx context.Context) error {
 	return sims.Stop(sctx)
 }
 
-func ready(ctx context.Context, db *database.DB) error {
+func ready(ctx context.Context, db *database.DB, sims *simulation.Service) error {
+	if err := sims.WorkersReady(); err != nil {
+		return err
+	}
 	if err := db.SQL.PingContext(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -251,6 +302,31 @@ func ready(ctx context.Context, db *database.DB) error {
 	}
 	if !st.UpToDate() {
 		return fmt.Errorf("migrations: at %d, want %d (dirty=%v)", st.Current, st.Latest, st.Dirty)
+	}
+	return nil
+}
+
+// checkProduction refuses to start a production server that is open to
+// anyone, and says everything that is missing at once.
+func checkProduction(ctx context.Context, cfg config.Config, authn *auth.Authenticator, db *database.DB, log *slog.Logger) error {
+	if !cfg.Production() {
+		return nil
+	}
+	var missing []string
+	if !cfg.CORSExplicit {
+		missing = append(missing, "CORS_ALLOWED_ORIGINS (comma-separated origins of your front ends, e.g. https://app.example.com)")
+	}
+	if err := authn.RequireAny(ctx); err != nil {
+		missing = append(missing, "API tokens: "+strings.TrimPrefix(err.Error(), "no API tokens: "))
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("ENV=production refuses to start without:\n  - %s", strings.Join(missing, "\n  - "))
+	}
+	if db.Dialect != dialect.Postgres {
+		log.Warn("ENV=production ON SQLITE: one file on this host, one writer at a time, no second process; set DATABASE_URL=postgres://… for production")
+	}
+	if slices.Contains(cfg.CORSOrigins, "*") {
+		log.Warn("ENV=production with CORS_ALLOWED_ORIGINS=*: any web page may call this API from a browser")
 	}
 	return nil
 }
@@ -324,4 +400,62 @@ func generate(ctx context.Context, args []string) error {
 		"seed", net.Params["seed"], "took", time.Since(start).Round(time.Millisecond))
 	fmt.Println(net.ID)
 	return nil
+}
+
+func token(ctx context.Context, args []string) error {
+	const tokenUsage = "usage: ethox token create --name NAME --role reader|writer|admin | list | revoke NAME"
+	if len(args) == 0 {
+		return errors.New(tokenUsage)
+	}
+	_, _, db, err := openMigrated(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tokens := auth.Tokens{Client: db.Client}
+	switch args[0] {
+	case "create":
+		fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+		name := fs.String("name", "", "a name for the token, e.g. the client using it (required)")
+		roleName := fs.String("role", "reader", "reader, writer or admin")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		role, err := auth.ParseRole(*roleName)
+		if err != nil {
+			return err
+		}
+		t, err := tokens.Create(ctx, *name, role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "created token %q with role %s; it is shown this once:\n", *name, role)
+		fmt.Println(t)
+		return nil
+	case "list":
+		list, err := tokens.List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tREVOKED")
+		for _, t := range list {
+			revoked := "-"
+			if t.RevokedAt != nil {
+				revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Name, t.Role, t.CreatedAt.UTC().Format(time.RFC3339), revoked)
+		}
+		return tw.Flush()
+	case "revoke":
+		if len(args) != 2 {
+			return errors.New(tokenUsage)
+		}
+		if err := tokens.Revoke(ctx, args[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "revoked token %q\n", args[1])
+		return nil
+	}
+	return errors.New(tokenUsage)
 }

@@ -2,10 +2,14 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/auth"
 )
 
 // Credentials arrive the same way on every transport: the Authorization
@@ -44,14 +48,57 @@ func credentials(next http.Handler) http.Handler {
 }
 
 // wsInit takes credentials from the connection_init payload, which browser
-// WebSocket clients must use (they cannot set headers).
-func wsInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-	auth := payload.Authorization()
-	if auth == "" {
-		auth = payload.GetString("authToken")
+// WebSocket clients must use (they cannot set headers), or from the upgrade's
+// Authorization header. A bad token, or none where reads need one, closes the
+// connection with 4403 before any subscription starts.
+func wsInit(a *auth.Authenticator, readsNeedToken bool) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		authz := payload.Authorization()
+		if authz == "" {
+			authz = payload.GetString("authToken")
+		}
+		if authz != "" {
+			ctx = withToken(ctx, authz)
+		}
+		need := auth.None
+		if readsNeedToken {
+			need = auth.Reader
+		}
+		if a != nil {
+			if _, err := a.Check(ctx, BearerToken(ctx), need, "subscriptions"); err != nil {
+				ctx = transport.WithWebsocketCloseCode(ctx, 4403)
+				ctx = transport.AppendCloseReason(ctx, apperr.KindOf(err).String())
+				return ctx, nil, err
+			}
+		}
+		return ctx, nil, nil
 	}
-	if auth != "" {
-		ctx = withToken(ctx, auth)
-	}
-	return ctx, nil, nil
+}
+
+// requireRole guards plain HTTP endpoints (downloads, the job queue UI). With
+// basic set, a browser may also log in with HTTP Basic, the token as password.
+func requireRole(a *auth.Authenticator, need auth.Role, what string, basic bool, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := BearerToken(withToken(r.Context(), r.Header.Get("Authorization")))
+		if _, pass, ok := r.BasicAuth(); ok && basic {
+			token = pass
+		}
+		_, err := a.Check(r.Context(), token, need, what)
+		if err == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		switch kind := apperr.KindOf(err); kind {
+		case apperr.Unauthenticated:
+			if basic {
+				w.Header().Set("WWW-Authenticate", `Basic realm="ethox", charset="UTF-8"`)
+			}
+			writeError(w, http.StatusUnauthorized, kind, err.Error())
+		case apperr.Forbidden:
+			writeError(w, http.StatusForbidden, kind, err.Error())
+		default:
+			log.ErrorContext(r.Context(), "token check failed", "error", err)
+			writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
+		}
+	})
 }

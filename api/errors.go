@@ -39,7 +39,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			// Raised by gqlgen itself: parsing, validation, argument coercion.
 			code, _ := gqlErr.Extensions["code"].(string)
 			switch code {
-			case "", errcode.ParseFailed, errcode.ValidationFailed:
+			case "", errcode.ParseFailed, errcode.ValidationFailed, "COMPLEXITY_LIMIT_EXCEEDED", "DEPTH_LIMIT_EXCEEDED":
 				if code != "" {
 					gqlErr.Extensions["reason"] = code
 				}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -18,6 +19,7 @@ import (
 	"github.com/rs/cors"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graphstore"
@@ -47,6 +49,31 @@ type Options struct {
 	// DisableGraphFastPath sends whole-graph queries through gqlgen's executor
 	// too (tests compare the two).
 	DisableGraphFastPath bool
+
+	// Auth checks tokens and roles; nil leaves the API open (development
+	// without tokens behaves the same way).
+	Auth *auth.Authenticator
+	// RequireAuthForReads makes queries and subscriptions need a reader token.
+	RequireAuthForReads bool
+	// Production turns on the security headers and, with Proxies, the HTTPS redirect.
+	Production bool
+	// Proxies are the trusted TLS-terminating proxies (TRUST_PROXY).
+	Proxies              Proxies
+	DisableIntrospection bool
+	DisableIDE           bool
+	// MaxDepth and MaxComplexity bound every operation; 0 means no limit.
+	MaxDepth      int
+	MaxComplexity int
+	// MutationRate limits mutations per token (or IP, without one); RunRate
+	// limits runSimulation on top of it.
+	MutationRate RateLimit
+	RunRate      RateLimit
+	// WriteTimeout bounds writing a response, except for streams.
+	WriteTimeout time.Duration
+	// MaxWSConnections caps open WebSocket connections; 0 means no cap.
+	MaxWSConnections int
+	// RiverUI, when set, is served at /riverui/ to admin tokens only.
+	RiverUI http.Handler
 }
 
 // NewHandler returns the server's root handler.
@@ -54,8 +81,12 @@ func NewHandler(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Auth == nil {
+		o.Auth = auth.New(nil, nil, false)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/query", credentials(NewGraphQL(o)))
+	var wsOpen atomic.Int64
+	mux.Handle("/query", credentials(wsLimit(o.MaxWSConnections, &wsOpen, NewGraphQL(o))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -74,28 +105,51 @@ func NewHandler(o Options) http.Handler {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	if o.DB != nil && o.Graphs != nil {
-		mountExports(mux, o.DB, o.Graphs)
-		mountCharts(mux, o.DB)
+		readNeed := auth.None
+		if o.RequireAuthForReads {
+			readNeed = auth.Reader
+		}
+		reads := http.NewServeMux()
+		mountExports(reads, o.DB, o.Graphs)
+		mountCharts(reads, o.DB)
+		guarded := requireRole(o.Auth, readNeed, "downloads", false, o.Logger, reads)
+		mux.Handle("/exports/", guarded)
+		mux.Handle("/reports/", guarded)
 	}
-	ide.Mount(mux, "/query", "Ethox")
-	var h http.Handler = mux
+	if o.RiverUI != nil {
+		mux.Handle("/riverui/", requireRole(o.Auth, auth.Admin, "the job queue UI", true, o.Logger, o.RiverUI))
+	}
+	if !o.DisableIDE {
+		ide.Mount(mux, "/query", "Ethox")
+	}
+	var h http.Handler = writeTimeout(o.WriteTimeout, mux)
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics.Handler())
-		h = o.Metrics.Instrument(mux)
+		h = o.Metrics.Instrument(h)
 	}
-	return corsHandler(o.CORSOrigins).Handler(h)
+	h = corsHandler(o.CORSOrigins).Handler(h)
+	if o.Production {
+		h = securityHeaders(h)
+		if len(o.Proxies) > 0 {
+			h = httpsRedirect(o.Proxies, h)
+		}
+	}
+	return requestContext(o.Proxies, o.Logger, h)
 }
 
 // NewGraphQL builds the GraphQL handler with explicit transports (gqlgen's
 // default server is deprecated and caps uploads at 32 MiB).
 func NewGraphQL(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
 	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.
 		PingPongInterval: 15 * time.Second,
 		InitTimeout:      30 * time.Second,
-		InitFunc:         wsInit,
+		InitFunc:         wsInit(o.Auth, o.RequireAuthForReads),
 		Implementation: transport.CoderWebsocketImplementation{
 			AcceptOptions: websocketAcceptOptions(o.CORSOrigins),
 		},
@@ -116,11 +170,24 @@ func NewGraphQL(o Options) http.Handler {
 		name:  "MAX_UPLOAD_BYTES",
 	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
+	if !o.DisableIntrospection {
+		srv.Use(extension.Introspection{})
+	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	if o.MaxDepth > 0 {
+		srv.Use(depthLimit{max: o.MaxDepth})
+	}
+	if o.MaxComplexity > 0 {
+		srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
+	}
 	if o.Metrics != nil {
 		srv.AroundOperations(operationMetrics(o.Metrics)) // outermost: it also sees the fast path
 	}
+	if o.Auth == nil {
+		o.Auth = auth.New(nil, nil, false)
+	}
+	// Before the fast path, so whole-graph reads are checked too.
+	srv.AroundOperations(authorize(o.Auth, o.RequireAuthForReads, newRateLimits(o.MutationRate, o.RunRate), o.Logger))
 	if !o.DisableGraphFastPath && o.Graphs != nil {
 		srv.AroundOperations(fastGraph(o.Graphs))
 	}

@@ -20,6 +20,7 @@ const (
 	Unauthenticated
 	Forbidden
 	LLMUnavailable
+	RateLimited
 )
 
 // String returns the code exposed to clients (GraphQL extensions.code style).
@@ -35,6 +36,8 @@ func (k Kind) String() string {
 		return "FORBIDDEN"
 	case LLMUnavailable:
 		return "LLM_UNAVAILABLE"
+	case RateLimited:
+		return "RATE_LIMITED"
 	default:
 		// Unknown kinds are reported as internal rather than leaking a number.
 		return "INTERNAL"

@@ -5,12 +5,15 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/joho/godotenv"
+
+	"github.com/ethox/ethox/auth"
 )
 
 // Config is every setting of the server. .env.example lists them all.
@@ -41,7 +44,28 @@ type Config struct {
 	JobPollInterval    time.Duration
 	DemoData           bool // create a demo network when the database has none
 	ProgressInterval   time.Duration
+
+	// Security and limits (README "Production").
+	APITokens           []auth.StaticToken
+	RequireAuthForReads bool
+	CORSExplicit        bool           // CORS_ALLOWED_ORIGINS was set (production requires it)
+	TrustProxy          []netip.Prefix // TLS-terminating proxies whose X-Forwarded-* headers count
+	EnableIntrospection bool
+	EnableIDE           bool
+	MaxQueryDepth       int
+	MaxQueryComplexity  int
+	RateMutations       int // per minute per token or IP; 0 = off
+	RateMutationsBurst  int
+	RateRuns            int // runSimulation per minute per token or IP; 0 = off
+	RateRunsBurst       int
+	ReadHeaderTimeout   time.Duration
+	WriteTimeout        time.Duration // every response but streams
+	IdleTimeout         time.Duration
+	MaxWSConnections    int
 }
+
+// Production reports ENV=production.
+func (c Config) Production() bool { return c.Env == "production" }
 
 // Addr is the listen address.
 func (c Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
@@ -84,6 +108,54 @@ func FromEnv(get func(string) string) (Config, error) {
 		DemoData:           p.bool("DEMO_DATA", true),
 		ProgressInterval:   p.duration("SIM_PROGRESS_INTERVAL", 250*time.Millisecond),
 	}
+	prod := c.Env == "production"
+	// Development stays open and friendly; production is closed unless opened.
+	rateDefault := func(dev, production int) int {
+		if prod {
+			return production
+		}
+		return dev
+	}
+	c.RequireAuthForReads = p.bool("REQUIRE_AUTH_FOR_READS", false)
+	c.CORSExplicit = strings.TrimSpace(get("CORS_ALLOWED_ORIGINS")) != ""
+	c.EnableIntrospection = p.bool("ENABLE_INTROSPECTION", !prod)
+	c.EnableIDE = p.bool("ENABLE_IDE", !prod)
+	c.MaxQueryDepth = p.int("MAX_QUERY_DEPTH", 15)
+	c.MaxQueryComplexity = p.int("MAX_QUERY_COMPLEXITY", 200_000)
+	c.RateMutations = p.int("RATE_LIMIT_MUTATIONS", rateDefault(0, 60))
+	c.RateMutationsBurst = p.int("RATE_LIMIT_MUTATIONS_BURST", 20)
+	c.RateRuns = p.int("RATE_LIMIT_RUNS", rateDefault(0, 6))
+	c.RateRunsBurst = p.int("RATE_LIMIT_RUNS_BURST", 3)
+	c.ReadHeaderTimeout = p.duration("READ_HEADER_TIMEOUT", 10*time.Second)
+	c.WriteTimeout = p.duration("WRITE_TIMEOUT", 60*time.Second)
+	c.IdleTimeout = p.duration("IDLE_TIMEOUT", 120*time.Second)
+	c.MaxWSConnections = p.int("MAX_WS_CONNECTIONS", 1000)
+	if v := get("API_TOKENS"); strings.TrimSpace(v) != "" {
+		toks, err := auth.ParseTokens(v)
+		if err != nil {
+			p.errs = append(p.errs, err)
+		}
+		c.APITokens = toks
+	}
+	for _, s := range p.list("TRUST_PROXY", nil) {
+		pre, err := parsePrefix(s)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("TRUST_PROXY entry %q: want an IP or CIDR", s))
+			continue
+		}
+		c.TrustProxy = append(c.TrustProxy, pre)
+	}
+	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity,
+		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections} {
+		if v < 0 {
+			p.errs = append(p.errs, fmt.Errorf("%s must be 0 (no limit) or more", key))
+		}
+	}
+	for key, v := range map[string]int{"RATE_LIMIT_MUTATIONS_BURST": c.RateMutationsBurst, "RATE_LIMIT_RUNS_BURST": c.RateRunsBurst} {
+		if v < 1 {
+			p.errs = append(p.errs, fmt.Errorf("%s must be 1 or more", key))
+		}
+	}
 	if c.Env != "development" && c.Env != "production" {
 		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))
 	}
@@ -106,6 +178,19 @@ func FromEnv(get func(string) string) (Config, error) {
 		p.errs = append(p.errs, fmt.Errorf("MAX_BODY_BYTES must be positive"))
 	}
 	return c, errors.Join(p.errs...)
+}
+
+// parsePrefix reads an IP (a /32 or /128) or a CIDR.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if pre, err := netip.ParsePrefix(s); err == nil {
+		return pre.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 type parser struct {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -96,6 +97,8 @@ type Service struct {
 	events     broker             // wakes this process's subscribers
 	stopListen context.CancelFunc // the PostgreSQL LISTEN loop
 
+	started atomic.Bool // job workers running in this process
+
 	mu      sync.Mutex
 	plans   map[int]*plan                       // by simulation id
 	running map[int]map[*int]context.CancelFunc // in-flight jobs by simulation id, for cancel
@@ -155,8 +158,32 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.cfg.Workers <= 0 {
 		return nil
 	}
-	return s.river.Start(ctx)
+	if err := s.river.Start(ctx); err != nil {
+		return err
+	}
+	s.started.Store(true)
+	return nil
 }
+
+// WorkersReady reports whether this process's job workers are running, for
+// readiness checks; an API-only process (no workers) is always ready.
+func (s *Service) WorkersReady() error {
+	if s.cfg.Workers <= 0 {
+		return nil
+	}
+	if !s.started.Load() {
+		return errors.New("job workers not started")
+	}
+	select {
+	case <-s.river.Stopped():
+		return errors.New("job workers stopped")
+	default:
+		return nil
+	}
+}
+
+// Jobs is the River client, for River's UI.
+func (s *Service) Jobs() *river.Client[*sql.Tx] { return s.river }
 
 // Stop lets running jobs finish their current step and stops fetching; what
 // is left is resumed by another process or the next start.

@@ -1,0 +1,246 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethox/ethox/apperr"
+)
+
+type requestIDKey struct{}
+type clientIPKey struct{}
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// ClientIP returns the client address of the request ctx belongs to: the
+// peer, or the address a trusted proxy forwarded.
+func ClientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// LogHandler wraps a slog.Handler so that every record logged with a request's
+// context carries its request_id.
+type LogHandler struct{ slog.Handler }
+
+func (h LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return LogHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h LogHandler) WithGroup(name string) slog.Handler { return LogHandler{h.Handler.WithGroup(name)} }
+
+// Proxies is the set of TLS-terminating proxies (TRUST_PROXY) whose
+// X-Forwarded-Proto and X-Forwarded-For are believed.
+type Proxies []netip.Prefix
+
+func (p Proxies) trusts(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, pre := range p {
+		if pre.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the peer, or, when the peer is a trusted proxy, the rightmost
+// X-Forwarded-For address that is not itself a trusted proxy (entries left of
+// it can be forged by the client).
+func (p Proxies) clientIP(r *http.Request) string {
+	peer, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		peer = r.RemoteAddr
+	}
+	if !p.trusts(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if !p.trusts(h) {
+			return h
+		}
+	}
+	return peer
+}
+
+// scheme is "https" when the request came over TLS, directly or through a
+// trusted proxy.
+func (p Proxies) scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	peer, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if p.trusts(peer) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+		return "https"
+	}
+	return "http"
+}
+
+// newRequestID keeps a sane client-supplied X-Request-Id (so a proxy's id
+// follows the request through) and otherwise makes one.
+func newRequestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && printableASCII(id) {
+		return id
+	}
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// requestContext gives every request an id (echoed in X-Request-Id) and its
+// client IP, and logs one line per request.
+func requestContext(proxies Proxies, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := newRequestID(r)
+		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
+		ctx = context.WithValue(ctx, clientIPKey{}, proxies.clientIP(r))
+		w.Header().Set("X-Request-Id", id)
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+			return // probes and scrapes would drown the log
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.code()), slog.Duration("took", time.Since(start)), slog.String("client_ip", ClientIP(ctx)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusSwitchingProtocols // hijacked: a WebSocket
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach Flush, Hijack and deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// securityHeaders are production's response headers. The CSP only restricts
+// framing, so the IDE page (inline scripts, same-origin assets) still works,
+// and may itself be framed by this origin.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		h.Set("Content-Security-Policy", "frame-ancestors 'self'")
+		h.Set("X-Frame-Options", "SAMEORIGIN")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// httpsRedirect sends plain-HTTP requests that came through the trusted
+// proxy to https. Health probes stay on whatever scheme the prober uses.
+func httpsRedirect(proxies Proxies, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if proxies.trusts(peer) && proxies.scheme(r) == "http" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			u := *r.URL
+			u.Scheme, u.Host = "https", r.Host
+			http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isStream tells requests that legitimately outlive a write timeout:
+// WebSocket upgrades, Server-Sent Events and streamed downloads.
+func isStream(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
+		strings.Contains(r.Header.Get("Accept"), "text/event-stream") ||
+		strings.HasPrefix(r.URL.Path, "/export/")
+}
+
+// writeTimeout is http.Server's WriteTimeout for every request but streams,
+// which the server's own WriteTimeout cannot exempt.
+func writeTimeout(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isStream(r) {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// wsLimit caps open WebSocket connections; one more is refused with 503
+// before the upgrade.
+func wsLimit(max int, open *atomic.Int64, next http.Handler) http.Handler {
+	if max <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if open.Add(1) > int64(max) {
+			open.Add(-1)
+			w.Header().Set("Retry-After", "5")
+			writeError(w, http.StatusServiceUnavailable, apperr.RateLimited, "too many WebSocket connections (MAX_WS_CONNECTIONS)")
+			return
+		}
+		defer open.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
