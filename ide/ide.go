@@ -133,7 +133,7 @@ func contentSecurityPolicy(endpoint string) string {
 	}
 	return "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
 		"img-src 'self' data:; font-src 'self' data:; connect-src " + connect + "; " +
-		"object-src 'none'; base-uri 'none'; form-action 'none'"
+		"object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 }
 
 func (p *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {

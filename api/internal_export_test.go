@@ -1,0 +1,4 @@
+package api
+
+// WriteTimeoutForTest exposes the per-request write deadline to package api_test.
+var WriteTimeoutForTest = writeTimeout

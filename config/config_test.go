@@ -1,0 +1,71 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestFromEnv(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "development defaults are open", check: func(t *testing.T, c Config) {
+			if !c.EnableIDE || !c.EnableIntrospection || c.RateMutations != 0 || c.RateRuns != 0 || c.CORSExplicit {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "production defaults are closed", env: map[string]string{"ENV": "production"}, check: func(t *testing.T, c Config) {
+			if c.EnableIDE || c.EnableIntrospection || c.RateMutations != 60 || c.RateRuns != 6 {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "production may enable the IDE", env: map[string]string{"ENV": "production", "ENABLE_IDE": "true", "ENABLE_INTROSPECTION": "1"}, check: func(t *testing.T, c Config) {
+			if !c.EnableIDE || !c.EnableIntrospection {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "tokens", env: map[string]string{"API_TOKENS": "ci:writer:abcdefghijklmnop, ops:admin:0123456789abcdefXYZ"}, check: func(t *testing.T, c Config) {
+			if len(c.APITokens) != 2 || c.APITokens[1].Name != "ops" {
+				t.Fatalf("%+v", c.APITokens)
+			}
+		}},
+		{name: "short token named, not shown", env: map[string]string{"API_TOKENS": "ci:writer:tiny1"}, wantErr: `"ci": token shorter than 16`},
+		{name: "bad role", env: map[string]string{"API_TOKENS": "ci:root:abcdefghijklmnop"}, wantErr: `role "root"`},
+		{name: "malformed entry", env: map[string]string{"API_TOKENS": "abcdefghijklmnop"}, wantErr: "entry 1: want name:role:token"},
+		{name: "trusted proxies", env: map[string]string{"TRUST_PROXY": "10.0.0.0/8, 127.0.0.1, ::1"}, check: func(t *testing.T, c Config) {
+			if len(c.TrustProxy) != 3 || c.TrustProxy[1].Bits() != 32 || c.TrustProxy[2].Bits() != 128 {
+				t.Fatalf("%v", c.TrustProxy)
+			}
+		}},
+		{name: "bad proxy", env: map[string]string{"TRUST_PROXY": "proxy.local"}, wantErr: `TRUST_PROXY entry "proxy.local"`},
+		{name: "negative limit", env: map[string]string{"MAX_QUERY_DEPTH": "-1"}, wantErr: "MAX_QUERY_DEPTH must be 0"},
+		{name: "zero burst", env: map[string]string{"RATE_LIMIT_RUNS_BURST": "0"}, wantErr: "RATE_LIMIT_RUNS_BURST must be 1"},
+		{name: "bad env", env: map[string]string{"ENV": "staging"}, wantErr: `ENV="staging"`},
+		{name: "explicit CORS", env: map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example, https://b.example"}, check: func(t *testing.T, c Config) {
+			if !c.CORSExplicit || len(c.CORSOrigins) != 2 {
+				t.Fatalf("%+v", c)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := FromEnv(func(k string) string { return tc.env[k] })
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				if v := tc.env["API_TOKENS"]; v != "" && strings.Contains(err.Error(), strings.Split(v, ":")[len(strings.Split(v, ":"))-1]) {
+					t.Fatalf("error shows the token: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
