@@ -168,7 +168,16 @@ func (w *statusWriter) code() int {
 	return w.status
 }
 
-// Unwrap lets http.ResponseController reach Flush, Hijack and deadlines.
+// Flush is here, not only through Unwrap, because gqlgen's SSE transport
+// asserts http.Flusher directly: without it events wait for the end.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach Hijack and deadlines.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // securityHeaders are production's response headers. The CSP only restricts
@@ -190,8 +199,11 @@ func securityHeaders(next http.Handler) http.Handler {
 // proxy to https. Health probes stay on whatever scheme the prober uses.
 func httpsRedirect(proxies Proxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Only a request the proxy says came over plain HTTP is redirected; a
+		// local client talking to the server directly (a scrape) is not.
 		peer, _, _ := net.SplitHostPort(r.RemoteAddr)
-		if proxies.trusts(peer) && proxies.scheme(r) == "http" && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+		if proxies.trusts(peer) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "http") &&
+			r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 			u := *r.URL
 			u.Scheme, u.Host = "https", r.Host
 			http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)

@@ -22,6 +22,7 @@ import (
 	"github.com/ethox/ethox/api"
 	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/telemetry"
 )
 
 const (
@@ -67,13 +68,29 @@ var mutationCases = map[string]struct {
 	doc  string
 	need string // lowest role allowed
 }{
-	"uploadGraph":      {`mutation { uploadGraph(file: null) { network { id } } }`, "writer"},
+	"uploadGraph":      {uploadMutation, "writer"},
 	"importGraph":      {`mutation { importGraph(input: {nodes: [{agentId: "a"}], edges: []}) { network { id } } }`, "writer"},
 	"deleteNetwork":    {`mutation { deleteNetwork(id: "999999") { deletedId } }`, "admin"},
 	"generateNetwork":  {`mutation { generateNetwork(input: {numAgents: 5, seed: 1}) { id } }`, "writer"},
 	"runSimulation":    {`mutation { runSimulation(input: {trigger: "x", engine: DEGROOT, rounds: 1}) { id } }`, "writer"},
 	"cancelSimulation": {`mutation { cancelSimulation(id: "999999") { id } }`, "writer"},
 	"generateReport":   {`mutation { generateReport(simulationId: "999999") { version } }`, "writer"},
+}
+
+// as sends a mutation case with a token: uploads as a multipart request.
+func (e *env) as(token, name string) gqlResponse {
+	e.t.Helper()
+	c := mutationCases[name]
+	if name != "uploadGraph" {
+		return e.queryAs(token, c.doc, nil)
+	}
+	ct, body := multipartBody(e.t, c.doc, map[string]any{"file": nil, "name": "x"}, readFixture(e.t, "ethox-network-20.json"), "n.json")
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/query", body)
+	req.Header.Set("Content-Type", ct)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return e.send(req)
 }
 
 func TestEveryMutationNeedsItsRole(t *testing.T) {
@@ -97,18 +114,18 @@ func TestEveryMutationNeedsItsRole(t *testing.T) {
 		tokens := map[string]string{"reader": readerToken, "writer": writerToken}
 		for name, c := range mutationCases {
 			t.Run(name, func(t *testing.T) {
-				r := e.queryAs("", c.doc, nil)
+				r := e.as("", name)
 				if r.code() != "UNAUTHENTICATED" || !strings.Contains(r.Errors[0].Message, name) {
 					t.Fatalf("without token: %+v", r.Errors)
 				}
-				if r := e.queryAs("not-a-valid-token-at-all", c.doc, nil); r.code() != "UNAUTHENTICATED" {
+				if r := e.as("not-a-valid-token-at-all", name); r.code() != "UNAUTHENTICATED" {
 					t.Fatalf("bad token: %+v", r.Errors)
 				}
 				for _, role := range []string{"reader", "writer"} {
 					if role == c.need {
 						break
 					}
-					r := e.queryAs(tokens[role], c.doc, nil)
+					r := e.as(tokens[role], name)
 					if r.code() != "FORBIDDEN" || !strings.Contains(r.Errors[0].Message, c.need) {
 						t.Fatalf("with %s token: %+v", role, r.Errors)
 					}
@@ -127,6 +144,13 @@ func TestEveryMutationNeedsItsRole(t *testing.T) {
 		}
 		var gen struct{ GenerateNetwork struct{ ID string } }
 		e.queryAs(writerToken, mutationCases["generateNetwork"].doc, nil).decode(t, &gen)
+		var up struct {
+			UploadGraph struct{ Network struct{ NodeCount int } }
+		}
+		e.as(writerToken, "uploadGraph").decode(t, &up)
+		if up.UploadGraph.Network.NodeCount != 20 {
+			t.Fatalf("upload with writer token: %+v", up)
+		}
 		// Reads stay public unless REQUIRE_AUTH_FOR_READS.
 		if r := e.queryAs("", `{ networks { totalCount } }`, nil); len(r.Errors) > 0 {
 			t.Fatalf("public read: %+v", r.Errors)
@@ -290,7 +314,7 @@ func TestDepthAndComplexityLimits(t *testing.T) {
 		{"depth at the limit", `{ networks { edges { node { agents(first: 1) { edges { node { agentId } } } } } } }`, "DEPTH_LIMIT_EXCEEDED"},
 		{"depth within", `{ networks(first: 1) { edges { node { agents(first: 1) { totalCount } } } } }`, ""},
 		{"depth via fragments", `{ ...A } fragment A on Query { networks { edges { node { ...B } } } } fragment B on Network { agents(first: 1) { edges { node { network { id } } } } }`, "DEPTH_LIMIT_EXCEEDED"},
-		{"first weighs", `{ networks(first: 10) { edges { node { agents(first: 1000) { edges { node { agentId } } } } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"first weighs", `{ networks(first: 10) { edges { node { agents(first: 1000) { totalCount } } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"huge first", `{ simulations(first: 100000) { edges { node { id } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"nested huge firsts do not wrap around", `{ networks(first: 2147483647) { edges { node { ties(first: 2147483647) { totalCount } } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"under complexity", `{ simulations(first: 100) { edges { node { id } } } }`, ""},
@@ -426,7 +450,11 @@ func TestProductionHeadersAndSwitches(t *testing.T) {
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Error("no X-Request-Id")
 	}
-	// Plain HTTP through the proxy is redirected; health probes are not.
+	// Plain HTTP through the proxy is redirected; health probes are not, nor
+	// requests that name no scheme (local clients, scrapes).
+	if r := get("/metrics", ""); r.StatusCode == http.StatusPermanentRedirect {
+		t.Errorf("request without X-Forwarded-Proto redirected")
+	}
 	if r := get("/query?query=%7B__typename%7D", "http"); r.StatusCode != http.StatusPermanentRedirect || !strings.HasPrefix(r.Header.Get("Location"), "https://") {
 		t.Errorf("http: %d %q", r.StatusCode, r.Header.Get("Location"))
 	}
@@ -564,4 +592,39 @@ func (b *syncBuffer) lines() []string {
 
 func slogJSON(w io.Writer) *slog.Logger {
 	return slog.New(api.LogHandler{Handler: slog.NewJSONHandler(w, nil)})
+}
+
+// Streamed responses (SSE) reach the client as they are flushed, through the
+// request-id, logging and metrics wrappers.
+func TestFlushThroughMiddleware(t *testing.T) {
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("event: next\n\n"))
+		w.(http.Flusher).Flush()
+		<-release
+	})
+	m := telemetry.New(nil)
+	srv := httptest.NewServer(api.RequestContextForTest(nil, slog.New(slog.DiscardHandler), m.Instrument(h)))
+	defer srv.Close()
+	defer close(release)
+	resp, err := http.Get(srv.URL + "/query")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := resp.Body.Read(b)
+		got <- string(b[:n])
+	}()
+	select {
+	case s := <-got:
+		if !strings.HasPrefix(s, "event: next") {
+			t.Fatalf("got %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("flushed event did not reach the client")
+	}
 }
