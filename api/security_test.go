@@ -608,13 +608,15 @@ func TestFlushThroughMiddleware(t *testing.T) {
 	srv := httptest.NewServer(api.RequestContextForTest(nil, slog.New(slog.DiscardHandler), m.Instrument(h)))
 	defer srv.Close()
 	defer close(release)
-	resp, err := http.Get(srv.URL + "/query")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	// Headers too are held back until a flush, so the whole request waits here.
 	got := make(chan string, 1)
 	go func() {
+		resp, err := http.Get(srv.URL + "/query")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
 		b := make([]byte, 64)
 		n, _ := resp.Body.Read(b)
 		got <- string(b[:n])
