@@ -112,3 +112,27 @@ func BenchmarkGraphQuery(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAgentQuery looks up one agent and its neighbours in a 10k/50k network.
+func BenchmarkAgentQuery(b *testing.B) {
+	doc := syntheticNetwork(10_000, 50_000, 1)
+	for _, dialect := range testdb.Dialects() {
+		b.Run(dialect+"/10k_nodes_50k_edges", func(b *testing.B) {
+			e := newEnv(b, dialect)
+			e.mustUpload(doc, "bench")
+			var ids struct {
+				Graph struct{ Nodes []struct{ AgentID string } }
+			}
+			e.query(`{ graph { nodes { agentId } } }`, nil).decode(b, &ids)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := ids.Graph.Nodes[(i*7919)%len(ids.Graph.Nodes)].AgentID
+				var out struct {
+					Agent struct{ Neighbors []struct{ AgentID string } }
+				}
+				e.query(`query($id: String!) { agent(agentId: $id) { node { agentId } neighbors { agentId weight degree } } }`,
+					map[string]any{"id": id}).decode(b, &out)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -85,6 +86,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		CORSOrigins:    []string{"*"},
 		MaxUploadBytes: 256 << 20,
 		MaxBodyBytes:   64 << 20,
+		Logger:         slog.New(slog.DiscardHandler), // request lines would drown test output
 	}
 	for _, f := range opts {
 		f(&o)

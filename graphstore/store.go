@@ -186,13 +186,18 @@ func (s *Store) Agent(ctx context.Context, agentID string, networkID *int) (*Age
 	if err != nil {
 		return nil, err
 	}
-	ties, err := s.db.Client.Tie.Query().
-		Where(tie.NetworkID(n.ID), tie.Or(tie.SourceID(a.ID), tie.TargetID(a.ID))).
-		Order(ent.Asc(tie.FieldID)).
-		All(ctx)
+	// Two queries, one per index: with `source = ? OR target = ?` SQLite's
+	// planner picked one index and scanned every tie of the network.
+	out, err := s.db.Client.Tie.Query().Where(tie.NetworkID(n.ID), tie.SourceID(a.ID)).All(ctx)
 	if err != nil {
 		return nil, err
 	}
+	in, err := s.db.Client.Tie.Query().Where(tie.NetworkID(n.ID), tie.TargetID(a.ID), tie.SourceIDNEQ(a.ID)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ties := append(out, in...)
+	sort.Slice(ties, func(i, j int) bool { return ties[i].ID < ties[j].ID })
 	weights := make(map[int]float64, len(ties))
 	order := make([]int, 0, len(ties))
 	for _, t := range ties {

@@ -150,8 +150,14 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 		stopped  atomic.Bool // no new steps; calls in flight still finish and are stored
 		launched = make([]bool, hi-lo)
 		waiting  int
+		inFlight atomic.Int32
 	)
 	waitUntil := time.Now().Add(s.cfg.JobTimeout / 4)
+	// A job that only waits gives its worker up soon: otherwise jobs of the
+	// next round, queued ahead, could hold every worker while the retried job
+	// they wait for (after a database outage, say) sorts behind them.
+	idle := max(20*s.cfg.PollInterval, time.Second)
+	lastProgress := time.Now()
 	for ctx.Err() == nil && !stopped.Load() {
 		changed := pl.changes()
 		var (
@@ -179,9 +185,12 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 				continue
 			}
 			launched[i-lo] = true
+			lastProgress = time.Now()
+			inFlight.Add(1)
 			wg.Add(1)
 			go func(i int, prev []stepState) {
 				defer wg.Done()
+				defer inFlight.Add(-1)
 				// The slot bounds LLM calls in flight; it is freed as soon as the call
 				// returns, so the next call does not wait for this step's write.
 				var once sync.Once
@@ -198,11 +207,13 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 				}
 			}(i, prev)
 		}
-		if waiting == 0 || time.Now().After(waitUntil) {
+		if waiting == 0 || time.Now().After(waitUntil) ||
+			(inFlight.Load() == 0 && time.Since(lastProgress) > idle) {
 			break
 		}
 		select {
 		case <-changed:
+			lastProgress = time.Now()
 			// Let a few more steps land before querying again.
 			time.Sleep(min(s.cfg.PollInterval/10, 5*time.Millisecond))
 		case <-time.After(s.cfg.PollInterval):
