@@ -4,60 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ethox/ethox/internal/synthnet"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/population"
 )
-
-// syntheticNetwork writes a prototype-format network of n agents and m distinct
-// random ties, with centralities supplied as an exported network carries them.
-func syntheticNetwork(n, m int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	var b bytes.Buffer
-	b.Grow(n*600 + m*60)
-	b.WriteString(`{"nodes":[`)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"agent_id":"%d","degree":%d,"cluster":%d,"degree_centrality":%.4f,"betweenness_centrality":%.4f,"age":%d,"gender":"%s","traits":{`,
-			i, r.IntN(20), r.IntN(12), r.Float64(), r.Float64()/100, 18+r.IntN(60), []string{"female", "male"}[r.IntN(2)])
-		for k, f := range population.FacetNames() {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `"%s":%.3f`, f, r.Float64())
-		}
-		b.WriteString(`}}`)
-	}
-	b.WriteString(`],"edges":[`)
-	seen := make(map[[2]int]bool, m)
-	for j := 0; j < m; {
-		s, t := r.IntN(n), r.IntN(n)
-		if s == t {
-			continue
-		}
-		if s > t {
-			s, t = t, s
-		}
-		if seen[[2]int{s, t}] {
-			continue
-		}
-		seen[[2]int{s, t}] = true
-		if j > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"source":"%d","target":"%d","weight":%.4f}`, s, t, r.Float64())
-		j++
-	}
-	b.WriteString(`]}`)
-	return b.Bytes()
-}
 
 var benchSizes = []struct{ nodes, edges int }{{10_000, 50_000}, {100_000, 1_000_000}}
 
@@ -67,7 +21,7 @@ var benchSizes = []struct{ nodes, edges int }{{10_000, 50_000}, {100_000, 1_000_
 //	go test ./api -run '^$' -bench BenchmarkUpload -benchtime 3x
 func BenchmarkUpload(b *testing.B) {
 	for _, size := range benchSizes {
-		doc := syntheticNetwork(size.nodes, size.edges, 1)
+		doc := synthnet.JSON(size.nodes, size.edges, 1)
 		for _, dialect := range testdb.Dialects() {
 			b.Run(fmt.Sprintf("%s/%dk_nodes_%dk_edges", dialect, size.nodes/1000, size.edges/1000), func(b *testing.B) {
 				e := newEnv(b, dialect)
@@ -90,7 +44,7 @@ func BenchmarkUpload(b *testing.B) {
 //
 //	go test ./api -run '^$' -bench BenchmarkGraphQuery
 func BenchmarkGraphQuery(b *testing.B) {
-	doc := syntheticNetwork(10_000, 50_000, 1)
+	doc := synthnet.JSON(10_000, 50_000, 1)
 	body := []byte(`{"query":` + strconv.Quote(strings.ReplaceAll(graphQuery, "\n", " ")) + `}`)
 	for _, dialect := range testdb.Dialects() {
 		b.Run(dialect+"/10k_nodes_50k_edges", func(b *testing.B) {
@@ -115,7 +69,7 @@ func BenchmarkGraphQuery(b *testing.B) {
 
 // BenchmarkAgentQuery looks up one agent and its neighbours in a 10k/50k network.
 func BenchmarkAgentQuery(b *testing.B) {
-	doc := syntheticNetwork(10_000, 50_000, 1)
+	doc := synthnet.JSON(10_000, 50_000, 1)
 	for _, dialect := range testdb.Dialects() {
 		b.Run(dialect+"/10k_nodes_50k_edges", func(b *testing.B) {
 			e := newEnv(b, dialect)

@@ -60,7 +60,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ethox/ethox/internal/fakellm"
-	"github.com/ethox/ethox/population"
+	"github.com/ethox/ethox/internal/synthnet"
 )
 
 type options struct {
@@ -547,7 +547,7 @@ func run(o options) (code int) {
 		return fail("fixture: %v", err)
 	}
 	small.nodes, small.edges = len(probe.Nodes), len(probe.Edges)
-	big := &fixture{nodes: o.bigNodes, edges: o.bigEdges, doc: syntheticNetwork(o.bigNodes, o.bigEdges, 1)}
+	big := &fixture{nodes: o.bigNodes, edges: o.bigEdges, doc: synthnet.JSON(o.bigNodes, o.bigEdges, 1)}
 
 	tmp, err := os.MkdirTemp("", "ethox-load-")
 	if err != nil {
@@ -1068,51 +1068,6 @@ func (w *workload) solo(ctx context.Context, op string, d time.Duration, n int) 
 
 // ---------------------------------------------------------------------------
 // helpers
-
-// syntheticNetwork writes a prototype-format network of n agents and m distinct
-// random ties, with centralities supplied (the generator of api/bench_test.go).
-func syntheticNetwork(n, m int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
-	var b bytes.Buffer
-	b.Grow(n*600 + m*60)
-	b.WriteString(`{"nodes":[`)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"agent_id":"%d","degree":%d,"cluster":%d,"degree_centrality":%.4f,"betweenness_centrality":%.4f,"age":%d,"gender":"%s","traits":{`,
-			i, r.IntN(20), r.IntN(12), r.Float64(), r.Float64()/100, 18+r.IntN(60), []string{"female", "male"}[r.IntN(2)])
-		for k, f := range population.FacetNames() {
-			if k > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `"%s":%.3f`, f, r.Float64())
-		}
-		b.WriteString(`}}`)
-	}
-	b.WriteString(`],"edges":[`)
-	seen := make(map[[2]int]bool, m)
-	for j := 0; j < m; {
-		s, t := r.IntN(n), r.IntN(n)
-		if s == t {
-			continue
-		}
-		if s > t {
-			s, t = t, s
-		}
-		if seen[[2]int{s, t}] {
-			continue
-		}
-		seen[[2]int{s, t}] = true
-		if j > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"source":"%d","target":"%d","weight":%.4f}`, s, t, r.Float64())
-		j++
-	}
-	b.WriteString(`]}`)
-	return b.Bytes()
-}
 
 // repoRoot walks up from the working directory to this module's go.mod.
 func repoRoot() (string, error) {
