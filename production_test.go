@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -137,5 +138,64 @@ func TestProductionMode(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"msg":"request"`) || !strings.Contains(logs, `"request_id":"`) {
 		t.Fatalf("no request lines with ids:\n%s", logs)
+	}
+}
+
+// TestHTTPTimeouts: a client slower than READ_HEADER_TIMEOUT with its headers,
+// or idle longer than IDLE_TIMEOUT between requests, is disconnected; one
+// just inside both is served.
+func TestHTTPTimeouts(t *testing.T) {
+	bin := buildBinary(t)
+	port := freePort(t)
+	env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL=", "DEMO_DATA=false",
+		"ENV=development", "READ_HEADER_TIMEOUT=600ms", "IDLE_TIMEOUT=800ms")
+	srv := startServer(t, bin, t.TempDir(), env)
+	addr := strings.TrimPrefix(srv.base, "http://")
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				var ne net.Error
+				return !(errors.As(err, &ne) && ne.Timeout()) // EOF or reset: closed by the server
+			}
+			if strings.Contains(string(buf[:n]), " 200 ") {
+				continue // the answer to a complete request; wait for the close
+			}
+		}
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	// Headers that never finish: closed once READ_HEADER_TIMEOUT passes.
+	c := dial()
+	_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+	if !closedWithin(c, 3*time.Second) {
+		t.Fatal("slow headers were not cut by READ_HEADER_TIMEOUT")
+	}
+	// Headers finished after 300 ms (inside the limit) are served.
+	c = dial()
+	_, _ = c.Write([]byte("GET /healthz HTTP/1.1\r\n"))
+	time.Sleep(300 * time.Millisecond)
+	_, _ = c.Write([]byte("Host: x\r\n\r\n"))
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 512)
+	if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "200 OK") {
+		t.Fatalf("request inside READ_HEADER_TIMEOUT: %q %v", buf[:n], err)
+	}
+	// The same keep-alive connection, idle past IDLE_TIMEOUT: closed.
+	start := time.Now()
+	if !closedWithin(c, 3*time.Second) {
+		t.Fatal("idle keep-alive connection was not closed by IDLE_TIMEOUT")
+	}
+	if idle := time.Since(start); idle < 500*time.Millisecond {
+		t.Fatalf("closed after %s, before IDLE_TIMEOUT", idle)
 	}
 }

@@ -318,6 +318,9 @@ func TestDepthAndComplexityLimits(t *testing.T) {
 		{"huge first", `{ simulations(first: 100000) { edges { node { id } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"nested huge firsts do not wrap around", `{ networks(first: 2147483647) { edges { node { ties(first: 2147483647) { totalCount } } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"under complexity", `{ simulations(first: 100) { edges { node { id } } } }`, ""},
+		// simulations costs 1 + first × 3 (edges, node, id): 1666 → 4999, 1667 → 5002.
+		{"complexity at the limit", `{ simulations(first: 1666) { edges { node { id } } } }`, ""},
+		{"complexity just over", `{ simulations(first: 1667) { edges { node { id } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -378,6 +378,14 @@ func TestRunInputErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 20 agents: 2 rounds make 20 × 3 = 60 steps, exactly the limit; 3 rounds are just over.
+	limited, err := New(h.db, nil, Config{MaxAgentRounds: 60, MaxRounds: 3}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := limited.Run(context.Background(), RunInput{Trigger: "x", Rounds: ptrTo(2)}); err != nil {
+		t.Fatalf("at the agents × rounds limit: %v", err)
+	}
 	cases := []struct {
 		name string
 		svc  *Service
@@ -391,6 +399,9 @@ func TestRunInputErrors(t *testing.T) {
 		{"self weight", s, RunInput{Trigger: "x", SelfWeight: ptrTo(-1.0)}, "selfWeight"},
 		{"unknown network", s, RunInput{Trigger: "x", NetworkID: ptrTo(12884901999)}, "not found"},
 		{"LLM without config", noLLM, RunInput{Trigger: "x", Engine: ptrTo("LLM")}, "OPENAI_API_KEY"},
+		{"agents × rounds just over", limited, RunInput{Trigger: "x", Rounds: ptrTo(3)}, "20 × 4 exceeds the limit of 60 (SIM_MAX_AGENT_ROUNDS)"},
+		{"rounds just over", limited, RunInput{Trigger: "x", Rounds: ptrTo(4)}, "rounds must be"},
+		{"numAgents × rounds just over", limited, RunInput{Trigger: "x", NumAgents: ptrTo(31), Rounds: ptrTo(1)}, "= 62 exceeds the limit of 60"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
