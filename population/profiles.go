@@ -1,6 +1,7 @@
 package population
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/csv"
 	"errors"
@@ -101,7 +102,13 @@ func ParseProfiles(r io.Reader) ([]Profile, error) {
 	if r == nil {
 		return nil, apperr.New(apperr.BadInput, "profiles: no input")
 	}
-	cr := csv.NewReader(r)
+	// A UTF-8 BOM goes before csv sees it: left in, it makes a quoted first
+	// header cell a "bare quote" error.
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -118,6 +125,9 @@ func ParseProfiles(r io.Reader) ([]Profile, error) {
 		h = strings.TrimSpace(h)
 		if h == "" {
 			return nil, apperr.New(apperr.BadInput, "profiles line 1, column %d: empty column name", j+1)
+		}
+		if strings.ContainsRune(h, 0) {
+			return nil, apperr.New(apperr.BadInput, "profiles line 1, column %d: NUL byte in the column name", j+1)
 		}
 		if _, dup := colIdx[h]; dup {
 			return nil, badCell(1, h, "duplicate column name")
@@ -185,6 +195,10 @@ func ParseProfiles(r io.Reader) ([]Profile, error) {
 		for j, v := range rw.cells {
 			if v == "" {
 				continue
+			}
+			if strings.ContainsRune(v, 0) {
+				// PostgreSQL's jsonb (where profiles are stored) has no NUL.
+				return nil, badCell(rw.line, cols[j], "NUL byte in the cell")
 			}
 			if numeric[j] {
 				f, ok := parseDecimal(v)

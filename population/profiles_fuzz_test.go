@@ -97,7 +97,8 @@ type independentCSV struct {
 
 func readIndependent(data []byte) independentCSV {
 	var out independentCSV
-	r := csv.NewReader(bytes.NewReader(data))
+	// ParseProfiles drops one leading UTF-8 BOM before reading.
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
 	h, err := r.Read()
 	if err != nil {
 		out.err = err

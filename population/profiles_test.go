@@ -102,6 +102,14 @@ func TestParseProfilesColumns(t *testing.T) {
 	}
 }
 
+// Spreadsheets save "UTF-8 with BOM" with every field quoted.
+func TestParseProfilesBOMBeforeQuotedHeader(t *testing.T) {
+	rows, err := ParseProfiles(strings.NewReader("\uFEFF\"AgeGroup\",\"Gender\"\n\"40+\",\"Female\"\n"))
+	if err != nil || len(rows) != 1 || rows[0].Gender != "Female" || rows[0].Age == 0 {
+		t.Fatalf("%+v %v", rows, err)
+	}
+}
+
 func TestParseProfilesErrors(t *testing.T) {
 	const hdr = "AgeGroup,Gender,TurnoutLikelihood\n"
 	cases := []struct {
@@ -123,6 +131,7 @@ func TestParseProfilesErrors(t *testing.T) {
 		{"Age not a number", "Age,Gender\nthirty,Female\n", []string{"line 2", `column "Age"`, "not a number"}},
 		{"wrong field count", hdr + "Under 25,Female,1\n40+,Male\n", []string{"line 3", "wrong number of fields"}},
 		{"bad quote", hdr + "Under 25,\"Fem\"ale,1\n", []string{"line 2"}},
+		{"NUL byte in a cell", hdr + "Under 25,Fe\x00male,1\n", []string{"line 2", `column "Gender"`, "NUL byte"}},
 		{"duplicate column", "AgeGroup,Gender,Gender\n40+,Male,Male\n", []string{"line 1", `column "Gender"`, "duplicate"}},
 		{"empty column name", "AgeGroup,,Gender\n40+,x,Male\n", []string{"line 1", "column 2", "empty column name"}},
 		{"reserved column", "AgeGroup,Gender,bfi2_raw\n40+,Male,1\n", []string{"line 1", `column "bfi2_raw"`, "reserved"}},
