@@ -227,6 +227,7 @@ func serve(ctx context.Context) error {
 	if err := jobsUI.Start(ctx); err != nil {
 		return fmt.Errorf("river UI: %w", err)
 	}
+	shutdown := make(chan struct{})
 	h := api.NewHandler(api.Options{
 		Metrics:          metrics,
 		DB:               db,
@@ -252,12 +253,15 @@ func serve(ctx context.Context) error {
 		MutationRate:         api.RateLimit{PerMinute: cfg.RateMutations, Burst: cfg.RateMutationsBurst},
 		RunRate:              api.RateLimit{PerMinute: cfg.RateRuns, Burst: cfg.RateRunsBurst},
 		WriteTimeout:         cfg.WriteTimeout,
+		ReadTimeout:          cfg.ReadTimeout,
+		Shutdown:             shutdown,
 		MaxWSConnections:     cfg.MaxWSConnections,
 		RiverUI:              jobsUI,
 	})
-	// Cancelling ctx (SIGTERM) ends every request context: WebSocket
-	// connections then close with a close frame carrying this reason.
-	connCtx := transport.AppendCloseReason(ctx, "server shutting down")
+	// Requests keep their context through a SIGTERM so Shutdown can drain
+	// them; WebSocket and SSE streams are ended by closing shutdown instead
+	// (WebSockets with a close frame).
+	connCtx := transport.AppendCloseReason(context.WithoutCancel(ctx), "server shutting down")
 	srv := &http.Server{
 		Addr:              cfg.Addr(),
 		Handler:           h,
@@ -267,6 +271,7 @@ func serve(ctx context.Context) error {
 		BaseContext: func(net.Listener) context.Context { return connCtx },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(shutdown) })
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		return err

@@ -20,9 +20,9 @@ var mutationRoles = map[string]auth.Role{
 	"deleteNetwork": auth.Admin,
 }
 
-// rateLimitedMutations are counted against the stricter run limit too:
-// each one can spend money on LLM calls.
-var runMutations = map[string]bool{"runSimulation": true}
+// runMutations are counted against the stricter run limit too: each one can
+// spend money on LLM calls (a report's narrative is one).
+var runMutations = map[string]bool{"runSimulation": true, "generateReport": true}
 
 type principalKey struct{}
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -51,7 +52,7 @@ func credentials(next http.Handler) http.Handler {
 // WebSocket clients must use (they cannot set headers), or from the upgrade's
 // Authorization header. A bad token, or none where reads need one, closes the
 // connection with 4403 before any subscription starts.
-func wsInit(a *auth.Authenticator, readsNeedToken bool) transport.WebsocketInitFunc {
+func wsInit(a *auth.Authenticator, readsNeedToken bool, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		authz := payload.Authorization()
 		if authz == "" {
@@ -66,6 +67,11 @@ func wsInit(a *auth.Authenticator, readsNeedToken bool) transport.WebsocketInitF
 		}
 		if a != nil {
 			if _, err := a.Check(ctx, BearerToken(ctx), need, "subscriptions"); err != nil {
+				var ae *apperr.Error
+				if !errors.As(err, &ae) {
+					log.ErrorContext(ctx, "token check failed", "error", err)
+					err = apperr.New(apperr.Internal, "internal error") // the client sees this message
+				}
 				ctx = transport.WithWebsocketCloseCode(ctx, 4403)
 				ctx = transport.AppendCloseReason(ctx, apperr.KindOf(err).String())
 				return ctx, nil, err
@@ -73,6 +79,23 @@ func wsInit(a *auth.Authenticator, readsNeedToken bool) transport.WebsocketInitF
 		}
 		return ctx, nil, nil
 	}
+}
+
+// uploadsNeedWriter checks the token of a multipart request (an upload, which
+// only mutations take) before its files are read: reading them first would
+// let anyone make the server spool up to MAX_UPLOAD_BYTES.
+func uploadsNeedWriter(a *auth.Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if _, err := a.Check(r.Context(), BearerToken(r.Context()), auth.Writer, "uploads"); err != nil {
+			writeAuthError(w, r, err, false, log)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // requireRole guards plain HTTP endpoints (downloads, the job queue UI). With
@@ -88,17 +111,22 @@ func requireRole(a *auth.Authenticator, need auth.Role, what string, basic bool,
 			next.ServeHTTP(w, r)
 			return
 		}
-		switch kind := apperr.KindOf(err); kind {
-		case apperr.Unauthenticated:
-			if basic {
-				w.Header().Set("WWW-Authenticate", `Basic realm="ethox", charset="UTF-8"`)
-			}
-			writeError(w, http.StatusUnauthorized, kind, err.Error())
-		case apperr.Forbidden:
-			writeError(w, http.StatusForbidden, kind, err.Error())
-		default:
-			log.ErrorContext(r.Context(), "token check failed", "error", err)
-			writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
-		}
+		writeAuthError(w, r, err, basic, log)
 	})
+}
+
+// writeAuthError answers an HTTP request refused by a token check.
+func writeAuthError(w http.ResponseWriter, r *http.Request, err error, basic bool, log *slog.Logger) {
+	switch kind := apperr.KindOf(err); kind {
+	case apperr.Unauthenticated:
+		if basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ethox", charset="UTF-8"`)
+		}
+		writeError(w, http.StatusUnauthorized, kind, err.Error())
+	case apperr.Forbidden:
+		writeError(w, http.StatusForbidden, kind, err.Error())
+	default:
+		log.ErrorContext(r.Context(), "token check failed", "error", err)
+		writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
+	}
 }

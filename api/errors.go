@@ -29,6 +29,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &ae):
 			gqlErr.Message = ae.Error()
 			setCode(gqlErr, ae.Kind.String())
+		case err.Error() == "introspection disabled" && errors.Unwrap(err) == nil:
+			// gqlgen's own plain error when ENABLE_INTROSPECTION is off: a client
+			// asking is not an internal failure worth an ERROR line.
+			gqlErr.Message = "introspection is disabled on this server (ENABLE_INTROSPECTION)"
+			setCode(gqlErr, apperr.Forbidden.String())
 		case ent.IsNotFound(err):
 			gqlErr.Message = err.Error()
 			setCode(gqlErr, apperr.NotFound.String())

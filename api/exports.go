@@ -98,7 +98,7 @@ func mountCharts(mux *http.ServeMux, db *database.DB) {
 			return
 		}
 		w.Header().Set("Content-Type", "image/svg+xml")
-		w.Header().Set("Cache-Control", "public, max-age=86400") // a report version never changes
+		w.Header().Set("Cache-Control", "private, max-age=86400") // a report version never changes; private: reads may need a token
 		_, _ = w.Write(svg)
 	})
 }

@@ -68,8 +68,12 @@ type Options struct {
 	// limits runSimulation on top of it.
 	MutationRate RateLimit
 	RunRate      RateLimit
-	// WriteTimeout bounds writing a response, except for streams.
+	// WriteTimeout bounds writing a response, except for streams; ReadTimeout
+	// bounds reading a request, except for WebSockets.
 	WriteTimeout time.Duration
+	ReadTimeout  time.Duration
+	// Shutdown, when closed, ends WebSocket and SSE streams (server shutdown).
+	Shutdown <-chan struct{}
 	// MaxWSConnections caps open WebSocket connections; 0 means no cap.
 	MaxWSConnections int
 	// RiverUI, when set, is served at /riverui/ to admin tokens only.
@@ -86,7 +90,7 @@ func NewHandler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	var wsOpen atomic.Int64
-	mux.Handle("/query", credentials(wsLimit(o.MaxWSConnections, &wsOpen, NewGraphQL(o))))
+	mux.Handle("/query", credentials(uploadsNeedWriter(o.Auth, o.Logger, wsLimit(o.MaxWSConnections, &wsOpen, NewGraphQL(o)))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -97,8 +101,10 @@ func NewHandler(o Options) http.Handler {
 			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 			defer cancel()
 			if err := o.Ready(ctx); err != nil {
+				// The detail goes to the log; probes only need the status.
+				o.Logger.WarnContext(r.Context(), "not ready", "error", err)
 				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = w.Write([]byte("not ready: " + err.Error() + "\n"))
+				_, _ = w.Write([]byte("not ready\n"))
 				return
 			}
 		}
@@ -117,12 +123,15 @@ func NewHandler(o Options) http.Handler {
 		mux.Handle("/reports/", guarded)
 	}
 	if o.RiverUI != nil {
-		mux.Handle("/riverui/", requireRole(o.Auth, auth.Admin, "the job queue UI", true, o.Logger, o.RiverUI))
+		// Cross-origin protection: a browser's cached Basic credentials must not
+		// let another site post to the UI's API (cancel, retry, delete jobs).
+		mux.Handle("/riverui/", http.NewCrossOriginProtection().Handler(
+			requireRole(o.Auth, auth.Admin, "the job queue UI", true, o.Logger, o.RiverUI)))
 	}
 	if !o.DisableIDE {
 		ide.Mount(mux, "/query", "Ethox")
 	}
-	var h http.Handler = writeTimeout(o.WriteTimeout, mux)
+	var h http.Handler = deadlines(o.ReadTimeout, o.WriteTimeout, onShutdown(o.Shutdown, mux))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics.Handler())
 		h = o.Metrics.Instrument(h)
@@ -148,8 +157,8 @@ func NewGraphQL(o Options) http.Handler {
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.
 		PingPongInterval: 15 * time.Second,
-		InitTimeout:      30 * time.Second,
-		InitFunc:         wsInit(o.Auth, o.RequireAuthForReads),
+		InitTimeout:      10 * time.Second,
+		InitFunc:         wsInit(o.Auth, o.RequireAuthForReads, o.Logger),
 		Implementation: transport.CoderWebsocketImplementation{
 			AcceptOptions: websocketAcceptOptions(o.CORSOrigins),
 		},
@@ -174,9 +183,7 @@ func NewGraphQL(o Options) http.Handler {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	if o.MaxDepth > 0 {
-		srv.Use(depthLimit{max: o.MaxDepth})
-	}
+	srv.Use(depthLimit{max: o.MaxDepth}) // also caps fragment expansion, before the complexity walk
 	if o.MaxComplexity > 0 {
 		srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	}

@@ -26,7 +26,17 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]bool{}); depth > d.max {
+	w := &walker{fragDepth: map[string]int{}, fragFields: map[string]int{}, visiting: map[string]bool{}}
+	depth, fields := w.walk(oc.Operation.SelectionSet)
+	if fields > maxExpandedFields {
+		// Fragments spread many times multiply a short document; gqlgen's
+		// complexity walk (which runs next) expands them without memo.
+		return &gqlerror.Error{
+			Message:    "operation expands to more than " + strconv.Itoa(maxExpandedFields) + " fields",
+			Extensions: map[string]any{"code": "COMPLEXITY_LIMIT_EXCEEDED"},
+		}
+	}
+	if d.max > 0 && depth > d.max {
 		return &gqlerror.Error{
 			Message:    "operation has depth " + strconv.Itoa(depth) + ", which exceeds MAX_QUERY_DEPTH (" + strconv.Itoa(d.max) + ")",
 			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
@@ -35,26 +45,40 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	return nil
 }
 
-// selectionDepth counts nested fields; fragments add no level of their own.
-// Validation has already rejected fragment cycles, and visiting guards anyway.
-func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
-	deepest := 0
+// maxExpandedFields bounds the fields of an operation with its fragments
+// expanded; legitimate documents stay far below it.
+const maxExpandedFields = 10_000
+
+// walker measures depth and expanded field count, memoising each fragment
+// (its depth and size do not depend on where it is spread), so a chain of
+// fragments each spread twice costs linear time, not exponential.
+type walker struct {
+	fragDepth, fragFields map[string]int
+	visiting              map[string]bool
+}
+
+func (w *walker) walk(set ast.SelectionSet) (depth, fields int) {
 	for _, sel := range set {
-		var d int
+		var d, n int
 		switch s := sel.(type) {
 		case *ast.Field:
-			d = 1 + selectionDepth(s.SelectionSet, visiting)
+			d, n = w.walk(s.SelectionSet)
+			d, n = d+1, n+1
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, visiting)
+			d, n = w.walk(s.SelectionSet)
 		case *ast.FragmentSpread:
-			if s.Definition == nil || visiting[s.Name] {
-				continue
+			if s.Definition == nil || w.visiting[s.Name] {
+				continue // validation rejects cycles; guard anyway
 			}
-			visiting[s.Name] = true
-			d = selectionDepth(s.Definition.SelectionSet, visiting)
-			delete(visiting, s.Name)
+			if _, ok := w.fragDepth[s.Name]; !ok {
+				w.visiting[s.Name] = true
+				w.fragDepth[s.Name], w.fragFields[s.Name] = w.walk(s.Definition.SelectionSet)
+				delete(w.visiting, s.Name)
+			}
+			d, n = w.fragDepth[s.Name], w.fragFields[s.Name]
 		}
-		deepest = max(deepest, d)
+		depth = max(depth, d)
+		fields = min(fields+n, maxExpandedFields+1) // saturate: counts can grow as 2^n
 	}
-	return deepest
+	return depth, fields
 }

@@ -80,33 +80,24 @@ func (p Proxies) clientIP(r *http.Request) string {
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		h := strings.TrimSpace(hops[i])
-		if h == "" {
-			continue
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			return peer // not an address: the header is not to be believed
 		}
 		if !p.trusts(h) {
-			return h
+			return a.Unmap().String()
 		}
 	}
 	return peer
 }
 
-// scheme is "https" when the request came over TLS, directly or through a
-// trusted proxy.
-func (p Proxies) scheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
+// newRequestID keeps a sane X-Request-Id from a trusted proxy (so its id
+// follows the request through; with no proxy configured, from any client)
+// and otherwise makes one.
+func newRequestID(r *http.Request, proxies Proxies) string {
 	peer, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if p.trusts(peer) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
-		return "https"
-	}
-	return "http"
-}
-
-// newRequestID keeps a sane client-supplied X-Request-Id (so a proxy's id
-// follows the request through) and otherwise makes one.
-func newRequestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && printableASCII(id) {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && printableASCII(id) &&
+		(len(proxies) == 0 || proxies.trusts(peer)) {
 		return id
 	}
 	b := make([]byte, 12)
@@ -127,7 +118,7 @@ func printableASCII(s string) bool {
 // client IP, and logs one line per request.
 func requestContext(proxies Proxies, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := newRequestID(r)
+		id := newRequestID(r, proxies)
 		ctx := context.WithValue(r.Context(), requestIDKey{}, id)
 		ctx = context.WithValue(ctx, clientIPKey{}, proxies.clientIP(r))
 		w.Header().Set("X-Request-Id", id)
@@ -213,25 +204,61 @@ func httpsRedirect(proxies Proxies, next http.Handler) http.Handler {
 	})
 }
 
+// isUpgrade tells a WebSocket attempt. Any Upgrade header counts: gqlgen
+// and coder/websocket accept "websocket" anywhere in a list.
+func isUpgrade(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
+
+// isSSE tells a GraphQL subscription over Server-Sent Events.
+func isSSE(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == "/query" && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
 // isStream tells requests that legitimately outlive a write timeout:
 // WebSocket upgrades, Server-Sent Events and streamed downloads.
 func isStream(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
-		strings.Contains(r.Header.Get("Accept"), "text/event-stream") ||
-		strings.HasPrefix(r.URL.Path, "/export/")
+	return isUpgrade(r) || isSSE(r) || strings.HasPrefix(r.URL.Path, "/exports/")
 }
 
-// writeTimeout is http.Server's WriteTimeout for every request but streams,
-// which the server's own WriteTimeout cannot exempt.
-func writeTimeout(d time.Duration, next http.Handler) http.Handler {
-	if d <= 0 {
+// deadlines are http.Server's ReadTimeout and WriteTimeout for every request
+// but WebSockets (reads) and streams (writes), which the server's own
+// timeouts cannot exempt. The read deadline stops a body trickled forever.
+func deadlines(read, write time.Duration, next http.Handler) http.Handler {
+	if read <= 0 && write <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isStream(r) {
-			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		rc := http.NewResponseController(w)
+		if read > 0 && !isUpgrade(r) {
+			_ = rc.SetReadDeadline(time.Now().Add(read))
+		}
+		if write > 0 && !isStream(r) {
+			_ = rc.SetWriteDeadline(time.Now().Add(write))
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// onShutdown ends WebSocket and SSE requests when shutdown begins, so that
+// http.Server.Shutdown can drain the others (which keep their context).
+func onShutdown(shutdown <-chan struct{}, next http.Handler) http.Handler {
+	if shutdown == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isUpgrade(r) && !isSSE(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-shutdown:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -242,7 +269,7 @@ func wsLimit(max int, open *atomic.Int64, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		if !isUpgrade(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

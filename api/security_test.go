@@ -115,7 +115,9 @@ func TestEveryMutationNeedsItsRole(t *testing.T) {
 		for name, c := range mutationCases {
 			t.Run(name, func(t *testing.T) {
 				r := e.as("", name)
-				if r.code() != "UNAUTHENTICATED" || !strings.Contains(r.Errors[0].Message, name) {
+				// Uploads are refused before their files are read, naming "uploads".
+				if r.code() != "UNAUTHENTICATED" || !(strings.Contains(r.Errors[0].Message, name) ||
+					name == "uploadGraph" && strings.Contains(r.Errors[0].Message, "uploads")) {
 					t.Fatalf("without token: %+v", r.Errors)
 				}
 				if r := e.as("not-a-valid-token-at-all", name); r.code() != "UNAUTHENTICATED" {
@@ -318,6 +320,11 @@ func TestDepthAndComplexityLimits(t *testing.T) {
 		{"huge first", `{ simulations(first: 100000) { edges { node { id } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"nested huge firsts do not wrap around", `{ networks(first: 2147483647) { edges { node { ties(first: 2147483647) { totalCount } } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"under complexity", `{ simulations(first: 100) { edges { node { id } } } }`, ""},
+		// A whole graph's node and edge lists count as 1,000 items each: one
+		// graph (about 4,000) passes, two aliased ones do not.
+		{"one whole graph", `{ graph { nodes { agentId traits } edges { source target } } }`, ""},
+		{"aliased whole graphs", `{ a: graph { nodes { agentId traits } edges { source target } } b: graph { nodes { agentId traits } edges { source target } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
+		{"fragment bomb", fragmentBomb(40), "COMPLEXITY_LIMIT_EXCEEDED"},
 		// simulations costs 1 + first × 3 (edges, node, id): 1666 → 4999, 1667 → 5002.
 		{"complexity at the limit", `{ simulations(first: 1666) { edges { node { id } } } }`, ""},
 		{"complexity just over", `{ simulations(first: 1667) { edges { node { id } } } }`, "COMPLEXITY_LIMIT_EXCEEDED"},
@@ -336,6 +343,18 @@ func TestDepthAndComplexityLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fragmentBomb is a short document whose n fragments each spread the next
+// twice: 2^n fields once expanded.
+func fragmentBomb(n int) string {
+	var b strings.Builder
+	b.WriteString("{ ...F0 }")
+	for i := range n {
+		fmt.Fprintf(&b, " fragment F%d on Query { __typename ...F%d ...F%d }", i, i+1, i+1)
+	}
+	fmt.Fprintf(&b, " fragment F%d on Query { __typename }", n)
+	return b.String()
 }
 
 func TestMutationRateLimits(t *testing.T) {
@@ -416,6 +435,20 @@ func TestWebSocketConnectionCap(t *testing.T) {
 	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.url, "http")+"/query", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("4th connection: %v %v", resp, err)
+	}
+	// A list in the Upgrade header is still a WebSocket upgrade, and counted.
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/query", nil)
+	for k, v := range map[string]string{"Upgrade": "foo, websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+		"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "graphql-transport-ws"} {
+		req.Header.Set(k, v)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("upgrade listing websocket among others: %d", resp.StatusCode)
 	}
 }
 
@@ -504,6 +537,13 @@ func TestRiverUIAdminOnly(t *testing.T) {
 		{"writer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+writerToken) }, http.StatusForbidden},
 		{"admin bearer", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+adminToken) }, http.StatusOK},
 		{"admin basic", func(r *http.Request) { r.SetBasicAuth("admin", adminToken) }, http.StatusOK},
+		// A browser on another site posting with the admin's cached Basic credentials.
+		{"cross-site post", func(r *http.Request) {
+			r.Method = http.MethodPost
+			r.SetBasicAuth("admin", adminToken)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			r.Header.Set("Origin", "https://evil.example")
+		}, http.StatusForbidden},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, e.url+"/riverui/", nil)
 		tc.set(req)
@@ -563,16 +603,31 @@ func TestWriteTimeoutSparesStreams(t *testing.T) {
 	if err == nil {
 		t.Fatal("slow plain response was not cut by the write timeout")
 	}
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for _, stream := range []struct{ method, path, accept string }{
+		{http.MethodPost, "/query", "text/event-stream"}, // SSE
+		{http.MethodGet, "/exports/simulations/1/states.csv", ""},
+	} {
+		req, _ := http.NewRequest(stream.method, srv.URL+stream.path, nil)
+		req.Header.Set("Accept", stream.accept)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "late" {
+			t.Fatalf("stream %s cut: %q %v", stream.path, body, err)
+		}
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || string(body) != "late" {
-		t.Fatalf("stream cut: %q %v", body, err)
+	// Asking for an event stream elsewhere does not escape the timeout.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/reports/1/charts/x.svg", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if resp, err = http.DefaultClient.Do(req); err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a plain GET asking for text/event-stream escaped the write timeout")
 	}
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -12,6 +13,7 @@ import (
 // operationMetrics counts GraphQL operations by name and outcome and times
 // them to their first response (a subscription's first message).
 func operationMetrics(m *telemetry.Metrics) graphql.OperationMiddleware {
+	names := &labelSet{max: maxOperationNames, seen: map[string]bool{}}
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		name, typ := "anonymous", "query"
@@ -26,6 +28,7 @@ func operationMetrics(m *telemetry.Metrics) graphql.OperationMiddleware {
 				}
 			}
 		}
+		name = names.label(name)
 		start := time.Now()
 		handler := next(ctx)
 		first := true
@@ -43,4 +46,28 @@ func operationMetrics(m *telemetry.Metrics) graphql.OperationMiddleware {
 			return resp
 		}
 	}
+}
+
+// maxOperationNames bounds the operation label: names come from clients, and
+// each new one would be a new time series.
+const maxOperationNames = 500
+
+// labelSet admits the first max distinct values; later new ones become "other".
+type labelSet struct {
+	max  int
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (l *labelSet) label(v string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen[v] {
+		return v
+	}
+	if len(l.seen) >= l.max || len(v) > 100 {
+		return "other"
+	}
+	l.seen[v] = true
+	return v
 }

@@ -93,7 +93,8 @@ func ParseTokens(spec string) ([]StaticToken, error) {
 		}
 		role, err := ParseRole(parts[1])
 		if err != nil {
-			return nil, fmt.Errorf("API_TOKENS entry %q: %w", name, err)
+			// Not quoting the value: in a mis-ordered entry it is the secret.
+			return nil, fmt.Errorf("API_TOKENS entry %q: role must be reader, writer or admin (name:role:token)", name)
 		}
 		if len(token) < MinTokenLength {
 			return nil, fmt.Errorf("API_TOKENS entry %q: token shorter than %d characters", name, MinTokenLength)
@@ -102,7 +103,13 @@ func ParseTokens(spec string) ([]StaticToken, error) {
 			return nil, fmt.Errorf("API_TOKENS entry %q: name used twice", name)
 		}
 		seen[name] = true
-		out = append(out, StaticToken{Name: name, Role: role, hash: sha256.Sum256([]byte(token))})
+		t := StaticToken{Name: name, Role: role, hash: sha256.Sum256([]byte(token))}
+		for _, o := range out {
+			if o.hash == t.hash {
+				return nil, fmt.Errorf("API_TOKENS entries %q and %q have the same token", o.Name, name)
+			}
+		}
+		out = append(out, t)
 	}
 	return out, nil
 }

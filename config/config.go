@@ -60,6 +60,7 @@ type Config struct {
 	RateRunsBurst       int
 	ReadHeaderTimeout   time.Duration
 	WriteTimeout        time.Duration // every response but streams
+	ReadTimeout         time.Duration // every request but WebSockets
 	IdleTimeout         time.Duration
 	MaxWSConnections    int
 }
@@ -128,6 +129,7 @@ func FromEnv(get func(string) string) (Config, error) {
 	c.RateRunsBurst = p.int("RATE_LIMIT_RUNS_BURST", 3)
 	c.ReadHeaderTimeout = p.duration("READ_HEADER_TIMEOUT", 10*time.Second)
 	c.WriteTimeout = p.duration("WRITE_TIMEOUT", 60*time.Second)
+	c.ReadTimeout = p.duration("READ_TIMEOUT", 10*time.Minute)
 	c.IdleTimeout = p.duration("IDLE_TIMEOUT", 120*time.Second)
 	c.MaxWSConnections = p.int("MAX_WS_CONNECTIONS", 1000)
 	if v := get("API_TOKENS"); strings.TrimSpace(v) != "" {

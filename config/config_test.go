@@ -33,7 +33,8 @@ func TestFromEnv(t *testing.T) {
 			}
 		}},
 		{name: "short token named, not shown", env: map[string]string{"API_TOKENS": "ci:writer:tiny1"}, wantErr: `"ci": token shorter than 16`},
-		{name: "bad role", env: map[string]string{"API_TOKENS": "ci:root:abcdefghijklmnop"}, wantErr: `role "root"`},
+		{name: "bad role", env: map[string]string{"API_TOKENS": "ci:root:abcdefghijklmnop"}, wantErr: `"ci": role must be reader, writer or admin`},
+		{name: "same secret twice", env: map[string]string{"API_TOKENS": "a:reader:abcdefghijklmnop,b:admin:abcdefghijklmnop"}, wantErr: `"a" and "b" have the same token`},
 		{name: "malformed entry", env: map[string]string{"API_TOKENS": "abcdefghijklmnop"}, wantErr: "entry 1: want name:role:token"},
 		{name: "trusted proxies", env: map[string]string{"TRUST_PROXY": "10.0.0.0/8, 127.0.0.1, ::1"}, check: func(t *testing.T, c Config) {
 			if len(c.TrustProxy) != 3 || c.TrustProxy[1].Bits() != 32 || c.TrustProxy[2].Bits() != 128 {

@@ -34,6 +34,9 @@ func pageCost(child int, first, last *int) int {
 
 type cursor = *entgql.Cursor[int]
 
+// neighborsEstimate is what one agent's neighbour list counts as.
+const neighborsEstimate = 100
+
 // complexity sets the cost of every connection field.
 func complexity() graph.ComplexityRoot {
 	var c graph.ComplexityRoot
@@ -55,5 +58,11 @@ func complexity() graph.ComplexityRoot {
 	c.Simulation.States = func(child int, _ *int, _ *string, first *int, _ cursor) int {
 		return pageCost(child, first, nil)
 	}
+	// A graph's node and edge lists are whole networks (Query.graph and every
+	// run snapshot): costed like an unbounded page each.
+	c.Graph.Nodes = func(child int) int { return pageCost(child, nil, nil) }
+	c.Graph.Edges = func(child int) int { return pageCost(child, nil, nil) }
+	c.AgentDetail.Neighbors = func(child int) int { n := neighborsEstimate; return pageCost(child, &n, nil) }
+	c.Query.Nodes = func(child int, ids []int) int { n := len(ids); return pageCost(child, &n, nil) }
 	return c
 }

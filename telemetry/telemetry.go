@@ -81,9 +81,10 @@ func (m *Metrics) Instrument(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.HTTPRequests.WithLabelValues(r.Method, route, strconv.Itoa(rec.code)).Inc()
+		method := knownMethod(r.Method)
+		m.HTTPRequests.WithLabelValues(method, route, strconv.Itoa(rec.code)).Inc()
 		if r.Header.Get("Upgrade") == "" && r.Header.Get("Accept") != "text/event-stream" {
-			m.HTTPDuration.WithLabelValues(r.Method, route).Observe(time.Since(start).Seconds())
+			m.HTTPDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 		}
 	})
 }
@@ -140,4 +141,15 @@ func (g *tableGauge) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, n, label)
 	}
+}
+
+// knownMethod keeps the method label to a fixed set: any token is a valid
+// HTTP method, and each would be a new time series.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
