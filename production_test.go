@@ -199,3 +199,22 @@ func TestHTTPTimeouts(t *testing.T) {
 		t.Fatalf("closed after %s, before IDLE_TIMEOUT", idle)
 	}
 }
+
+// `ethox healthcheck` exits 0 against a ready server and fails against none.
+func TestHealthcheckCommand(t *testing.T) {
+	bin := buildBinary(t)
+	port := freePort(t)
+	env := append(os.Environ(), "HOST=127.0.0.1", fmt.Sprintf("PORT=%d", port), "DATABASE_URL=", "DEMO_DATA=false", "ENV=development")
+	probe := func() error {
+		cmd := exec.Command(bin, "healthcheck")
+		cmd.Env = env
+		return cmd.Run()
+	}
+	if err := probe(); err == nil {
+		t.Fatal("healthcheck passed with no server")
+	}
+	startServer(t, bin, t.TempDir(), env)
+	if err := probe(); err != nil {
+		t.Fatalf("healthcheck against a ready server: %v", err)
+	}
+}

@@ -5,6 +5,7 @@
 //	ethox generate   generate and store a synthetic population
 //	ethox migrate    apply the embedded database migrations and exit
 //	ethox token      create, list and revoke API tokens
+//	ethox healthcheck   probe /readyz (container health checks)
 package main
 
 import (
@@ -46,6 +47,8 @@ commands:
   generate  generate and store a synthetic population:
             ethox generate --agents N [--seed S] [--profiles survey.csv] [--name NAME]
   migrate   apply the embedded database migrations and exit
+  healthcheck  exit 0 when the server on this host answers /readyz (for container health checks;
+            reads HOST/PORT; --url to probe another address)
   token     manage API tokens stored in the database:
             ethox token create --name NAME --role reader|writer|admin   (prints the token once)
             ethox token list
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string) error {
 		return migrate(ctx)
 	case "token":
 		return token(ctx, args[1:])
+	case "healthcheck":
+		return healthcheck(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -463,4 +468,36 @@ func token(ctx context.Context, args []string) error {
 		return nil
 	}
 	return errors.New(tokenUsage)
+}
+
+// healthcheck probes /readyz, so distroless images (no shell, no curl) can
+// have a container health check.
+func healthcheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := fs.String("url", "", "readiness URL (default: http://127.0.0.1:$PORT/readyz)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *url == "" {
+		cfg, err := config.FromEnv(os.Getenv) // no .env and no database: only the port is needed
+		if err != nil {
+			return err
+		}
+		*url = fmt.Sprintf("http://127.0.0.1:%d/readyz", cfg.Port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", *url, resp.Status)
+	}
+	return nil
 }
