@@ -359,7 +359,9 @@ func fragmentBomb(n int) string {
 
 func TestMutationRateLimits(t *testing.T) {
 	e := newEnv(t, "sqlite", func(o *api.Options) {
-		o.MutationRate = api.RateLimit{PerMinute: 60, Burst: 4}
+		// Slow refills (every 10 s and 30 s), so a slow machine cannot refill a
+		// token in the middle of the test.
+		o.MutationRate = api.RateLimit{PerMinute: 6, Burst: 4}
 		o.RunRate = api.RateLimit{PerMinute: 2, Burst: 2}
 	}, withAuth(t, false))
 	var gen struct{ GenerateNetwork struct{ ID string } }
@@ -398,7 +400,7 @@ func TestMutationRateLimits(t *testing.T) {
 // X-Forwarded-For only when the peer is a trusted proxy.
 func TestRateLimitPerIP(t *testing.T) {
 	e := newEnv(t, "sqlite", func(o *api.Options) {
-		o.MutationRate = api.RateLimit{PerMinute: 60, Burst: 1}
+		o.MutationRate = api.RateLimit{PerMinute: 6, Burst: 1}
 		o.Proxies = api.Proxies{netip.MustParsePrefix("127.0.0.0/8")}
 	})
 	send := func(xff string) string {
