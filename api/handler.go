@@ -74,6 +74,9 @@ type Options struct {
 	ReadTimeout  time.Duration
 	// Shutdown, when closed, ends WebSocket and SSE streams (server shutdown).
 	Shutdown <-chan struct{}
+	// SSEKeepAlive is how often an idle SSE subscription gets a comment line
+	// (default 15s; negative turns it off).
+	SSEKeepAlive time.Duration
 	// MaxWSConnections caps open WebSocket connections; 0 means no cap.
 	MaxWSConnections int
 	// RiverUI, when set, is served at /riverui/ to admin tokens only.
@@ -90,7 +93,11 @@ func NewHandler(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	var wsOpen atomic.Int64
-	mux.Handle("/query", credentials(uploadsNeedWriter(o.Auth, o.Logger, wsLimit(o.MaxWSConnections, &wsOpen, NewGraphQL(o)))))
+	if o.SSEKeepAlive == 0 {
+		o.SSEKeepAlive = 15 * time.Second
+	}
+	mux.Handle("/query", credentials(uploadsNeedWriter(o.Auth, o.Logger,
+		wsLimit(o.MaxWSConnections, &wsOpen, sseKeepAlive(o.SSEKeepAlive, NewGraphQL(o))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

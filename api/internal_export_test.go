@@ -10,3 +10,6 @@ func WriteTimeoutForTest(d time.Duration, h http.Handler) http.Handler { return 
 
 // RequestContextForTest exposes the request middleware to package api_test.
 var RequestContextForTest = requestContext
+
+// SSEKeepAliveForTest exposes the SSE keep-alive wrapper to package api_test.
+var SSEKeepAliveForTest = sseKeepAlive
