@@ -261,6 +261,7 @@ func serve(ctx context.Context) error {
 		ReadTimeout:          cfg.ReadTimeout,
 		Shutdown:             shutdown,
 		MaxWSConnections:     cfg.MaxWSConnections,
+		AuthFailures:         api.RateLimit{PerMinute: cfg.AuthFailureLimit, Burst: cfg.AuthFailureLimit},
 		RiverUI:              jobsUI,
 	})
 	// Requests keep their context through a SIGTERM so Shutdown can drain

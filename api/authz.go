@@ -36,7 +36,7 @@ func PrincipalFrom(ctx context.Context) *auth.Principal {
 // runs, then applies the mutation rate limits. A rejected operation runs no
 // field at all, so a document mixing allowed and forbidden mutations does
 // nothing.
-func authorize(a *auth.Authenticator, readsNeedToken bool, limits *rateLimits, log *slog.Logger) graphql.OperationMiddleware {
+func authorize(a checker, readsNeedToken bool, limits *rateLimits, log *slog.Logger) graphql.OperationMiddleware {
 	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		oc := graphql.GetOperationContext(ctx)
 		if oc == nil || oc.Operation == nil {

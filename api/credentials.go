@@ -52,7 +52,7 @@ func credentials(next http.Handler) http.Handler {
 // WebSocket clients must use (they cannot set headers), or from the upgrade's
 // Authorization header. A bad token, or none where reads need one, closes the
 // connection with 4403 before any subscription starts.
-func wsInit(a *auth.Authenticator, readsNeedToken bool, log *slog.Logger) transport.WebsocketInitFunc {
+func wsInit(a checker, readsNeedToken bool, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		authz := payload.Authorization()
 		if authz == "" {
@@ -84,7 +84,7 @@ func wsInit(a *auth.Authenticator, readsNeedToken bool, log *slog.Logger) transp
 // uploadsNeedWriter checks the token of a multipart request (an upload, which
 // only mutations take) before its files are read: reading them first would
 // let anyone make the server spool up to MAX_UPLOAD_BYTES.
-func uploadsNeedWriter(a *auth.Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+func uploadsNeedWriter(a checker, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 			next.ServeHTTP(w, r)
@@ -100,7 +100,7 @@ func uploadsNeedWriter(a *auth.Authenticator, log *slog.Logger, next http.Handle
 
 // requireRole guards plain HTTP endpoints (downloads, the job queue UI). With
 // basic set, a browser may also log in with HTTP Basic, the token as password.
-func requireRole(a *auth.Authenticator, need auth.Role, what string, basic bool, log *slog.Logger, next http.Handler) http.Handler {
+func requireRole(a checker, need auth.Role, what string, basic bool, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := BearerToken(withToken(r.Context(), r.Header.Get("Authorization")))
 		if _, pass, ok := r.BasicAuth(); ok && basic {
@@ -125,6 +125,8 @@ func writeAuthError(w http.ResponseWriter, r *http.Request, err error, basic boo
 		writeError(w, http.StatusUnauthorized, kind, err.Error())
 	case apperr.Forbidden:
 		writeError(w, http.StatusForbidden, kind, err.Error())
+	case apperr.RateLimited:
+		writeError(w, http.StatusTooManyRequests, kind, err.Error())
 	default:
 		log.ErrorContext(r.Context(), "token check failed", "error", err)
 		writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")

@@ -81,6 +81,10 @@ type Options struct {
 	MaxWSConnections int
 	// RiverUI, when set, is served at /riverui/ to admin tokens only.
 	RiverUI http.Handler
+	// AuthFailures limits invalid tokens per client IP (0: no limit).
+	AuthFailures RateLimit
+
+	checker checker // Auth behind the failure limit, shared by every entry point
 }
 
 // NewHandler returns the server's root handler.
@@ -91,12 +95,13 @@ func NewHandler(o Options) http.Handler {
 	if o.Auth == nil {
 		o.Auth = auth.New(nil, nil, false)
 	}
+	o.checker = throttleAuth(o.Auth, o.AuthFailures)
 	mux := http.NewServeMux()
 	var wsOpen atomic.Int64
 	if o.SSEKeepAlive == 0 {
 		o.SSEKeepAlive = 15 * time.Second
 	}
-	mux.Handle("/query", credentials(uploadsNeedWriter(o.Auth, o.Logger,
+	mux.Handle("/query", credentials(uploadsNeedWriter(o.checker, o.Logger,
 		wsLimit(o.MaxWSConnections, &wsOpen, sseKeepAlive(o.SSEKeepAlive, NewGraphQL(o))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -125,7 +130,7 @@ func NewHandler(o Options) http.Handler {
 		reads := http.NewServeMux()
 		mountExports(reads, o.DB, o.Graphs)
 		mountCharts(reads, o.DB)
-		guarded := requireRole(o.Auth, readNeed, "downloads", false, o.Logger, reads)
+		guarded := requireRole(o.checker, readNeed, "downloads", false, o.Logger, reads)
 		mux.Handle("/exports/", guarded)
 		mux.Handle("/reports/", guarded)
 	}
@@ -133,7 +138,7 @@ func NewHandler(o Options) http.Handler {
 		// Cross-origin protection: a browser's cached Basic credentials must not
 		// let another site post to the UI's API (cancel, retry, delete jobs).
 		mux.Handle("/riverui/", http.NewCrossOriginProtection().Handler(
-			requireRole(o.Auth, auth.Admin, "the job queue UI", true, o.Logger, o.RiverUI)))
+			requireRole(o.checker, auth.Admin, "the job queue UI", true, o.Logger, o.RiverUI)))
 	}
 	if !o.DisableIDE {
 		ide.Mount(mux, "/query", "Ethox")
@@ -159,13 +164,19 @@ func NewGraphQL(o Options) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Auth == nil {
+		o.Auth = auth.New(nil, nil, false)
+	}
+	if o.checker == nil {
+		o.checker = throttleAuth(o.Auth, o.AuthFailures)
+	}
 	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.
 		PingPongInterval: 15 * time.Second,
 		InitTimeout:      10 * time.Second,
-		InitFunc:         wsInit(o.Auth, o.RequireAuthForReads, o.Logger),
+		InitFunc:         wsInit(o.checker, o.RequireAuthForReads, o.Logger),
 		Implementation: transport.CoderWebsocketImplementation{
 			AcceptOptions: websocketAcceptOptions(o.CORSOrigins),
 		},
@@ -197,11 +208,8 @@ func NewGraphQL(o Options) http.Handler {
 	if o.Metrics != nil {
 		srv.AroundOperations(operationMetrics(o.Metrics)) // outermost: it also sees the fast path
 	}
-	if o.Auth == nil {
-		o.Auth = auth.New(nil, nil, false)
-	}
 	// Before the fast path, so whole-graph reads are checked too.
-	srv.AroundOperations(authorize(o.Auth, o.RequireAuthForReads, newRateLimits(o.MutationRate, o.RunRate), o.Logger))
+	srv.AroundOperations(authorize(o.checker, o.RequireAuthForReads, newRateLimits(o.MutationRate, o.RunRate), o.Logger))
 	if !o.DisableGraphFastPath && o.Graphs != nil {
 		srv.AroundOperations(fastGraph(o.Graphs))
 	}

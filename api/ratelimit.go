@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/ethox/ethox/auth"
 )
 
 // RateLimit is N requests a minute per client, with bursts of up to Burst.
@@ -109,4 +113,40 @@ func (k *keyedLimiter) reserve(key string, n int, now time.Time, what string) (*
 		return nil, newRateLimitError(what, k.limit.PerMinute, d)
 	}
 	return r, nil
+}
+
+// checker decides whether a token may do what needs a role (auth.Authenticator,
+// optionally behind throttledAuth).
+type checker interface {
+	Check(ctx context.Context, token string, need auth.Role, what string) (*auth.Principal, error)
+}
+
+// throttledAuth refuses a client IP that presented too many invalid tokens,
+// before looking the next one up: guessing costs a database query each.
+type throttledAuth struct {
+	a        *auth.Authenticator
+	failures *keyedLimiter
+}
+
+func throttleAuth(a *auth.Authenticator, failures RateLimit) checker {
+	if failures.PerMinute <= 0 {
+		return a
+	}
+	return throttledAuth{a: a, failures: newKeyedLimiter(failures)}
+}
+
+func (t throttledAuth) Check(ctx context.Context, token string, need auth.Role, what string) (*auth.Principal, error) {
+	if token == "" {
+		return t.a.Check(ctx, token, need, what)
+	}
+	now := time.Now()
+	r, err := t.failures.reserve("ip:"+ClientIP(ctx), 1, now, "failed authentications")
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.a.Check(ctx, token, need, what)
+	if !errors.Is(err, auth.ErrInvalidToken) {
+		r.CancelAt(now) // only failures count
+	}
+	return p, err
 }

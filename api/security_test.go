@@ -716,3 +716,41 @@ func TestSSEKeepAlive(t *testing.T) {
 		t.Fatalf("%d keep-alives in %q", n, s)
 	}
 }
+
+// A client IP that presents too many invalid tokens is refused before the
+// next one is looked up, valid or not; valid tokens never count.
+func TestFailedAuthenticationsAreLimited(t *testing.T) {
+	e := newEnv(t, "sqlite", withAuth(t, false), func(o *api.Options) { o.AuthFailures = api.RateLimit{PerMinute: 2, Burst: 3} })
+	q := `{ networks { totalCount } }`
+	for range 5 {
+		if r := e.queryAs(readerToken, q, nil); len(r.Errors) > 0 {
+			t.Fatalf("valid token: %+v", r.Errors)
+		}
+	}
+	for i := range 3 {
+		if r := e.queryAs(fmt.Sprintf("wrong-token-%016d", i), q, nil); r.code() != "UNAUTHENTICATED" {
+			t.Fatalf("bad token %d: %+v", i, r.Errors)
+		}
+	}
+	if r := e.queryAs("wrong-token-one-more-0000", q, nil); r.code() != "RATE_LIMITED" {
+		t.Fatalf("4th bad token: %+v", r.Errors)
+	}
+	if r := e.queryAs(readerToken, q, nil); r.code() != "RATE_LIMITED" {
+		t.Fatalf("valid token from a throttled IP: %+v", r.Errors)
+	}
+	// Anonymous reads present no token and are not throttled.
+	if r := e.queryAs("", q, nil); len(r.Errors) > 0 {
+		t.Fatalf("anonymous read: %+v", r.Errors)
+	}
+	// Plain HTTP endpoints answer 429.
+	req, _ := http.NewRequest(http.MethodGet, e.url+"/exports/networks/1/network.json", nil)
+	req.Header.Set("Authorization", "Bearer "+readerToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("export from a throttled IP: %d", resp.StatusCode)
+	}
+}

@@ -63,6 +63,7 @@ type Config struct {
 	ReadTimeout         time.Duration // every request but WebSockets
 	IdleTimeout         time.Duration
 	MaxWSConnections    int
+	AuthFailureLimit    int // invalid tokens per minute per client IP; 0 = off
 }
 
 // Production reports ENV=production.
@@ -132,6 +133,7 @@ func FromEnv(get func(string) string) (Config, error) {
 	c.ReadTimeout = p.duration("READ_TIMEOUT", 10*time.Minute)
 	c.IdleTimeout = p.duration("IDLE_TIMEOUT", 120*time.Second)
 	c.MaxWSConnections = p.int("MAX_WS_CONNECTIONS", 1000)
+	c.AuthFailureLimit = p.int("AUTH_FAILURE_LIMIT", 20)
 	if v := get("API_TOKENS"); strings.TrimSpace(v) != "" {
 		toks, err := auth.ParseTokens(v)
 		if err != nil {
@@ -148,7 +150,8 @@ func FromEnv(get func(string) string) (Config, error) {
 		c.TrustProxy = append(c.TrustProxy, pre)
 	}
 	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity,
-		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections} {
+		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections,
+		"AUTH_FAILURE_LIMIT": c.AuthFailureLimit} {
 		if v < 0 {
 			p.errs = append(p.errs, fmt.Errorf("%s must be 0 (no limit) or more", key))
 		}
