@@ -2,25 +2,19 @@ package network
 
 import (
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/internal/fixtures"
 )
 
-// fixturePath is the networkx-generated example shared with the Python
-// prototype, relative to this package directory (/work/main/network).
-const fixturePath = "../../shared/fixtures/ethox-network-20.json"
-
+// readFixture returns the networkx-generated example of the Python prototype
+// (testdata/ethox-network-20.json, also examples/network.json).
 func readFixture(tb testing.TB) []byte {
 	tb.Helper()
-	b, err := os.ReadFile(fixturePath)
-	if err != nil {
-		tb.Fatalf("fixture is required: %v", err)
-	}
-	return b
+	return fixtures.Read(tb, fixtures.Network20)
 }
 
 func decodeFixture(tb testing.TB) *Graph {
@@ -119,9 +113,9 @@ func TestDecodeIDsAndWeights(t *testing.T) {
 		},
 		{
 			name:       "large integer ids stay exact",
-			doc:        `{"nodes":[{"agent_id":123456789012345678901},{"agent_id":"x"}],"edges":[{"source":"123456789012345678901","target":"x","weight":-0.5}]}`,
+			doc:        `{"nodes":[{"agent_id":123456789012345678901},{"agent_id":"x"}],"edges":[{"source":"123456789012345678901","target":"x","weight":0.5}]}`,
 			wantIDs:    []string{"123456789012345678901", "x"},
-			wantWeight: []float64{-0.5},
+			wantWeight: []float64{0.5},
 		},
 		{
 			name:       "edges before nodes, unknown keys skipped",

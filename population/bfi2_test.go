@@ -3,21 +3,16 @@ package population
 import (
 	"bytes"
 	"math"
-	"os"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/ethox/ethox/internal/fixtures"
 )
 
-const sharedFigures = "../../shared/data/bfi2-soto-john-2017.json"
-
 func TestEmbeddedFiguresMatchShared(t *testing.T) {
-	shared, err := os.ReadFile(sharedFigures)
-	if err != nil {
-		t.Fatalf("reading the shared figures: %v", err)
-	}
-	if !bytes.Equal(shared, bfi2JSON) {
-		t.Fatalf("population/bfi2_soto_john_2017.json differs from %s", sharedFigures)
+	if !bytes.Equal(fixtures.Read(t, fixtures.BFI2), bfi2JSON) {
+		t.Fatalf("population/bfi2_soto_john_2017.json differs from testdata/%s", fixtures.BFI2)
 	}
 }
 

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"io"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/internal/fixtures"
 )
 
 // FuzzParseProfiles checks that ParseProfiles never panics, that everything
@@ -21,11 +21,7 @@ import (
 // refusal is a BadInput error whose message names a line (and column) that
 // exists in the input, in one of the documented forms.
 func FuzzParseProfiles(f *testing.F) {
-	fixture, err := os.ReadFile(surveyFixture)
-	if err != nil {
-		f.Fatalf("the survey fixture is required: %v", err)
-	}
-	f.Add(fixture)
+	f.Add(fixtures.Read(f, fixtures.Survey350))
 	seeds := []string{
 		// Header only, empty input, blank lines.
 		"AgeGroup,Gender,TurnoutLikelihood\n",

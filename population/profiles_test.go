@@ -2,22 +2,16 @@ package population
 
 import (
 	"math"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/internal/fixtures"
 )
-
-const surveyFixture = "../../shared/fixtures/voter_opinion_survey_350.csv"
 
 func readFixture(t *testing.T) []byte {
 	t.Helper()
-	data, err := os.ReadFile(surveyFixture)
-	if err != nil {
-		t.Fatalf("reading the survey fixture: %v", err)
-	}
-	return data
+	return fixtures.Read(t, fixtures.Survey350)
 }
 
 func TestParseProfilesFixture(t *testing.T) {

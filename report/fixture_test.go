@@ -3,13 +3,12 @@ package report
 import (
 	"encoding/json"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"testing"
-)
 
-const fixturePath = "../../shared/fixtures/ethox-simulation-result-b.json"
+	"github.com/ethox/ethox/internal/fixtures"
+)
 
 type protoAgent struct {
 	AgentID              int                `json:"agent_id"`
@@ -34,10 +33,7 @@ type protoRun struct {
 // TestPrototypeFixture recomputes the prototype's headline numbers with
 // straight loops over the parsed JSON and compares them with Compute.
 func TestPrototypeFixture(t *testing.T) {
-	raw, err := os.ReadFile(fixturePath)
-	if err != nil {
-		t.Fatalf("fixture missing: %v", err)
-	}
+	raw := fixtures.Read(t, fixtures.ResultB)
 	var run protoRun
 	if err := json.Unmarshal(raw, &run); err != nil {
 		t.Fatal(err)
