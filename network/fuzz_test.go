@@ -25,6 +25,13 @@ func FuzzDecode(f *testing.F) {
 		"{\"nodes\":[{\"agent_id\":\"6\",\"t\xff\xff\xff\x80s\":{\"a\":1}}],\"edges\":[]}",
 		`[]`,
 		``,
+		// Out of range (ranges.go): each is refused with the item named.
+		`{"nodes":[{"agent_id":"a"},{"agent_id":"b"}],"edges":[{"source":"a","target":"b","weight":1.7e308},{"source":"b","target":"a","weight":1.7e308}]}`,
+		`{"nodes":[{"agent_id":"a","traits":{"Compassion":7},"level_of_care":7,"effect_on_usage":-6,"age":130}],"edges":[]}`,
+		`{"nodes":[{"agent_id":"a","degree":3000000000,"cluster":-1,"degree_centrality":2.5,"betweenness_centrality":12}],"edges":[]}`,
+		`{"nodes":[{"agent_id":"a","profile":{"x":[9007199254740993]},"score":-1e20}],"edges":[]}`,
+		// At the bounds: accepted.
+		`{"nodes":[{"agent_id":"a","traits":{"A":0,"B":1},"level_of_care":1,"effect_on_usage":-5,"age":120,"degree_centrality":2,"betweenness_centrality":1,"x":9007199254740992},{"agent_id":"b"}],"edges":[{"source":"a","target":"b","weight":1e6}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))

@@ -228,7 +228,10 @@ func sampledBetweenness(n int, directed bool, ends [][2]int32, k int, seed int64
 		}
 	}
 	for v := range bc {
-		bc[v] *= scale
+		// The true value is at most 1, but a sampled estimate can exceed
+		// it (a star's centre: n/(n-1)) and rounding can too; capped so
+		// that an exported network re-uploads within the documented range.
+		bc[v] = min(bc[v]*scale, 1)
 	}
 	return bc
 }

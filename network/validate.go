@@ -1,6 +1,7 @@
 package network
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -8,10 +9,11 @@ import (
 
 // Validate checks a Graph built without Decode (for example from a typed
 // GraphQL input) with the same rules and messages as Decode: non-empty unique
-// agent ids, finite numbers, non-negative degrees, attributes that do not
-// shadow built-in fields, and edges between existing nodes that are neither
-// self-loops nor duplicates ((a,b) and (b,a) are the same edge unless the
-// graph is directed). The first problem found is returned.
+// agent ids, finite numbers inside their documented ranges (see ranges.go),
+// attributes that do not shadow built-in fields, and edges between existing
+// nodes that are neither self-loops nor duplicates ((a,b) and (b,a) are the
+// same edge unless the graph is directed). The first problem found is
+// returned.
 func (g *Graph) Validate() error {
 	index := make(map[string]int, len(g.Nodes))
 	for i := range g.Nodes {
@@ -36,37 +38,75 @@ func checkNode(i int, n *Node, index map[string]int) error {
 	if k, ok := firstNonFiniteTrait(n.Traits); !ok {
 		return bad("nodes[%d].traits.%s must be a finite number", i, k)
 	}
+	if k, ok := firstTraitOutOfRange(n.Traits); !ok {
+		return outOfRange(fmt.Sprintf("nodes[%d].traits.%s", i, k), n.Traits[k], traitRange)
+	}
 	if n.Degree != nil && *n.Degree < 0 {
 		return bad("nodes[%d].degree must be a non-negative integer", i)
 	}
-	floats := []struct {
+	ints := [...]struct {
 		key string
-		v   *float64
+		v   *int
+		b   bounds
 	}{
-		{keyDegreeCentrality, n.DegreeCentrality},
-		{keyBetweennessCentrality, n.BetweennessCentrality},
-		{keyLevelOfCare, n.LevelOfCare},
-		{keyEffectOnUsage, n.EffectOnUsage},
+		{keyDegree, n.Degree, degreeRange},
+		{keyCluster, n.Cluster, clusterRange},
+		{keyAge, n.Age, ageRange},
 	}
-	for _, f := range floats {
-		if f.v != nil && !finite(*f.v) {
-			return bad("nodes[%d].%s must be a finite number", i, f.key)
+	for _, f := range ints {
+		if f.v != nil && !f.b.has(float64(*f.v)) {
+			return bad("nodes[%d].%s %d is out of range %s%s", i, f.key, *f.v, f.b.text, f.b.hint)
 		}
 	}
-	if path, ok := nonFinitePath(n.Profile); !ok {
-		return bad("nodes[%d].profile%s must be a finite number", i, path)
+	floats := [...]struct {
+		key string
+		v   *float64
+		b   bounds
+	}{
+		{keyDegreeCentrality, n.DegreeCentrality, degreeCentRange},
+		{keyBetweennessCentrality, n.BetweennessCentrality, betweennessRange},
+		{keyLevelOfCare, n.LevelOfCare, careRange},
+		{keyEffectOnUsage, n.EffectOnUsage, supportRange},
+	}
+	for _, f := range floats {
+		if f.v == nil {
+			continue
+		}
+		if !finite(*f.v) {
+			return bad("nodes[%d].%s must be a finite number", i, f.key)
+		}
+		if !f.b.has(*f.v) {
+			return outOfRange(fmt.Sprintf("nodes[%d].%s", i, f.key), *f.v, f.b)
+		}
+	}
+	if err := checkFree(fmt.Sprintf("nodes[%d].profile", i), n.Profile); err != nil {
+		return err
 	}
 	if len(n.Attributes) > 0 {
 		for _, k := range sortedKeys(n.Attributes) {
 			if _, builtin := builtinNodeKeys[k]; builtin {
 				return bad("nodes[%d].%s is a built-in field and cannot be an attribute", i, k)
 			}
-			if path, ok := nonFinitePath(n.Attributes[k]); !ok {
-				return bad("nodes[%d].%s%s must be a finite number", i, k, path)
+			if err := checkFree(fmt.Sprintf("nodes[%d].%s", i, k), n.Attributes[k]); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// checkFree checks the numbers inside free-form data (profile, attributes):
+// finite, which json.Marshal needs later, and within freeRange.
+func checkFree(prefix string, v any) error {
+	path, x, ok := badFreeNumber(v)
+	switch {
+	case ok:
+		return nil
+	case !finite(x):
+		return bad("%s%s must be a finite number", prefix, path)
+	default:
+		return outOfRange(prefix+path, x, freeRange)
+	}
 }
 
 // checkEdges validates edges against the node index and reports the first
@@ -113,6 +153,9 @@ func checkEdge(j int, e *Edge, index map[string]int, ends *[2]int32, cached bool
 	}
 	if !finite(e.Weight) {
 		return bad("edges[%d].weight must be a finite number", j)
+	}
+	if !weightRange.has(e.Weight) {
+		return outOfRange(fmt.Sprintf("edges[%d].weight", j), e.Weight, weightRange)
 	}
 	if s == t {
 		return bad("edges[%d] is a self-loop on %q", j, e.Source)
@@ -179,38 +222,59 @@ func checkEndpoint(j int, key, id string, index map[string]int) (int, error) {
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 func firstNonFiniteTrait(traits map[string]float64) (string, bool) {
+	return firstTrait(traits, finite)
+}
+
+func firstTraitOutOfRange(traits map[string]float64) (string, bool) {
+	return firstTrait(traits, traitRange.has)
+}
+
+// firstTrait returns the smallest trait name whose value fails ok, so the
+// reported name does not depend on map order.
+func firstTrait(traits map[string]float64, ok func(float64) bool) (string, bool) {
 	badKey, failed := "", false
 	for k, v := range traits {
-		if !finite(v) && (!failed || k < badKey) {
+		if !ok(v) && (!failed || k < badKey) {
 			badKey, failed = k, true
 		}
 	}
 	return badKey, !failed
 }
 
-// nonFinitePath finds a NaN or infinite float inside decoded-JSON-like data,
-// which json.Marshal would refuse later. Keys are visited in sorted order so
-// the reported path is deterministic.
-func nonFinitePath(v any) (string, bool) {
+// badFreeNumber finds a number inside decoded-JSON-like data that is not
+// finite (json.Marshal would refuse it later) or outside freeRange, and
+// returns its path and value. Keys are visited in sorted order so the
+// reported path is deterministic.
+func badFreeNumber(v any) (string, float64, bool) {
 	switch v := v.(type) {
 	case float64:
-		return "", finite(v)
+		return "", v, freeRange.has(v)
 	case float32:
-		return "", finite(float64(v))
+		return "", float64(v), freeRange.has(float64(v))
+	case int:
+		return "", float64(v), freeRange.has(float64(v))
+	case int64:
+		return "", float64(v), freeRange.has(float64(v))
 	case map[string]any:
 		for _, k := range sortedKeys(v) {
-			if p, ok := nonFinitePath(v[k]); !ok {
-				return "." + k + p, false
+			if p, x, ok := badFreeNumber(v[k]); !ok {
+				return "." + k + p, x, false
+			}
+		}
+	case map[string]float64:
+		for _, k := range sortedKeys(v) {
+			if !freeRange.has(v[k]) {
+				return "." + k, v[k], false
 			}
 		}
 	case []any:
 		for j, e := range v {
-			if p, ok := nonFinitePath(e); !ok {
-				return "[" + strconv.Itoa(j) + "]" + p, false
+			if p, x, ok := badFreeNumber(e); !ok {
+				return "[" + strconv.Itoa(j) + "]" + p, x, false
 			}
 		}
 	}
-	return "", true
+	return "", 0, true
 }
 
 func sortedKeys[V any](m map[string]V) []string {
