@@ -16,16 +16,14 @@ import (
 
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/fixtures"
 )
 
 // TestCrashResume kills the server with SIGKILL in the middle of an LLM run,
 // restarts it, and checks that the run completes without asking the LLM
 // again for any step stored before the crash.
 func TestCrashResume(t *testing.T) {
-	fixture, err := os.ReadFile(filepath.Join("..", "shared", "fixtures", "ethox-network-20.json"))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
+	fixture := fixtures.Read(t, fixtures.Network20)
 	bin := buildBinary(t)
 	fk := fakellm.New(150 * time.Millisecond)
 	defer fk.Close()

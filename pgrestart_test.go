@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +23,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/fixtures"
 )
 
 // TestPostgresRestart restarts PostgreSQL (pg_ctlcluster restart, fast mode)
@@ -42,15 +42,12 @@ func TestPostgresRestart(t *testing.T) {
 			"PostgreSQL cluster of its own; run it with e2e/pg-restart.sh, which creates one")
 	}
 	const (
-		agents     = 20 // ethox-network-20.json
+		agents     = 20 // testdata/ethox-network-20.json
 		rounds     = 2
 		steps      = agents * (rounds + 1) // stage 0 plus the influence rounds
 		llmLatency = 150 * time.Millisecond
 	)
-	fixture, err := os.ReadFile(filepath.Join("..", "shared", "fixtures", "ethox-network-20.json"))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
+	fixture := fixtures.Read(t, fixtures.Network20)
 
 	// A fresh database on the throwaway cluster.
 	admin, err := sql.Open("pgx", adminURL)

@@ -18,16 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
 )
 
 // TestBinary builds the real server and drives it as a user would: migrate,
 // serve, upload the prototype's network.json, read it back, stop with SIGTERM.
 func TestBinary(t *testing.T) {
-	fixture, err := os.ReadFile(filepath.Join("..", "shared", "fixtures", "ethox-network-20.json"))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
+	fixture := fixtures.Read(t, fixtures.Network20)
 	bin := buildBinary(t)
 	cases := []struct{ name, dbURL string }{{"default-sqlite", ""}}
 	for _, d := range testdb.Dialects() {

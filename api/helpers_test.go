@@ -9,8 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
@@ -25,23 +24,10 @@ import (
 	"github.com/ethox/ethox/telemetry"
 )
 
-// fixturePath points at the shared prototype fixtures beside the repository.
-func fixturePath(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "shared", "fixtures", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("fixture %s is missing (the tests need ../shared beside the repository): %v", name, err)
-	}
-	return p
-}
-
+// readFixture returns testdata/name (see internal/fixtures).
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(fixturePath(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return fixtures.Read(t, name)
 }
 
 // env is a real HTTP server over a fresh database.

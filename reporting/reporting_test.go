@@ -3,7 +3,6 @@ package reporting
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/ethox/ethox/apperr"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/network"
 )
@@ -22,7 +22,7 @@ func TestUnfinishedRuns(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
 			db := testdb.Open(t, dialect)
-			f, err := os.Open(filepath.Join("..", "..", "shared", "fixtures", "ethox-network-20.json"))
+			f, err := os.Open(fixtures.Path(t, fixtures.Network20))
 			if err != nil {
 				t.Fatal(err)
 			}

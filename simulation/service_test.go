@@ -3,7 +3,6 @@ package simulation
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/network"
 	"github.com/ethox/ethox/simulation/dynamics"
@@ -30,7 +30,7 @@ type harness struct {
 func newHarness(t *testing.T, dialect string, latency time.Duration) *harness {
 	t.Helper()
 	db := testdb.Open(t, dialect)
-	f, err := os.Open(filepath.Join("..", "..", "shared", "fixtures", "ethox-network-20.json"))
+	f, err := os.Open(fixtures.Path(t, fixtures.Network20))
 	if err != nil {
 		t.Fatalf("fixture: %v", err)
 	}
