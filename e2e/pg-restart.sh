@@ -31,7 +31,7 @@ done
 # Never restart a cluster other tests use.
 [ "$name" != "main" ] || fail "refusing to use the cluster 'main'"
 [ "$port" != "5432" ] || fail "refusing to use port 5432 (the shared cluster)"
-[ -f "$repo/../shared/fixtures/ethox-network-20.json" ] || fail "fixture missing: $repo/../shared/fixtures/ethox-network-20.json"
+[ -f "$repo/testdata/ethox-network-20.json" ] || fail "fixture missing: $repo/testdata/ethox-network-20.json"
 
 # One run at a time: two would restart each other's cluster.
 exec 9>"${TMPDIR:-/tmp}/ethox-pg-restart.lock"

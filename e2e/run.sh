@@ -19,7 +19,7 @@ if [ "$node_major" -lt 20 ]; then
 	exit 1
 fi
 
-fixture="$repo/../shared/fixtures/ethox-network-20.json"
+fixture="$repo/testdata/ethox-network-20.json"
 if [ ! -f "$fixture" ]; then
 	echo "e2e: fixture missing: $fixture" >&2
 	exit 1

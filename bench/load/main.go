@@ -60,6 +60,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/synthnet"
 )
 
@@ -96,7 +97,7 @@ func main() {
 	flag.IntVar(&o.bigReaders, "big-readers", 1, "concurrent readers of graph on the 10k network")
 	flag.IntVar(&o.uploaders, "uploaders", 1, "concurrent uploaders")
 	flag.IntVar(&o.runners, "runners", 1, "concurrent simulation runners")
-	flag.StringVar(&o.fixtures, "fixtures", "", "directory of ethox-network-20.json (default: <repo>/../shared/fixtures)")
+	flag.StringVar(&o.fixtures, "fixtures", "", "directory of ethox-network-20.json (default: the repository's testdata/)")
 	flag.DurationVar(&o.llmLatency, "llm-latency", 20*time.Millisecond, "latency of each fake LLM call")
 	flag.StringVar(&o.token, "token", "", "send Authorization: Bearer TOKEN on every request")
 	flag.IntVar(&o.bigNodes, "big-nodes", 10_000, "nodes of the synthetic big network")
@@ -528,15 +529,15 @@ func run(o options) (code int) {
 		return 2
 	}
 
-	root, err := repoRoot()
+	root, err := fixtures.Root()
 	if err != nil {
 		return fail("%v", err)
 	}
 	if o.fixtures == "" {
-		o.fixtures = filepath.Join(root, "..", "shared", "fixtures")
+		o.fixtures = filepath.Join(root, "testdata")
 	}
 	small := &fixture{}
-	if small.doc, err = os.ReadFile(filepath.Join(o.fixtures, "ethox-network-20.json")); err != nil {
+	if small.doc, err = os.ReadFile(filepath.Join(o.fixtures, fixtures.Network20)); err != nil {
 		return fail("fixture: %v", err)
 	}
 	var probe struct {
@@ -1068,24 +1069,6 @@ func (w *workload) solo(ctx context.Context, op string, d time.Duration, n int) 
 
 // ---------------------------------------------------------------------------
 // helpers
-
-// repoRoot walks up from the working directory to this module's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/ethox/ethox\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run inside the ethox repository (no go.mod of github.com/ethox/ethox above the working directory)")
-		}
-		dir = parent
-	}
-}
 
 // createPostgres creates ethox_load_<pid> on the server of admin and returns
 // its URL and a function that drops it.

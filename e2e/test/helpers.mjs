@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 export const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_ROOT = path.resolve(E2E_DIR, '..');
-export const FIXTURE = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures', 'ethox-network-20.json');
+// The repository's test data (testdata/README.md), the same file the Go tests read.
+export const FIXTURE = path.resolve(REPO_ROOT, 'testdata', 'ethox-network-20.json');
 export const ARTIFACTS = path.join(E2E_DIR, 'artifacts');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
