@@ -9,7 +9,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
-// bfi2JSON is a verbatim copy of shared/data/bfi2-soto-john-2017.json:
+// bfi2JSON is a verbatim copy of testdata/bfi2-soto-john-2017.json:
 //
 //	Soto, C. J., & John, O. P. (2017). The next Big Five Inventory (BFI-2):
 //	Developing and assessing a hierarchical model with 15 facets to enhance

@@ -8,7 +8,7 @@ import (
 // Built-in profile generator, used when Options.Profiles is nil.
 //
 // It produces the same columns as the Ethox voter survey
-// (shared/fixtures/voter_opinion_survey_350.csv), with these marginals:
+// (testdata/voter_opinion_survey_350.csv), with these marginals:
 //
 //   - Gender: Female 0.51, Male 0.48, Nonbinary 0.01 (Nonbinary agents get
 //     the pooled personality figures).

@@ -28,7 +28,7 @@ type Profile struct {
 	Fields map[string]any
 }
 
-// Column rules for survey CSVs (like shared/fixtures/voter_opinion_survey_350.csv)
+// Column rules for survey CSVs (like testdata/voter_opinion_survey_350.csv)
 //
 //   - Required columns: "Gender", and "AgeGroup" or "Age" (or both). Header
 //     names are matched exactly (case-sensitively) after trimming spaces and a
