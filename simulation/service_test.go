@@ -3,7 +3,6 @@ package simulation
 import (
 	"context"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -420,8 +419,8 @@ func TestRunInputErrors(t *testing.T) {
 // Two worker processes (two services with their own River clients and no
 // shared memory) share one run on PostgreSQL.
 func TestTwoWorkersShareRunOnPostgres(t *testing.T) {
-	if !slices.Contains(testdb.Dialects(), "postgres") {
-		t.Skip("TEST_DATABASE_URL=none: PostgreSQL explicitly disabled")
+	if why := testdb.PostgresSkipped(); why != "" {
+		t.Skip(why)
 	}
 	h := newHarness(t, "postgres", 40*time.Millisecond)
 	a := h.service(2, nil)
