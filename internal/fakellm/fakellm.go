@@ -34,6 +34,9 @@ type Server struct {
 	// Hook, when set, may answer instead of the default: it returns a status
 	// (0 = answer normally), extra headers and a body.
 	hook func(r *Request, n int) (int, map[string]string, string)
+	// usage, when set, replaces the usage block of a normal answer (hostile
+	// servers report negative or absurd token counts).
+	usage func(r *Request, n int) (prompt, completion int64, ok bool)
 }
 
 // New starts a fake with a fixed latency per call.
@@ -57,6 +60,14 @@ func (s *Server) SetLatency(d time.Duration) {
 func (s *Server) SetHook(h func(r *Request, n int) (status int, headers map[string]string, body string)) {
 	s.mu.Lock()
 	s.hook = h
+	s.mu.Unlock()
+}
+
+// SetUsage installs a usage override (nil removes it): when it returns ok,
+// the answer reports these token counts instead of the default estimate.
+func (s *Server) SetUsage(u func(r *Request, n int) (prompt, completion int64, ok bool)) {
+	s.mu.Lock()
+	s.usage = u
 	s.mu.Unlock()
 }
 
@@ -121,7 +132,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	n := len(s.reqs)
 	s.inFlight++
 	s.peak = max(s.peak, s.inFlight)
-	latency, hook := s.latency, s.hook
+	latency, hook, usage := s.latency, s.hook, s.usage
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -152,12 +163,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		b, _ := json.Marshal(map[string]any{"opinion": op, "care": care, "change_in_support": support})
 		answer = string(b)
 	}
+	prompt, completion := int64(len(req.System+req.User)/4), int64(len(answer)/4)
+	if usage != nil {
+		if p, c, ok := usage(req, n); ok {
+			prompt, completion = p, c
+		}
+	}
 	resp := map[string]any{
 		"id": fmt.Sprintf("chatcmpl-%d", n), "object": "chat.completion", "created": time.Now().Unix(), "model": body.Model,
 		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop",
 			"message": map[string]any{"role": "assistant", "content": answer}}},
-		"usage": map[string]any{"prompt_tokens": len(req.System+req.User) / 4, "completion_tokens": len(answer) / 4,
-			"total_tokens": (len(req.System+req.User) + len(answer)) / 4},
+		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if err := json.NewEncoder(w).Encode(resp); err == nil {
