@@ -49,7 +49,8 @@ func (c *CSR) Row(i int) ([]int32, []float64) {
 //   - Self-loops are ignored; entries whose weight is not finite and > 0
 //     (including negative similarities, and rows of agents with
 //     influencibility 0) are dropped; repeated (i, j) entries are merged by
-//     summing their weights.
+//     summing their weights. A sum or product of finite values that
+//     overflows is saturated at math.MaxFloat64, not dropped.
 //   - neighborLimit > 0 keeps, in every row, only the neighborLimit largest
 //     weights (after merging); ties are broken by the smaller column index.
 //     0 keeps all.
@@ -190,8 +191,9 @@ type csrEntry struct {
 const insertionSortMax = 32
 
 // normalizeRow sorts a row of similarities by (column, similarity), merges
-// repeated columns by summing, multiplies by the row's influencibility f,
-// drops the weights that are not finite and > 0, keeps the top limit weights
+// repeated columns by summing, multiplies by the row's influencibility f
+// (both saturating at math.MaxFloat64), drops the weights that are not > 0,
+// keeps the top limit weights
 // (limit > 0) and returns the new length; the kept entries are at the front
 // in increasing column order.
 func normalizeRow(cols []int32, ws []float64, f float64, limit int, buf *[]csrEntry) int {
@@ -222,7 +224,9 @@ func normalizeRow(cols []int32, ws []float64, f float64, limit int, buf *[]csrEn
 	out := 0
 	for r := 0; r < m; r++ {
 		if out > 0 && cols[out-1] == cols[r] {
-			ws[out-1] += ws[r]
+			// Saturate: two huge finite similarities are a huge one, not
+			// an infinite one that the next pass would drop.
+			ws[out-1] = min(ws[out-1]+ws[r], math.MaxFloat64)
 			continue
 		}
 		cols[out], ws[out] = cols[r], ws[r]
@@ -232,7 +236,8 @@ func normalizeRow(cols []int32, ws []float64, f float64, limit int, buf *[]csrEn
 	// Apply the influencibility.
 	out = 0
 	for r := 0; r < m; r++ {
-		if x := ws[r] * f; x > 0 && !math.IsInf(x, 0) {
+		// Saturated like the merge; ws[r] and f are finite here.
+		if x := min(ws[r]*f, math.MaxFloat64); x > 0 {
 			cols[out], ws[out] = cols[r], x
 			out++
 		}

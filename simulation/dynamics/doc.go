@@ -8,6 +8,16 @@
 // its result to those ranges (the models below are convex combinations, so
 // clamping only matters when the previous state was already out of range).
 //
+// Every update is finite for any finite weights ≥ 0, self-weight ≥ 0 and
+// influencibility ≥ 0, however large or small: a clamp lets NaN through, so
+// the means must never produce one. When the plain weighted sums overflow
+// (two weights of 1.7e308 sum to +Inf, and Inf/Inf is NaN) or the total
+// weight is so small that products underflow, the mean is recomputed with
+// every weight divided by the row's largest, which leaves it unchanged
+// mathematically. [BuildCSR] saturates merged and influencibility-scaled
+// weights at the largest float64 instead of letting them become +Inf, and
+// Friedkin–Johnsen caps the susceptibility at 1.
+//
 // # Influence weights
 //
 // The influence weight of neighbour j on agent i is

@@ -232,10 +232,57 @@ func (k *kernel) average(i int) (float64, float64) {
 	ci, si := k.pc[i], k.ps[i]
 	if sw > 0 {
 		d := k.s + sw
-		ci = (k.s*ci + sc) / d
-		si = (k.s*si + ss) / d
+		c, s := (k.s*ci+sc)/d, (k.s*si+ss)/d
+		if !usableMean(sw, d, c, s) {
+			inf := math.Inf(1)
+			return scaledMean(k.s, ci, cols, ws, x, 0, inf), scaledMean(k.s, si, cols, ws, x, 1, inf)
+		}
+		ci, si = c, s
 	}
 	return ci, si
+}
+
+// minFastWeight is the total neighbour weight below which the plain sums
+// may have lost their precision to underflow (subnormal products).
+const minFastWeight = 0x1p-900
+
+// usableMean reports whether the plain weighted sums gave a trustworthy
+// mean: no sum overflowed (which turns the mean into ±Inf or NaN, and NaN
+// passes every clamp) and the weights are not so small that their products
+// underflowed. Weights are finite and > 0 and opinions bounded, so this is
+// false only for weights near the ends of the float64 range.
+func usableMean(sw, d, c, s float64) bool {
+	return sw >= minFastWeight && d <= math.MaxFloat64 && math.Abs(c) <= math.MaxFloat64 && math.Abs(s) <= math.MaxFloat64
+}
+
+// scaledMean computes (s·xi + Σ w_j·x_j) / (s + Σ w_j) over dimension dim
+// of the neighbours within eps of xi, with every weight divided by the
+// largest one first: each term is then at most one opinion, so no sum can
+// overflow, and the largest weights keep their full precision. It is the
+// slow path of [kernel.average] and [kernel.hegselmannKrause], taken only
+// when the plain sums are not usable.
+func scaledMean(s, xi float64, cols []int32, ws []float64, x []pair, dim int, eps float64) float64 {
+	m := s
+	for e, j := range cols {
+		if math.Abs(x[j][dim]-xi) <= eps {
+			m = max(m, ws[e])
+		}
+	}
+	if !(m > 0) {
+		return xi
+	}
+	num, den := s/m*xi, s/m
+	for e, j := range cols {
+		if xj := x[j][dim]; math.Abs(xj-xi) <= eps {
+			w := ws[e] / m
+			num += w * xj
+			den += w
+		}
+	}
+	if !(den > 0) {
+		return xi
+	}
+	return num / den
 }
 
 func (k *kernel) deGroot(lo, hi int) {
@@ -254,7 +301,10 @@ func (k *kernel) friedkinJohnsen(lo, hi int) {
 		if k.stubborn != nil {
 			g = 1 - k.stubborn[i]
 		} else if k.infl != nil {
-			g = k.infl[i]
+			// BuildCSR takes any finite influencibility ≥ 0, but a
+			// susceptibility above 1 would extrapolate past the
+			// neighbours (and overflow for huge values).
+			g = min(k.infl[i], 1)
 		}
 		c, s := k.average(i)
 		nc[i-lo] = clampCare((1-g)*k.ac[i] + g*c)
@@ -283,13 +333,20 @@ func (k *kernel) hegselmannKrause(lo, hi int) {
 				ss += w * sj
 			}
 		}
+		nci, nsi := ci, si
 		if wc > 0 {
-			ci = (k.s*ci + sc) / (k.s + wc)
+			d := k.s + wc
+			if nci = (k.s*ci + sc) / d; !usableMean(wc, d, nci, 0) {
+				nci = scaledMean(k.s, ci, cols, ws, x, 0, ec)
+			}
 		}
 		if wsup > 0 {
-			si = (k.s*si + ss) / (k.s + wsup)
+			d := k.s + wsup
+			if nsi = (k.s*si + ss) / d; !usableMean(wsup, d, nsi, 0) {
+				nsi = scaledMean(k.s, si, cols, ws, x, 1, es)
+			}
 		}
-		k.nc[i] = clampCare(ci)
-		k.ns[i] = clampSupport(si)
+		k.nc[i] = clampCare(nci)
+		k.ns[i] = clampSupport(nsi)
 	}
 }
