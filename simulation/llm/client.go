@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -70,7 +71,8 @@ type Reaction struct {
 	Support float64 // -5..5 (change_in_support)
 }
 
-// Usage is the accounting of one call, summed over all its attempts.
+// Usage is the accounting of one call, summed over all its attempts. Token
+// counts are the server's, each clamped to [0, MaxTokensPerAnswer] per answer.
 type Usage struct {
 	Calls            int // HTTP requests sent
 	PromptTokens     int
@@ -78,6 +80,7 @@ type Usage struct {
 	Retries          int // attempts beyond the first, whatever the reason
 	Latency          time.Duration
 	CostUSD          float64
+	Anomalies        []Anomaly // what the client repaired in the answers
 }
 
 // Add accumulates o into u (to total a run).
@@ -88,6 +91,7 @@ func (u *Usage) Add(o Usage) {
 	u.Retries += o.Retries
 	u.Latency += o.Latency
 	u.CostUSD += o.CostUSD
+	u.Anomalies = append(u.Anomalies, o.Anomalies...)
 }
 
 // Client is safe for concurrent use. Its semaphore, rate limiters and
@@ -98,6 +102,7 @@ type Client struct {
 	sem      chan struct{}
 	rpm, tpm *rate.Limiter // nil = unlimited
 	noSchema atomic.Bool   // the server rejected response_format once
+	observer atomic.Pointer[func(Anomaly)]
 }
 
 // New validates cfg, applies defaults and builds a Client.
@@ -135,26 +140,42 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Config() Config { return c.cfg }
 
 // React asks for one agent's reaction. It returns the validated, clamped
-// reaction and the usage of every attempt (also on error).
+// reaction (its opinion storable and at most MaxOpinionChars long) and the
+// usage of every attempt (also on error).
 func (c *Client) React(ctx context.Context, req Request) (Reaction, Usage, error) {
-	var r Reaction
+	var (
+		r  Reaction
+		an []Anomaly
+	)
 	u, err := c.call(ctx, req, true, func(content string) error {
 		var perr error
-		r, perr = parseReaction(content)
-		return perr
+		if r, perr = parseReaction(content); perr != nil {
+			return perr
+		}
+		// JSON escapes (\u0000) bring back what cleaning the raw answer removed.
+		r.Opinion, an = cleanText(r.Opinion, MaxOpinionChars, "opinion")
+		if r.Opinion = strings.TrimSpace(r.Opinion); r.Opinion == "" {
+			return errors.New(`"opinion" is empty`)
+		}
+		return nil
 	})
 	if err != nil {
 		return Reaction{}, u, err
 	}
+	c.flag(&u, an...)
 	return r, u, nil
 }
 
 // Complete is a plain text completion (for a report narrative), with the same
-// retries, limits and accounting. An empty answer counts as invalid.
+// retries, limits and accounting. An empty answer counts as invalid; the text
+// is storable and at most MaxTextChars long.
 func (c *Client) Complete(ctx context.Context, req Request) (string, Usage, error) {
-	var text string
+	var (
+		text string
+		an   []Anomaly
+	)
 	u, err := c.call(ctx, req, false, func(content string) error {
-		text = strings.TrimSpace(stripThink(content))
+		text, an = cleanText(strings.TrimSpace(stripThink(content)), MaxTextChars, "text")
 		if text == "" {
 			return errors.New("empty answer")
 		}
@@ -163,6 +184,7 @@ func (c *Client) Complete(ctx context.Context, req Request) (string, Usage, erro
 	if err != nil {
 		return "", u, err
 	}
+	c.flag(&u, an...)
 	return text, u, nil
 }
 
@@ -170,16 +192,34 @@ var dateSuffix = regexp.MustCompile(`-\d{4}-\d{2}-\d{2}$`)
 
 // Cost is the USD price of the tokens for model. A dated snapshot name
 // ("gpt-4.1-mini-2025-04-14") falls back to its base name; an unknown model
-// costs 0.
+// costs 0 (see Priced).
 func (c *Client) Cost(model string, promptTokens, completionTokens int) float64 {
-	p, ok := c.cfg.Prices[model]
-	if !ok {
-		p, ok = c.cfg.Prices[dateSuffix.ReplaceAllString(model, "")]
-	}
+	p, ok := c.price(model)
 	if !ok {
 		return 0
 	}
 	return (float64(promptTokens)*p.PromptPerMTok + float64(completionTokens)*p.CompletionPerMTok) / 1e6
+}
+
+// Priced reports whether model has a price (Config.Prices, LLM_PRICES), that
+// is whether a cost budget can be enforced for it.
+func (c *Client) Priced(model string) bool {
+	_, ok := c.price(model)
+	return ok
+}
+
+func (c *Client) price(model string) (Price, bool) {
+	p, ok := c.cfg.Prices[model]
+	if !ok {
+		p, ok = c.cfg.Prices[dateSuffix.ReplaceAllString(model, "")]
+	}
+	return p, ok
+}
+
+// ModelAllowed reports whether a request may name model: any model when
+// Config.AllowedModels is empty, else one listed there or Config.Model.
+func (c *Client) ModelAllowed(model string) bool {
+	return len(c.cfg.AllowedModels) == 0 || model == c.cfg.Model || slices.Contains(c.cfg.AllowedModels, model)
 }
 
 // isReasoningModel mirrors go-openai's ReasoningValidator, which refuses
@@ -280,6 +320,7 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 		if meta.sent {
 			u.Calls++
 		}
+		c.flag(&u, meta.anomalies...)
 		if aerr != nil && ctx.Err() != nil {
 			return u, ctx.Err()
 		}
@@ -292,6 +333,9 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 			u.CompletionTokens += resp.Usage.CompletionTokens
 			answers++
 			content, reason := answerOf(resp)
+			var an []Anomaly
+			content, an = cleanText(content, 0, "answer")
+			c.flag(&u, an...)
 			if reason == "" {
 				perr := accept(content)
 				if perr == nil {
@@ -360,6 +404,7 @@ func (c *Client) attempt(ctx context.Context, r openai.ChatCompletionRequest, es
 		}
 		return zero, meta, err
 	}
+	meta.anomalies = cleanUsage(&resp.Usage)
 	if c.tpm != nil {
 		if actual := resp.Usage.PromptTokens + resp.Usage.CompletionTokens; actual > 0 {
 			adjustTokens(c.tpm, actual-est)

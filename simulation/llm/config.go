@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -30,6 +31,10 @@ type Config struct {
 	APIKey  string // OPENAI_API_KEY; may be empty for local servers
 	BaseURL string // OPENAI_BASE_URL; with or without /v1 (see package doc); empty = OpenAI
 	Model   string // OPENAI_MODEL, default gpt-4.1-mini
+
+	// AllowedModels, when not empty, lists the models a request may name
+	// besides Model (OPENAI_ALLOWED_MODELS); see Client.ModelAllowed.
+	AllowedModels []string
 
 	Temperature *float32 // nil = server default
 	MaxTokens   int      // 0 = no limit sent
@@ -85,6 +90,7 @@ func (c Config) Configured() bool {
 // production) and fills in the defaults. Variables:
 //
 //	OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL (default gpt-4.1-mini)
+//	OPENAI_ALLOWED_MODELS (comma-separated models a run may ask for; empty = any)
 //	OPENAI_TEMPERATURE (float), OPENAI_MAX_TOKENS (int), OPENAI_SEED (int)
 //	LLM_CONCURRENCY (default 8), LLM_REQUESTS_PER_MINUTE, LLM_TOKENS_PER_MINUTE (0 = unlimited)
 //	LLM_CALL_TIMEOUT (Go duration like "45s", or plain seconds; default 60s)
@@ -112,6 +118,11 @@ func ConfigFromEnv(get func(string) string) (Config, error) {
 	}
 	if c.Model == "" {
 		c.Model = DefaultModel
+	}
+	for m := range strings.SplitSeq(p.str("OPENAI_ALLOWED_MODELS"), ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			c.AllowedModels = append(c.AllowedModels, m)
+		}
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -171,9 +182,9 @@ func ParsePrices(s string) (map[string]Price, error) {
 		in, outStr, ok := strings.Cut(entry[i+1:], "/")
 		pin, err1 := strconv.ParseFloat(strings.TrimSpace(in), 64)
 		pout, err2 := strconv.ParseFloat(strings.TrimSpace(outStr), 64)
-		if model == "" || !ok || err1 != nil || err2 != nil || pin < 0 || pout < 0 ||
-			pin != pin || pout != pout { // NaN check
-			errs = append(errs, fmt.Errorf("%q: want model=prompt/completion with non-negative numbers", entry))
+		if model == "" || !ok || err1 != nil || err2 != nil || !(pin >= 0 && pout >= 0) || // also NaN
+			math.IsInf(pin, 0) || math.IsInf(pout, 0) {
+			errs = append(errs, fmt.Errorf("%q: want model=prompt/completion with finite non-negative numbers", entry))
 			continue
 		}
 		out[model] = Price{PromptPerMTok: pin, CompletionPerMTok: pout}

@@ -2,6 +2,8 @@ package llm
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ type attemptMeta struct {
 	sent       bool // the request reached the transport (counts as a call)
 	status     int  // 0 if no response
 	retryAfter time.Duration
+	anomalies  []Anomaly // repaired in a successful response
 }
 
 type metaKey struct{}
@@ -41,8 +44,38 @@ func (t *captureTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		m.status = resp.StatusCode
 		m.retryAfter = parseRetryAfter(resp.Header, t.now())
 	}
+	if resp != nil && resp.Body != nil {
+		// go-openai reads whole bodies into memory: a server must not be able to send gigabytes.
+		resp.Body = &limitedBody{rc: resp.Body, left: MaxResponseBytes}
+	}
 	return resp, err
 }
+
+var errResponseTooLarge = fmt.Errorf("llm: response body over %d bytes", MaxResponseBytes)
+
+// limitedBody fails a read past its limit instead of truncating silently.
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errResponseTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more tells a body of exactly the limit from a longer one
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		return n, err
+	}
+	n, b.left = int(b.left), -1
+	return n, errResponseTooLarge
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // parseRetryAfter reads retry-after-ms (OpenAI, milliseconds, may be
 // fractional) first, then Retry-After (delay-seconds or an HTTP date). It
