@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/network"
 )
 
 // Profile is one respondent (a CSV row) or one built-in synthetic profile.
@@ -40,16 +41,20 @@ type Profile struct {
 //     Otherwise AgeGroup must be one of "Under 25", "25-40", "40+" (any case),
 //     mapped as the prototype did to 22, 32 and 55. A row with neither is an
 //     error naming AgeGroup (or Age when there is no AgeGroup column).
-//   - Known numeric columns must hold decimal numbers (e.g. "7", "-1.5",
-//     "2e3") when not blank: Age, TurnoutLikelihood, PoliticalInterest,
+//   - Known numeric columns must hold decimal numbers (e.g. "7", "2.5",
+//     "1e1") when not blank: Age, TurnoutLikelihood, PoliticalInterest,
 //     TrustInstitutions, TrustMedia, MisinfoSusceptibility, IdentitySalience,
 //     CivilityPreference, PolicyComplexityTolerance, VolunteerPropensity,
 //     DonationPropensity and every IssueSalience_* and Values_* column.
 //     Anything else ("high", "NaN", "1e999") is an error naming line and
-//     column. No range is imposed on them.
+//     column. Except Age, they are the survey's 0..10 attitude scales: a
+//     value outside [0, 10] is an error (`... column "TrustMedia": 11 is out
+//     of range [0, 10]`).
 //   - Any other column is kept as it is: numeric when every non-blank cell of
 //     the column is a finite decimal number, string otherwise (so one column
-//     never mixes types).
+//     never mixes types). Its numbers must lie in [-2^53, 2^53], as every
+//     free-form number of a network (see network.MaxFreeNumber): beyond that
+//     float64 no longer holds integers exactly.
 //   - Blank cells (after trimming spaces) are left out of Fields. This is the
 //     documented default for every column except Gender/AgeGroup/Age above.
 //   - "bfi2_raw" is reserved for the generated personality and cannot be a
@@ -78,6 +83,23 @@ var knownNumericColumns = map[string]bool{
 
 func isKnownNumeric(col string) bool {
 	return knownNumericColumns[col] || strings.HasPrefix(col, "IssueSalience_") || strings.HasPrefix(col, "Values_")
+}
+
+// Ranges of survey numbers, both ends included.
+const (
+	ScaleMin, ScaleMax = 0, 10 // the attitude scales (known numeric columns but Age)
+	AgeMin, AgeMax     = 0, 120
+)
+
+// columnRange returns the range of a numeric column's values and its text.
+func columnRange(col string) (lo, hi float64, text string) {
+	switch {
+	case col == colAge:
+		return AgeMin, AgeMax, "[0, 120]"
+	case isKnownNumeric(col):
+		return ScaleMin, ScaleMax, "[0, 10]"
+	}
+	return -network.MaxFreeNumber, network.MaxFreeNumber, "[-9007199254740992, 9007199254740992]"
 }
 
 // ageGroups maps the survey's age groups (lower-cased) to the age the
@@ -189,6 +211,16 @@ func ParseProfiles(r io.Reader) ([]Profile, error) {
 		}
 	}
 
+	type span struct {
+		lo, hi float64
+		text   string
+	}
+	ranges := make([]span, len(cols))
+	for j, c := range cols {
+		lo, hi, text := columnRange(c)
+		ranges[j] = span{lo, hi, text}
+	}
+
 	out := make([]Profile, len(rows))
 	for k, rw := range rows {
 		p := Profile{Line: rw.line, Fields: make(map[string]any, len(cols))}
@@ -204,6 +236,9 @@ func ParseProfiles(r io.Reader) ([]Profile, error) {
 				f, ok := parseDecimal(v)
 				if !ok {
 					return nil, badCell(rw.line, cols[j], "%q is not a number", v)
+				}
+				if r := ranges[j]; !(f >= r.lo && f <= r.hi) {
+					return nil, badCell(rw.line, cols[j], "%s is out of range %s", v, r.text)
 				}
 				p.Fields[cols[j]] = f
 			} else {

@@ -64,6 +64,11 @@ func FuzzParseProfiles(f *testing.F) {
 		"AgeGroup,Gender,Other\n40+,Male,1_000\n40+,Male,00012345678901234567890123456789\n",
 		"Gender,Age\nMale,99999999999999999999999999999999999999\n",
 		"Gender,Age\nMale,1e-400\n",
+		// Out of range: the 0..10 scales, Age, free columns beyond 2^53; and the bounds.
+		"AgeGroup,Gender,TrustMedia\n40+,Male,11\n",
+		"AgeGroup,Gender,IssueSalience_X,Values_Y\n40+,Male,-0.5,10.5\n",
+		"AgeGroup,Gender,Other\n40+,Male,9007199254740993\n40+,Male,-1e16\n",
+		"AgeGroup,Gender,TrustMedia,Other\n40+,Male,0,9007199254740992\n40+,Male,10,-9007199254740992\n",
 		// Odd bytes.
 		"AgeGroup,Gender,Note\n40+,Male,\xff\xfe\n40+,Female,a\x00b\n",
 		"AgeGroup,Gender\r40+,Male\r",
@@ -206,6 +211,9 @@ func checkProfiles(t *testing.T, data []byte, rows []Profile) {
 				want, perr := strconv.ParseFloat(v, 64)
 				if perr != nil || want != g {
 					t.Fatalf("line %d, column %q: cell %q stored as %v (strconv: %v, %v)", p.Line, names[j], v, g, want, perr)
+				}
+				if lo, hi, _ := columnRange(names[j]); !(g >= lo && g <= hi) {
+					t.Fatalf("line %d, column %q: accepted %v outside [%v, %v]", p.Line, names[j], g, lo, hi)
 				}
 				if types[j] == "string" {
 					t.Fatalf("column %q mixes numbers and strings", names[j])
