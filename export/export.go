@@ -77,7 +77,65 @@ func eachState(ctx context.Context, db *database.DB, simID int, f func(*stateRow
 	return rows.Err()
 }
 
-// StatesCSV writes a run's agent states as CSV with a header row.
+// CSVText neutralises a text cell of a CSV export against formula
+// injection (OWASP, "CSV Injection"): a cell that starts with =, +, -, @,
+// a tab or a carriage return is prefixed with a single quote, which
+// spreadsheets show as text instead of evaluating (=HYPERLINK(…) stays
+// inert). A cell that is a plain decimal number ("-3", "+2.5", "-1e3",
+// e.g. a numeric agent id) is left as it is: a spreadsheet reads it as a
+// number, which cannot execute anything. Numeric columns the server writes
+// itself (care, support, counts) do not go through it.
+func CSVText(s string) string {
+	if s == "" {
+		return s
+	}
+	switch s[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		if isDecimal(s) {
+			return s
+		}
+		return "'" + s
+	}
+	return s
+}
+
+// isDecimal reports whether s is a plain decimal number: a sign, digits
+// with an optional fraction, an optional exponent.
+func isDecimal(s string) bool {
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	digits := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := 0
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			exp++
+		}
+		if exp == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// StatesCSV writes a run's agent states as CSV with a header row. Text
+// cells go through [CSVText].
 func StatesCSV(ctx context.Context, db *database.DB, simID int, w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(StateColumns); err != nil {
@@ -89,9 +147,11 @@ func StatesCSV(ctx context.Context, db *database.DB, simID int, w io.Writer) err
 		if r.Error != nil {
 			errText = *r.Error
 		}
-		rec[0], rec[1], rec[2] = r.AgentID, strconv.Itoa(r.Round), r.Opinion
+		// Text cells (ids and opinions come from uploads and LLMs) are
+		// neutralised; the numbers are the server's own.
+		rec[0], rec[1], rec[2] = CSVText(r.AgentID), strconv.Itoa(r.Round), CSVText(r.Opinion)
 		rec[3], rec[4] = strconv.FormatFloat(r.Care, 'g', -1, 64), strconv.FormatFloat(r.Support, 'g', -1, 64)
-		rec[5], rec[6] = strconv.FormatBool(r.Failed), errText
+		rec[5], rec[6] = strconv.FormatBool(r.Failed), CSVText(errText)
 		rec[7], rec[8], rec[9], rec[10] = strconv.Itoa(r.LatencyMs), strconv.Itoa(r.PromptTokens), strconv.Itoa(r.CompletionTokens), strconv.Itoa(r.Retries)
 		rec[11] = r.CreatedAt
 		return cw.Write(rec)
