@@ -27,9 +27,8 @@ func mountExports(mux *http.ServeMux, db *database.DB, graphs *graphstore.Store)
 				httpError(w, err)
 				return
 			}
-			w.Header().Set("Content-Type", contentType)
-			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="network-%d.%s"`, id, ext))
-			_ = write(g, w) // the status is sent; a failure mid-stream can only cut the body
+			// A failure mid-stream aborts the response so the client sees a truncated download.
+			export.Serve(w, r, contentType, fmt.Sprintf("network-%d.%s", id, ext), func(w io.Writer) error { return write(g, w) })
 		})
 	}
 	network("json", "application/json", export.NetworkJSON)
@@ -45,9 +44,9 @@ func mountExports(mux *http.ServeMux, db *database.DB, graphs *graphstore.Store)
 				httpError(w, apperr.New(apperr.NotFound, "simulation %d not found", id))
 				return
 			}
-			w.Header().Set("Content-Type", contentType)
-			w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="simulation-%d-states.%s"`, id, ext))
-			_ = write(r.Context(), db, id, w)
+			export.Serve(w, r, contentType, fmt.Sprintf("simulation-%d-states.%s", id, ext), func(w io.Writer) error {
+				return write(r.Context(), db, id, w)
+			})
 		})
 	}
 	states("csv", "text/csv; charset=utf-8", export.StatesCSV)
