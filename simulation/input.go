@@ -86,6 +86,9 @@ func paramsFromMap(m map[string]any) (Params, error) {
 	return p, err
 }
 
+// maxModelBytes bounds a model name (it is stored and sent with every call).
+const maxModelBytes = 200
+
 // resolve checks the input and fills the defaults; errors name the field.
 func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Params, error) {
 	bad := func(format string, args ...any) (entsim.Engine, Params, error) {
@@ -97,6 +100,9 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 	}
 	if n := utf8.RuneCountInString(trigger); n > cfg.MaxTriggerChars {
 		return bad("trigger is %d characters long; the limit is %d", n, cfg.MaxTriggerChars)
+	}
+	if strings.ContainsRune(trigger, 0) { // PostgreSQL cannot store it
+		return bad("trigger must not contain NUL characters")
 	}
 	engine := entsim.EngineFRIEDKIN_JOHNSEN
 	if llmConfigured {
@@ -134,6 +140,12 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 	}
 	if in.Model != nil {
 		p.Model = strings.TrimSpace(*in.Model)
+		if len(p.Model) > maxModelBytes {
+			return bad("model is %d bytes long; the limit is %d", len(p.Model), maxModelBytes)
+		}
+		if strings.ContainsRune(p.Model, 0) {
+			return bad("model must not contain NUL characters")
+		}
 	}
 	if in.Temperature != nil {
 		if !(*in.Temperature >= 0 && *in.Temperature <= 2) {

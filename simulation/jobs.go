@@ -1,19 +1,25 @@
 package simulation
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/ent"
@@ -118,14 +124,22 @@ func (s *Service) startJob(ctx context.Context, simID int) (r *jobRun, done func
 	return &jobRun{ctx: ctx, cancel: cancel, sim: sim, p: p, pl: pl}, done, nil
 }
 
-func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error {
+func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err error) {
 	s, a := w.s, job.Args
+	defer s.recoverJob(ctx, a.SimulationID, &err)
 	r, finish, err := s.startJob(ctx, a.SimulationID)
 	defer finish()
 	if err != nil || r == nil {
 		return err
 	}
 	ctx, cancel, sim, p, pl := r.ctx, r.cancel, r.sim, r.p, r.pl
+	if s.llm == nil {
+		return errors.New("this process has no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL) for an LLM run")
+	}
+	if model := cmp.Or(p.Model, s.llm.Config().Model); p.MaxCostUSD > 0 && !s.llm.Priced(model) {
+		// Run refuses this; the prices may have changed since (LLM_PRICES at a restart).
+		return s.fail(ctx, sim.ID, fmt.Sprintf("model %q has no price in LLM_PRICES, so maxCostUSD cannot be enforced", model))
+	}
 	n := len(pl.graph.Nodes)
 	lo, hi := a.Chunk*s.cfg.ChunkSize, min((a.Chunk+1)*s.cfg.ChunkSize, n)
 	if lo >= hi {
@@ -191,6 +205,14 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 			go func(i int, prev []stepState) {
 				defer wg.Done()
 				defer inFlight.Add(-1)
+				defer func() {
+					// Last resort (step recovers its own panics): River only recovers Work's goroutine.
+					if v := recover(); v != nil {
+						s.log.Error("panic in a simulation step", "simulation", sim.ID, "round", a.Round,
+							"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+						stopOnce.Do(func() { stopErr = fmt.Errorf("panic in a step: %v", v); stopped.Store(true); cancel() })
+					}
+				}()
 				// The slot bounds LLM calls in flight; it is freed as soon as the call
 				// returns, so the next call does not wait for this step's write.
 				var once sync.Once
@@ -236,21 +258,33 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) error
 	return s.advance(ctx, sim.ID, a.Round)
 }
 
-// step runs one agent's step and stores it.
+// step runs one agent's step and stores it. A panic in it is logged and
+// stores the step as failed: it never ends the process, and a retried job
+// does not pay for the call again.
 func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []stepState, release func()) (err error) {
+	node := &pl.graph.Nodes[i]
+	var (
+		msgs     []llm.Message
+		keep     stepState // kept when no call is needed or the call fails
+		usage    llm.Usage
+		reserved bool
+	)
+	store := func(st stepState, failed bool, errMsg string) error {
+		return s.saveStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, st, keep, failed, errMsg, usage, reserved)
+	}
 	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in a simulation step", "simulation", sim.ID, "agent", node.AgentID, "round", round,
+				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = protect(func() error { return store(keep, true, fmt.Sprintf("internal error: %v", v)) })
+		}
 		if err == nil {
 			pl.stored() // wake the next round's jobs waiting for this input
 		}
 	}()
-	node := &pl.graph.Nodes[i]
-	var (
-		msgs []llm.Message
-		keep stepState // kept when no call is needed or the call fails
-	)
 	if round == 0 {
 		if !pl.audience[i] {
-			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, keep, false, "", llm.Usage{}, false)
+			return store(keep, false, "")
 		}
 		msgs = reactionPrompt(node, sim.Trigger)
 	} else {
@@ -264,13 +298,12 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		}
 		if keep.opinion == "" && len(views) == 0 {
 			// Nobody around has heard of it yet: nothing to react to, no call.
-			return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, keep, false, "", llm.Usage{}, false)
+			return store(keep, false, "")
 		}
 		own := neighborView{opinion: keep.opinion, care: keep.care, support: keep.support}
 		msgs = influencePrompt(node, sim.Trigger, own, p.SelfWeight, views, p.OpinionMaxChars)
 	}
-	reserved, err := s.reserveCall(ctx, sim.ID, p)
-	if err != nil {
+	if reserved, err = s.reserveCall(ctx, sim.ID, p); err != nil {
 		return err
 	}
 	req := llm.Request{Messages: msgs, Model: p.Model}
@@ -284,11 +317,13 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 	}
 	r, usage, err := s.llm.React(ctx, req)
 	release()
+	for _, a := range usage.Anomalies {
+		s.log.Warn("LLM answer repaired", "simulation", sim.ID, "agent", node.AgentID, "round", round, "kind", a.Kind, "detail", a.Detail)
+	}
 	s.recordLLM(usage, err)
 	switch {
 	case err == nil:
-		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round,
-			stepState{opinion: r.Opinion, care: r.Care, support: r.Support}, false, "", usage, reserved)
+		return store(stepState{opinion: r.Opinion, care: r.Care, support: r.Support}, false, "")
 	case ctx.Err() != nil:
 		s.account(context.WithoutCancel(ctx), sim.ID, usage, reserved)
 		return ctx.Err()
@@ -299,8 +334,70 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 	default:
 		// One bad agent never fails a run: it keeps its previous state, and the
 		// failure is recorded; the run fails only past SIM_FAIL_SHARE.
-		return s.storeStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, keep, true, err.Error(), usage, reserved)
+		return store(keep, true, err.Error())
 	}
+}
+
+// saveStep stores a step. When the database refuses its data (something
+// cleaning missed), it stores the step as failed, with keep and the reason,
+// instead of leaving it to a retried job that would pay for the call again.
+func (s *Service) saveStep(ctx context.Context, simID, agentPK int, agentKey string, round int, st, keep stepState, failed bool, errMsg string, u llm.Usage, reserved bool) error {
+	err := s.storeStep(ctx, simID, agentPK, agentKey, round, st, failed, errMsg, u, reserved)
+	if err == nil || !dataError(err) {
+		return err
+	}
+	s.log.Error("the database refused a step; storing it as failed", "simulation", simID, "agent", agentKey, "round", round, "error", err)
+	return s.storeStep(ctx, simID, agentPK, agentKey, round, keep, true, "the step could not be stored: "+err.Error(), u, reserved)
+}
+
+// dataError reports whether the database (or the event encoding) refused a
+// value, as opposed to failing for a reason a retry could fix.
+func dataError(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		// data exception, NOT NULL or CHECK violation, program limit exceeded
+		return strings.HasPrefix(pg.Code, "22") || pg.Code == "23502" || pg.Code == "23514" || pg.Code == "54000"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		switch lite.Code() {
+		case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH, sqlite3.SQLITE_RANGE,
+			sqlite3.SQLITE_CONSTRAINT_NOTNULL, sqlite3.SQLITE_CONSTRAINT_CHECK: // NaN is stored as NULL
+			return true
+		}
+	}
+	var unsupported *json.UnsupportedValueError
+	return errors.As(err, &unsupported)
+}
+
+// maxErrorChars bounds the reasons stored with failed steps and runs (they
+// may quote a server's answer).
+const maxErrorChars = 2000
+
+// protect runs f, turning a panic into an error.
+func protect(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic: %v", v)
+		}
+	}()
+	return f()
+}
+
+// recoverJob, deferred by a worker, turns a panic into a failed run with the
+// reason logged, and a job River does not retry: River recovers panics in
+// Work too, but would retry the job for hours while the run stays RUNNING.
+func (s *Service) recoverJob(ctx context.Context, simID int, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.log.Error("panic in a simulation job", "simulation", simID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	reason := fmt.Sprintf("internal error in a job: %v", v)
+	if ferr := protect(func() error { return s.fail(ctx, simID, reason) }); ferr != nil {
+		s.log.Error("could not fail the run after a panic", "simulation", simID, "error", ferr)
+	}
+	*err = river.JobCancel(errors.New(reason))
 }
 
 // reserveCall takes one call from the run's budget, atomically, and only while
@@ -358,8 +455,9 @@ func (s *Service) storeStep(ctx context.Context, simID, agentPK int, agentKey st
 	ctx = context.WithoutCancel(ctx) // a finished (paid-for) step is kept even if the job is being canceled
 	var errCol any
 	if failed {
-		errCol = errMsg
+		errCol = llm.CleanText(errMsg, maxErrorChars)
 	}
+	st.opinion = llm.CleanText(st.opinion, llm.MaxOpinionChars) // the client cleans answers; this also covers other sources
 	q := database.InsertSQL(s.db.Dialect, "agent_states", stateColumns, 1, "ON CONFLICT (simulation_id, agent_id, round) DO NOTHING")
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
@@ -429,6 +527,7 @@ func (s *Service) status(ctx context.Context, id int) (entsim.Status, error) {
 // fail ends a run with a reason, unless it already ended.
 func (s *Service) fail(ctx context.Context, id int, reason string) error {
 	ctx = context.WithoutCancel(ctx)
+	reason = llm.CleanText(reason, maxErrorChars) // may quote a server's error
 	ph := s.db.Placeholder
 	err := s.transition(ctx, id, `status = 'FAILED', error = `+ph(1)+`, finished_at = `+ph(2), []any{reason, time.Now().UTC()},
 		"status IN ('QUEUED', 'RUNNING')", func(tx *sql.Tx) error { return s.emitTerminal(ctx, tx, id, entsim.StatusFAILED) })
@@ -651,8 +750,9 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 	})
 }
 
-func (w *classicalWorker) Work(ctx context.Context, job *river.Job[ClassicalArgs]) error {
+func (w *classicalWorker) Work(ctx context.Context, job *river.Job[ClassicalArgs]) (err error) {
 	s := w.s
+	defer s.recoverJob(ctx, job.Args.SimulationID, &err)
 	r, finish, err := s.startJob(ctx, job.Args.SimulationID)
 	defer finish()
 	if err != nil || r == nil {
@@ -833,10 +933,12 @@ func (s *Service) recordLLM(u llm.Usage, err error) {
 	if m == nil {
 		return
 	}
-	m.LLMCalls.Add(float64(u.Calls))
-	m.LLMTokens.WithLabelValues("prompt").Add(float64(u.PromptTokens))
-	m.LLMTokens.WithLabelValues("completion").Add(float64(u.CompletionTokens))
-	m.LLMRetries.Add(float64(u.Retries))
+	// A Prometheus counter panics on a negative increment: never pass one.
+	pos := func(n int) float64 { return float64(max(n, 0)) }
+	m.LLMCalls.Add(pos(u.Calls))
+	m.LLMTokens.WithLabelValues("prompt").Add(pos(u.PromptTokens))
+	m.LLMTokens.WithLabelValues("completion").Add(pos(u.CompletionTokens))
+	m.LLMRetries.Add(pos(u.Retries))
 	m.LLMLatency.Observe(u.Latency.Seconds())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		m.LLMFailures.Inc()

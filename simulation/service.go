@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,8 +141,15 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 	return s, nil
 }
 
-// SetMetrics makes the service record its LLM calls in m.
-func (s *Service) SetMetrics(m *telemetry.Metrics) { s.metrics = m }
+// SetMetrics makes the service record its LLM calls in m, and the LLM
+// client count the repairs it makes to answers (for every caller: reports
+// share the process's client).
+func (s *Service) SetMetrics(m *telemetry.Metrics) {
+	s.metrics = m
+	if s.llm != nil && m != nil {
+		s.llm.OnAnomaly(func(a llm.Anomaly) { m.LLMAnomalies.WithLabelValues(a.Kind).Inc() })
+	}
+}
 
 // LLM is the process's LLM client, nil when none is configured.
 func (s *Service) LLM() *llm.Client { return s.llm }
@@ -204,6 +213,14 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	if err != nil {
 		return nil, err
 	}
+	if s.llm != nil {
+		if p.Model == "" {
+			p.Model = s.llm.Config().Model
+		}
+		if err := s.checkModel(engine, p); err != nil {
+			return nil, err
+		}
+	}
 	var net *ent.Network
 	if in.NumAgents != nil {
 		// As the prototype did: a fresh synthetic population for this run.
@@ -237,9 +254,6 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 			return nil, err
 		}
 	}
-	if p.Model == "" && s.llm != nil {
-		p.Model = s.llm.Config().Model
-	}
 	var sim *ent.Simulation
 	err = s.inTx(ctx, func(tx *sql.Tx, client *ent.Client) error {
 		sim, err = client.Simulation.Create().
@@ -270,6 +284,25 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	}
 	// Read it back through the root client: the created entity is bound to the committed transaction.
 	return s.db.Client.Simulation.Get(ctx, sim.ID)
+}
+
+// checkModel refuses, for a run that calls the LLM, a model the operator did
+// not allow, and a cost budget that a model without a price would never reach.
+func (s *Service) checkModel(engine entsim.Engine, p Params) error {
+	if engine != entsim.EngineLLM && engine != entsim.EngineHYBRID {
+		return nil
+	}
+	if !s.llm.ModelAllowed(p.Model) {
+		cfg := s.llm.Config()
+		allowed := slices.Compact(slices.Sorted(slices.Values(append([]string{cfg.Model}, cfg.AllowedModels...))))
+		return apperr.New(apperr.BadInput, "model %q is not allowed on this server (OPENAI_ALLOWED_MODELS): use one of %s",
+			p.Model, strings.Join(allowed, ", "))
+	}
+	if p.MaxCostUSD > 0 && !s.llm.Priced(p.Model) {
+		return apperr.New(apperr.BadInput, "model %q has no price in LLM_PRICES, so maxCostUSD cannot be enforced: "+
+			"add it to LLM_PRICES (model=prompt/completion USD per million tokens), or use maxCalls or maxTokens", p.Model)
+	}
+	return nil
 }
 
 // Cancel stops a run: after it returns no new LLM call of the run starts in

@@ -28,6 +28,7 @@ type Metrics struct {
 	LLMRetries    prometheus.Counter
 	LLMFailures   prometheus.Counter
 	LLMLatency    prometheus.Histogram
+	LLMAnomalies  *prometheus.CounterVec // kind (llm.Anomaly*: a fixed set)
 }
 
 // New registers every collector; db feeds the pool statistics and the gauges
@@ -50,9 +51,11 @@ func New(db *sql.DB) *Metrics {
 		LLMFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "ethox_llm_failed_steps_total", Help: "Agent steps whose LLM call failed for good."}),
 		LLMLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ethox_llm_call_duration_seconds",
 			Help: "Wall time of an agent's LLM call, retries included.", Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60}}),
+		LLMAnomalies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ethox_llm_answer_anomalies_total",
+			Help: "Repairs made to LLM answers by kind: token counts out of range, NUL bytes, invalid UTF-8, text too long."}, []string{"kind"}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Operations, m.OperationTime,
-		m.LLMCalls, m.LLMTokens, m.LLMRetries, m.LLMFailures, m.LLMLatency,
+		m.LLMCalls, m.LLMTokens, m.LLMRetries, m.LLMFailures, m.LLMLatency, m.LLMAnomalies,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		r.MustRegister(collectors.NewDBStatsCollector(db, "ethox"),
