@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 
@@ -28,6 +29,9 @@ type Service struct {
 	llm    *llm.Client // nil: deterministic narratives only
 	model  string      // OPENAI_REPORT_MODEL
 }
+
+// maxErrorChars bounds the LLM error quoted in a deterministic narrative.
+const maxErrorChars = 1000
 
 // DefaultModel writes narratives unless OPENAI_REPORT_MODEL says otherwise.
 const DefaultModel = "gpt-4.1"
@@ -70,7 +74,8 @@ func (s *Service) Generate(ctx context.Context, simID int, includeInitial bool) 
 		} else if ctx.Err() != nil {
 			return nil, ctx.Err()
 		} else {
-			text += "\n\n(The LLM narrative failed: " + err.Error() + "; this one is written from the metrics.)"
+			// The error may quote the server's answer: stored text must be clean.
+			text += "\n\n(The LLM narrative failed: " + llm.CleanText(err.Error(), maxErrorChars) + "; this one is written from the metrics.)"
 		}
 	}
 	metrics, err := toMap(m)
@@ -239,7 +244,12 @@ the support distribution; misunderstanding clusters and the phrases that trigger
 consensus or fragmentation. Use the metrics as given; do not invent numbers.`},
 		{Role: "user", Content: b.String()},
 	}
-	text, _, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.model})
+	// Complete returns the text cleaned and bounded; what it repaired is logged
+	// here with the run (and counted by the client's observer).
+	text, u, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.model})
+	for _, a := range u.Anomalies {
+		slog.WarnContext(ctx, "LLM answer repaired", "simulation", sim.ID, "report", true, "kind", a.Kind, "detail", a.Detail)
+	}
 	if err != nil {
 		return "", err
 	}
