@@ -393,7 +393,7 @@ func (s *Service) recoverJob(ctx context.Context, simID int, err *error) {
 		return
 	}
 	s.log.Error("panic in a simulation job", "simulation", simID, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-	reason := fmt.Sprintf("internal error in a job: %v", v)
+	reason := llm.CleanText(fmt.Sprintf("internal error in a job: %v", v), maxErrorChars) // River stores it as JSON
 	if ferr := protect(func() error { return s.fail(ctx, simID, reason) }); ferr != nil {
 		s.log.Error("could not fail the run after a panic", "simulation", simID, "error", ferr)
 	}
