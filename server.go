@@ -210,6 +210,9 @@ func serve(ctx context.Context) error {
 	if err := checkProduction(ctx, cfg, authn, db, log); err != nil {
 		return err
 	}
+	if !cfg.Production() && slices.Contains(cfg.CORSOrigins, "*") {
+		log.Warn("CORS_ALLOWED_ORIGINS=*: any web page open in a browser may call this API, change data and open WebSockets; the default allows only pages on this machine")
+	}
 	if cfg.DemoData {
 		if err := demoNetwork(ctx, db, log); err != nil {
 			return fmt.Errorf("demo network: %w", err)
@@ -282,7 +285,7 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ethox listening", "url", "http://"+displayAddr(ln.Addr().String())+"/", "graphql", "/query")
+	log.Info("ethox listening", listenAttrs(ln.Addr())...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -342,11 +345,27 @@ func checkProduction(ctx context.Context, cfg config.Config, authn *auth.Authent
 	return nil
 }
 
-func displayAddr(addr string) string {
-	if strings.HasPrefix(addr, "0.0.0.0:") || strings.HasPrefix(addr, "[::]:") {
-		return "localhost" + addr[strings.LastIndex(addr, ":"):]
+// listenAttrs describe the address the listener really has (PORT=0 shows the
+// port it got): addr as bound, a URL that reaches it from this machine, and
+// whether other machines can reach it too.
+func listenAttrs(a net.Addr) []any {
+	addr := a.String()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return []any{"addr", addr, "graphql", "/query"}
 	}
-	return addr
+	ip := net.ParseIP(host)
+	reach := "other machines too"
+	switch {
+	case ip != nil && ip.IsLoopback():
+		reach = "this machine only"
+	case ip != nil && ip.IsUnspecified():
+		reach = "every interface: other machines too"
+		// A URL for this machine (Go binds 0.0.0.0 as the dual-stack [::]);
+		// addr says what is bound.
+		host = "127.0.0.1"
+	}
+	return []any{"addr", addr, "url", "http://" + net.JoinHostPort(host, port) + "/", "graphql", "/query", "reachable_from", reach}
 }
 
 // Demo population: fixed, so every fresh install shows the same network.

@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/ide"
+	"github.com/ethox/ethox/internal/origins"
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/resolvers"
 	"github.com/ethox/ethox/simulation"
@@ -38,7 +38,7 @@ type Options struct {
 	Sims           *simulation.Service
 	Reports        *reporting.Service
 	Logger         *slog.Logger
-	CORSOrigins    []string // "*" allows any origin
+	CORSOrigins    []string // allowed browser origins (CORS, cross-site requests, WebSockets); syntax in internal/origins
 	MaxUploadBytes int64    // multipart requests, enforced while reading
 	MaxBodyBytes   int64    // JSON POST bodies, enforced while reading
 	Ready          func(ctx context.Context) error
@@ -143,7 +143,10 @@ func NewHandler(o Options) http.Handler {
 	if !o.DisableIDE {
 		ide.Mount(mux, "/query", "Ethox")
 	}
-	var h http.Handler = deadlines(o.ReadTimeout, o.WriteTimeout, onShutdown(o.Shutdown, mux))
+	// Cross-site form posts, no-cors fetches and WebSockets are refused before
+	// any handler reads them, unless their origin is allowed.
+	sameSite := refuseCrossSite(allowedOrigins(o.CORSOrigins, o.Logger), o.Logger, mux)
+	var h http.Handler = deadlines(o.ReadTimeout, o.WriteTimeout, onShutdown(o.Shutdown, sameSite))
 	if o.Metrics != nil {
 		mux.Handle("GET /metrics", o.Metrics.Handler())
 		h = o.Metrics.Instrument(h)
@@ -218,26 +221,30 @@ func NewGraphQL(o Options) http.Handler {
 	return srv
 }
 
-func corsHandler(origins []string) *cors.Cors {
-	return cors.New(cors.Options{
-		AllowedOrigins:   origins,
+func corsHandler(allowed []string) *cors.Cors {
+	policy, _ := origins.Parse(allowed) // bad entries are logged by NewHandler
+	opts := cors.Options{
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"},
-		AllowCredentials: !slices.Contains(origins, "*"),
+		AllowCredentials: !policy.Any,
 		MaxAge:           600,
-	})
+	}
+	if policy.Any {
+		opts.AllowedOrigins = []string{"*"}
+	} else {
+		// The same matcher as cross-site requests and WebSockets (never rs/cors's
+		// "all" when the list is empty).
+		opts.AllowOriginFunc = policy.Allows
+	}
+	return cors.New(opts)
 }
 
-func websocketAcceptOptions(origins []string) websocket.AcceptOptions {
-	if slices.Contains(origins, "*") {
+func websocketAcceptOptions(allowed []string) websocket.AcceptOptions {
+	policy, _ := origins.Parse(allowed)
+	if policy.Any {
 		return websocket.AcceptOptions{InsecureSkipVerify: true}
 	}
-	// coder/websocket matches host patterns, without the scheme.
-	patterns := make([]string, 0, len(origins))
-	for _, o := range origins {
-		if u, err := parseOrigin(o); err == nil {
-			patterns = append(patterns, u)
-		}
-	}
-	return websocket.AcceptOptions{OriginPatterns: patterns}
+	// NewHandler's refuseCrossSite decides first; this matches scheme://host[:port]
+	// too, for NewGraphQL used on its own.
+	return websocket.AcceptOptions{OriginPatterns: wsOriginPatterns(policy)}
 }

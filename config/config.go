@@ -5,6 +5,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/joho/godotenv"
 
 	"github.com/ethox/ethox/auth"
+	"github.com/ethox/ethox/internal/origins"
 )
 
 // Config is every setting of the server. .env.example lists them all.
@@ -69,8 +71,10 @@ type Config struct {
 // Production reports ENV=production.
 func (c Config) Production() bool { return c.Env == "production" }
 
-// Addr is the listen address.
-func (c Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+// Addr is the listen address (an IPv6 HOST with or without brackets).
+func (c Config) Addr() string {
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(c.Host, "["), "]"), strconv.Itoa(c.Port))
+}
 
 // Load reads .env (if the file exists) and then the environment.
 func Load() (Config, error) {
@@ -85,14 +89,14 @@ func FromEnv(get func(string) string) (Config, error) {
 	p := parser{get: get}
 	c := Config{
 		Env:             p.str("ENV", "development"),
-		Host:            p.str("HOST", "0.0.0.0"),
+		Host:            p.str("HOST", "127.0.0.1"), // this machine only; containers set 0.0.0.0
 		Port:            p.int("PORT", 8080),
 		DatabaseURL:     p.str("DATABASE_URL", ""),
 		DBMaxOpenConns:  p.int("DB_MAX_OPEN_CONNS", 20),
 		DBMaxIdleConns:  p.int("DB_MAX_IDLE_CONNS", 10),
 		DBConnMaxLife:   p.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute),
 		DBConnMaxIdle:   p.duration("DB_CONN_MAX_IDLE_TIME", 5*time.Minute),
-		CORSOrigins:     p.list("CORS_ALLOWED_ORIGINS", []string{"*"}),
+		CORSOrigins:     p.list("CORS_ALLOWED_ORIGINS", append([]string(nil), origins.Loopback...)), // pages on this machine, any port
 		MaxUploadBytes:  p.int64("MAX_UPLOAD_BYTES", 256<<20),
 		MaxBodyBytes:    p.int64("MAX_BODY_BYTES", 64<<20),
 		LogLevel:        p.str("LOG_LEVEL", "info"),
@@ -120,6 +124,9 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	c.RequireAuthForReads = p.bool("REQUIRE_AUTH_FOR_READS", false)
 	c.CORSExplicit = strings.TrimSpace(get("CORS_ALLOWED_ORIGINS")) != ""
+	if _, err := origins.Parse(c.CORSOrigins); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
+	}
 	c.EnableIntrospection = p.bool("ENABLE_INTROSPECTION", !prod)
 	c.EnableIDE = p.bool("ENABLE_IDE", !prod)
 	c.MaxQueryDepth = p.int("MAX_QUERY_DEPTH", 15)
@@ -163,6 +170,9 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	if c.Env != "development" && c.Env != "production" {
 		p.errs = append(p.errs, fmt.Errorf("ENV=%q: want development or production", c.Env))
+	}
+	if strings.ContainsAny(c.Host, "/ ") || strings.Count(c.Host, ":") == 1 {
+		p.errs = append(p.errs, fmt.Errorf("HOST=%q: want an address or host name without scheme or port (PORT sets the port)", c.Host))
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		p.errs = append(p.errs, fmt.Errorf("PORT=%d: out of range", c.Port))

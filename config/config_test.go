@@ -1,8 +1,11 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ethox/ethox/internal/origins"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -50,6 +53,56 @@ func TestFromEnv(t *testing.T) {
 				t.Fatalf("%+v", c)
 			}
 		}},
+		// Issue 11: development listened on every interface and allowed every origin.
+		{name: "listens on this machine only by default", check: func(t *testing.T, c Config) {
+			if c.Host != "127.0.0.1" || c.Addr() != "127.0.0.1:8080" {
+				t.Fatalf("host %q addr %q", c.Host, c.Addr())
+			}
+		}},
+		{name: "CORS default is this machine's pages", check: func(t *testing.T, c Config) {
+			if c.CORSExplicit || !slices.Equal(c.CORSOrigins, origins.Loopback) || slices.Contains(c.CORSOrigins, "*") {
+				t.Fatalf("%q", c.CORSOrigins)
+			}
+			p, err := origins.Parse(c.CORSOrigins)
+			if err != nil || !p.Allows("http://localhost:5173") || !p.Allows("http://127.0.0.1:3000") || !p.Allows("http://[::1]:8080") ||
+				p.Allows("https://evil.example") || p.Allows("http://localhost.evil.example") {
+				t.Fatalf("%+v %v", p, err)
+			}
+		}},
+		{name: "production has the same default (and refuses to start without its own)", env: map[string]string{"ENV": "production"}, check: func(t *testing.T, c Config) {
+			if c.Host != "127.0.0.1" || c.CORSExplicit || slices.Contains(c.CORSOrigins, "*") {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "explicit star", env: map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, check: func(t *testing.T, c Config) {
+			if !c.CORSExplicit || !slices.Equal(c.CORSOrigins, []string{"*"}) {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "origin patterns", env: map[string]string{"CORS_ALLOWED_ORIGINS": "http://localhost:*,https://*.example.com"}, check: func(t *testing.T, c Config) {
+			if len(c.CORSOrigins) != 2 {
+				t.Fatalf("%q", c.CORSOrigins)
+			}
+		}},
+		{name: "origin with a path", env: map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example, https://app.example.com/"}, wantErr: `CORS_ALLOWED_ORIGINS: origin "https://app.example.com/"`},
+		{name: "origin without scheme", env: map[string]string{"CORS_ALLOWED_ORIGINS": "app.example.com"}, wantErr: `origin "app.example.com": no scheme`},
+		{name: "all interfaces when asked", env: map[string]string{"HOST": "0.0.0.0", "PORT": "0"}, check: func(t *testing.T, c Config) {
+			if c.Addr() != "0.0.0.0:0" {
+				t.Fatalf("%q", c.Addr())
+			}
+		}},
+		{name: "IPv6 host", env: map[string]string{"HOST": "::1"}, check: func(t *testing.T, c Config) {
+			if c.Addr() != "[::1]:8080" {
+				t.Fatalf("%q", c.Addr())
+			}
+		}},
+		{name: "bracketed IPv6 host", env: map[string]string{"HOST": "[::]"}, check: func(t *testing.T, c Config) {
+			if c.Addr() != "[::]:8080" {
+				t.Fatalf("%q", c.Addr())
+			}
+		}},
+		{name: "host with a port", env: map[string]string{"HOST": "127.0.0.1:9000"}, wantErr: `HOST="127.0.0.1:9000"`},
+		{name: "host as a URL", env: map[string]string{"HOST": "http://localhost"}, wantErr: `HOST="http://localhost"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
