@@ -13,6 +13,8 @@ COPY --from=build /out/ethox /usr/local/bin/ethox
 # The default SQLite database lives in the working directory: mount a volume here.
 COPY --from=build --chown=65532:65532 /out/data /data
 WORKDIR /data
+# Every interface of the container (the server's own default is 127.0.0.1, which
+# the published port could not reach); publish the port on the host with care.
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080
 USER nonroot:nonroot
