@@ -257,6 +257,7 @@ func serve(ctx context.Context) error {
 		DisableIntrospection: !cfg.EnableIntrospection,
 		DisableIDE:           !cfg.EnableIDE,
 		MaxDepth:             cfg.MaxQueryDepth,
+		MaxTokens:            cfg.MaxQueryTokens,
 		MaxComplexity:        cfg.MaxQueryComplexity,
 		MutationRate:         api.RateLimit{PerMinute: cfg.RateMutations, Burst: cfg.RateMutationsBurst},
 		RunRate:              api.RateLimit{PerMinute: cfg.RateRuns, Burst: cfg.RateRunsBurst},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -29,7 +30,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &ae):
 			gqlErr.Message = ae.Error()
 			setCode(gqlErr, ae.Kind.String())
-		case err.Error() == "introspection disabled" && errors.Unwrap(err) == nil:
+		case introspectionDisabled(err):
 			// gqlgen's own plain error when ENABLE_INTROSPECTION is off: a client
 			// asking is not an internal failure worth an ERROR line.
 			gqlErr.Message = "introspection is disabled on this server (ENABLE_INTROSPECTION)"
@@ -48,6 +49,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				if code != "" {
 					gqlErr.Extensions["reason"] = code
 				}
+				if limit, ok := strings.CutPrefix(gqlErr.Message, "exceeded token limit of "); ok && code == errcode.ParseFailed {
+					// gqlparser's wording names neither the setting nor the unit.
+					gqlErr.Message = "document has more than " + limit + " tokens (MAX_QUERY_TOKENS)"
+					gqlErr.Extensions["reason"] = "TOKEN_LIMIT_EXCEEDED"
+				}
 				setCode(gqlErr, apperr.BadInput.String())
 			}
 		default:
@@ -58,6 +64,17 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return gqlErr
 	}
+}
+
+// introspectionDisabled recognises gqlgen's plain "introspection disabled"
+// error, bare (__schema) or wrapped in a gqlerror (__type).
+func introspectionDisabled(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "introspection disabled" && errors.Unwrap(err) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func setCode(e *gqlerror.Error, code string) {

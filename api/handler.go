@@ -64,6 +64,9 @@ type Options struct {
 	// MaxDepth and MaxComplexity bound every operation; 0 means no limit.
 	MaxDepth      int
 	MaxComplexity int
+	// MaxTokens bounds a document's size while it is parsed, before any
+	// validation (whose cost can grow with its square); 0 means no limit.
+	MaxTokens int
 	// MutationRate limits mutations per token (or IP, without one); RunRate
 	// limits runSimulation on top of it.
 	MutationRate RateLimit
@@ -186,7 +189,7 @@ func NewGraphQL(o Options) http.Handler {
 	})
 	srv.AddTransport(transport.Options{})
 	// SSE before POST: both accept a JSON POST, SSE only with Accept: text/event-stream.
-	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(codedTransport{Transport: sseBody{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
 	srv.AddTransport(codedTransport{Transport: transport.GET{}})
 	srv.AddTransport(codedTransport{Transport: jsonPOST{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
 	srv.AddTransport(codedTransport{
@@ -200,6 +203,11 @@ func NewGraphQL(o Options) http.Handler {
 		name:  "MAX_UPLOAD_BYTES",
 	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(o.MaxTokens)
+	// Suggestions ("Did you mean …") would reveal the schema that disabled
+	// introspection hides.
+	srv.SetDisableSuggestion(o.DisableIntrospection)
+	srv.SetValidationRulesFn(cappedRules(o.DisableIntrospection))
 	if !o.DisableIntrospection {
 		srv.Use(extension.Introspection{})
 	}

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/ethox/ethox/apperr"
 )
 
 // jsonPOST is gqlgen's JSON POST transport with a cheaper success path.
@@ -29,20 +33,16 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		t.POST.Do(w, r, exec)
 		return
 	}
-	fallback := func() {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		t.POST.Do(w, r, exec)
+	var params graphql.RawParams
+	if err := decodeParams(body, &params); err != nil {
+		// gqlgen's own answer repeats the whole body and names a Go type.
+		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
+		return
 	}
 	contentType := responseContentType(r)
 	if contentType == "" {
-		fallback()
-		return
-	}
-	var params graphql.RawParams
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&params); err != nil {
-		fallback()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		t.POST.Do(w, r, exec)
 		return
 	}
 	params.Headers = r.Header
@@ -69,6 +69,34 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 	resp := responses(ctx)
 	w.Header().Set("Content-Type", contentType)
 	_ = writeResponse(w, resp)
+}
+
+// decodeParams reads a GraphQL-over-HTTP request body. Its errors are short
+// and fixed: they never quote the body or name a Go type.
+func decodeParams(body []byte, params *graphql.RawParams) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	err := dec.Decode(params)
+	if err == nil {
+		return nil
+	}
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typ) && typ.Field == "" && typ.Value == "array":
+		return errors.New("the request body is a JSON array: batched requests are not supported, send one operation per request")
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Errorf("the request body is a JSON %s; want an object with a query", typ.Value)
+	case errors.As(err, &typ):
+		// Field is one of RawParams' JSON names: query, variables, operationName, extensions.
+		return fmt.Errorf("request body field %q is a JSON %s, which is not allowed there", typ.Field, typ.Value)
+	case errors.As(err, &syntax):
+		return fmt.Errorf("the request body is not valid JSON (syntax error at byte %d)", syntax.Offset)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the request body is empty or cut short; want a JSON object with a query")
+	default:
+		return errors.New("the request body could not be read as a GraphQL request")
+	}
 }
 
 type errReader struct{ err error }
@@ -144,4 +172,26 @@ func pathOrNil(resp *graphql.Response) any {
 		return nil
 	}
 	return resp.Path
+}
+
+// sseBody checks an SSE subscription's body before gqlgen's SSE transport
+// reads it: that transport has no size limit and, on a body it cannot
+// decode, logs and answers with the whole body.
+type sseBody struct {
+	transport.SSE
+}
+
+func (t sseBody) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		// codedTransport names the limit when that is what failed.
+		writeError(w, http.StatusBadRequest, apperr.BadInput, "the request body could not be read")
+		return
+	}
+	if err := decodeParams(body, &graphql.RawParams{}); err != nil {
+		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	t.SSE.Do(w, r, exec)
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/ethox/ethox/resolvers"
 )
 
-// jsonPOST answers exactly as gqlgen's transport.POST does.
+// jsonPOST answers exactly as gqlgen's transport.POST does, except for bodies
+// that are not JSON (TestUndecodableBodiesAreNotEchoed: gqlgen echoes them).
 func TestJSONPOSTMatchesGqlgen(t *testing.T) {
 	db := testdb.Open(t, "sqlite")
 	schema := resolvers.NewSchema(&resolvers.Resolver{Client: db.Client, Graphs: graphstore.New(db)})
@@ -35,7 +36,6 @@ func TestJSONPOSTMatchesGqlgen(t *testing.T) {
 		{`{"query":"{ graph { nodes { agentId }"}`, ""},
 		{`{"query":"query($x: Int!) { graph { metadata { nodeCount } } }"}`, ""},
 		{`{"query":"{ graph { metadata { nodeCount } } }"}`, "application/graphql-response+json"},
-		{`not json`, ""},
 	}
 	for _, tc := range cases {
 		ra, ca, sa := post(t, a.URL, tc.body, tc.accept)

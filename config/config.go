@@ -56,6 +56,7 @@ type Config struct {
 	EnableIDE           bool
 	MaxQueryDepth       int
 	MaxQueryComplexity  int
+	MaxQueryTokens      int // lexical tokens of a document, checked while parsing
 	RateMutations       int // per minute per token or IP; 0 = off
 	RateMutationsBurst  int
 	RateRuns            int // runSimulation per minute per token or IP; 0 = off
@@ -131,6 +132,7 @@ func FromEnv(get func(string) string) (Config, error) {
 	c.EnableIDE = p.bool("ENABLE_IDE", !prod)
 	c.MaxQueryDepth = p.int("MAX_QUERY_DEPTH", 15)
 	c.MaxQueryComplexity = p.int("MAX_QUERY_COMPLEXITY", 200_000)
+	c.MaxQueryTokens = p.int("MAX_QUERY_TOKENS", 15_000)
 	c.RateMutations = p.int("RATE_LIMIT_MUTATIONS", rateDefault(0, 60))
 	c.RateMutationsBurst = p.int("RATE_LIMIT_MUTATIONS_BURST", 20)
 	c.RateRuns = p.int("RATE_LIMIT_RUNS", rateDefault(0, 6))
@@ -156,7 +158,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		}
 		c.TrustProxy = append(c.TrustProxy, pre)
 	}
-	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity,
+	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity, "MAX_QUERY_TOKENS": c.MaxQueryTokens,
 		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections,
 		"AUTH_FAILURE_LIMIT": c.AuthFailureLimit} {
 		if v < 0 {
