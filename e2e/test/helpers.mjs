@@ -88,8 +88,8 @@ function killAll() { for (const c of children) { try { c.kill('SIGKILL'); } catc
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(130); });
 
-/** Starts an Ethox server in a fresh temp working dir and waits for /readyz. */
-export async function startServer({ llmBaseURL, databaseURL = '', workers = 4, name = 'ethox', readyTimeoutMs = 30_000 } = {}) {
+/** Starts an Ethox server in a fresh temp working dir and waits for /readyz; env adds or overrides settings. */
+export async function startServer({ llmBaseURL, databaseURL = '', workers = 4, name = 'ethox', readyTimeoutMs = 30_000, env: extraEnv = {} } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
   const port = await freePort();
   const logPath = path.join(dir, 'server.log');
@@ -98,6 +98,7 @@ export async function startServer({ llmBaseURL, databaseURL = '', workers = 4, n
     ...process.env,
     HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: databaseURL, DEMO_DATA: 'false',
     WORKERS: String(workers), OPENAI_BASE_URL: llmBaseURL, OPENAI_API_KEY: 'test', LLM_CONCURRENCY: '8',
+    ...extraEnv,
   };
   const proc = spawn(ethoxBin(), [], { cwd: dir, env, stdio: ['ignore', log, log] });
   children.add(proc);
