@@ -3,11 +3,16 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/auth"
@@ -54,6 +59,7 @@ func credentials(next http.Handler) http.Handler {
 // connection with 4403 before any subscription starts.
 func wsInit(a checker, readsNeedToken bool, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		ctx = context.WithValue(ctx, connSubsKey{}, new(atomic.Int64))
 		authz := payload.Authorization()
 		if authz == "" {
 			authz = payload.GetString("authToken")
@@ -130,5 +136,30 @@ func writeAuthError(w http.ResponseWriter, r *http.Request, err error, basic boo
 	default:
 		log.ErrorContext(r.Context(), "token check failed", "error", err)
 		writeError(w, http.StatusInternalServerError, apperr.Internal, "internal error")
+	}
+}
+
+type connSubsKey struct{}
+
+// subscriptionLimit refuses a WebSocket's subscription past max open ones on
+// that connection: gqlgen starts a goroutine for each, without a cap. The
+// counter lives in the connection's context (see wsInit).
+func subscriptionLimit(max int) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		open, _ := ctx.Value(connSubsKey{}).(*atomic.Int64)
+		if max <= 0 || open == nil || oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+			return next(ctx)
+		}
+		if open.Add(1) > int64(max) {
+			open.Add(-1)
+			return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{{
+				Message:    fmt.Sprintf("too many subscriptions on this connection (MAX_SUBSCRIPTIONS_PER_CONNECTION = %d): complete one first", max),
+				Extensions: map[string]any{"code": apperr.RateLimited.String()},
+			}}})
+		}
+		// gqlgen cancels a subscription's context when it ends, however it ends.
+		context.AfterFunc(ctx, func() { open.Add(-1) })
+		return next(ctx)
 	}
 }

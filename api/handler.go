@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -80,8 +79,12 @@ type Options struct {
 	// SSEKeepAlive is how often an idle SSE subscription gets a comment line
 	// (default 15s; negative turns it off).
 	SSEKeepAlive time.Duration
-	// MaxWSConnections caps open WebSocket connections; 0 means no cap.
-	MaxWSConnections int
+	// MaxWSConnections caps open WebSocket connections, MaxSSEStreams open
+	// SSE subscriptions, and MaxSubscriptionsPerConnection the subscriptions
+	// one WebSocket carries at once; 0 means no cap.
+	MaxWSConnections              int
+	MaxSSEStreams                 int
+	MaxSubscriptionsPerConnection int
 	// RiverUI, when set, is served at /riverui/ to admin tokens only.
 	RiverUI http.Handler
 	// AuthFailures limits invalid tokens per client IP (0: no limit).
@@ -100,12 +103,13 @@ func NewHandler(o Options) http.Handler {
 	}
 	o.checker = throttleAuth(o.Auth, o.AuthFailures)
 	mux := http.NewServeMux()
-	var wsOpen atomic.Int64
 	if o.SSEKeepAlive == 0 {
 		o.SSEKeepAlive = 15 * time.Second
 	}
 	mux.Handle("/query", credentials(uploadsNeedWriter(o.checker, o.Logger,
-		wsLimit(o.MaxWSConnections, &wsOpen, sseKeepAlive(o.SSEKeepAlive, NewGraphQL(o))))))
+		streamLimit(o.MaxWSConnections, isUpgrade, "WebSocket connections", "MAX_WS_CONNECTIONS",
+			streamLimit(o.MaxSSEStreams, isSSE, "SSE subscriptions", "MAX_SSE_STREAMS",
+				sseKeepAlive(o.SSEKeepAlive, NewGraphQL(o)))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -221,6 +225,7 @@ func NewGraphQL(o Options) http.Handler {
 	}
 	// Before the fast path, so whole-graph reads are checked too.
 	srv.AroundOperations(authorize(o.checker, o.RequireAuthForReads, newRateLimits(o.MutationRate, o.RunRate), o.Logger))
+	srv.AroundOperations(subscriptionLimit(o.MaxSubscriptionsPerConnection))
 	if !o.DisableGraphFastPath && o.Graphs != nil {
 		srv.AroundOperations(fastGraph(o.Graphs))
 	}

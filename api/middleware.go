@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -263,21 +264,23 @@ func onShutdown(shutdown <-chan struct{}, next http.Handler) http.Handler {
 	})
 }
 
-// wsLimit caps open WebSocket connections; one more is refused with 503
-// before the upgrade.
-func wsLimit(max int, open *atomic.Int64, next http.Handler) http.Handler {
+// streamLimit caps the open long-lived streams of one transport (WebSocket
+// connections, SSE subscriptions); one more is refused with 503 before any
+// work, naming the setting.
+func streamLimit(max int, is func(*http.Request) bool, what, setting string, next http.Handler) http.Handler {
 	if max <= 0 {
 		return next
 	}
+	var open atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isUpgrade(r) {
+		if !is(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		if open.Add(1) > int64(max) {
 			open.Add(-1)
 			w.Header().Set("Retry-After", "5")
-			writeError(w, http.StatusServiceUnavailable, apperr.RateLimited, "too many WebSocket connections (MAX_WS_CONNECTIONS)")
+			writeError(w, http.StatusServiceUnavailable, apperr.RateLimited, "too many open "+what+" ("+setting+" = "+strconv.Itoa(max)+")")
 			return
 		}
 		defer open.Add(-1)

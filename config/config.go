@@ -66,6 +66,8 @@ type Config struct {
 	ReadTimeout         time.Duration // every request but WebSockets
 	IdleTimeout         time.Duration
 	MaxWSConnections    int
+	MaxSSEStreams       int
+	MaxSubsPerConn      int // subscriptions one WebSocket carries at once
 	AuthFailureLimit    int // invalid tokens per minute per client IP; 0 = off
 }
 
@@ -142,6 +144,8 @@ func FromEnv(get func(string) string) (Config, error) {
 	c.ReadTimeout = p.duration("READ_TIMEOUT", 10*time.Minute)
 	c.IdleTimeout = p.duration("IDLE_TIMEOUT", 120*time.Second)
 	c.MaxWSConnections = p.int("MAX_WS_CONNECTIONS", 1000)
+	c.MaxSSEStreams = p.int("MAX_SSE_STREAMS", 1000)
+	c.MaxSubsPerConn = p.int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 100)
 	c.AuthFailureLimit = p.int("AUTH_FAILURE_LIMIT", 20)
 	if v := get("API_TOKENS"); strings.TrimSpace(v) != "" {
 		toks, err := auth.ParseTokens(v)
@@ -160,6 +164,7 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity, "MAX_QUERY_TOKENS": c.MaxQueryTokens,
 		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections,
+		"MAX_SSE_STREAMS": c.MaxSSEStreams, "MAX_SUBSCRIPTIONS_PER_CONNECTION": c.MaxSubsPerConn,
 		"AUTH_FAILURE_LIMIT": c.AuthFailureLimit} {
 		if v < 0 {
 			p.errs = append(p.errs, fmt.Errorf("%s must be 0 (no limit) or more", key))
