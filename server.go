@@ -164,7 +164,10 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 	} else {
 		log.Info("no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL): classical engines only")
 	}
+	graphs := graphstore.New(db)
+	graphs.SetLimits(graphstore.Limits{MaxGenerateAgents: cfg.MaxGenerateAgents, Concurrent: cfg.MaxConcurrentImports})
 	sims, err := simulation.New(db, llmClient, simulation.Config{
+		Graphs:             graphs,
 		Workers:            workers(cfg),
 		ChunkSize:          cfg.SimChunkSize,
 		FailShare:          cfg.SimFailShare,
@@ -240,7 +243,7 @@ func serve(ctx context.Context) error {
 		Metrics:          metrics,
 		DB:               db,
 		Client:           db.Client,
-		Graphs:           graphstore.New(db),
+		Graphs:           sims.Graphs(),
 		Sims:             sims,
 		Reports:          reporting.New(db, sims.LLM(), os.Getenv("OPENAI_REPORT_MODEL")),
 		Logger:           log,

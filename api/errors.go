@@ -36,7 +36,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = "introspection is disabled on this server (ENABLE_INTROSPECTION)"
 			setCode(gqlErr, apperr.Forbidden.String())
 		case ent.IsNotFound(err):
-			gqlErr.Message = err.Error()
+			// ent's wrapping names tables ("cannot resolve noder from table
+			// \"api_tokens\""); its own error names only the entity.
+			var nf *ent.NotFoundError
+			errors.As(err, &nf)
+			gqlErr.Message = strings.TrimPrefix(nf.Error(), "ent: ")
 			setCode(gqlErr, apperr.NotFound.String())
 		case ent.IsValidationError(err) || ent.IsConstraintError(err):
 			gqlErr.Message = err.Error()

@@ -205,6 +205,7 @@ func NewGraphQL(o Options) http.Handler {
 		},
 		limit: o.MaxUploadBytes,
 		name:  "MAX_UPLOAD_BYTES",
+		spool: true,
 	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(o.MaxTokens)

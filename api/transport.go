@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -21,6 +22,10 @@ type codedTransport struct {
 	graphql.Transport
 	limit int64 // request body limit in bytes; 0 for none
 	name  string
+	// spool copies a body of unknown length to a temporary file first:
+	// gqlgen keeps every file of a request in memory when its
+	// Content-Length is below MaxMemory, and -1 (chunked) is.
+	spool bool
 }
 
 func (t codedTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
@@ -35,6 +40,19 @@ func (t codedTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	if t.limit > 0 {
 		r.Body = lb
 	}
+	if t.spool && r.ContentLength < 0 {
+		f, n, err := spoolBody(r.Body)
+		if err != nil {
+			if lb.exceeded {
+				writeError(w, http.StatusRequestEntityTooLarge, apperr.BadInput, fmt.Sprintf("request body exceeds %s (%d bytes)", t.name, t.limit))
+			} else {
+				writeError(w, http.StatusBadRequest, apperr.BadInput, "the request body could not be read")
+			}
+			return
+		}
+		defer f.Close()
+		r.Body, r.ContentLength = f, n
+	}
 	rw := &errorRewriter{ResponseWriter: w, exceeded: func() bool { return lb.exceeded }}
 	t.Transport.Do(rw, r, exec)
 	if !rw.rewriting {
@@ -48,6 +66,24 @@ func (t codedTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 }
 
 var errBodyTooLarge = errors.New("request body too large")
+
+// spoolBody copies body to an unlinked temporary file and rewinds it.
+func spoolBody(body io.Reader) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "ethox-upload-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	_ = os.Remove(f.Name()) // gone from the directory at once; the space is freed on Close
+	n, err := io.Copy(f, body)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, n, nil
+}
 
 // limitedBody fails a read past the limit while the body is being read, so an
 // oversized upload is refused without being buffered first.

@@ -219,3 +219,58 @@ func TestUndecodableBodiesAreNotEchoed(t *testing.T) {
 		})
 	}
 }
+
+func TestNodesAreBoundedAndFailOnce(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	up := e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = fmt.Sprint(4294967297 + i) // the agents' id range: the first 20 exist
+	}
+	cases := []struct {
+		name   string
+		ids    []string
+		code   string // the code of every error
+		errors int
+		nodes  int // non-null nodes
+	}{
+		{"one network", []string{up.UploadGraph.Network.ID}, "", 0, 1},
+		{"an id in the tokens' range names no table", []string{"1"}, "NOT_FOUND", 1, 0},
+		{"found and missing", []string{up.UploadGraph.Network.ID, "12884909999"}, "NOT_FOUND", 1, 1},
+		{"too many ids", many, "BAD_USER_INPUT", 1, 0},
+		{"at the limit: missing ids are NOT_FOUND each", many[:1000], "NOT_FOUND", 980, 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.query(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": tc.ids})
+			for _, er := range r.Errors {
+				if er.Extensions["code"] != tc.code || strings.Contains(er.Message, "api_tokens") || strings.Contains(er.Message, "table") {
+					t.Fatalf("error %+v, want code %s and no table name", er, tc.code)
+				}
+			}
+			var data struct{ Nodes []*struct{ ID string } }
+			_ = json.Unmarshal(r.Data, &data)
+			got := 0
+			for _, n := range data.Nodes {
+				if n != nil {
+					got++
+				}
+			}
+			if len(r.Errors) != tc.errors || got != tc.nodes {
+				t.Fatalf("%d errors and %d nodes, want %d and %d", len(r.Errors), got, tc.errors, tc.nodes)
+			}
+		})
+	}
+}
+
+// A database failure fails nodes(ids:) with one INTERNAL error, not one per id.
+func TestNodesFailOnceWhenTheDatabaseFails(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	up := e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+	ids := []string{up.UploadGraph.Network.ID, "4294967297", "4294967298", "4294967299"}
+	_ = e.db.SQL.Close()
+	r := e.query(`query($ids: [ID!]!) { nodes(ids: $ids) { id } }`, map[string]any{"ids": ids})
+	if len(r.Errors) != 1 || r.code() != "INTERNAL" {
+		t.Fatalf("%+v", r.Errors)
+	}
+}

@@ -24,16 +24,20 @@ type Config struct {
 	Host string
 	Port int
 
-	DatabaseURL     string
-	DBMaxOpenConns  int
-	DBMaxIdleConns  int
-	DBConnMaxLife   time.Duration
-	DBConnMaxIdle   time.Duration
-	CORSOrigins     []string
-	MaxUploadBytes  int64
-	MaxBodyBytes    int64
-	LogLevel        string
-	ShutdownTimeout time.Duration
+	DatabaseURL    string
+	DBMaxOpenConns int
+	DBMaxIdleConns int
+	DBConnMaxLife  time.Duration
+	DBConnMaxIdle  time.Duration
+	CORSOrigins    []string
+	MaxUploadBytes int64
+	MaxBodyBytes   int64
+	// Memory-heavy mutations: the largest generated population and how many
+	// imports or generations run at once.
+	MaxGenerateAgents    int
+	MaxConcurrentImports int
+	LogLevel             string
+	ShutdownTimeout      time.Duration
 
 	Workers            int // simulation jobs this process works at once; 0 = API only
 	SimChunkSize       int
@@ -91,19 +95,21 @@ func Load() (Config, error) {
 func FromEnv(get func(string) string) (Config, error) {
 	p := parser{get: get}
 	c := Config{
-		Env:             p.str("ENV", "development"),
-		Host:            p.str("HOST", "127.0.0.1"), // this machine only; containers set 0.0.0.0
-		Port:            p.int("PORT", 8080),
-		DatabaseURL:     p.str("DATABASE_URL", ""),
-		DBMaxOpenConns:  p.int("DB_MAX_OPEN_CONNS", 20),
-		DBMaxIdleConns:  p.int("DB_MAX_IDLE_CONNS", 10),
-		DBConnMaxLife:   p.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute),
-		DBConnMaxIdle:   p.duration("DB_CONN_MAX_IDLE_TIME", 5*time.Minute),
-		CORSOrigins:     p.list("CORS_ALLOWED_ORIGINS", append([]string(nil), origins.Loopback...)), // pages on this machine, any port
-		MaxUploadBytes:  p.int64("MAX_UPLOAD_BYTES", 256<<20),
-		MaxBodyBytes:    p.int64("MAX_BODY_BYTES", 64<<20),
-		LogLevel:        p.str("LOG_LEVEL", "info"),
-		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		Env:                  p.str("ENV", "development"),
+		Host:                 p.str("HOST", "127.0.0.1"), // this machine only; containers set 0.0.0.0
+		Port:                 p.int("PORT", 8080),
+		DatabaseURL:          p.str("DATABASE_URL", ""),
+		DBMaxOpenConns:       p.int("DB_MAX_OPEN_CONNS", 20),
+		DBMaxIdleConns:       p.int("DB_MAX_IDLE_CONNS", 10),
+		DBConnMaxLife:        p.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute),
+		DBConnMaxIdle:        p.duration("DB_CONN_MAX_IDLE_TIME", 5*time.Minute),
+		CORSOrigins:          p.list("CORS_ALLOWED_ORIGINS", append([]string(nil), origins.Loopback...)), // pages on this machine, any port
+		MaxUploadBytes:       p.int64("MAX_UPLOAD_BYTES", 256<<20),
+		MaxBodyBytes:         p.int64("MAX_BODY_BYTES", 64<<20),
+		MaxGenerateAgents:    p.int("MAX_GENERATE_AGENTS", 100_000),
+		MaxConcurrentImports: p.int("MAX_CONCURRENT_IMPORTS", 2),
+		LogLevel:             p.str("LOG_LEVEL", "info"),
+		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
 
 		Workers:            p.int("WORKERS", 8),
 		SimChunkSize:       p.int("SIM_CHUNK_SIZE", 32),
@@ -164,7 +170,7 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity, "MAX_QUERY_TOKENS": c.MaxQueryTokens,
 		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections,
-		"MAX_SSE_STREAMS": c.MaxSSEStreams, "MAX_SUBSCRIPTIONS_PER_CONNECTION": c.MaxSubsPerConn,
+		"MAX_SSE_STREAMS": c.MaxSSEStreams, "MAX_CONCURRENT_IMPORTS": c.MaxConcurrentImports, "MAX_SUBSCRIPTIONS_PER_CONNECTION": c.MaxSubsPerConn,
 		"AUTH_FAILURE_LIMIT": c.AuthFailureLimit} {
 		if v < 0 {
 			p.errs = append(p.errs, fmt.Errorf("%s must be 0 (no limit) or more", key))
@@ -186,6 +192,9 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	if c.MaxUploadBytes <= 0 {
 		p.errs = append(p.errs, fmt.Errorf("MAX_UPLOAD_BYTES must be positive"))
+	}
+	if c.MaxGenerateAgents < 1 {
+		p.errs = append(p.errs, fmt.Errorf("MAX_GENERATE_AGENTS must be 1 or more"))
 	}
 	if c.Workers < 0 {
 		p.errs = append(p.errs, fmt.Errorf("WORKERS must be 0 or more"))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/population"
 )
@@ -23,6 +24,14 @@ type GenerateOptions struct {
 // similarity network, communities) and stores it as a GENERATED network whose
 // params record everything needed to reproduce it.
 func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, error) {
+	if limit := s.maxGenerateAgents(); o.NumAgents > limit {
+		return nil, apperr.New(apperr.BadInput, "numAgents must be between 1 and %d (MAX_GENERATE_AGENTS), got %d", limit, o.NumAgents)
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	seed := RandomSeed()
 	if o.Seed != nil {
 		seed = *o.Seed
@@ -36,7 +45,7 @@ func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, 
 		name = fmt.Sprintf("synthetic %d agents (seed %d)", o.NumAgents, seed)
 	}
 	// Metrics were computed by the generator; Import keeps them.
-	return s.Import(ctx, res.Graph, ImportOptions{Name: name, Source: Generated, Params: res.Params})
+	return s.importGraph(ctx, res.Graph, ImportOptions{Name: name, Source: Generated, Params: res.Params})
 }
 
 // RandomSeed is a fresh seed that fits a GraphQL Int, so clients can pass it back.

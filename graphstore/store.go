@@ -23,8 +23,10 @@ import (
 
 // Store reads and writes networks.
 type Store struct {
-	db    *database.DB
-	cache *graphCache
+	db     *database.DB
+	cache  *graphCache
+	limits Limits
+	heavy  chan struct{} // Concurrent slots; nil: no limit
 }
 
 // DefaultCacheItems bounds the whole-graph cache: nodes + edges held in memory
@@ -53,6 +55,15 @@ type ImportOptions struct {
 // Import validates g, fills in the metrics it lacks, and stores it as a new
 // Network in one transaction.
 func (s *Store) Import(ctx context.Context, g *network.Graph, opts ImportOptions) (*ent.Network, error) {
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return s.importGraph(ctx, g, opts)
+}
+
+func (s *Store) importGraph(ctx context.Context, g *network.Graph, opts ImportOptions) (*ent.Network, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}

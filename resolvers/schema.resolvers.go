@@ -13,16 +13,11 @@ import (
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
 )
 
 // UploadGraph is the resolver for the uploadGraph field.
 func (r *mutationResolver) UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error) {
-	g, err := network.Decode(file.File)
-	if err != nil {
-		return nil, err
-	}
-	n, err := r.Graphs.Import(ctx, g, graphstore.ImportOptions{Name: networkName(name, file.Filename), Source: graphstore.Uploaded})
+	n, err := r.Graphs.ImportFile(ctx, file.File, graphstore.ImportOptions{Name: networkName(name, file.Filename), Source: graphstore.Uploaded})
 	if err != nil {
 		return nil, err
 	}

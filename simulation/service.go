@@ -49,6 +49,9 @@ type Config struct {
 	// EventPoll bounds how long a subscriber waits without a wake-up: a missed
 	// notification, or a writer in another process on SQLite (default 1s).
 	EventPoll time.Duration
+	// Graphs is the process's network store, shared so that its limits and
+	// cache are too (nil: a store of its own).
+	Graphs *graphstore.Store
 }
 
 func (c *Config) defaults() {
@@ -108,12 +111,18 @@ type Service struct {
 
 // New builds the service. With cfg.Workers > 0 this process also executes
 // jobs once Start is called.
+// Graphs is the network store the service reads and generates through.
+func (s *Service) Graphs() *graphstore.Store { return s.graphs }
+
 func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	cfg.defaults()
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{db: db, graphs: graphstore.New(db), llm: llmClient, cfg: cfg, log: log,
+	if cfg.Graphs == nil {
+		cfg.Graphs = graphstore.New(db)
+	}
+	s := &Service{db: db, graphs: cfg.Graphs, llm: llmClient, cfg: cfg, log: log,
 		plans: map[int]*plan{}, running: map[int]map[*int]context.CancelFunc{}}
 	rc := &river.Config{
 		Logger:               log.With("component", "river"),
