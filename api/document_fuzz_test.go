@@ -2,10 +2,12 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/ethox/ethox/api"
 )
@@ -40,9 +42,14 @@ func FuzzDocument(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, doc string) {
 		body, _ := json.Marshal(map[string]any{"query": doc, "variables": map[string]any{"id": "1"}})
-		resp, err := http.Post(e.url+"/query", "application/json", bytes.NewReader(body))
+		// Every document is answered promptly: none may hold a request open.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url+"/query", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v for %q", err, doc)
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
