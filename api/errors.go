@@ -42,7 +42,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			errors.As(err, &nf)
 			gqlErr.Message = strings.TrimPrefix(nf.Error(), "ent: ")
 			setCode(gqlErr, apperr.NotFound.String())
-		case ent.IsValidationError(err) || ent.IsConstraintError(err):
+		case ent.IsValidationError(err):
+			// ent's field validators run on values a client sent. A constraint
+			// failure is not reported as the client's fault: where one can be
+			// (a token name taken), the code converts it to an apperr itself;
+			// the rest are races or bugs, INTERNAL below with the detail logged.
 			gqlErr.Message = err.Error()
 			setCode(gqlErr, apperr.BadInput.String())
 		case gqlErr.Err == nil:

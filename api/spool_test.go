@@ -2,7 +2,10 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/ethox/ethox/ent"
 )
 
 // recordingTransport remembers what the wrapped transport was handed.
@@ -69,5 +74,16 @@ func TestChunkedUploadsAreSpooled(t *testing.T) {
 				t.Fatalf("on disk %v, length %d, %d bytes read", rec.onDisk, rec.length, len(rec.body))
 			}
 		})
+	}
+}
+
+// Only errors the app classifies reach the client with their text: a
+// constraint failure is INTERNAL, its driver message only in the log.
+func TestConstraintErrorsAreInternal(t *testing.T) {
+	var logged bytes.Buffer
+	present := errorPresenter(slog.New(slog.NewTextHandler(&logged, nil)))
+	e := present(context.Background(), fmt.Errorf("insert: %w", &ent.ConstraintError{}))
+	if e.Extensions["code"] != "INTERNAL" || e.Message != "internal error" || !strings.Contains(logged.String(), "constraint failed") {
+		t.Fatalf("%+v, log %q", e, logged.String())
 	}
 }
