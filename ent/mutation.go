@@ -20,6 +20,7 @@ import (
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/ent/tie"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 const (
@@ -5580,7 +5581,7 @@ type SimulationMutation struct {
 	status                *simulation.Status
 	engine                *simulation.Engine
 	trigger               *string
-	params                *map[string]interface{}
+	params                *simtypes.Params
 	error                 *string
 	rounds                *int
 	addrounds             *int
@@ -5865,12 +5866,12 @@ func (m *SimulationMutation) ResetTrigger() {
 }
 
 // SetParams sets the "params" field.
-func (m *SimulationMutation) SetParams(value map[string]interface{}) {
-	m.params = &value
+func (m *SimulationMutation) SetParams(s simtypes.Params) {
+	m.params = &s
 }
 
 // Params returns the value of the "params" field in the mutation.
-func (m *SimulationMutation) Params() (r map[string]interface{}, exists bool) {
+func (m *SimulationMutation) Params() (r simtypes.Params, exists bool) {
 	v := m.params
 	if v == nil {
 		return
@@ -5881,7 +5882,7 @@ func (m *SimulationMutation) Params() (r map[string]interface{}, exists bool) {
 // OldParams returns the old "params" field's value of the Simulation entity.
 // If the Simulation object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *SimulationMutation) OldParams(ctx context.Context) (v map[string]interface{}, err error) {
+func (m *SimulationMutation) OldParams(ctx context.Context) (v simtypes.Params, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldParams is only allowed on UpdateOne operations")
 	}
@@ -7055,7 +7056,7 @@ func (m *SimulationMutation) SetField(name string, value ent.Value) error {
 		m.SetTrigger(v)
 		return nil
 	case simulation.FieldParams:
-		v, ok := value.(map[string]interface{})
+		v, ok := value.(simtypes.Params)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -7579,7 +7580,7 @@ type SimulationEventMutation struct {
 	agent_key         *string
 	round             *int
 	addround          *int
-	payload           *map[string]interface{}
+	payload           *simtypes.EventPayload
 	created_at        *time.Time
 	clearedFields     map[string]struct{}
 	simulation        *int
@@ -7935,12 +7936,12 @@ func (m *SimulationEventMutation) ResetRound() {
 }
 
 // SetPayload sets the "payload" field.
-func (m *SimulationEventMutation) SetPayload(value map[string]interface{}) {
-	m.payload = &value
+func (m *SimulationEventMutation) SetPayload(sp simtypes.EventPayload) {
+	m.payload = &sp
 }
 
 // Payload returns the value of the "payload" field in the mutation.
-func (m *SimulationEventMutation) Payload() (r map[string]interface{}, exists bool) {
+func (m *SimulationEventMutation) Payload() (r simtypes.EventPayload, exists bool) {
 	v := m.payload
 	if v == nil {
 		return
@@ -7951,7 +7952,7 @@ func (m *SimulationEventMutation) Payload() (r map[string]interface{}, exists bo
 // OldPayload returns the old "payload" field's value of the SimulationEvent entity.
 // If the SimulationEvent object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *SimulationEventMutation) OldPayload(ctx context.Context) (v map[string]interface{}, err error) {
+func (m *SimulationEventMutation) OldPayload(ctx context.Context) (v simtypes.EventPayload, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldPayload is only allowed on UpdateOne operations")
 	}
@@ -8179,7 +8180,7 @@ func (m *SimulationEventMutation) SetField(name string, value ent.Value) error {
 		m.SetRound(v)
 		return nil
 	case simulationevent.FieldPayload:
-		v, ok := value.(map[string]interface{})
+		v, ok := value.(simtypes.EventPayload)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

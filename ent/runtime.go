@@ -14,6 +14,7 @@ import (
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/ent/tie"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -191,7 +192,7 @@ func init() {
 	// simulationDescParams is the schema descriptor for params field.
 	simulationDescParams := simulationFields[4].Descriptor()
 	// simulation.DefaultParams holds the default value on creation for the params field.
-	simulation.DefaultParams = simulationDescParams.Default.(map[string]interface{})
+	simulation.DefaultParams = simulationDescParams.Default.(simtypes.Params)
 	// simulationDescRounds is the schema descriptor for rounds field.
 	simulationDescRounds := simulationFields[6].Descriptor()
 	// simulation.DefaultRounds holds the default value on creation for the rounds field.
@@ -263,7 +264,7 @@ func init() {
 	// simulationeventDescPayload is the schema descriptor for payload field.
 	simulationeventDescPayload := simulationeventFields[5].Descriptor()
 	// simulationevent.DefaultPayload holds the default value on creation for the payload field.
-	simulationevent.DefaultPayload = simulationeventDescPayload.Default.(map[string]interface{})
+	simulationevent.DefaultPayload = simulationeventDescPayload.Default.(simtypes.EventPayload)
 	// simulationeventDescCreatedAt is the schema descriptor for created_at field.
 	simulationeventDescCreatedAt := simulationeventFields[6].Descriptor()
 	// simulationevent.DefaultCreatedAt holds the default value on creation for the created_at field.

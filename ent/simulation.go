@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // Simulation is the model entity for the Simulation schema.
@@ -28,7 +29,7 @@ type Simulation struct {
 	// Trigger holds the value of the "trigger" field.
 	Trigger string `json:"trigger,omitempty"`
 	// Params holds the value of the "params" field.
-	Params map[string]interface{} `json:"params,omitempty"`
+	Params simtypes.Params `json:"params,omitempty"`
 	// Error holds the value of the "error" field.
 	Error *string `json:"error,omitempty"`
 	// Rounds holds the value of the "rounds" field.

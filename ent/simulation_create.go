@@ -16,6 +16,7 @@ import (
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // SimulationCreate is the builder for creating a Simulation entity.
@@ -59,8 +60,16 @@ func (_c *SimulationCreate) SetTrigger(v string) *SimulationCreate {
 }
 
 // SetParams sets the "params" field.
-func (_c *SimulationCreate) SetParams(v map[string]interface{}) *SimulationCreate {
+func (_c *SimulationCreate) SetParams(v simtypes.Params) *SimulationCreate {
 	_c.mutation.SetParams(v)
+	return _c
+}
+
+// SetNillableParams sets the "params" field if the given value is not nil.
+func (_c *SimulationCreate) SetNillableParams(v *simtypes.Params) *SimulationCreate {
+	if v != nil {
+		_c.SetParams(*v)
+	}
 	return _c
 }
 
@@ -741,7 +750,7 @@ func (u *SimulationUpsert) UpdateStatus() *SimulationUpsert {
 }
 
 // SetParams sets the "params" field.
-func (u *SimulationUpsert) SetParams(v map[string]interface{}) *SimulationUpsert {
+func (u *SimulationUpsert) SetParams(v simtypes.Params) *SimulationUpsert {
 	u.Set(simulation.FieldParams, v)
 	return u
 }
@@ -1055,7 +1064,7 @@ func (u *SimulationUpsertOne) UpdateStatus() *SimulationUpsertOne {
 }
 
 // SetParams sets the "params" field.
-func (u *SimulationUpsertOne) SetParams(v map[string]interface{}) *SimulationUpsertOne {
+func (u *SimulationUpsertOne) SetParams(v simtypes.Params) *SimulationUpsertOne {
 	return u.Update(func(s *SimulationUpsert) {
 		s.SetParams(v)
 	})
@@ -1576,7 +1585,7 @@ func (u *SimulationUpsertBulk) UpdateStatus() *SimulationUpsertBulk {
 }
 
 // SetParams sets the "params" field.
-func (u *SimulationUpsertBulk) SetParams(v map[string]interface{}) *SimulationUpsertBulk {
+func (u *SimulationUpsertBulk) SetParams(v simtypes.Params) *SimulationUpsertBulk {
 	return u.Update(func(s *SimulationUpsert) {
 		s.SetParams(v)
 	})

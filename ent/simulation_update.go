@@ -16,6 +16,7 @@ import (
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // SimulationUpdate is the builder for updating Simulation entities.
@@ -46,8 +47,16 @@ func (_u *SimulationUpdate) SetNillableStatus(v *simulation.Status) *SimulationU
 }
 
 // SetParams sets the "params" field.
-func (_u *SimulationUpdate) SetParams(v map[string]interface{}) *SimulationUpdate {
+func (_u *SimulationUpdate) SetParams(v simtypes.Params) *SimulationUpdate {
 	_u.mutation.SetParams(v)
+	return _u
+}
+
+// SetNillableParams sets the "params" field if the given value is not nil.
+func (_u *SimulationUpdate) SetNillableParams(v *simtypes.Params) *SimulationUpdate {
+	if v != nil {
+		_u.SetParams(*v)
+	}
 	return _u
 }
 
@@ -785,8 +794,16 @@ func (_u *SimulationUpdateOne) SetNillableStatus(v *simulation.Status) *Simulati
 }
 
 // SetParams sets the "params" field.
-func (_u *SimulationUpdateOne) SetParams(v map[string]interface{}) *SimulationUpdateOne {
+func (_u *SimulationUpdateOne) SetParams(v simtypes.Params) *SimulationUpdateOne {
 	_u.mutation.SetParams(v)
+	return _u
+}
+
+// SetNillableParams sets the "params" field if the given value is not nil.
+func (_u *SimulationUpdateOne) SetNillableParams(v *simtypes.Params) *SimulationUpdateOne {
+	if v != nil {
+		_u.SetParams(*v)
+	}
 	return _u
 }
 

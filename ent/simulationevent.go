@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // SimulationEvent is the model entity for the SimulationEvent schema.
@@ -30,7 +31,7 @@ type SimulationEvent struct {
 	// Round holds the value of the "round" field.
 	Round *int `json:"round,omitempty"`
 	// Payload holds the value of the "payload" field.
-	Payload map[string]interface{} `json:"payload,omitempty"`
+	Payload simtypes.EventPayload `json:"payload,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.

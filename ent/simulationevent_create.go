@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // SimulationEventCreate is the builder for creating a SimulationEvent entity.
@@ -70,8 +71,16 @@ func (_c *SimulationEventCreate) SetNillableRound(v *int) *SimulationEventCreate
 }
 
 // SetPayload sets the "payload" field.
-func (_c *SimulationEventCreate) SetPayload(v map[string]interface{}) *SimulationEventCreate {
+func (_c *SimulationEventCreate) SetPayload(v simtypes.EventPayload) *SimulationEventCreate {
 	_c.mutation.SetPayload(v)
+	return _c
+}
+
+// SetNillablePayload sets the "payload" field if the given value is not nil.
+func (_c *SimulationEventCreate) SetNillablePayload(v *simtypes.EventPayload) *SimulationEventCreate {
+	if v != nil {
+		_c.SetPayload(*v)
+	}
 	return _c
 }
 

@@ -20,10 +20,12 @@ import (
 	"github.com/ethox/ethox/ent/network"
 	report1 "github.com/ethox/ethox/ent/report"
 	simulation1 "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graph/scalars"
 	"github.com/ethox/ethox/report"
 	"github.com/ethox/ethox/simulation"
+	"github.com/ethox/ethox/simulation/simtypes"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -519,8 +521,6 @@ type SimulationResolver interface {
 	States(ctx context.Context, obj *ent.Simulation, round *int, agentID *string, first *int, after *entgql.Cursor[int]) (*ent.AgentStateConnection, error)
 }
 type SimulationEventResolver interface {
-	Type(ctx context.Context, obj *simulation.Event) (model.SimulationEventType, error)
-
 	Status(ctx context.Context, obj *simulation.Event) (*simulation1.Status, error)
 	State(ctx context.Context, obj *simulation.Event) (*model.AgentView, error)
 }
@@ -9313,8 +9313,8 @@ func (ec *executionContext) _Simulation_params(ctx context.Context, field graphq
 			return obj.Params, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalNMap2map(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v simtypes.Params) graphql.Marshaler {
+			return ec.marshalNMap2githubᚗcomᚋethoxᚋethoxᚋsimulationᚋsimtypesᚐParams(ctx, selections, v)
 		},
 		true,
 		true,
@@ -10196,18 +10196,18 @@ func (ec *executionContext) _SimulationEvent_type(ctx context.Context, field gra
 			return ec.fieldContext_SimulationEvent_type(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.SimulationEvent().Type(ctx, obj)
+			return obj.Type, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.SimulationEventType) graphql.Marshaler {
-			return ec.marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v simulationevent.Type) graphql.Marshaler {
+			return ec.marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationeventᚐType(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_SimulationEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("SimulationEvent", field, true, true, "SimulationEventType")
+	return graphql.NewScalarFieldContext("SimulationEvent", field, false, false, "SimulationEventType")
 }
 
 func (ec *executionContext) _SimulationEvent_simulationId(ctx context.Context, field graphql.CollectedField, obj *simulation.Event) (ret graphql.Marshaler) {
@@ -19775,11 +19775,10 @@ func (ec *executionContext) _SimulationEvent(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "type":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._SimulationEvent_type(ctx, field, obj)
-				})
+			out.Values[i] = ec._SimulationEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "simulationId":
 			out.Values[i] = ec._SimulationEvent_simulationId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20962,6 +20961,20 @@ func (ec *executionContext) marshalNInt2ᚕintᚄ(ctx context.Context, sel ast.S
 	return ret
 }
 
+func (ec *executionContext) unmarshalNMap2githubᚗcomᚋethoxᚋethoxᚋsimulationᚋsimtypesᚐParams(ctx context.Context, v any) (simtypes.Params, error) {
+	res, err := scalars.UnmarshalRunParams(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMap2githubᚗcomᚋethoxᚋethoxᚋsimulationᚋsimtypesᚐParams(ctx context.Context, sel ast.SelectionSet, v simtypes.Params) graphql.Marshaler {
+	_ = sel
+	res := scalars.MarshalRunParams(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Map!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {
 	res, err := graphql.UnmarshalMap(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21257,13 +21270,13 @@ func (ec *executionContext) marshalNSimulationEvent2ᚖgithubᚗcomᚋethoxᚋet
 	return ec._SimulationEvent(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx context.Context, v any) (model.SimulationEventType, error) {
-	var res model.SimulationEventType
+func (ec *executionContext) unmarshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationeventᚐType(ctx context.Context, v any) (simulationevent.Type, error) {
+	var res simulationevent.Type
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationEventType(ctx context.Context, sel ast.SelectionSet, v model.SimulationEventType) graphql.Marshaler {
+func (ec *executionContext) marshalNSimulationEventType2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationeventᚐType(ctx context.Context, sel ast.SelectionSet, v simulationevent.Type) graphql.Marshaler {
 	return v
 }
 

@@ -97,32 +97,22 @@ func (r *simulationResolver) States(ctx context.Context, obj *ent.Simulation, ro
 	return q.Paginate(ctx, after, first, nil, nil)
 }
 
-// Type is the resolver for the type field.
-func (r *simulationEventResolver) Type(ctx context.Context, obj *simulation.Event) (model.SimulationEventType, error) {
-	return model.SimulationEventType(obj.Type), nil
-}
-
 // Status is the resolver for the status field.
 func (r *simulationEventResolver) Status(ctx context.Context, obj *simulation.Event) (*simulation1.Status, error) {
-	st, ok := obj.Payload["status"].(string)
-	if !ok {
+	if obj.Payload.Status == "" {
 		return nil, nil
 	}
-	status := simulation1.Status(st)
+	status := simulation1.Status(obj.Payload.Status)
 	return &status, nil
 }
 
 // State is the resolver for the state field.
 func (r *simulationEventResolver) State(ctx context.Context, obj *simulation.Event) (*model.AgentView, error) {
-	if obj.Type != simulation.EventAgentUpdated {
+	u := obj.Payload.AgentUpdate
+	if obj.Type != simulation.EventAgentUpdated || u == nil {
 		return nil, nil
 	}
-	v := &model.AgentView{}
-	v.Opinion, _ = obj.Payload["opinion"].(string)
-	v.Care, _ = obj.Payload["care"].(float64)
-	v.Support, _ = obj.Payload["support"].(float64)
-	v.Failed, _ = obj.Payload["failed"].(bool)
-	return v, nil
+	return &model.AgentView{Opinion: u.Opinion, Care: u.Care, Support: u.Support, Failed: u.Failed}, nil
 }
 
 // SimulationProgress is the resolver for the simulationProgress field.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ethox/ethox/apperr"
 	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/internal/testdb"
 )
 
@@ -59,7 +60,7 @@ func TestEventsReplayThenLive(t *testing.T) {
 			if len(all) != after+len(got) {
 				t.Fatalf("log has %d events, stream gave %d after %d", len(all), len(got), after)
 			}
-			counts := map[string]int{}
+			counts := map[simulationevent.Type]int{}
 			for _, e := range all {
 				counts[e.Type]++
 			}

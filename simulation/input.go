@@ -1,34 +1,30 @@
 package simulation
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/ethox/ethox/apperr"
 	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // Audience modes: who hears the trigger at stage 0.
 const (
-	AudienceAll            = "ALL"
-	AudienceTopInfluencers = "TOP_INFLUENCERS"
-	AudienceBridges        = "BRIDGES"
-	AudienceManual         = "MANUAL"
+	AudienceAll            = simtypes.AudienceAll
+	AudienceTopInfluencers = simtypes.AudienceTopInfluencers
+	AudienceBridges        = simtypes.AudienceBridges
+	AudienceManual         = simtypes.AudienceManual
 
-	MetricDegree      = "DEGREE"
-	MetricBetweenness = "BETWEENNESS"
+	MetricDegree      = simtypes.MetricDegree
+	MetricBetweenness = simtypes.MetricBetweenness
 )
 
-// Audience selects the agents that hear the trigger at stage 0; the others
-// start indifferent and can only learn of it through their ties.
-type Audience struct {
-	Mode     string   `json:"mode"`
-	Metric   string   `json:"metric,omitempty"`
-	TopN     int      `json:"topN,omitempty"`
-	AgentIDs []string `json:"agentIds,omitempty"`
-}
+// Audience selects the agents that hear the trigger at stage 0.
+type Audience = simtypes.Audience
+
+// Params are a run's resolved parameters, stored (typed) on the Simulation row.
+type Params = simtypes.Params
 
 // RunInput is what a caller asks for; nil fields take defaults.
 type RunInput struct {
@@ -49,41 +45,6 @@ type RunInput struct {
 	MaxTokens      *int
 	MaxCostUSD     *float64
 	Audience       *Audience
-}
-
-// Params are a run's resolved parameters, stored on the Simulation row so
-// every worker process runs it identically.
-type Params struct {
-	Rounds          int      `json:"rounds"`
-	SelfWeight      float64  `json:"selfWeight"`
-	NeighborLimit   int      `json:"neighborLimit"`
-	Model           string   `json:"model,omitempty"`
-	Temperature     *float64 `json:"temperature,omitempty"`
-	Seed            int64    `json:"seed"`
-	Concurrency     int      `json:"concurrency"`
-	Epsilon         float64  `json:"epsilon"`
-	MaxCalls        int      `json:"maxCalls,omitempty"`
-	MaxTokens       int      `json:"maxTokens,omitempty"`
-	MaxCostUSD      float64  `json:"maxCostUSD,omitempty"`
-	Audience        Audience `json:"audience"`
-	OpinionMaxChars int      `json:"opinionMaxChars"`
-}
-
-func (p Params) toMap() map[string]any {
-	b, _ := json.Marshal(p)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
-}
-
-func paramsFromMap(m map[string]any) (Params, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return Params{}, err
-	}
-	var p Params
-	err = json.Unmarshal(b, &p)
-	return p, err
 }
 
 // maxModelBytes bounds a model name (it is stored and sent with every call).
@@ -214,5 +175,3 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 	}
 	return engine, p, nil
 }
-
-func (p Params) String() string { return fmt.Sprintf("%+v", map[string]any(p.toMap())) }

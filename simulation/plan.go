@@ -22,7 +22,7 @@ type plan struct {
 	audience []bool // hears the trigger at stage 0
 
 	mu     sync.Mutex
-	rounds map[int][]stepState // completed rounds, by node position
+	rounds map[int][]StateView // completed rounds, by node position
 	sem    chan struct{}       // the run's LLM calls in flight in this process
 	change chan struct{}       // closed (and replaced) when a step of the run is stored here
 }

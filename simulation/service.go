@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	entsql "entgo.io/ent/dialect/sql"
 	"github.com/riverqueue/river"
 
 	"github.com/ethox/ethox/apperr"
@@ -98,6 +97,7 @@ type Service struct {
 	log    *slog.Logger
 	river  *river.Client[*sql.Tx]
 
+	states     agentStates        // the agent_states table
 	metrics    *telemetry.Metrics // nil: not recorded
 	events     broker             // wakes this process's subscribers
 	stopListen context.CancelFunc // the PostgreSQL LISTEN loop
@@ -111,9 +111,6 @@ type Service struct {
 
 // New builds the service. With cfg.Workers > 0 this process also executes
 // jobs once Start is called.
-// Graphs is the network store the service reads and generates through.
-func (s *Service) Graphs() *graphstore.Store { return s.graphs }
-
 func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	cfg.defaults()
 	if log == nil {
@@ -122,7 +119,7 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 	if cfg.Graphs == nil {
 		cfg.Graphs = graphstore.New(db)
 	}
-	s := &Service{db: db, graphs: cfg.Graphs, llm: llmClient, cfg: cfg, log: log,
+	s := &Service{db: db, graphs: cfg.Graphs, llm: llmClient, cfg: cfg, log: log, states: agentStates{db},
 		plans: map[int]*plan{}, running: map[int]map[*int]context.CancelFunc{}}
 	rc := &river.Config{
 		Logger:               log.With("component", "river"),
@@ -160,11 +157,11 @@ func (s *Service) SetMetrics(m *telemetry.Metrics) {
 	}
 }
 
+// Graphs is the network store the service reads and generates through.
+func (s *Service) Graphs() *graphstore.Store { return s.graphs }
+
 // LLM is the process's LLM client, nil when none is configured.
 func (s *Service) LLM() *llm.Client { return s.llm }
-
-// LLMConfigured reports whether LLM engines can run.
-func (s *Service) LLMConfigured() bool { return s.llm != nil }
 
 // Start begins working jobs (no-op for an API-only process).
 func (s *Service) Start(ctx context.Context) error {
@@ -269,14 +266,14 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 			SetNetworkID(net.ID).
 			SetEngine(engine).
 			SetTrigger(in.Trigger).
-			SetParams(p.toMap()).
+			SetParams(p).
 			SetRounds(p.Rounds).
 			SetTotalSteps(steps).
 			Save(ctx)
 		if err != nil {
 			return err
 		}
-		if err := s.emit(ctx, tx, sim.ID, EventStatusChanged, nil, nil, map[string]any{"status": string(entsim.StatusQUEUED)}); err != nil {
+		if err := s.emitStatus(ctx, tx, sim.ID, entsim.StatusQUEUED); err != nil {
 			return err
 		}
 		if err := s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount); err != nil {
@@ -317,8 +314,7 @@ func (s *Service) checkModel(engine entsim.Engine, p Params) error {
 // Cancel stops a run: after it returns no new LLM call of the run starts in
 // this process, and other processes see the status before their next call.
 func (s *Service) Cancel(ctx context.Context, id int) (*ent.Simulation, error) {
-	err := s.transition(ctx, id, `status = 'CANCELED', finished_at = `+s.db.Placeholder(1), []any{time.Now().UTC()},
-		"status IN ('QUEUED', 'RUNNING')", func(tx *sql.Tx) error { return s.emitTerminal(ctx, tx, id, entsim.StatusCANCELED) })
+	err := s.transition(ctx, id, entsim.StatusCANCELED, "", live...)
 	if err != nil {
 		return nil, err
 	}
@@ -383,37 +379,3 @@ func (s *Service) forgetPlan(simID int) {
 	delete(s.plans, simID)
 	s.mu.Unlock()
 }
-
-// inTx runs f in one database transaction, with an ent client bound to it and
-// the *sql.Tx River inserts jobs with.
-func (s *Service) inTx(ctx context.Context, f func(tx *sql.Tx, client *ent.Client) error) error {
-	tx, err := s.db.SQL.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit; also on panic, so no lock is left held
-	// Reads and creates only: ent's UpdateOne would begin a transaction of its own.
-	client := ent.NewClient(ent.Driver(entsql.NewDriver(s.db.Dialect, entsql.Conn{ExecQuerier: tx})))
-	if err := f(tx, client); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// enqueueRound inserts the jobs of one round inside tx.
-func (s *Service) enqueueRound(ctx context.Context, tx *sql.Tx, simID int, engine entsim.Engine, round, agents int) error {
-	classical := engine != entsim.EngineLLM && (engine != entsim.EngineHYBRID || round > 0)
-	if classical {
-		_, err := s.river.InsertTx(ctx, tx, ClassicalArgs{SimulationID: simID}, nil)
-		return err
-	}
-	chunks := (agents + s.cfg.ChunkSize - 1) / s.cfg.ChunkSize
-	params := make([]river.InsertManyParams, chunks)
-	for c := range params {
-		params[c] = river.InsertManyParams{Args: ChunkArgs{SimulationID: simID, Round: round, Chunk: c}}
-	}
-	_, err := s.river.InsertManyTx(ctx, tx, params)
-	return err
-}
-
-var errStopped = errors.New("simulation is no longer running")

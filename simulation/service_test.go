@@ -154,7 +154,7 @@ func TestLLMRunOnFixture(t *testing.T) {
 			}
 			// Rounds overlap in time but each step read exactly the previous round: rebuild
 			// every round-r prompt from the stored round r-1 and check the answer stored.
-			p, _ := paramsFromMap(done.Params)
+			p := done.Params
 			for r := 1; r <= 2; r++ {
 				before, _ := s.Snapshot(context.Background(), done, r-1)
 				after, _ := s.Snapshot(context.Background(), done, r)
@@ -245,7 +245,7 @@ func TestBudgetStopsRun(t *testing.T) {
 	}
 	done := h.wait(sim.ID, 30*time.Second)
 	if done.Status != entsim.StatusFAILED || done.Error == nil || !strings.Contains(*done.Error, "maxCalls 5") {
-		t.Fatalf("budget: %s %v", done.Status, done.Error)
+		t.Fatalf("budget: %s %v", done.Status, *done.Error)
 	}
 	// The fifth call may still be on its way when the run is marked failed.
 	for deadline := time.Now().Add(2 * time.Second); len(h.fk.Requests()) < 5 && time.Now().Before(deadline); {
@@ -340,7 +340,7 @@ func TestClassicalEnginesMatchDynamics(t *testing.T) {
 				t.Fatalf("%s: %+v", done.Status, done)
 			}
 			// Recompute independently from the stored stage 0 with the dynamics package.
-			p, _ := paramsFromMap(done.Params)
+			p := done.Params
 			pl, err := s.loadPlan(context.Background(), h.net.ID, p)
 			if err != nil {
 				t.Fatal(err)

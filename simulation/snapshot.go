@@ -9,12 +9,6 @@ import (
 	"github.com/ethox/ethox/graphstore"
 )
 
-// StateView is an agent's stored view at a round.
-type StateView struct {
-	Opinion       string
-	Care, Support float64
-}
-
 // Snapshot is a run's network with every agent's view at one round and at
 // stage 0, in node order (nil where an agent has no state).
 type Snapshot struct {
@@ -37,7 +31,7 @@ func (s *Service) Snapshot(ctx context.Context, sim *ent.Simulation, round int) 
 	if round < 0 {
 		return snap, nil
 	}
-	complete, err := s.completeRounds(ctx, sim.ID, len(g.Nodes))
+	complete, err := s.states.completeRounds(ctx, sim.ID, len(g.Nodes))
 	if err != nil {
 		return nil, err
 	}
@@ -62,23 +56,13 @@ func FinalRound(sim *ent.Simulation) (int, bool) {
 	return sim.Rounds, sim.Status == entsim.StatusSUCCEEDED
 }
 
+// statesAt reads round's states in node order (index: agent primary key to position).
 func (s *Service) statesAt(ctx context.Context, simID, round int, index map[int]int) ([]*StateView, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT agent_id, opinion, care, support FROM agent_states WHERE simulation_id = `+
-		s.db.Placeholder(1)+` AND round = `+s.db.Placeholder(2), simID, round)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := make([]*StateView, len(index))
-	for rows.Next() {
-		var pk int
-		v := &StateView{}
-		if err := rows.Scan(&pk, &v.Opinion, &v.Care, &v.Support); err != nil {
-			return nil, err
-		}
+	err := s.states.each(ctx, simID, round, nil, func(pk int, v StateView) {
 		if i, ok := index[pk]; ok {
-			out[i] = v
+			out[i] = &v
 		}
-	}
-	return out, rows.Err()
+	})
+	return out, err
 }

@@ -243,8 +243,8 @@ func TestRefusedStepStoredAsFailed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			keep := stepState{opinion: "before", care: 1, support: 2}
-			bad := stepState{opinion: "after", care: math.NaN(), support: math.Inf(1)}
+			keep := StateView{Opinion: "before", Care: 1, Support: 2}
+			bad := StateView{Opinion: "after", Care: math.NaN(), Support: math.Inf(1)}
 			u := llm.Usage{Calls: 1, PromptTokens: 10, CompletionTokens: 5}
 			if err := s.saveStep(context.Background(), sim.ID, pl.graph.AgentPKs[0], pl.graph.Nodes[0].AgentID, 0, bad, keep, false, "", u, false); err != nil {
 				t.Fatalf("saveStep: %v", err)
@@ -321,8 +321,8 @@ func TestModelPolicy(t *testing.T) {
 			case tc.want == "" && err != nil:
 				t.Fatalf("refused: %v", err)
 			case tc.want == "":
-				if want := cmp.Or(deref(tc.in.Model), llm.DefaultModel); sim.Params["model"] != want {
-					t.Fatalf("model %v, want %s", sim.Params["model"], want)
+				if want := cmp.Or(deref(tc.in.Model), llm.DefaultModel); sim.Params.Model != want {
+					t.Fatalf("model %v, want %s", sim.Params.Model, want)
 				}
 			case apperr.KindOf(err) != apperr.BadInput || !strings.Contains(err.Error(), tc.want):
 				t.Fatalf("err = %v (%s), want BAD_USER_INPUT with %q", err, apperr.KindOf(err), tc.want)

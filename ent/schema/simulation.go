@@ -10,6 +10,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // Simulation is one run of a trigger message over a network, by an LLM or a
@@ -28,7 +30,7 @@ func (Simulation) Fields() []ent.Field {
 			Immutable(),
 		field.Text("trigger").NotEmpty().Immutable(),
 		// Every run parameter (self weight, neighbour limit, model, budget, audience...).
-		field.JSON("params", map[string]any{}).Default(map[string]any{}).
+		field.JSON("params", simtypes.Params{}).Default(simtypes.Params{}).
 			Annotations(entgql.Type("Map")),
 		field.Text("error").Optional().Nillable(),
 		field.Int("rounds").NonNegative().Default(1),

@@ -9,6 +9,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // SimulationEvent is the durable, ordered log a subscriber replays before it
@@ -24,8 +26,8 @@ func (SimulationEvent) Fields() []ent.Field {
 		field.Enum("type").Values("STATUS_CHANGED", "AGENT_UPDATED", "ROUND_COMPLETED", "FINISHED").Immutable(),
 		field.String("agent_key").Optional().Nillable().Immutable(),
 		field.Int("round").Optional().Nillable().Immutable(),
-		field.JSON("payload", map[string]any{}).Default(map[string]any{}).Immutable().
-			Annotations(entgql.Type("Map")),
+		// Status, round or the agent's new state, by type.
+		field.JSON("payload", simtypes.EventPayload{}).Default(simtypes.EventPayload{}).Immutable(),
 		field.Time("created_at").Default(time.Now).Immutable(),
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 const (
@@ -133,7 +134,7 @@ var (
 	// TriggerValidator is a validator for the "trigger" field. It is called by the builders before save.
 	TriggerValidator func(string) error
 	// DefaultParams holds the default value on creation for the "params" field.
-	DefaultParams map[string]interface{}
+	DefaultParams simtypes.Params
 	// DefaultRounds holds the default value on creation for the "rounds" field.
 	DefaultRounds int
 	// RoundsValidator is a validator for the "rounds" field. It is called by the builders before save.

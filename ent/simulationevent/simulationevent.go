@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 const (
@@ -70,7 +71,7 @@ var (
 	// SeqValidator is a validator for the "seq" field. It is called by the builders before save.
 	SeqValidator func(int) error
 	// DefaultPayload holds the default value on creation for the "payload" field.
-	DefaultPayload map[string]interface{}
+	DefaultPayload simtypes.EventPayload
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 )

@@ -1,0 +1,298 @@
+package simulation
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/riverqueue/river"
+
+	"github.com/ethox/ethox/ent"
+	entsim "github.com/ethox/ethox/ent/simulation"
+)
+
+// An LLM run's rounds are split into chunk jobs; a chunk job starts each of
+// its agents' steps (llmstep.go) as soon as the step's inputs are stored, and
+// the last job of a round to finish moves the run on (advance).
+
+func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err error) {
+	s, a := w.s, job.Args
+	defer s.recoverJob(ctx, a.SimulationID, &err)
+	r, finish, err := s.startJob(ctx, a.SimulationID)
+	defer finish()
+	if err != nil || r == nil {
+		return err
+	}
+	ctx, cancel, sim, p, pl := r.ctx, r.cancel, r.sim, r.p, r.pl
+	if s.llm == nil {
+		return errors.New("this process has no LLM configured (OPENAI_API_KEY or OPENAI_BASE_URL) for an LLM run")
+	}
+	if model := cmp.Or(p.Model, s.llm.Config().Model); p.MaxCostUSD > 0 && !s.llm.Priced(model) {
+		// Run refuses this; the prices may have changed since (LLM_PRICES at a restart).
+		return s.fail(ctx, sim.ID, fmt.Sprintf("model %q has no price in LLM_PRICES, so maxCostUSD cannot be enforced", model))
+	}
+	n := len(pl.graph.Nodes)
+	lo, hi := a.Chunk*s.cfg.ChunkSize, min((a.Chunk+1)*s.cfg.ChunkSize, n)
+	if lo >= hi {
+		return s.advance(ctx, sim.ID, a.Round)
+	}
+	done, err := s.states.stored(ctx, sim.ID, a.Round, pl.graph.AgentPKs[lo], pl.graph.AgentPKs[hi-1])
+	if err != nil {
+		return err
+	}
+	// Rounds are synchronous in what they read (round r only reads round r-1),
+	// but not in when they run: an agent's step starts as soon as its own and
+	// its shown neighbours' previous states exist, so the next round fills the
+	// slots the tail of the current one leaves idle. The job waits for inputs
+	// (woken by steps stored in this process, or every poll interval for other
+	// processes') for a bounded time, then snoozes to free its worker.
+	deps := chunkDeps(pl, lo, hi)
+	sem := pl.slots(p.Concurrency) // shared by this run's chunk jobs in this process
+	var (
+		wg       sync.WaitGroup
+		stopOnce sync.Once
+		stopErr  error
+		stopped  atomic.Bool // no new steps; calls in flight still finish and are stored
+		launched = make([]bool, hi-lo)
+		waiting  int
+		inFlight atomic.Int32
+	)
+	waitUntil := time.Now().Add(s.cfg.JobTimeout / 4)
+	// A job that only waits gives its worker up soon: otherwise jobs of the
+	// next round, queued ahead, could hold every worker while the retried job
+	// they wait for (after a database outage, say) sorts behind them.
+	idle := max(20*s.cfg.PollInterval, time.Second)
+	lastProgress := time.Now()
+	for ctx.Err() == nil && !stopped.Load() {
+		changed := pl.changes()
+		var (
+			prev []StateView
+			have []bool
+		)
+		if a.Round > 0 {
+			if prev, have, err = s.statesOf(ctx, sim.ID, a.Round-1, pl, deps); err != nil {
+				stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
+				break
+			}
+		}
+		waiting = 0
+		for i := lo; i < hi && ctx.Err() == nil && !stopped.Load(); i++ {
+			if done[pl.graph.AgentPKs[i]] || launched[i-lo] {
+				continue
+			}
+			if have != nil && !inputsReady(pl, i, have) {
+				waiting++
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				continue
+			}
+			launched[i-lo] = true
+			lastProgress = time.Now()
+			inFlight.Add(1)
+			wg.Add(1)
+			go func(i int, prev []StateView) {
+				defer wg.Done()
+				defer inFlight.Add(-1)
+				defer func() {
+					// Last resort (step recovers its own panics): River only recovers Work's goroutine.
+					if v := recover(); v != nil {
+						s.log.Error("panic in a simulation step", "simulation", sim.ID, "round", a.Round,
+							"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+						stopOnce.Do(func() { stopErr = fmt.Errorf("panic in a step: %v", v); stopped.Store(true); cancel() })
+					}
+				}()
+				// The slot bounds LLM calls in flight; it is freed as soon as the call
+				// returns, so the next call does not wait for this step's write.
+				var once sync.Once
+				release := func() { once.Do(func() { <-sem }) }
+				defer release()
+				if err := s.step(ctx, sim, p, pl, a.Round, i, prev, release); err != nil {
+					stopOnce.Do(func() {
+						stopErr = err
+						stopped.Store(true)
+						if !errors.Is(err, errStopped) {
+							cancel() // a real error: abandon the chunk, River retries it
+						}
+					})
+				}
+			}(i, prev)
+		}
+		if waiting == 0 || time.Now().After(waitUntil) ||
+			(inFlight.Load() == 0 && time.Since(lastProgress) > idle) {
+			break
+		}
+		select {
+		case <-changed:
+			lastProgress = time.Now()
+			// Let a few more steps land before querying again.
+			time.Sleep(min(s.cfg.PollInterval/10, 5*time.Millisecond))
+		case <-time.After(s.cfg.PollInterval):
+		case <-ctx.Done():
+		}
+	}
+	wg.Wait()
+	if st, err := s.detachedStatus(ctx, sim.ID); err == nil && terminal(st) {
+		return nil // canceled, failed or over budget: the row says why
+	}
+	if stopErr != nil && !errors.Is(stopErr, errStopped) {
+		return stopErr // River retries the job; stored steps are skipped then
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if waiting > 0 {
+		return river.JobSnooze(s.cfg.PollInterval) // inputs still missing: try again soon, on any worker
+	}
+	return s.advance(ctx, sim.ID, a.Round)
+}
+
+// detachedStatus reads a run's status after its job's context may have been canceled.
+func (s *Service) detachedStatus(ctx context.Context, id int) (entsim.Status, error) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	return s.status(ctx, id)
+}
+
+// roundStates reads a completed round's states by node position.
+func (s *Service) roundStates(ctx context.Context, simID, round int, pl *plan) ([]StateView, error) {
+	st, _, err := s.statesOf(ctx, simID, round, pl, nil)
+	return st, err
+}
+
+// statesOf reads a round's states by node position, and which agents have
+// one; with pks, only those agents' states. A complete round is cached on the
+// plan (it never changes).
+func (s *Service) statesOf(ctx context.Context, simID, round int, pl *plan, pks []int) ([]StateView, []bool, error) {
+	pl.mu.Lock()
+	st, ok := pl.rounds[round]
+	pl.mu.Unlock()
+	if ok {
+		have := make([]bool, len(st))
+		for i := range have {
+			have[i] = true
+		}
+		return st, have, nil
+	}
+	out := make([]StateView, len(pl.graph.Nodes))
+	have := make([]bool, len(out))
+	count := 0
+	err := s.states.each(ctx, simID, round, pks, func(pk int, v StateView) {
+		if i, ok := pl.index[pk]; ok && !have[i] {
+			out[i], have[i] = v, true
+			count++
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if count == len(out) {
+		pl.mu.Lock()
+		if pl.rounds == nil {
+			pl.rounds = map[int][]StateView{}
+		}
+		pl.rounds[round] = out
+		pl.mu.Unlock()
+	}
+	return out, have, nil
+}
+
+// chunkDeps lists the agents whose previous states a chunk's steps read: the
+// chunk's agents and their shown neighbours.
+func chunkDeps(pl *plan, lo, hi int) []int {
+	seen := map[int]bool{}
+	var pks []int
+	add := func(i int) {
+		if !seen[i] {
+			seen[i] = true
+			pks = append(pks, pl.graph.AgentPKs[i])
+		}
+	}
+	for i := lo; i < hi; i++ {
+		add(i)
+		cols, _ := pl.csr.Row(i)
+		for _, j := range cols {
+			add(int(j))
+		}
+	}
+	return pks
+}
+
+// inputsReady reports whether agent i's own and shown neighbours' previous states exist.
+func inputsReady(pl *plan, i int, have []bool) bool {
+	if !have[i] {
+		return false
+	}
+	cols, _ := pl.csr.Row(i)
+	for _, j := range cols {
+		if !have[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// advance moves a run past a round once every agent has a state for it:
+// it starts the next round's jobs or finishes the run. Concurrent finishers
+// are serialized on the simulation row, and the current_round check makes a
+// repeated call a no-op.
+func (s *Service) advance(ctx context.Context, simID, round int) error {
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	return s.write(ctx, simID, func(tx *sql.Tx, client *ent.Client) error {
+		q := client.Simulation.Query().Where(entsim.ID(simID)).WithNetwork()
+		if s.db.Dialect == dialect.Postgres {
+			q = q.ForUpdate() // SQLite's write transactions are serialized already
+		}
+		sim, err := q.Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if terminal(sim.Status) || sim.CurrentRound != round {
+			return nil
+		}
+		count, err := s.states.count(ctx, tx, simID, round)
+		if err != nil {
+			return err
+		}
+		n := sim.Edges.Network.NodeCount
+		if count < n {
+			return nil
+		}
+		if sim.CompletedSteps > 0 && float64(sim.FailedSteps) > s.cfg.FailShare*float64(sim.CompletedSteps) {
+			_, err := s.setStatus(ctx, tx, client, simID, entsim.StatusFAILED, fmt.Sprintf("%d of %d steps failed, over the allowed share of %.0f%% (SIM_FAIL_SHARE)",
+				sim.FailedSteps, sim.CompletedSteps, 100*s.cfg.FailShare), live...)
+			return err
+		}
+		if err := s.emitRound(ctx, tx, simID, round); err != nil {
+			return err
+		}
+		if round >= sim.Rounds {
+			_, err := s.setStatus(ctx, tx, client, simID, entsim.StatusSUCCEEDED, "", live...)
+			return err
+		}
+		if err := client.Simulation.Update().Where(entsim.ID(simID)).SetCurrentRound(round + 1).Exec(ctx); err != nil {
+			return err
+		}
+		if sim.Engine == entsim.EngineLLM {
+			// Round r+1 was queued together with round r (see Run): queue r+2.
+			if round+2 > sim.Rounds {
+				return nil
+			}
+			return s.enqueueRound(ctx, tx, simID, sim.Engine, round+2, n)
+		}
+		return s.enqueueRound(ctx, tx, simID, sim.Engine, round+1, n)
+	})
+}

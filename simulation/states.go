@@ -1,0 +1,143 @@
+package simulation
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/simulation/dynamics"
+	"github.com/ethox/ethox/simulation/llm"
+)
+
+// StateView is an agent's view after a step: what it thinks of the trigger,
+// how much it cares (0..10) and its change in support (-5..5).
+type StateView struct {
+	Opinion       string
+	Care, Support float64
+}
+
+// agentStates owns the agent_states table: every read and write of it goes
+// through here (the GraphQL states connection pages it through ent).
+// Statements are plain SQL: inserts are batched and skip stored steps (ON
+// CONFLICT DO NOTHING), and reads scan only the columns they need.
+type agentStates struct{ db *database.DB }
+
+var stateColumns = []string{"simulation_id", "agent_id", "round", "opinion", "care", "support", "failed", "error",
+	"latency_ms", "prompt_tokens", "completion_tokens", "retries", "created_at"}
+
+const skipStored = "ON CONFLICT (simulation_id, agent_id, round) DO NOTHING"
+
+// insertStep stores one LLM step in tx, unless the agent already has a state
+// in that round; errMsg is kept only for a failed step.
+func (t agentStates) insertStep(ctx context.Context, tx execer, simID, agentPK, round int, st StateView, failed bool, errMsg string, u llm.Usage) (inserted bool, err error) {
+	var errCol any
+	if failed {
+		errCol = llm.CleanText(errMsg, maxErrorChars)
+	}
+	res, err := tx.ExecContext(ctx, database.InsertSQL(t.db.Dialect, "agent_states", stateColumns, 1, skipStored),
+		simID, agentPK, round, st.Opinion, st.Care, st.Support, failed, errCol,
+		u.Latency.Milliseconds(), u.PromptTokens, u.CompletionTokens, u.Retries, time.Now().UTC())
+	if err != nil {
+		return false, err
+	}
+	k, _ := res.RowsAffected()
+	return k == 1, nil
+}
+
+// insertRound stores one classical round of every agent (pks in node order)
+// in tx, skipping stored states, and returns how many it inserted; opinions
+// (nil: none) are the texts kept at stage 0.
+func (t agentStates) insertRound(ctx context.Context, tx database.Execer, simID, round int, pks []int, st dynamics.State, opinions []string) (int64, error) {
+	now := time.Now().UTC()
+	return database.InsertBatches(ctx, tx, t.db.Dialect, "agent_states", stateColumns, skipStored, len(pks),
+		func(i int, args []any) []any {
+			op := ""
+			if opinions != nil {
+				op = opinions[i]
+			}
+			return append(args, simID, pks[i], round, op, st.Care[i], st.Support[i], false, nil, 0, 0, 0, 0, now)
+		})
+}
+
+// stored returns which agents with primary keys in [lo, hi] have a state in round.
+func (t agentStates) stored(ctx context.Context, simID, round, lo, hi int) (map[int]bool, error) {
+	ph := t.db.Placeholder
+	rows, err := t.db.SQL.QueryContext(ctx, `SELECT agent_id FROM agent_states WHERE simulation_id = `+ph(1)+
+		` AND round = `+ph(2)+` AND agent_id >= `+ph(3)+` AND agent_id <= `+ph(4), simID, round, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var pk int
+		if err := rows.Scan(&pk); err != nil {
+			return nil, err
+		}
+		done[pk] = true
+	}
+	return done, rows.Err()
+}
+
+// each calls f with every state of round, by agent primary key; with pks,
+// only those agents' states.
+func (t agentStates) each(ctx context.Context, simID, round int, pks []int, f func(pk int, v StateView)) error {
+	ph := t.db.Placeholder
+	q := `SELECT agent_id, opinion, care, support FROM agent_states WHERE simulation_id = ` + ph(1) + ` AND round = ` + ph(2)
+	args := []any{simID, round}
+	if pks != nil {
+		in := make([]string, len(pks))
+		for k, pk := range pks {
+			in[k] = ph(k + 3)
+			args = append(args, pk)
+		}
+		q += ` AND agent_id IN (` + strings.Join(in, ", ") + `)`
+	}
+	rows, err := t.db.SQL.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pk int
+		var v StateView
+		if err := rows.Scan(&pk, &v.Opinion, &v.Care, &v.Support); err != nil {
+			return err
+		}
+		f(pk, v)
+	}
+	return rows.Err()
+}
+
+// count returns how many agents have a state in round, read through q (a
+// transaction that locked the run, or the database).
+func (t agentStates) count(ctx context.Context, q querier, simID, round int) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM agent_states WHERE simulation_id = `+t.db.Placeholder(1)+
+		` AND round = `+t.db.Placeholder(2), simID, round).Scan(&n)
+	return n, err
+}
+
+// completeRounds returns the highest round r such that rounds 0..r all have
+// every one of the n agents' states, or -1.
+func (t agentStates) completeRounds(ctx context.Context, simID, n int) (int, error) {
+	rows, err := t.db.SQL.QueryContext(ctx, `SELECT round, COUNT(*) FROM agent_states WHERE simulation_id = `+t.db.Placeholder(1)+
+		` GROUP BY round ORDER BY round`, simID)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	last := -1
+	for rows.Next() {
+		var r, c int
+		if err := rows.Scan(&r, &c); err != nil {
+			return 0, err
+		}
+		if r != last+1 || c < n {
+			break
+		}
+		last = r
+	}
+	return last, rows.Err()
+}
