@@ -149,11 +149,7 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 	if err != nil {
 		return cfg, nil, nil, nil, err
 	}
-	llmCfg, err := llm.ConfigFromEnv(os.Getenv)
-	if err != nil {
-		db.Close()
-		return cfg, nil, nil, nil, err
-	}
+	llmCfg := cfg.LLM
 	var llmClient *llm.Client
 	if llmCfg.Configured() {
 		if llmClient, err = llm.New(llmCfg); err != nil {
@@ -245,7 +241,7 @@ func serve(ctx context.Context) error {
 		Client:           db.Client,
 		Graphs:           sims.Graphs(),
 		Sims:             sims,
-		Reports:          reporting.New(db, sims.LLM(), os.Getenv("OPENAI_REPORT_MODEL")),
+		Reports:          reporting.New(db, sims.LLM(), cfg.ReportModel),
 		Logger:           log,
 		CORSOrigins:      cfg.CORSOrigins,
 		MaxUploadBytes:   cfg.MaxUploadBytes,
@@ -505,7 +501,7 @@ func healthcheck(ctx context.Context, args []string) error {
 		return err
 	}
 	if *url == "" {
-		cfg, err := config.FromEnv(os.Getenv) // no .env and no database: only the port is needed
+		cfg, err := config.LoadEnvironment() // no .env and no database: only the port is needed
 		if err != nil {
 			return err
 		}

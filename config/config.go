@@ -1,13 +1,23 @@
 // Package config reads the server's settings from the environment and, when
 // present, a .env file (which never overrides variables already set).
+//
+// Every setting is described once, in Settings (settings.go): its name,
+// group, type, default (per environment where they differ) and description.
+// FromEnv reads each variable through that table, and `go generate ./...`
+// writes the README's Configuration table, .env.example and
+// deploy/ethox.env.example from it (internal/configdoc).
 package config
+
+//go:generate go run github.com/ethox/ethox/internal/configdoc -root ..
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,9 +26,10 @@ import (
 
 	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/internal/origins"
+	"github.com/ethox/ethox/simulation/llm"
 )
 
-// Config is every setting of the server. .env.example lists them all.
+// Config is every setting of the server (Settings describes them).
 type Config struct {
 	Env  string // development or production
 	Host string
@@ -73,6 +84,12 @@ type Config struct {
 	MaxSSEStreams       int
 	MaxSubsPerConn      int // subscriptions one WebSocket carries at once
 	AuthFailureLimit    int // invalid tokens per minute per client IP; 0 = off
+
+	// LLM is the LLM client's configuration (OPENAI_*, LLM_*), defaults
+	// filled in; LLM.Configured() says whether an endpoint was given.
+	LLM llm.Config
+	// ReportModel writes the report narratives (OPENAI_REPORT_MODEL).
+	ReportModel string
 }
 
 // Production reports ENV=production.
@@ -91,76 +108,79 @@ func Load() (Config, error) {
 	return FromEnv(os.Getenv)
 }
 
+// LoadEnvironment reads the process environment only, without .env.
+func LoadEnvironment() (Config, error) { return FromEnv(os.Getenv) }
+
 // FromEnv builds a Config from a lookup function, so tests need no process environment.
 func FromEnv(get func(string) string) (Config, error) {
 	p := parser{get: get}
+	// ENV first: it picks the defaults of the others.
+	env := p.str("ENV")
+	p.prod = env == "production"
 	c := Config{
-		Env:                  p.str("ENV", "development"),
-		Host:                 p.str("HOST", "127.0.0.1"), // this machine only; containers set 0.0.0.0
-		Port:                 p.int("PORT", 8080),
-		DatabaseURL:          p.str("DATABASE_URL", ""),
-		DBMaxOpenConns:       p.int("DB_MAX_OPEN_CONNS", 20),
-		DBMaxIdleConns:       p.int("DB_MAX_IDLE_CONNS", 10),
-		DBConnMaxLife:        p.duration("DB_CONN_MAX_LIFETIME", 30*time.Minute),
-		DBConnMaxIdle:        p.duration("DB_CONN_MAX_IDLE_TIME", 5*time.Minute),
-		CORSOrigins:          p.list("CORS_ALLOWED_ORIGINS", append([]string(nil), origins.Loopback...)), // pages on this machine, any port
-		MaxUploadBytes:       p.int64("MAX_UPLOAD_BYTES", 256<<20),
-		MaxBodyBytes:         p.int64("MAX_BODY_BYTES", 64<<20),
-		MaxGenerateAgents:    p.int("MAX_GENERATE_AGENTS", 100_000),
-		MaxConcurrentImports: p.int("MAX_CONCURRENT_IMPORTS", 2),
-		LogLevel:             p.str("LOG_LEVEL", "info"),
-		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT", 30*time.Second),
+		Env:                  env,
+		Host:                 p.str("HOST"),
+		Port:                 p.int("PORT"),
+		DatabaseURL:          p.str("DATABASE_URL"),
+		DBMaxOpenConns:       p.int("DB_MAX_OPEN_CONNS"),
+		DBMaxIdleConns:       p.int("DB_MAX_IDLE_CONNS"),
+		DBConnMaxLife:        p.duration("DB_CONN_MAX_LIFETIME"),
+		DBConnMaxIdle:        p.duration("DB_CONN_MAX_IDLE_TIME"),
+		CORSOrigins:          p.list("CORS_ALLOWED_ORIGINS"),
+		MaxUploadBytes:       p.int64("MAX_UPLOAD_BYTES"),
+		MaxBodyBytes:         p.int64("MAX_BODY_BYTES"),
+		MaxGenerateAgents:    p.int("MAX_GENERATE_AGENTS"),
+		MaxConcurrentImports: p.int("MAX_CONCURRENT_IMPORTS"),
+		LogLevel:             p.str("LOG_LEVEL"),
+		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT"),
 
-		Workers:            p.int("WORKERS", 8),
-		SimChunkSize:       p.int("SIM_CHUNK_SIZE", 32),
-		SimFailShare:       p.float("SIM_FAIL_SHARE", 0.2),
-		SimMaxAgentRounds:  p.int("SIM_MAX_AGENT_ROUNDS", 10_000_000),
-		SimMaxRounds:       p.int("SIM_MAX_ROUNDS", 50),
-		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS", 4000),
-		JobTimeout:         p.duration("JOB_TIMEOUT", 5*time.Minute),
-		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER", 6*time.Minute),
-		JobPollInterval:    p.duration("JOB_POLL_INTERVAL", 50*time.Millisecond),
-		DemoData:           p.bool("DEMO_DATA", true),
-		ProgressInterval:   p.duration("SIM_PROGRESS_INTERVAL", 250*time.Millisecond),
+		Workers:            p.int("WORKERS"),
+		SimChunkSize:       p.int("SIM_CHUNK_SIZE"),
+		SimFailShare:       p.float("SIM_FAIL_SHARE"),
+		SimMaxAgentRounds:  p.int("SIM_MAX_AGENT_ROUNDS"),
+		SimMaxRounds:       p.int("SIM_MAX_ROUNDS"),
+		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS"),
+		JobTimeout:         p.duration("JOB_TIMEOUT"),
+		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER"),
+		JobPollInterval:    p.duration("JOB_POLL_INTERVAL"),
+		DemoData:           p.bool("DEMO_DATA"),
+		ProgressInterval:   p.duration("SIM_PROGRESS_INTERVAL"),
+
+		// Development stays open and friendly; production is closed unless
+		// opened (Settings gives these their per-environment defaults).
+		RequireAuthForReads: p.bool("REQUIRE_AUTH_FOR_READS"),
+		CORSExplicit:        p.set("CORS_ALLOWED_ORIGINS"),
+		EnableIntrospection: p.bool("ENABLE_INTROSPECTION"),
+		EnableIDE:           p.bool("ENABLE_IDE"),
+		MaxQueryDepth:       p.int("MAX_QUERY_DEPTH"),
+		MaxQueryComplexity:  p.int("MAX_QUERY_COMPLEXITY"),
+		MaxQueryTokens:      p.int("MAX_QUERY_TOKENS"),
+		RateMutations:       p.int("RATE_LIMIT_MUTATIONS"),
+		RateMutationsBurst:  p.int("RATE_LIMIT_MUTATIONS_BURST"),
+		RateRuns:            p.int("RATE_LIMIT_RUNS"),
+		RateRunsBurst:       p.int("RATE_LIMIT_RUNS_BURST"),
+		ReadHeaderTimeout:   p.duration("READ_HEADER_TIMEOUT"),
+		WriteTimeout:        p.duration("WRITE_TIMEOUT"),
+		ReadTimeout:         p.duration("READ_TIMEOUT"),
+		IdleTimeout:         p.duration("IDLE_TIMEOUT"),
+		MaxWSConnections:    p.int("MAX_WS_CONNECTIONS"),
+		MaxSSEStreams:       p.int("MAX_SSE_STREAMS"),
+		MaxSubsPerConn:      p.int("MAX_SUBSCRIPTIONS_PER_CONNECTION"),
+		AuthFailureLimit:    p.int("AUTH_FAILURE_LIMIT"),
+
+		ReportModel: p.str("OPENAI_REPORT_MODEL"),
 	}
-	prod := c.Env == "production"
-	// Development stays open and friendly; production is closed unless opened.
-	rateDefault := func(dev, production int) int {
-		if prod {
-			return production
-		}
-		return dev
-	}
-	c.RequireAuthForReads = p.bool("REQUIRE_AUTH_FOR_READS", false)
-	c.CORSExplicit = strings.TrimSpace(get("CORS_ALLOWED_ORIGINS")) != ""
 	if _, err := origins.Parse(c.CORSOrigins); err != nil {
 		p.errs = append(p.errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
 	}
-	c.EnableIntrospection = p.bool("ENABLE_INTROSPECTION", !prod)
-	c.EnableIDE = p.bool("ENABLE_IDE", !prod)
-	c.MaxQueryDepth = p.int("MAX_QUERY_DEPTH", 15)
-	c.MaxQueryComplexity = p.int("MAX_QUERY_COMPLEXITY", 200_000)
-	c.MaxQueryTokens = p.int("MAX_QUERY_TOKENS", 15_000)
-	c.RateMutations = p.int("RATE_LIMIT_MUTATIONS", rateDefault(0, 60))
-	c.RateMutationsBurst = p.int("RATE_LIMIT_MUTATIONS_BURST", 20)
-	c.RateRuns = p.int("RATE_LIMIT_RUNS", rateDefault(0, 6))
-	c.RateRunsBurst = p.int("RATE_LIMIT_RUNS_BURST", 3)
-	c.ReadHeaderTimeout = p.duration("READ_HEADER_TIMEOUT", 10*time.Second)
-	c.WriteTimeout = p.duration("WRITE_TIMEOUT", 60*time.Second)
-	c.ReadTimeout = p.duration("READ_TIMEOUT", 10*time.Minute)
-	c.IdleTimeout = p.duration("IDLE_TIMEOUT", 120*time.Second)
-	c.MaxWSConnections = p.int("MAX_WS_CONNECTIONS", 1000)
-	c.MaxSSEStreams = p.int("MAX_SSE_STREAMS", 1000)
-	c.MaxSubsPerConn = p.int("MAX_SUBSCRIPTIONS_PER_CONNECTION", 100)
-	c.AuthFailureLimit = p.int("AUTH_FAILURE_LIMIT", 20)
-	if v := get("API_TOKENS"); strings.TrimSpace(v) != "" {
+	if v := p.str("API_TOKENS"); v != "" {
 		toks, err := auth.ParseTokens(v)
 		if err != nil {
 			p.errs = append(p.errs, err)
 		}
 		c.APITokens = toks
 	}
-	for _, s := range p.list("TRUST_PROXY", nil) {
+	for _, s := range p.list("TRUST_PROXY") {
 		pre, err := parsePrefix(s)
 		if err != nil {
 			p.errs = append(p.errs, fmt.Errorf("TRUST_PROXY entry %q: want an IP or CIDR", s))
@@ -208,7 +228,67 @@ func FromEnv(get func(string) string) (Config, error) {
 	if c.MaxBodyBytes <= 0 {
 		p.errs = append(p.errs, fmt.Errorf("MAX_BODY_BYTES must be positive"))
 	}
+	c.LLM = p.llm()
 	return c, errors.Join(p.errs...)
+}
+
+// llm reads the LLM client's settings. Empty variables mean the default;
+// the integers are non-negative and LLM_CALL_TIMEOUT also takes plain
+// seconds, as simulation/llm has always accepted.
+func (p *parser) llm() llm.Config {
+	c := llm.Config{
+		APIKey:            p.str("OPENAI_API_KEY"),
+		BaseURL:           p.str("OPENAI_BASE_URL"),
+		Model:             p.str("OPENAI_MODEL"),
+		AllowedModels:     p.list("OPENAI_ALLOWED_MODELS"),
+		MaxTokens:         p.nonNegInt("OPENAI_MAX_TOKENS"),
+		Concurrency:       p.nonNegInt("LLM_CONCURRENCY"),
+		RequestsPerMinute: p.nonNegInt("LLM_REQUESTS_PER_MINUTE"),
+		TokensPerMinute:   p.nonNegInt("LLM_TOKENS_PER_MINUTE"),
+		CallTimeout:       p.llmDuration("LLM_CALL_TIMEOUT"),
+		MaxRetries:        p.nonNegInt("LLM_MAX_RETRIES"),
+		// Not settings: the client's own defaults, spelled out.
+		MaxInvalidRetries: llm.DefaultMaxInvalidRetries,
+		BackoffBase:       llm.DefaultBackoffBase,
+		BackoffMax:        llm.DefaultBackoffMax,
+		Prices:            llm.DefaultPrices(),
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = p.defaultInt("LLM_CONCURRENCY")
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = -1 // 0: no retries (0 in llm.Config means its default)
+	}
+	if s := p.raw("OPENAI_TEMPERATURE", TypeFloat); s != "" {
+		f, err := strconv.ParseFloat(s, 32)
+		if err != nil || f < 0 || f > 2 {
+			p.want("OPENAI_TEMPERATURE", s, "a number between 0 and 2")
+		} else {
+			t := float32(f)
+			c.Temperature = &t
+		}
+	}
+	if s := p.raw("OPENAI_SEED", TypeInt); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			p.want("OPENAI_SEED", s, "an integer")
+		} else {
+			c.Seed = &n
+		}
+	}
+	if s := p.str("LLM_PRICES"); s != "" {
+		prices, err := llm.ParsePrices(s)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("LLM_PRICES: %w", err))
+		}
+		maps.Copy(c.Prices, prices)
+	}
+	if c.BaseURL != "" {
+		if err := llm.CheckBaseURL(c.BaseURL); err != nil {
+			p.errs = append(p.errs, fmt.Errorf("OPENAI_BASE_URL: %w", err))
+		}
+	}
+	return c
 }
 
 // parsePrefix reads an IP (a /32 or /128) or a CIDR.
@@ -224,79 +304,163 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// parser reads variables through Settings: a name missing from the table, or
+// read as another type than the table says, is a programming error (panic,
+// caught by the tests); an empty variable is the table's default.
 type parser struct {
 	get  func(string) string
+	prod bool // ENV=production: Settings' production defaults apply
 	errs []error
 }
 
-func (p *parser) str(key, def string) string {
-	if v := strings.TrimSpace(p.get(key)); v != "" {
-		return v
+// value is the variable's trimmed value and the setting's default.
+func (p *parser) value(key string, types ...Type) (v, def string) {
+	s, ok := byName[key]
+	if !ok {
+		panic("config: " + key + " is not in Settings")
 	}
-	return def
+	if len(types) > 0 && !slices.Contains(types, s.Type) {
+		panic(fmt.Sprintf("config: %s is a %s in Settings, read as %v", key, s.Type, types))
+	}
+	return strings.TrimSpace(p.get(key)), s.DefaultFor(p.prod)
 }
 
-func (p *parser) int(key string, def int) int {
-	return int(p.int64(key, int64(def)))
+// set reports whether the variable is set to something other than blanks.
+func (p *parser) set(key string) bool {
+	v, _ := p.value(key)
+	return v != ""
 }
 
-func (p *parser) int64(key string, def int64) int64 {
-	v := strings.TrimSpace(p.get(key))
+func (p *parser) str(key string) string {
+	v, def := p.value(key, TypeString)
 	if v == "" {
 		return def
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
+	return v
+}
+
+// raw is the variable's trimmed value, without a default.
+func (p *parser) raw(key string, t Type) string {
+	v, _ := p.value(key, t)
+	return v
+}
+
+func (p *parser) int(key string) int {
+	return int(p.int64(key))
+}
+
+func (p *parser) int64(key string) int64 {
+	v, def := p.value(key, TypeInt)
+	if v == "" {
+		return mustParse(key, def, parseInt)
+	}
+	n, err := parseInt(v)
 	if err != nil {
 		p.errs = append(p.errs, fmt.Errorf("%s=%q: not an integer", key, v))
-		return def
+		return mustParse(key, def, parseInt)
 	}
 	return n
 }
 
-func (p *parser) bool(key string, def bool) bool {
-	v := strings.TrimSpace(p.get(key))
+func (p *parser) defaultInt(key string) int {
+	_, def := p.value(key, TypeInt)
+	return int(mustParse(key, def, parseInt))
+}
+
+func (p *parser) bool(key string) bool {
+	v, def := p.value(key, TypeBool)
 	if v == "" {
-		return def
+		return mustParse(key, def, strconv.ParseBool)
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
 		p.errs = append(p.errs, fmt.Errorf("%s=%q: want true or false", key, v))
-		return def
+		return mustParse(key, def, strconv.ParseBool)
 	}
 	return b
 }
 
-func (p *parser) float(key string, def float64) float64 {
-	v := strings.TrimSpace(p.get(key))
+func (p *parser) float(key string) float64 {
+	v, def := p.value(key, TypeFloat)
 	if v == "" {
-		return def
+		return mustParse(key, def, parseFloat)
 	}
-	f, err := strconv.ParseFloat(v, 64)
+	f, err := parseFloat(v)
 	if err != nil {
 		p.errs = append(p.errs, fmt.Errorf("%s=%q: not a number", key, v))
-		return def
+		return mustParse(key, def, parseFloat)
 	}
 	return f
 }
 
-func (p *parser) duration(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(p.get(key))
+func (p *parser) duration(key string) time.Duration {
+	v, def := p.value(key, TypeDuration)
 	if v == "" {
-		return def
+		return mustParse(key, def, time.ParseDuration)
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		p.errs = append(p.errs, fmt.Errorf("%s=%q: not a duration (e.g. 30s, 5m)", key, v))
-		return def
+		return mustParse(key, def, time.ParseDuration)
 	}
 	return d
 }
 
-func (p *parser) list(key string, def []string) []string {
-	v := strings.TrimSpace(p.get(key))
+func (p *parser) list(key string) []string {
+	v, def := p.value(key, TypeList)
 	if v == "" {
-		return def
+		return splitList(def)
 	}
+	return splitList(v)
+}
+
+// nonNegInt and llmDuration keep simulation/llm's rules and messages.
+func (p *parser) nonNegInt(key string) int {
+	v, def := p.value(key, TypeInt)
+	if v == "" {
+		return int(mustParse(key, def, parseInt))
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		p.want(key, v, "a non-negative integer")
+		return int(mustParse(key, def, parseInt))
+	}
+	return n
+}
+
+func (p *parser) llmDuration(key string) time.Duration {
+	v, def := p.value(key, TypeDuration)
+	if v == "" {
+		return mustParse(key, def, time.ParseDuration)
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return d
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f > 0 && f < 1e9 {
+		return time.Duration(f * float64(time.Second))
+	}
+	p.want(key, v, `a positive duration such as "45s" or a number of seconds`)
+	return mustParse(key, def, time.ParseDuration)
+}
+
+func (p *parser) want(key, val, want string) {
+	p.errs = append(p.errs, fmt.Errorf("%s=%q: want %s", key, val, want))
+}
+
+func parseInt(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) }
+
+func parseFloat(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
+
+// mustParse parses a default from Settings; TestSettings checks they all parse.
+func mustParse[T any](key, def string, parse func(string) (T, error)) T {
+	v, err := parse(def)
+	if err != nil {
+		panic(fmt.Sprintf("config: default of %s (%q) in Settings: %v", key, def, err))
+	}
+	return v
+}
+
+func splitList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {

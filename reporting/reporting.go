@@ -34,7 +34,7 @@ type Service struct {
 const maxErrorChars = 1000
 
 // DefaultModel writes narratives unless OPENAI_REPORT_MODEL says otherwise.
-const DefaultModel = "gpt-4.1"
+const DefaultModel = llm.DefaultReportModel
 
 // New returns a Service; llmClient may be nil.
 func New(db *database.DB, llmClient *llm.Client, model string) *Service {

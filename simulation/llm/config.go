@@ -13,9 +13,12 @@ import (
 	"time"
 )
 
-// Defaults applied by New (and filled in by ConfigFromEnv) for zero fields.
+// Defaults applied by New for zero fields. They are also the defaults of the
+// OPENAI_* and LLM_* settings, which package config reads (config.Settings
+// refers to these constants, so each is written once).
 const (
 	DefaultModel             = "gpt-4.1-mini"
+	DefaultReportModel       = "gpt-4.1" // report narratives (package reporting)
 	DefaultConcurrency       = 8
 	DefaultCallTimeout       = 60 * time.Second
 	DefaultMaxRetries        = 5
@@ -30,7 +33,7 @@ const (
 type Config struct {
 	APIKey  string // OPENAI_API_KEY; may be empty for local servers
 	BaseURL string // OPENAI_BASE_URL; with or without /v1 (see package doc); empty = OpenAI
-	Model   string // OPENAI_MODEL, default gpt-4.1-mini
+	Model   string // OPENAI_MODEL; empty = DefaultModel
 
 	// AllowedModels, when not empty, lists the models a request may name
 	// besides Model (OPENAI_ALLOWED_MODELS); see Client.ModelAllowed.
@@ -86,82 +89,6 @@ func (c Config) Configured() bool {
 	return strings.TrimSpace(c.APIKey) != "" || strings.TrimSpace(c.BaseURL) != ""
 }
 
-// ConfigFromEnv builds a Config from a lookup function (os.Getenv in
-// production) and fills in the defaults. Variables:
-//
-//	OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL (default gpt-4.1-mini)
-//	OPENAI_ALLOWED_MODELS (comma-separated models a run may ask for; empty = any)
-//	OPENAI_TEMPERATURE (float), OPENAI_MAX_TOKENS (int), OPENAI_SEED (int)
-//	LLM_CONCURRENCY (default 8), LLM_REQUESTS_PER_MINUTE, LLM_TOKENS_PER_MINUTE (0 = unlimited)
-//	LLM_CALL_TIMEOUT (Go duration like "45s", or plain seconds; default 60s)
-//	LLM_MAX_RETRIES (default 5; 0 = no retries)
-//	LLM_PRICES ("gpt-4.1-mini=0.4/1.6,my-model=0/0": model=prompt/completion USD per 1M tokens,
-//	            merged over DefaultPrices; model names may contain '/' and ':')
-//
-// Empty variables mean "default". Malformed values are reported together.
-func ConfigFromEnv(get func(string) string) (Config, error) {
-	p := envParser{get: get}
-	c := Config{
-		APIKey:            p.str("OPENAI_API_KEY"),
-		BaseURL:           p.str("OPENAI_BASE_URL"),
-		Model:             p.str("OPENAI_MODEL"),
-		MaxTokens:         p.nonNegInt("OPENAI_MAX_TOKENS", 0),
-		Concurrency:       p.nonNegInt("LLM_CONCURRENCY", DefaultConcurrency),
-		RequestsPerMinute: p.nonNegInt("LLM_REQUESTS_PER_MINUTE", 0),
-		TokensPerMinute:   p.nonNegInt("LLM_TOKENS_PER_MINUTE", 0),
-		CallTimeout:       p.duration("LLM_CALL_TIMEOUT", DefaultCallTimeout),
-		MaxRetries:        p.nonNegInt("LLM_MAX_RETRIES", DefaultMaxRetries),
-		MaxInvalidRetries: DefaultMaxInvalidRetries,
-		BackoffBase:       DefaultBackoffBase,
-		BackoffMax:        DefaultBackoffMax,
-		Prices:            DefaultPrices(),
-	}
-	if c.Model == "" {
-		c.Model = DefaultModel
-	}
-	for m := range strings.SplitSeq(p.str("OPENAI_ALLOWED_MODELS"), ",") {
-		if m = strings.TrimSpace(m); m != "" {
-			c.AllowedModels = append(c.AllowedModels, m)
-		}
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.MaxRetries == 0 && p.str("LLM_MAX_RETRIES") != "" {
-		c.MaxRetries = -1 // explicit 0: no retries (0 in Config means default)
-	}
-	if s := p.str("OPENAI_TEMPERATURE"); s != "" {
-		f, err := strconv.ParseFloat(s, 32)
-		if err != nil || f < 0 || f > 2 {
-			p.fail("OPENAI_TEMPERATURE", s, "a number between 0 and 2")
-		} else {
-			t := float32(f)
-			c.Temperature = &t
-		}
-	}
-	if s := p.str("OPENAI_SEED"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			p.fail("OPENAI_SEED", s, "an integer")
-		} else {
-			c.Seed = &n
-		}
-	}
-	if s := p.str("LLM_PRICES"); s != "" {
-		prices, err := ParsePrices(s)
-		if err != nil {
-			p.errs = append(p.errs, fmt.Errorf("LLM_PRICES: %w", err))
-		}
-		maps.Copy(c.Prices, prices)
-	}
-	if c.BaseURL != "" {
-		if _, err := normalizeBaseURL(c.BaseURL); err != nil {
-			p.errs = append(p.errs, fmt.Errorf("OPENAI_BASE_URL: %w", err))
-		}
-	}
-	return c, errors.Join(p.errs...)
-}
-
 // ParsePrices parses the LLM_PRICES format: comma- or semicolon-separated
 // "model=prompt/completion" entries, prices in USD per 1M tokens. The model
 // name is everything before the last '=', so it may contain '/' or ':'.
@@ -192,46 +119,14 @@ func ParsePrices(s string) (map[string]Price, error) {
 	return out, errors.Join(errs...)
 }
 
-type envParser struct {
-	get  func(string) string
-	errs []error
-}
-
-func (p *envParser) str(key string) string { return strings.TrimSpace(p.get(key)) }
-
-func (p *envParser) fail(key, val, want string) {
-	p.errs = append(p.errs, fmt.Errorf("%s=%q: want %s", key, val, want))
-}
-
-func (p *envParser) nonNegInt(key string, def int) int {
-	s := p.str(key)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		p.fail(key, s, "a non-negative integer")
-		return def
-	}
-	return n
-}
-
-func (p *envParser) duration(key string, def time.Duration) time.Duration {
-	s := p.str(key)
-	if s == "" {
-		return def
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return d
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 && f < 1e9 {
-		return time.Duration(f * float64(time.Second))
-	}
-	p.fail(key, s, `a positive duration such as "45s" or a number of seconds`)
-	return def
-}
-
 var versionSegment = regexp.MustCompile(`^v\d+`)
+
+// CheckBaseURL reports whether raw is a base URL New accepts
+// (OPENAI_BASE_URL; see the package documentation).
+func CheckBaseURL(raw string) error {
+	_, err := normalizeBaseURL(raw)
+	return err
+}
 
 // normalizeBaseURL turns OPENAI_BASE_URL into the API root go-openai expects
 // (ending in /v1 or another version segment). See the package documentation.

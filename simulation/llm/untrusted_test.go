@@ -154,19 +154,14 @@ func TestCleanText(t *testing.T) {
 // A cost budget needs a price; OPENAI_ALLOWED_MODELS restricts what a request
 // may name (the configured model always passes).
 func TestModelPolicy(t *testing.T) {
-	cfg, err := ConfigFromEnv(envOf(map[string]string{
-		"OPENAI_BASE_URL":       "http://localhost:1",
-		"OPENAI_MODEL":          "llama3.1:8b",
-		"OPENAI_ALLOWED_MODELS": " gpt-4.1-nano , ,my-model",
-		"LLM_PRICES":            "my-model=0/0",
-	}))
+	// The environment's side (OPENAI_ALLOWED_MODELS, LLM_PRICES) is
+	// config.TestLLMSettings.
+	prices, err := ParsePrices("my-model=0/0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(cfg.AllowedModels, []string{"gpt-4.1-nano", "my-model"}) {
-		t.Fatalf("AllowedModels = %q", cfg.AllowedModels)
-	}
-	c := mustNew(t, cfg)
+	c := mustNew(t, Config{BaseURL: "http://localhost:1", Model: "llama3.1:8b",
+		AllowedModels: []string{"gpt-4.1-nano", "my-model"}, Prices: prices})
 	open := mustNew(t, Config{BaseURL: "http://localhost:1"})
 	tests := []struct {
 		model                string
