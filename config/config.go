@@ -112,6 +112,10 @@ func Load() (Config, error) {
 func LoadEnvironment() (Config, error) { return FromEnv(os.Getenv) }
 
 // FromEnv builds a Config from a lookup function, so tests need no process environment.
+//
+// To add a setting, add its row to Settings (its default goes there and
+// nowhere else), read it here by name (p.int("NAME"), p.duration("NAME"), ...)
+// and run `go generate ./...` to document it.
 func FromEnv(get func(string) string) (Config, error) {
 	p := parser{get: get}
 	// ENV first: it picks the defaults of the others.

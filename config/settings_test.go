@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"go/ast"
 	goparser "go/parser"
 	"go/token"
@@ -81,7 +82,7 @@ func TestSettingsTable(t *testing.T) {
 	}
 }
 
-var errUnknownType = strconv.ErrSyntax
+var errUnknownType = errors.New("unknown type")
 
 // FromEnv reads exactly the variables of Settings, in both environments.
 func TestFromEnvReadsEverySetting(t *testing.T) {
