@@ -6,6 +6,7 @@
 //	ethox migrate    apply the embedded database migrations and exit
 //	ethox token      create, list and revoke API tokens
 //	ethox healthcheck   probe /readyz (container health checks)
+//	ethox fakellm    a fake OpenAI-compatible LLM for development and demos (canned answers)
 package main
 
 import (
@@ -33,6 +34,7 @@ import (
 	"github.com/ethox/ethox/config"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
@@ -49,6 +51,9 @@ commands:
   migrate   apply the embedded database migrations and exit
   healthcheck  exit 0 when the server on this host answers /readyz (for container health checks;
             reads HOST/PORT; --url to probe another address)
+  fakellm   serve a FAKE OpenAI-compatible LLM for development and demos: canned answers, no key,
+            no cost; then run the server with OPENAI_BASE_URL=http://127.0.0.1:8081
+            ethox fakellm [-addr 127.0.0.1:8081] [-latency 200ms]
   token     manage API tokens stored in the database:
             ethox token create --name NAME --role reader|writer|admin   (prints the token once)
             ethox token list
@@ -84,6 +89,8 @@ func run(ctx context.Context, args []string) error {
 		return token(ctx, args[1:])
 	case "healthcheck":
 		return healthcheck(ctx, args[1:])
+	case "fakellm":
+		return fakeLLM(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -520,6 +527,51 @@ func healthcheck(ctx context.Context, args []string) error {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s answered %s", *url, resp.Status)
+	}
+	return nil
+}
+
+// fakeLLM serves internal/fakellm, the OpenAI-compatible stand-in of the
+// tests, so the LLM engine can be tried without a key and without cost. It
+// needs no database and no settings.
+func fakeLLM(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fakellm", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
+	latency := fs.Duration("latency", 200*time.Millisecond, "delay of every answer, like a real model's")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("fakellm: unexpected argument %q", fs.Arg(0))
+	}
+	if *latency < 0 {
+		return errors.New("fakellm: -latency must not be negative")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		base = fmt.Sprintf("http://127.0.0.1:%d", tcp.Port)
+	}
+	log.Warn("FAKE LLM: every answer is canned (a hash of the prompt), not written by a model; for development and demos only",
+		"addr", ln.Addr().String(), "latency", *latency)
+	log.Info("ethox fakellm listening: start the server with this base URL (no key needed)",
+		"OPENAI_BASE_URL", base, "endpoint", base+"/v1/chat/completions")
+	srv := &http.Server{Handler: fakellm.NewHandler(*latency, false), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
 	return nil
 }

@@ -18,11 +18,23 @@ type GenerateOptions struct {
 	Seed      *uint64   // nil: a random seed, recorded on the network
 	Profiles  io.Reader // optional survey CSV
 	Name      string    // default "synthetic N agents (seed S)"
+
+	// Model options, passed to population.Options as they are: the zero
+	// values give the prototype's semantics (the embedded voter survey
+	// without replacement, or Profiles when set; directed choice ties with
+	// k ≥ 0; trait variance scale 0.65). population.V1 lists the values
+	// that reproduce ethox-population/1.
+	ProfileSource      population.ProfileSource
+	ProfileSampling    population.ProfileSampling
+	Neighbourhood      population.Neighbourhood
+	MinTies            int
+	TraitVarianceScale float64
 }
 
 // Generate builds a synthetic population (BFI-2 personalities, profiles, a
 // similarity network, communities) and stores it as a GENERATED network whose
-// params record everything needed to reproduce it.
+// params record everything needed to reproduce it. The network is directed
+// (source chose target) unless o.Neighbourhood is undirected.
 func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, error) {
 	if limit := s.maxGenerateAgents(); o.NumAgents > limit {
 		return nil, apperr.New(apperr.BadInput, "numAgents must be between 1 and %d (MAX_GENERATE_AGENTS), got %d", limit, o.NumAgents)
@@ -36,7 +48,9 @@ func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, 
 	if o.Seed != nil {
 		seed = *o.Seed
 	}
-	res, err := population.Generate(ctx, population.Options{NumAgents: o.NumAgents, Seed: seed, Profiles: o.Profiles})
+	res, err := population.Generate(ctx, population.Options{NumAgents: o.NumAgents, Seed: seed, Profiles: o.Profiles,
+		ProfileSource: o.ProfileSource, ProfileSampling: o.ProfileSampling, Neighbourhood: o.Neighbourhood,
+		MinTies: o.MinTies, TraitVarianceScale: o.TraitVarianceScale})
 	if err != nil {
 		return nil, err
 	}

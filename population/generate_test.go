@@ -49,19 +49,50 @@ func TestGenerateValidation(t *testing.T) {
 	if apperr.KindOf(err) != apperr.BadInput || !strings.Contains(err.Error(), `column "AgeGroup"`) {
 		t.Errorf("bad CSV: %v", err)
 	}
+	csv := func() *strings.Reader { return strings.NewReader("Gender,AgeGroup\nFemale,40+\n") }
+	for _, c := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"CSV without a CSV", Options{ProfileSource: ProfilesCSV}, "profileSource CSV needs a profiles CSV"},
+		{"survey with a CSV", Options{ProfileSource: ProfilesSurvey, Profiles: csv()}, "profileSource SURVEY takes no profiles CSV"},
+		{"builtin with a CSV", Options{ProfileSource: ProfilesBuiltin, Profiles: csv()}, "profileSource BUILTIN takes no profiles CSV"},
+		{"unknown source", Options{ProfileSource: "census"}, "profileSource must be SURVEY, BUILTIN or CSV"},
+		{"unknown sampling", Options{ProfileSampling: "bootstrap"}, "profileSampling must be"},
+		{"unknown neighbourhood", Options{Neighbourhood: "mutual"}, "neighbourhood must be CHOSEN or UNDIRECTED"},
+		{"negative minTies", Options{MinTies: -1}, "minTies must be between 0 and 100"},
+		{"huge minTies", Options{MinTies: MaxMinTies + 1}, "minTies must be between 0 and 100"},
+		{"negative scale", Options{TraitVarianceScale: -0.5}, "traitVarianceScale must be in (0, 2]"},
+		{"scale too large", Options{TraitVarianceScale: 2.01}, "traitVarianceScale must be in (0, 2]"},
+		{"NaN scale", Options{TraitVarianceScale: math.NaN()}, "traitVarianceScale must be in (0, 2]"},
+	} {
+		c.opts.NumAgents = 10
+		_, err := Generate(context.Background(), c.opts)
+		if apperr.KindOf(err) != apperr.BadInput || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want BadInput containing %q", c.name, err, c.want)
+		}
+	}
 }
 
 func TestGenerateTiny(t *testing.T) {
-	r := generate(t, Options{NumAgents: 1, Seed: 1})
-	g := r.Graph
-	if len(g.Nodes) != 1 || len(g.Edges) != 0 {
-		t.Fatalf("%d nodes, %d edges", len(g.Nodes), len(g.Edges))
+	for _, nb := range []Neighbourhood{NeighbourhoodChosen, NeighbourhoodUndirected} {
+		r := generate(t, Options{NumAgents: 1, Seed: 1, Neighbourhood: nb})
+		g := r.Graph
+		if len(g.Nodes) != 1 || len(g.Edges) != 0 || g.Directed != (nb == NeighbourhoodChosen) || r.Params["isolated"] != 1 {
+			t.Fatalf("%s: %d nodes, %d edges, directed %v, params %v", nb, len(g.Nodes), len(g.Edges), g.Directed, r.Params)
+		}
+		n := g.Nodes[0]
+		if n.AgentID != "0" || *n.Cluster != 0 || *n.Degree != 0 || n.Age == nil || *n.BetweennessCentrality != 0 || n.Attributes["target_ties"] != 0 {
+			t.Errorf("%s: node %+v", nb, n)
+		}
 	}
-	n := g.Nodes[0]
-	if n.AgentID != "0" || *n.Cluster != 0 || *n.Degree != 0 || n.Age == nil || *n.BetweennessCentrality != 0 {
-		t.Errorf("node %+v", n)
+	// Two agents: each chose the other or nobody.
+	for seed := range uint64(20) {
+		r := generate(t, Options{NumAgents: 2, Seed: seed})
+		checkGraph(t, r, 2)
 	}
-	r = generate(t, Options{NumAgents: 2, Seed: 1})
+	r := generate(t, V1(Options{NumAgents: 2, Seed: 1}))
 	if len(r.Graph.Edges) != 1 || r.Graph.Edges[0].Source != "0" || r.Graph.Edges[0].Target != "1" {
 		t.Errorf("edges %+v", r.Graph.Edges)
 	}
@@ -74,9 +105,29 @@ func checkGraph(t *testing.T, r *Result, n int) {
 	if err := g.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if g.Directed || len(g.Nodes) != n {
-		t.Fatalf("directed %v, %d nodes", g.Directed, len(g.Nodes))
+	if want := r.Params["neighbourhood"] == string(NeighbourhoodChosen); g.Directed != want || len(g.Nodes) != n {
+		t.Fatalf("directed %v (neighbourhood %v), %d nodes", g.Directed, r.Params["neighbourhood"], len(g.Nodes))
 	}
+	out := make([]int, n)
+	nbrs := make([]map[int]bool, n) // undirected neighbours
+	for i := range nbrs {
+		nbrs[i] = map[int]bool{}
+	}
+	prev := [2]int{-1, -1}
+	for j, e := range g.Edges {
+		a, _ := strconv.Atoi(e.Source)
+		b, _ := strconv.Atoi(e.Target)
+		if a == b || (!g.Directed && a > b) || [2]int{a, b} == prev || a < prev[0] || (a == prev[0] && b < prev[1]) {
+			t.Fatalf("edge %d (%s,%s) out of order after %v", j, e.Source, e.Target, prev)
+		}
+		prev = [2]int{a, b}
+		if e.Weight < 1e-4 || e.Weight > 1 || math.Abs(e.Weight*1e4-math.Round(e.Weight*1e4)) > 1e-6 {
+			t.Fatalf("edge %d weight %v", j, e.Weight)
+		}
+		out[a]++
+		nbrs[a][b], nbrs[b][a] = true, true
+	}
+	isolated := 0
 	for i, node := range g.Nodes {
 		if node.AgentID != strconv.Itoa(i) {
 			t.Fatalf("node %d has id %q", i, node.AgentID)
@@ -97,84 +148,139 @@ func checkGraph(t *testing.T, r *Result, n int) {
 		if node.Gender != nil && *node.Gender != strings.ToLower(*node.Gender) {
 			t.Fatalf("node %d: gender %q not lower-case", i, *node.Gender)
 		}
-		if want := node.Attributes["target_ties"].(int); *node.Degree < min(want, n-1) || want < 1 {
-			t.Fatalf("node %d: degree %d < target ties %d", i, *node.Degree, want)
+		// Degree is that of the undirected union, whatever the direction.
+		if *node.Degree != len(nbrs[i]) {
+			t.Fatalf("node %d: degree %d, %d distinct neighbours", i, *node.Degree, len(nbrs[i]))
 		}
-	}
-	prev := [2]int{-1, -1}
-	for j, e := range g.Edges {
-		a, _ := strconv.Atoi(e.Source)
-		b, _ := strconv.Atoi(e.Target)
-		if a >= b || [2]int{a, b} == prev || a < prev[0] || (a == prev[0] && b < prev[1]) {
-			t.Fatalf("edge %d (%s,%s) out of order after %v", j, e.Source, e.Target, prev)
+		k := node.Attributes["target_ties"].(int)
+		if k < r.Params["minTies"].(int) && k < n-1 {
+			t.Fatalf("node %d: target ties %d below minTies %v", i, k, r.Params["minTies"])
 		}
-		prev = [2]int{a, b}
-		if e.Weight < 1e-4 || e.Weight > 1 || math.Abs(e.Weight*1e4-math.Round(e.Weight*1e4)) > 1e-6 {
-			t.Fatalf("edge %d weight %v", j, e.Weight)
+		switch {
+		case g.Directed && out[i] != min(k, n-1):
+			t.Fatalf("node %d: chose %d agents, target ties %d", i, out[i], k)
+		case !g.Directed && *node.Degree < min(k, n-1):
+			t.Fatalf("node %d: degree %d < target ties %d", i, *node.Degree, k)
+		}
+		if (g.Directed && out[i] == 0) || (!g.Directed && *node.Degree == 0) {
+			isolated++
 		}
 	}
 	if _, err := json.Marshal(r.Params); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"modelVersion", "seed", "numAgents", "profileSource", "similaritySigma", "edges", "communities", "neighbourSearch", "correlationRepaired"} {
+	for _, k := range []string{"modelVersion", "seed", "numAgents", "profileSource", "similaritySigma", "edges", "communities",
+		"neighbourSearch", "correlationRepaired", "traitVarianceScale", "neighbourhood", "minTies", "isolated", "metricsGraph"} {
 		if _, ok := r.Params[k]; !ok {
 			t.Errorf("Params lacks %q", k)
 		}
 	}
+	if r.Params["modelVersion"] != ModelVersion || r.Params["edges"] != len(g.Edges) || r.Params["isolated"] != isolated {
+		t.Errorf("params %v: %d edges, %d isolated", r.Params, len(g.Edges), isolated)
+	}
 }
 
+// The built-in profile generator (an option since ethox-population/2)
+// still works, with either neighbourhood: ties go to each agent's exact
+// most similar agents, weighted by the RBF similarity.
 func TestGenerateBuiltin(t *testing.T) {
 	const n = 800
-	r := generate(t, Options{NumAgents: n, Seed: 3})
-	checkGraph(t, r, n)
-	g := r.Graph
-	if r.Params["profileSource"] != "builtin" || r.Params["neighbourSearch"] != "exact" || r.Params["edges"] != len(g.Edges) {
-		t.Errorf("params %v", r.Params)
-	}
-
-	// Ties go to the most similar agents: every agent is tied to its exact
-	// top-k (this size uses exact search), with the RBF similarity as weight.
-	m, _ := defaultModel()
-	y := make([]float64, n*numFacets)
-	for i, node := range g.Nodes {
-		var tr [numFacets]float64
-		for f, name := range facetNames {
-			tr[f] = node.Traits[name]
-		}
-		m.whitenInto(&tr, y[i*numFacets:(i+1)*numFacets])
-	}
-	weight := map[[2]int]float64{}
-	for _, e := range g.Edges {
-		a, _ := strconv.Atoi(e.Source)
-		b, _ := strconv.Atoi(e.Target)
-		weight[[2]int{a, b}] = e.Weight
-	}
-	sigma := r.Params["similaritySigma"].(float64)
-	for i, node := range g.Nodes {
-		for _, x := range bruteKNN(y, numFacets, i, node.Attributes["target_ties"].(int)) {
-			a, b := min(i, int(x.id)), max(i, int(x.id))
-			w, ok := weight[[2]int{a, b}]
-			if !ok {
-				t.Fatalf("agent %d is not tied to its neighbour %d", i, x.id)
+	for _, nbh := range []Neighbourhood{NeighbourhoodChosen, NeighbourhoodUndirected} {
+		t.Run(string(nbh), func(t *testing.T) {
+			r := generate(t, Options{NumAgents: n, Seed: 3, ProfileSource: ProfilesBuiltin, Neighbourhood: nbh})
+			checkGraph(t, r, n)
+			g := r.Graph
+			if r.Params["profileSource"] != "builtin" || r.Params["neighbourSearch"] != "exact" || r.Params["traitVarianceScale"] != DefaultTraitVarianceScale {
+				t.Errorf("params %v", r.Params)
 			}
-			if want := edgeWeight(math.Exp(-x.d2 / (2 * sigma * sigma))); w != want {
-				t.Fatalf("edge %d-%d weight %v, want %v", a, b, w, want)
+			if _, ok := r.Params["profileSampling"]; ok {
+				t.Errorf("profileSampling recorded for builtin profiles: %v", r.Params)
 			}
-		}
-	}
 
-	genders := map[string]int{}
-	for _, node := range g.Nodes {
-		genders[*node.Gender]++
-		if a := *node.Age; a != 22 && a != 32 && a != 55 {
-			t.Fatalf("age %d", a)
-		}
-	}
-	if genders["female"] == 0 || genders["male"] == 0 || len(genders) > 3 {
-		t.Errorf("genders %v", genders)
+			// Ties go to the most similar agents: every agent is tied to its
+			// exact top-k (this size uses exact search), with the RBF similarity
+			// as weight, whitened with the scaled model.
+			base, _ := defaultModel()
+			m, err := base.withScale(DefaultTraitVarianceScale)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := make([]float64, n*numFacets)
+			for i, node := range g.Nodes {
+				var tr [numFacets]float64
+				for f, name := range facetNames {
+					tr[f] = node.Traits[name]
+				}
+				m.whitenInto(&tr, y[i*numFacets:(i+1)*numFacets])
+			}
+			weight := map[[2]int]float64{}
+			for _, e := range g.Edges {
+				a, _ := strconv.Atoi(e.Source)
+				b, _ := strconv.Atoi(e.Target)
+				weight[[2]int{a, b}] = e.Weight
+			}
+			sigma := r.Params["similaritySigma"].(float64)
+			for i, node := range g.Nodes {
+				for _, x := range bruteKNN(y, numFacets, i, node.Attributes["target_ties"].(int)) {
+					a, b := i, int(x.id) // chosen: i chose x
+					if !g.Directed {
+						a, b = min(a, b), max(a, b)
+					}
+					w, ok := weight[[2]int{a, b}]
+					if !ok {
+						t.Fatalf("agent %d is not tied to its neighbour %d", i, x.id)
+					}
+					if want := edgeWeight(math.Exp(-x.d2 / (2 * sigma * sigma))); w != want {
+						t.Fatalf("edge %d-%d weight %v, want %v", a, b, w, want)
+					}
+				}
+			}
+
+			genders := map[string]int{}
+			for _, node := range g.Nodes {
+				genders[*node.Gender]++
+				if a := *node.Age; a != 22 && a != 32 && a != 55 {
+					t.Fatalf("age %d", a)
+				}
+			}
+			if genders["female"] == 0 || genders["male"] == 0 || len(genders) > 3 {
+				t.Errorf("genders %v", genders)
+			}
+		})
 	}
 }
 
+// surveyRowOf maps every node of g to the index of the survey row its
+// profile came from (rows have distinct fields, as the fixture's do).
+func surveyRowOf(t *testing.T, g *network.Graph, rows []Profile) []int {
+	t.Helper()
+	key := func(fields map[string]any) string { return string(marshal(t, fields)) }
+	index := make(map[string]int, len(rows))
+	for j, row := range rows {
+		index[key(row.Fields)] = j
+	}
+	if len(index) != len(rows) {
+		t.Fatalf("%d distinct rows among %d", len(index), len(rows))
+	}
+	out := make([]int, len(g.Nodes))
+	for i, node := range g.Nodes {
+		prof := maps.Clone(node.Profile)
+		delete(prof, "bfi2_raw")
+		j, ok := index[key(prof)]
+		if !ok {
+			t.Fatalf("node %d profile %v is not a survey row", i, prof)
+		}
+		row := rows[j]
+		if *node.Age != row.Age || *node.Gender != strings.ToLower(row.Gender) {
+			t.Fatalf("node %d: age %d gender %q, row %d: %d %q", i, *node.Age, *node.Gender, row.Line, row.Age, row.Gender)
+		}
+		out[i] = j
+	}
+	return out
+}
+
+// An uploaded CSV (here the survey's own bytes) is drawn without
+// replacement, in passes above its row count; with replacement on request.
 func TestGenerateWithSurvey(t *testing.T) {
 	data := readFixture(t)
 	rows, err := ParseProfiles(bytes.NewReader(data))
@@ -188,30 +294,98 @@ func TestGenerateWithSurvey(t *testing.T) {
 	if got := r.Params["profileSource"]; got != "csv:sha256:"+hex.EncodeToString(sum[:]) {
 		t.Errorf("profileSource %v", got)
 	}
-	if r.Params["profileRows"] != 350 {
-		t.Errorf("profileRows %v", r.Params["profileRows"])
+	if r.Params["profileRows"] != 350 || r.Params["profileSampling"] != "without-replacement" {
+		t.Errorf("params %v", r.Params)
 	}
-	for i, node := range r.Graph.Nodes {
-		prof := maps.Clone(node.Profile)
-		delete(prof, "bfi2_raw")
-		found := false
-		for _, row := range rows {
-			if maps.Equal(prof, row.Fields) {
-				found = true
-				if *node.Age != row.Age || *node.Gender != strings.ToLower(row.Gender) {
-					t.Fatalf("node %d: age %d gender %q, row %d: %d %q", i, *node.Age, *node.Gender, row.Line, row.Age, row.Gender)
-				}
-				break
-			}
-		}
-		if !found {
-			t.Fatalf("node %d profile %v is not a survey row", i, prof)
-		}
+	uses := make([]int, len(rows))
+	for _, j := range surveyRowOf(t, r.Graph, rows) {
+		uses[j]++
+	}
+	if lo, hi := slices.Min(uses), slices.Max(uses); lo != 1 || hi != 2 {
+		t.Errorf("600 agents from 350 rows: rows used %d..%d times, want 1..2", lo, hi)
 	}
 	// The same CSV and seed give the same graph.
 	again := generate(t, Options{NumAgents: n, Seed: 5, Profiles: bytes.NewReader(data)})
 	if !bytes.Equal(marshal(t, r.Graph), marshal(t, again.Graph)) {
 		t.Error("same CSV and seed gave different graphs")
+	}
+
+	// With replacement, 300 draws from 350 rows repeat some (the chance of
+	// none is below 1e-50).
+	r = generate(t, Options{NumAgents: 300, Seed: 5, Profiles: bytes.NewReader(data), ProfileSampling: SamplingWithReplacement})
+	checkGraph(t, r, 300)
+	if r.Params["profileSampling"] != "with-replacement" {
+		t.Errorf("params %v", r.Params)
+	}
+	seen := map[int]bool{}
+	for _, j := range surveyRowOf(t, r.Graph, rows) {
+		seen[j] = true
+	}
+	if len(seen) == 300 {
+		t.Error("300 draws with replacement used 300 distinct rows")
+	}
+}
+
+// The default profile source is the embedded survey, drawn without
+// replacement: no row twice while N ≤ 350, every row ⌊N/350⌋ or ⌈N/350⌉
+// times above.
+func TestGenerateDefaultSurvey(t *testing.T) {
+	data := readFixture(t)
+	rows, err := ParseProfiles(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	for _, n := range []int{20, 200, 350, 351, 800} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			r := generate(t, Options{NumAgents: n, Seed: uint64(n)})
+			checkGraph(t, r, n)
+			if r.Params["profileSource"] != "survey:sha256:"+hex.EncodeToString(sum[:]) || r.Params["profileRows"] != 350 ||
+				r.Params["profileSampling"] != "without-replacement" {
+				t.Errorf("params %v", r.Params)
+			}
+			uses := make([]int, len(rows))
+			for _, j := range surveyRowOf(t, r.Graph, rows) {
+				uses[j]++
+			}
+			lo, hi := n/350, (n+349)/350
+			if a, b := slices.Min(uses), slices.Max(uses); a < lo || b > hi {
+				t.Errorf("rows used %d..%d times, want %d..%d", a, b, lo, hi)
+			}
+		})
+	}
+}
+
+// drawRows, on its own: the pass structure at sizes too large to generate
+// in a test.
+func TestDrawRows(t *testing.T) {
+	for _, c := range []struct{ n, rows int }{{1, 1}, {5, 1}, {1, 350}, {350, 350}, {1000, 350}, {100_000, 350}, {10, 100_000}} {
+		idx := drawRows(newRand(uint64(c.n), streamProfiles), c.n, c.rows, SamplingWithoutReplacement)
+		uses := make([]int, c.rows)
+		for p := 0; p*c.rows < c.n; p++ {
+			pass := idx[p*c.rows : min(c.n, (p+1)*c.rows)]
+			seen := map[int]bool{}
+			for _, j := range pass {
+				if j < 0 || j >= c.rows || seen[j] {
+					t.Fatalf("n=%d rows=%d: pass %d repeats or is out of range at row %d", c.n, c.rows, p, j)
+				}
+				seen[j] = true
+				uses[j]++
+			}
+		}
+		if a, b := slices.Min(uses), slices.Max(uses); a < c.n/c.rows || b > (c.n+c.rows-1)/c.rows {
+			t.Errorf("n=%d rows=%d: rows used %d..%d times", c.n, c.rows, a, b)
+		}
+	}
+	// Every ordering is possible: the first of 350 rows is spread evenly.
+	first := make([]int, 7)
+	for seed := range uint64(7000) {
+		first[drawRows(newRand(seed, streamProfiles), 1, 350, SamplingWithoutReplacement)[0]/50]++
+	}
+	for b, c := range first {
+		if c < 850 || c > 1150 { // 1000 expected, SD 29
+			t.Errorf("first row in [%d, %d): %d of 7000 draws", 50*b, 50*b+50, c)
+		}
 	}
 }
 
@@ -244,6 +418,77 @@ func TestGenerateReproducible(t *testing.T) {
 		c := marshal(t, generate(t, Options{NumAgents: n, Seed: 43}).Graph)
 		if bytes.Equal(a, c) {
 			t.Errorf("n=%d: seeds 42 and 43 gave the same graph", n)
+		}
+	}
+	// Every option: the same seed and options give the same graph and
+	// params; each option changes the graph.
+	data := readFixture(t)
+	base := marshal(t, generate(t, Options{NumAgents: 300, Seed: 42}).Graph)
+	for _, o := range []Options{
+		{ProfileSource: ProfilesBuiltin},
+		{ProfileSource: ProfilesCSV},
+		{ProfileSampling: SamplingWithReplacement},
+		{Neighbourhood: NeighbourhoodUndirected},
+		{MinTies: 2},
+		{TraitVarianceScale: 1},
+		V1(Options{}),
+	} {
+		name := fmt.Sprintf("%+v", o)
+		o.NumAgents, o.Seed = 300, 42
+		if o.ProfileSource == ProfilesCSV {
+			o.Profiles = bytes.NewReader(data)
+		}
+		r1 := generate(t, o)
+		if o.Profiles != nil {
+			o.Profiles = bytes.NewReader(data)
+		}
+		r2 := generate(t, o)
+		g1, g2 := marshal(t, r1.Graph), marshal(t, r2.Graph)
+		if !bytes.Equal(g1, g2) || !bytes.Equal(marshal(t, r1.Params), marshal(t, r2.Params)) {
+			t.Errorf("%s: same seed and options gave different graphs or params", name)
+		}
+		// An uploaded copy of the survey is drawn like the embedded one.
+		if same := bytes.Equal(g1, base); same != (o.ProfileSource == ProfilesCSV) {
+			t.Errorf("%s: graph equal to the default's: %v", name, same)
+		}
+	}
+}
+
+// V1 reproduces ethox-population/1: these are the SHA-256 sums of the graphs
+// (encoding/json) that version generated with the same NumAgents, Seed and
+// Profiles (computed at commit 45a2572, before ethox-population/2).
+func TestV1ReproducesVersion1(t *testing.T) {
+	data := readFixture(t)
+	for _, c := range []struct {
+		n    int
+		seed uint64
+		csv  bool
+		sum  string
+	}{
+		{1, 1, false, "8742d5a024e90b52977baf4fc01ff6df3d60a27a427302ad9b1d775ae0dabc8b"},
+		{2, 1, false, "b661af95bc370a14cec10af5a4186ced4488be906dd57b7c7ecef30950f13268"},
+		{20, 7, false, "9739afb65458349846d30d5ccd3bdab73c2e3fb85e34ad39f0f76ec96129b4ed"},
+		{200, 2017, false, "a96ec957fa8fe430d3e672463889b31cd8f80e67754a6cba79663a2f95cd222a"},
+		{300, 5, true, "b8dd2ecda548e10d3f64693f814cc0ffaeb70f814c4db041531de9cc2291c3d3"},
+		{2500, 9, false, "a438ce8f43faeffb8f46f5dbb55e018402e53b5f93740c29ee08547c575bc54d"}, // NN-descent
+	} {
+		o := Options{NumAgents: c.n, Seed: c.seed}
+		if c.csv {
+			o.Profiles = bytes.NewReader(data)
+		}
+		r := generate(t, V1(o))
+		if got := fmt.Sprintf("%x", sha256.Sum256(marshal(t, r.Graph))); got != c.sum {
+			t.Errorf("n=%d seed=%d csv=%v: graph sha256 %s, version 1 gave %s", c.n, c.seed, c.csv, got, c.sum)
+		}
+		want := map[string]any{"traitVarianceScale": 1.0, "neighbourhood": "undirected", "minTies": 1, "profileSource": "builtin"}
+		if c.csv {
+			want["profileSource"] = r.Params["profileSource"]
+			want["profileSampling"] = "with-replacement"
+		}
+		for k, v := range want {
+			if r.Params[k] != v {
+				t.Errorf("n=%d: params[%q] = %v, want %v", c.n, k, r.Params[k], v)
+			}
 		}
 	}
 }
@@ -291,8 +536,9 @@ func TestDegreeGrowsWithExtraversion(t *testing.T) {
 	if kHi < kLo+0.5 {
 		t.Errorf("drawn ties: high-extraversion quartile %.2f vs low %.2f", kHi, kLo)
 	}
-	// round(μ·E) with E ~ Exp(1) has mean ≈ μ, and the max(1,·) floor adds
-	// a little: the group means must be close to their mean μ.
+	// round(μ·E) with E ~ Exp(1) has mean e^(−1/(2μ))/(1−e^(−1/μ)) ≈ μ
+	// (0.96 at μ = 1, 4.99 at μ = 5): the group means must be close to
+	// their mean μ.
 	for _, c := range []struct{ k, e float64 }{{kLo, eLo}, {kHi, eHi}} {
 		if mu := 1 + 4*c.e; c.k < mu-0.1 || c.k > mu+0.5 {
 			t.Errorf("mean ties %.2f for mean μ %.2f", c.k, mu)

@@ -8,10 +8,15 @@ import (
 )
 
 // testPopulation returns n whitened trait vectors drawn from the model
-// (alternating genders) and their tie counts, as Generate would.
+// (alternating genders, the default trait variance scale) and their tie
+// counts (the default minimum, 0), as Generate would.
 func testPopulation(t testing.TB, n int, seed uint64) ([]float64, []int, [][numFacets]float64) {
 	t.Helper()
-	m, err := defaultModel()
+	base, err := defaultModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := base.withScale(DefaultTraitVarianceScale)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +31,7 @@ func testPopulation(t testing.TB, n int, seed uint64) ([]float64, []int, [][numF
 		}
 		m.whitenInto(&traits[i], y[i*numFacets:(i+1)*numFacets])
 	}
-	return y, drawTies(newRand(seed, streamTies), traits), traits
+	return y, drawTies(newRand(seed, streamTies), traits, 0), traits
 }
 
 // recall is the share of the exact top-k_i neighbours (over the agents in

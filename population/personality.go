@@ -25,18 +25,38 @@ import (
 // realised means/SDs of facets whose mean is close to a bound (e.g.
 // Intellectual Curiosity, mean 4.18, SD 0.69: ~12% of men above 5) differ
 // slightly from the published figures; the unclipped draws match them.
+//
+// Trait variance scale. Generate multiplies every deviation from the mean
+// by a scale s (Options.TraitVarianceScale, recorded as traitVarianceScale):
+//
+//	x = μ_g + s·σ_g ∘ (L·ε)
+//
+// i.e. the facet covariance D_g·R·D_g is shrunk by s², the means and the
+// correlations are kept. The prototype used s = 0.65 (its
+// TRAIT_VARIANCE_SCALE), the default: a realised facet SD of about 0.58 on
+// the 1..5 scale with about 0.9% of values clipped, against about 0.85 and
+// 6% with s = 1 (the published SDs, Ethox's model before ethox-population/2);
+// TestTraitVarianceScale measures both. For a blank or other gender the
+// pooled SD (which includes the gap between the women's and men's means) is
+// scaled the same way. The whitening used for similarity is that of the
+// scaled model (see pooledWhitener), so that whitened traits keep an
+// identity covariance whatever s.
 
 // personalityModel holds everything derived from the published figures.
 type personalityModel struct {
 	fig *bfi2Figures
+	// scale multiplies every deviation from the mean (see above); 1 for
+	// defaultModel, set with withScale.
+	scale float64
 	// corr is the correlation matrix actually used (repaired if needed).
 	corr     *mat.SymDense
 	repaired bool
 	// lower is the Cholesky factor of corr, row-major, lower triangle.
 	lower [numFacets][numFacets]float64
 	// whiten is the inverse of the Cholesky factor of the pooled (equal
-	// gender mixture) covariance of the normalised 0..1 traits, row-major,
-	// lower triangle: y = whiten·t has identity covariance under the model,
+	// gender mixture) covariance of the normalised 0..1 traits drawn with
+	// scale, row-major, lower triangle: y = whiten·t has identity
+	// covariance under the model (before clipping),
 	// so Euclidean distance between y vectors is Mahalanobis distance
 	// between trait vectors.
 	whiten [numFacets][numFacets]float64
@@ -65,7 +85,7 @@ func newPersonalityModel(fig *bfi2Figures) (*personalityModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &personalityModel{fig: fig, corr: corr, repaired: repaired}
+	m := &personalityModel{fig: fig, corr: corr, repaired: repaired, scale: 1}
 	var chol mat.Cholesky
 	if !chol.Factorize(corr) {
 		return nil, errors.New("personality model: correlation matrix is not positive definite")
@@ -78,16 +98,46 @@ func newPersonalityModel(fig *bfi2Figures) (*personalityModel, error) {
 		}
 	}
 
+	w, err := pooledWhitener(fig, corr, 1)
+	if err != nil {
+		return nil, err
+	}
+	m.whiten = *w
+	return m, nil
+}
+
+// withScale returns a copy of m that draws with trait variance scale s
+// (0 < s, finite) and whitens accordingly. m itself is not changed.
+func (m *personalityModel) withScale(s float64) (*personalityModel, error) {
+	if s == m.scale {
+		return m, nil
+	}
+	w, err := pooledWhitener(m.fig, m.corr, s)
+	if err != nil {
+		return nil, err
+	}
+	c := *m
+	c.scale, c.whiten = s, *w
+	return &c, nil
+}
+
+// pooledWhitener returns the inverse of the Cholesky factor of the pooled
+// (equal gender mixture) covariance of the normalised 0..1 traits drawn
+// with trait variance scale s, row-major, lower triangle.
+func pooledWhitener(fig *bfi2Figures, corr *mat.SymDense, s float64) (*[numFacets][numFacets]float64, error) {
 	// Pooled covariance of normalised traits (raw/4): the covariance of an
 	// equal mixture of the two gender distributions,
-	// ½Σ_F + ½Σ_M + ¼·δδᵀ with Σ_g = D_g·R·D_g and δ = μ_F − μ_M.
+	// ½Σ_F + ½Σ_M + ¼·δδᵀ with Σ_g = s²·D_g·R·D_g and δ = μ_F − μ_M.
 	cov := mat.NewSymDense(numFacets, nil)
 	mF, mM := fig.mean[genderFemale], fig.mean[genderMale]
 	sF, sM := fig.sd[genderFemale], fig.sd[genderMale]
+	s2 := s * s
 	for i := range numFacets {
 		for j := i; j < numFacets; j++ {
 			r := corr.At(i, j)
-			c := 0.5*sF[i]*sF[j]*r + 0.5*sM[i]*sM[j]*r + 0.25*(mF[i]-mM[i])*(mF[j]-mM[j])
+			// With s = 1 this is bit for bit the sum before the scale
+			// existed: s2·(a+b) = a+b.
+			c := s2*(0.5*sF[i]*sF[j]*r+0.5*sM[i]*sM[j]*r) + 0.25*(mF[i]-mM[i])*(mF[j]-mM[j])
 			cov.SetSym(i, j, c/16)
 		}
 	}
@@ -101,15 +151,17 @@ func newPersonalityModel(fig *bfi2Figures) (*personalityModel, error) {
 	if err := inv.InverseTri(&lc); err != nil {
 		return nil, err
 	}
+	var w [numFacets][numFacets]float64
 	for i := range numFacets {
 		for j := 0; j <= i; j++ {
-			m.whiten[i][j] = inv.At(i, j)
+			w[i][j] = inv.At(i, j)
 		}
 	}
-	return m, nil
+	return &w, nil
 }
 
-// sampleRaw draws one unclipped facet vector (1..5 scale) into x.
+// sampleRaw draws one unclipped facet vector (1..5 scale) into x, with the
+// model's trait variance scale.
 func (m *personalityModel) sampleRaw(rng *rand.Rand, g genderClass, x *[numFacets]float64) {
 	var eps [numFacets]float64
 	for i := range eps {
@@ -122,7 +174,7 @@ func (m *personalityModel) sampleRaw(rng *rand.Rand, g genderClass, x *[numFacet
 		for j := 0; j <= i; j++ {
 			z += row[j] * eps[j]
 		}
-		x[i] = mean[i] + sd[i]*z
+		x[i] = mean[i] + m.scale*sd[i]*z // (1·sd)·z = sd·z exactly: s = 1 draws as before the scale existed
 	}
 }
 

@@ -8,15 +8,29 @@ import (
 
 // Ties
 //
-// Number of ties. Agent i wants k_i ties, where
+// Number of ties. Agent i chooses k_i agents, where
 //
 //	mean_i = 1 + 4·(0.55·Sociability + 0.20·Assertiveness + 0.25·Energy Level)
-//	k_i    = min(N−1, max(1, round(mean_i · E_i))),  E_i ~ Exp(1)
+//	k_i    = min(N−1, max(m, round(mean_i · E_i))),  E_i ~ Exp(1)
 //
 // on the stored 0..1 facets (so 1 ≤ mean_i ≤ 5), rounding half away from
-// zero, as the prototype did (rounded, at least 1). k_i is the number of
-// ties the agent initiates; its final degree is at least k_i because other
-// agents' ties to it are added when the graph is symmetrised.
+// zero (the prototype's Python rounding goes half to even; a draw exactly
+// at .5 has probability 0). m is Options.MinTies (minTies), 0 by default as
+// in the prototype, which drew k_i = round(mean_i·E_i) and so left an agent
+// with k_i = 0 (it chose nobody) with probability 1 − exp(−0.5/mean_i),
+// about 15% at the mean mean_i of 3.14. Ethox before ethox-population/2
+// used m = 1 (an earlier comment here said the prototype did too; it did
+// not). With the BFI-2 means, E[k_i] ≈ 3.1 (TestTieCounts measures it).
+//
+// Direction. k_i is the number of agents i chooses. With the default
+// neighbourhood "chosen" (NeighbourhoodChosen) the network is directed and
+// keeps who chose whom: edge source→target means source chose target (and,
+// in the simulation, hears it), so agent i's out-degree is exactly k_i and
+// an agent with k_i = 0 hears nobody, as in the prototype. Two agents that
+// chose each other have one edge each way, with the same weight. With
+// NeighbourhoodUndirected (Ethox before ethox-population/2) the choices are
+// symmetrised and i's degree is at least k_i, because other agents' ties to
+// it are added.
 //
 // Similarity. sim(i,j) = exp(−d²/(2σ²)) where d is the Euclidean distance
 // between whitened trait vectors (Mahalanobis distance under the model's
@@ -30,9 +44,13 @@ import (
 // when there is no pair (N = 1) or the median is 0.
 //
 // Edges. Each agent is tied to its k_i most similar agents (nearest in
-// whitened space: exact up to 2,000 agents, NN-descent above; see knn.go). The union of these
-// ties is symmetrised: undirected, deduplicated, no self-loops, listed with
-// Source < Target in increasing numeric order of (Source, Target). The
+// whitened space: exact up to 2,000 agents, NN-descent above; see knn.go).
+// Directed (chosen): one edge per choice, listed in increasing numeric
+// order of (Source, Target), no self-loops. Undirected: the union of the
+// choices is symmetrised: deduplicated, no self-loops, listed with Source <
+// Target in increasing numeric order of (Source, Target). Communities and
+// the centrality metrics are always computed on the undirected union (the
+// network "shown undirected", as the prototype's network.json was). The
 // weight is the similarity rounded to 4 decimals, as in the prototype's
 // network.json, but at least 0.0001 so that no edge has weight 0.
 
@@ -44,12 +62,12 @@ func tieMean(t *[numFacets]float64) float64 {
 	return 1 + 4*(0.55*t[facetSociability]+0.20*t[facetAssertiveness]+0.25*t[facetEnergyLevel])
 }
 
-// drawTies draws k_i for every agent.
-func drawTies(rng *rand.Rand, traits [][numFacets]float64) []int {
+// drawTies draws k_i for every agent, at least minTies (and at most N−1).
+func drawTies(rng *rand.Rand, traits [][numFacets]float64, minTies int) []int {
 	n := len(traits)
 	ks := make([]int, n)
 	for i := range traits {
-		k := max(1, int(math.Round(tieMean(&traits[i])*rng.ExpFloat64())))
+		k := max(minTies, int(math.Round(tieMean(&traits[i])*rng.ExpFloat64())))
 		ks[i] = min(k, max(n-1, 0))
 	}
 	return ks
@@ -102,7 +120,8 @@ func similarity(d2, sigma float64) float64 { return math.Exp(-d2 / (2 * sigma * 
 // edgeWeight rounds a similarity to the stored weight.
 func edgeWeight(sim float64) float64 { return max(1e-4, math.Round(sim*1e4)/1e4) }
 
-// tie is an undirected edge between agent indexes a < b.
+// tie is an edge: undirected between agent indexes a < b (symmetrise), or
+// directed, a chose b (chosenTies).
 type tie struct {
 	a, b   int32
 	weight float64
@@ -144,6 +163,26 @@ func symmetrise(start []int, nb []neighbour, sigma float64) []tie {
 	ties := make([]tie, len(all))
 	for i, e := range all {
 		ties[i] = tie{int32(e.key >> 32), int32(uint32(e.key)), edgeWeight(similarity(e.d2, sigma))}
+	}
+	return ties
+}
+
+// chosenTies turns the per-agent neighbour lists (CSR, see allKNN) into the
+// directed edge list: one edge a→b per choice, sorted by (a, b), without
+// self-loops or repeats.
+func chosenTies(start []int, nb []neighbour, sigma float64) []tie {
+	n := len(start) - 1
+	ties := make([]tie, 0, len(nb))
+	for i := range n {
+		row := len(ties)
+		for _, x := range nb[start[i]:start[i+1]] {
+			if int(x.id) != i {
+				ties = append(ties, tie{int32(i), x.id, edgeWeight(similarity(x.d2, sigma))})
+			}
+		}
+		r := ties[row:]
+		slices.SortFunc(r, func(x, y tie) int { return int(x.b) - int(y.b) })
+		ties = append(ties[:row], slices.CompactFunc(r, func(x, y tie) bool { return x.b == y.b })...)
 	}
 	return ties
 }
