@@ -17,6 +17,7 @@ import (
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/fixtures"
+	"github.com/ethox/ethox/internal/testwait"
 )
 
 // TestCrashResume kills the server with SIGKILL in the middle of an LLM run,
@@ -75,17 +76,11 @@ func TestCrashResume(t *testing.T) {
 		_ = json.Unmarshal([]byte(out), &r)
 		return r.Data.Simulation.Status, r.Data.Simulation.Progress.CompletedSteps
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	var stored int
-	for {
-		if _, stored = progress(); stored >= 8 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress before the crash")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, testwait.Interval, func() (bool, string) {
+		_, stored = progress()
+		return stored >= 8, "no progress before the crash"
+	})
 	_ = srv.Process.Signal(syscall.SIGKILL)
 	<-exited // Wait runs in start's goroutine; a second Wait would block
 	callsBefore := len(fk.Requests())
@@ -93,16 +88,14 @@ func TestCrashResume(t *testing.T) {
 
 	srv, logs, exited := start()
 	defer func() { _ = srv.Process.Signal(syscall.SIGTERM); <-exited }()
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		status, steps := progress()
-		if status == "SUCCEEDED" && steps == 40 {
-			break
-		}
-		if status == "FAILED" || status == "CANCELED" || time.Now().After(deadline) {
-			t.Fatalf("after restart: %s with %d steps\n%s", status, steps, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var steps int
+	status := testwait.RunEndEvery(t, 60*time.Second, 50*time.Millisecond, func() (string, string) {
+		var status string
+		status, steps = progress()
+		return status, fmt.Sprintf("with %d steps after the restart", steps)
+	})
+	if status != "SUCCEEDED" || steps != 40 {
+		t.Fatalf("after restart: %s with %d steps\n%s", status, steps, logs.String())
 	}
 	after := len(fk.Requests()) - callsBefore
 	if after > 40-stored {

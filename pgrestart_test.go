@@ -24,6 +24,7 @@ import (
 
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/fixtures"
+	"github.com/ethox/ethox/internal/testwait"
 )
 
 // TestPostgresRestart restarts PostgreSQL (pg_ctlcluster restart, fast mode)
@@ -165,21 +166,16 @@ func TestPostgresRestart(t *testing.T) {
 	}
 
 	// Restart while the run is under way.
-	deadline := time.Now().Add(30 * time.Second)
 	var before progress
-	for {
-		before, err = poll()
-		if err != nil {
+	testwait.Until(t, 30*time.Second, testwait.Interval, func() (bool, string) {
+		if before, err = poll(); err != nil {
 			t.Fatalf("progress before the restart: %v", err)
 		}
-		if before.Progress.CompletedSteps >= 10 {
-			break
-		}
-		if before.Status == "SUCCEEDED" || before.Status == "FAILED" || before.Status == "CANCELED" || time.Now().After(deadline) {
+		if before.Progress.CompletedSteps < 10 && testwait.Ended(before.Status) {
 			t.Fatalf("no run to interrupt: %s with %d steps", before.Status, before.Progress.CompletedSteps)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return before.Progress.CompletedSteps >= 10, fmt.Sprintf("no run to interrupt: %s with %d steps", before.Status, before.Progress.CompletedSteps)
+	})
 	if before.Progress.TotalSteps != steps {
 		t.Fatalf("totalSteps %d, want %d", before.Progress.TotalSteps, steps)
 	}
@@ -201,32 +197,23 @@ func TestPostgresRestart(t *testing.T) {
 	t.Logf("/readyz is 200 again %v after the restart", time.Since(restartDone).Round(time.Millisecond))
 
 	// So does the run.
-	deadline = time.Now().Add(120 * time.Second)
 	var final progress
 	var lastErr error
-	for {
+	testwait.RunEndEvery(t, 120*time.Second, 100*time.Millisecond, func() (string, string) {
 		alive()
-		p, err := poll()
-		if err == nil {
+		if p, err := poll(); err == nil {
 			final = p
-			if p.Status == "SUCCEEDED" {
-				break
-			}
-			if p.Status == "FAILED" || p.Status == "CANCELED" {
-				msg := ""
-				if p.Error != nil {
-					msg = *p.Error
-				}
-				t.Fatalf("after the restart the run ended %s: %s (%d/%d steps)", p.Status, msg, p.Progress.CompletedSteps, steps)
-			}
 		} else {
 			lastErr = err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the run did not finish within 120 s of the restart: %s with %d/%d steps (last poll error: %v)",
-				final.Status, final.Progress.CompletedSteps, steps, lastErr)
+		return final.Status, fmt.Sprintf("with %d/%d steps after the restart (last poll error: %v)", final.Progress.CompletedSteps, steps, lastErr)
+	})
+	if final.Status != "SUCCEEDED" {
+		msg := ""
+		if final.Error != nil {
+			msg = *final.Error
 		}
-		time.Sleep(100 * time.Millisecond)
+		t.Fatalf("after the restart the run ended %s: %s (%d/%d steps)", final.Status, msg, final.Progress.CompletedSteps, steps)
 	}
 	t.Logf("the run SUCCEEDED %v after the restart: %d steps, %d calls, %d retries, %d failed steps",
 		time.Since(restartDone).Round(time.Millisecond), final.Progress.CompletedSteps, final.Usage.Calls, final.Usage.Retries, final.Usage.FailedSteps)

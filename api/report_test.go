@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ethox/ethox/api"
+	"github.com/ethox/ethox/internal/testwait"
 	"github.com/ethox/ethox/reporting"
 )
 
@@ -31,17 +32,13 @@ type reportResult struct {
 
 func waitDone(t *testing.T, e *env, id string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	status := testwait.RunEnd(t, 30*time.Second, func() (string, string) {
 		var got struct{ Simulation struct{ Status string } }
 		e.query(`query($id: ID!) { simulation(id: $id) { status } }`, map[string]any{"id": id}).decode(t, &got)
-		if got.Simulation.Status == "SUCCEEDED" {
-			return
-		}
-		if got.Simulation.Status == "FAILED" || got.Simulation.Status == "CANCELED" || time.Now().After(deadline) {
-			t.Fatalf("run ended %s", got.Simulation.Status)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return got.Simulation.Status, ""
+	})
+	if status != "SUCCEEDED" {
+		t.Fatalf("run ended %s", status)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ethox/ethox/internal/testwait"
 )
 
 type simResult struct {
@@ -59,18 +61,11 @@ func TestRunSimulationOverGraphQL(t *testing.T) {
 			t.Fatalf("run = %+v", run)
 		}
 		var got simResult
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		testwait.RunEndEvery(t, 30*time.Second, 50*time.Millisecond, func() (string, string) {
 			got = simResult{}
 			e.query(simQuery, map[string]any{"id": run.RunSimulation.ID}).decode(t, &got)
-			if s := got.Simulation.Status; s == "SUCCEEDED" || s == "FAILED" || s == "CANCELED" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("run still %s", got.Simulation.Status)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return got.Simulation.Status, ""
+		})
 		s := got.Simulation
 		if s.Status != "SUCCEEDED" || s.Progress.CompletedSteps != 40 || s.Progress.TotalSteps != 40 || s.Usage.Calls < 20 || s.Usage.PromptTokens == 0 {
 			t.Fatalf("finished run = %+v", s)

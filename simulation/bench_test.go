@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethox/ethox/ent"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/internal/testwait"
 	"github.com/ethox/ethox/network"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
@@ -67,18 +69,15 @@ func runAndWait(b *testing.B, s *Service, netID, rounds int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for {
-		got, err := s.db.Client.Simulation.Get(context.Background(), sim.ID)
-		if err != nil {
+	var got *ent.Simulation
+	testwait.RunEndEvery(b, 10*time.Minute, 5*time.Millisecond, func() (entsim.Status, string) {
+		if got, err = s.db.Client.Simulation.Get(context.Background(), sim.ID); err != nil {
 			b.Fatal(err)
 		}
-		if terminal(got.Status) {
-			if got.Status != entsim.StatusSUCCEEDED {
-				b.Fatalf("run %s: %v", got.Status, got.Error)
-			}
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+		return got.Status, ""
+	})
+	if got.Status != entsim.StatusSUCCEEDED {
+		b.Fatalf("run %s: %v", got.Status, got.Error)
 	}
 }
 

@@ -2,6 +2,7 @@ package simulation
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
+	"github.com/ethox/ethox/internal/testwait"
 	"github.com/ethox/ethox/network"
 	"github.com/ethox/ethox/simulation/dynamics"
 	"github.com/ethox/ethox/simulation/llm"
@@ -76,20 +78,15 @@ func (h *harness) service(workers int, mod func(*Config)) *Service {
 
 func (h *harness) wait(id int, timeout time.Duration) *ent.Simulation {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		sim, err := h.db.Client.Simulation.Get(context.Background(), id)
-		if err != nil {
+	var sim *ent.Simulation
+	testwait.RunEnd(h.t, timeout, func() (entsim.Status, string) {
+		var err error
+		if sim, err = h.db.Client.Simulation.Get(context.Background(), id); err != nil {
 			h.t.Fatal(err)
 		}
-		if terminal(sim.Status) {
-			return sim
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("simulation %d still %s after %s (%d/%d steps)", id, sim.Status, timeout, sim.CompletedSteps, sim.TotalSteps)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return sim.Status, fmt.Sprintf("(simulation %d, %d/%d steps)", id, sim.CompletedSteps, sim.TotalSteps)
+	})
+	return sim
 }
 
 func (h *harness) states(id, round int) int {
