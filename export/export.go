@@ -19,6 +19,7 @@ import (
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/simulation"
 )
 
 // URLs of the downloads the API serves (api/exports.go), for links in GraphQL.
@@ -51,30 +52,16 @@ type stateRow struct {
 	CreatedAt        string  `json:"created_at"`
 }
 
-// eachState streams a run's states, by round then agent, to f.
+// eachState streams a run's states, by round then agent, to f, as exports
+// write them.
 func eachState(ctx context.Context, db *database.DB, simID int, f func(*stateRow) error) error {
-	rows, err := db.SQL.QueryContext(ctx, `SELECT a.agent_id, s.round, s.opinion, s.care, s.support, s.failed, s.error,
-		s.latency_ms, s.prompt_tokens, s.completion_tokens, s.retries, s.created_at
-		FROM agent_states s JOIN agents a ON a.id = s.agent_id
-		WHERE s.simulation_id = `+db.Placeholder(1)+` ORDER BY s.round, s.agent_id`, simID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
 	var r stateRow
-	for rows.Next() {
-		var created time.Time
-		r.Error = nil
-		if err := rows.Scan(&r.AgentID, &r.Round, &r.Opinion, &r.Care, &r.Support, &r.Failed, &r.Error,
-			&r.LatencyMs, &r.PromptTokens, &r.CompletionTokens, &r.Retries, &created); err != nil {
-			return err
-		}
-		r.CreatedAt = created.UTC().Format(time.RFC3339Nano)
-		if err := f(&r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return simulation.EachState(ctx, db, simID, func(s *simulation.StateRow) error {
+		r = stateRow{AgentID: s.AgentKey, Round: s.Round, Opinion: s.Opinion, Care: s.Care, Support: s.Support,
+			Failed: s.Failed, Error: s.Error, LatencyMs: s.LatencyMs, PromptTokens: s.PromptTokens,
+			CompletionTokens: s.CompletionTokens, Retries: s.Retries, CreatedAt: s.CreatedAt.UTC().Format(time.RFC3339Nano)}
+		return f(&r)
+	})
 }
 
 // CSVText neutralises a text cell of a CSV export against formula

@@ -19,6 +19,7 @@ import (
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/report"
+	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
 )
 
@@ -119,32 +120,20 @@ func (s *Service) input(ctx context.Context, sim *ent.Simulation, includeInitial
 	}
 	in := report.Input{Rounds: sim.Rounds, IncludeInitial: includeInitial,
 		Agents: make([]report.Agent, len(g.Nodes)), Ties: make([]report.Tie, len(g.Edges))}
-	key := make(map[int]string, len(g.Nodes))
 	for i, n := range g.Nodes {
-		key[g.AgentPKs[i]] = n.AgentID
 		in.Agents[i] = report.Agent{AgentID: n.AgentID, Profile: n.Profile, Cluster: n.Cluster, Age: n.Age, Gender: n.Gender}
 	}
 	for j, e := range g.Edges {
 		in.Ties[j] = report.Tie{Source: e.Source, Target: e.Target, Weight: e.Weight}
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT agent_id, round, opinion, care, support, failed FROM agent_states
-		WHERE simulation_id = `+s.db.Placeholder(1)+` ORDER BY round, agent_id`, sim.ID)
-	if err != nil {
-		return report.Input{}, err
-	}
-	defer rows.Close()
 	last := -1
-	for rows.Next() {
-		var pk int
-		var st report.AgentState
-		if err := rows.Scan(&pk, &st.Round, &st.Opinion, &st.Care, &st.Support, &st.Failed); err != nil {
-			return report.Input{}, err
-		}
-		st.AgentID = key[pk]
-		in.States = append(in.States, st)
-		last = max(last, st.Round)
-	}
-	if err := rows.Err(); err != nil {
+	err = simulation.EachState(ctx, s.db, sim.ID, func(r *simulation.StateRow) error {
+		in.States = append(in.States, report.AgentState{AgentID: r.AgentKey, Round: r.Round,
+			Opinion: r.Opinion, Care: r.Care, Support: r.Support, Failed: r.Failed})
+		last = max(last, r.Round)
+		return nil
+	})
+	if err != nil {
 		return report.Input{}, err
 	}
 	// A provisional report ends at the last round with any stored state.

@@ -141,3 +141,46 @@ func (t agentStates) completeRounds(ctx context.Context, simID, n int) (int, err
 	}
 	return last, rows.Err()
 }
+
+// StateRow is one stored step of a run, as exports and reports read it.
+type StateRow struct {
+	AgentKey string // the agent's id in its network
+	Round    int
+	StateView
+	Failed           bool
+	Error            *string // why a failed step failed
+	LatencyMs        int
+	PromptTokens     int
+	CompletionTokens int
+	Retries          int
+	CreatedAt        time.Time
+}
+
+// EachState calls f with every stored state of run simID, by round then
+// agent; the row is reused from call to call.
+func EachState(ctx context.Context, db *database.DB, simID int, f func(*StateRow) error) error {
+	return agentStates{db}.all(ctx, simID, f)
+}
+
+func (t agentStates) all(ctx context.Context, simID int, f func(*StateRow) error) error {
+	rows, err := t.db.SQL.QueryContext(ctx, `SELECT a.agent_id, s.round, s.opinion, s.care, s.support, s.failed, s.error,
+		s.latency_ms, s.prompt_tokens, s.completion_tokens, s.retries, s.created_at
+		FROM agent_states s JOIN agents a ON a.id = s.agent_id
+		WHERE s.simulation_id = `+t.db.Placeholder(1)+` ORDER BY s.round, s.agent_id`, simID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r StateRow
+	for rows.Next() {
+		r.Error = nil
+		if err := rows.Scan(&r.AgentKey, &r.Round, &r.Opinion, &r.Care, &r.Support, &r.Failed, &r.Error,
+			&r.LatencyMs, &r.PromptTokens, &r.CompletionTokens, &r.Retries, &r.CreatedAt); err != nil {
+			return err
+		}
+		if err := f(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
