@@ -5,10 +5,16 @@ import (
 	"math/rand/v2"
 )
 
-// Built-in profile generator, used when Options.Profiles is nil.
+// Built-in profile generator: ProfilesBuiltin, an option since
+// ethox-population/2 (it was the default when no CSV was given before; the
+// default is now the prototype's survey, see survey.go).
 //
 // It produces the same columns as the Ethox voter survey
-// (testdata/voter_opinion_survey_350.csv), with these marginals:
+// (testdata/voter_opinion_survey_350.csv), but it is not the survey: its
+// attitude scales spread with SD 2.0 around their archetype means where the
+// survey's within-archetype SD is about 1.5 (1.49 averaged over its 17
+// scales and 6 archetypes), and 1% of its agents are non-binary where the
+// survey has none (183 women, 167 men). Its marginals:
 //
 //   - Gender: Female 0.51, Male 0.48, Nonbinary 0.01 (Nonbinary agents get
 //     the pooled personality figures).
