@@ -9,17 +9,6 @@ import (
 	"github.com/ethox/ethox/simulation/simtypes"
 )
 
-// Audience modes: who hears the trigger at stage 0.
-const (
-	AudienceAll            = simtypes.AudienceAll
-	AudienceTopInfluencers = simtypes.AudienceTopInfluencers
-	AudienceBridges        = simtypes.AudienceBridges
-	AudienceManual         = simtypes.AudienceManual
-
-	MetricDegree      = simtypes.MetricDegree
-	MetricBetweenness = simtypes.MetricBetweenness
-)
-
 // Audience selects the agents that hear the trigger at stage 0.
 type Audience = simtypes.Audience
 
@@ -80,7 +69,7 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 			"engine %s needs an LLM: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (an OpenAI-compatible server)", engine)
 	}
 	p := Params{Rounds: 1, SelfWeight: 0.5, NeighborLimit: 10, Concurrency: cfg.DefaultConcurrency, Epsilon: 1.0,
-		OpinionMaxChars: 400, Audience: Audience{Mode: AudienceAll}}
+		OpinionMaxChars: 400, Audience: Audience{Mode: simtypes.AudienceAll}}
 	if in.Rounds != nil {
 		p.Rounds = *in.Rounds
 	}
@@ -150,21 +139,21 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 	if in.Audience != nil {
 		a := *in.Audience
 		switch a.Mode {
-		case AudienceAll:
-		case AudienceTopInfluencers, AudienceBridges:
+		case simtypes.AudienceAll:
+		case simtypes.AudienceTopInfluencers, simtypes.AudienceBridges:
 			if a.Metric == "" {
-				a.Metric = MetricDegree
-				if a.Mode == AudienceBridges {
-					a.Metric = MetricBetweenness
+				a.Metric = simtypes.MetricDegree
+				if a.Mode == simtypes.AudienceBridges {
+					a.Metric = simtypes.MetricBetweenness
 				}
 			}
-			if a.Metric != MetricDegree && a.Metric != MetricBetweenness {
+			if a.Metric != simtypes.MetricDegree && a.Metric != simtypes.MetricBetweenness {
 				return bad("audience.metric %q is not DEGREE or BETWEENNESS", a.Metric)
 			}
 			if a.TopN < 0 {
 				return bad("audience.topN must be positive, got %d", a.TopN)
 			}
-		case AudienceManual:
+		case simtypes.AudienceManual:
 			if len(a.AgentIDs) == 0 {
 				return bad("audience.agentIds must list at least one agent for MANUAL")
 			}

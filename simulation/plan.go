@@ -10,6 +10,7 @@ import (
 	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/simulation/dynamics"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // plan is everything a worker needs about a run's network, loaded once per
@@ -94,11 +95,11 @@ func audience(g *graphstore.Graph, a Audience) ([]bool, error) {
 	n := len(g.Nodes)
 	out := make([]bool, n)
 	switch a.Mode {
-	case "", AudienceAll:
+	case "", simtypes.AudienceAll:
 		for i := range out {
 			out[i] = true
 		}
-	case AudienceManual:
+	case simtypes.AudienceManual:
 		pos := make(map[string]int, n)
 		for i, node := range g.Nodes {
 			pos[node.AgentID] = i
@@ -110,10 +111,10 @@ func audience(g *graphstore.Graph, a Audience) ([]bool, error) {
 			}
 			out[i] = true
 		}
-	case AudienceTopInfluencers, AudienceBridges:
+	case simtypes.AudienceTopInfluencers, simtypes.AudienceBridges:
 		candidates := make([]int, 0, n)
 		var cross []bool
-		if a.Mode == AudienceBridges {
+		if a.Mode == simtypes.AudienceBridges {
 			cross = crossClusterTies(g)
 		}
 		for i := range g.Nodes {
@@ -124,7 +125,7 @@ func audience(g *graphstore.Graph, a Audience) ([]bool, error) {
 		}
 		metric := func(i int) float64 {
 			node := g.Nodes[i]
-			if a.Metric == MetricBetweenness && node.BetweennessCentrality != nil {
+			if a.Metric == simtypes.MetricBetweenness && node.BetweennessCentrality != nil {
 				return *node.BetweennessCentrality
 			}
 			if node.Degree != nil {

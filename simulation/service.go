@@ -30,6 +30,7 @@ import (
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/simulation/simtypes"
 	"github.com/ethox/ethox/telemetry"
 )
 
@@ -54,37 +55,26 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
-	if c.ChunkSize <= 0 {
-		c.ChunkSize = 32
-	}
-	if c.FailShare <= 0 {
-		c.FailShare = 0.2
-	}
-	if c.MaxAgentRounds <= 0 {
-		c.MaxAgentRounds = 10_000_000
-	}
-	if c.MaxRounds <= 0 {
-		c.MaxRounds = 50
-	}
-	if c.MaxTriggerChars <= 0 {
-		c.MaxTriggerChars = 4000
-	}
-	if c.DefaultConcurrency <= 0 {
-		c.DefaultConcurrency = 8
-	}
-	if c.JobTimeout <= 0 {
-		c.JobTimeout = 5 * time.Minute
-	}
+	orDefault(&c.ChunkSize, 32)
+	orDefault(&c.FailShare, 0.2)
+	orDefault(&c.MaxAgentRounds, 10_000_000)
+	orDefault(&c.MaxRounds, 50)
+	orDefault(&c.MaxTriggerChars, 4000)
+	orDefault(&c.DefaultConcurrency, 8)
+	orDefault(&c.JobTimeout, 5*time.Minute)
 	if c.RescueAfter <= c.JobTimeout {
 		c.RescueAfter = c.JobTimeout + time.Minute
 	}
-	if c.EventPoll <= 0 {
-		c.EventPoll = time.Second
-	}
-	if c.PollInterval <= 0 {
-		// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
-		// next round's jobs wait for the next poll: keep it short.
-		c.PollInterval = 50 * time.Millisecond
+	orDefault(&c.EventPoll, time.Second)
+	// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
+	// next round's jobs wait for the next poll: keep it short.
+	orDefault(&c.PollInterval, 50*time.Millisecond)
+}
+
+// orDefault sets *v to d unless it is positive.
+func orDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }
 
@@ -254,7 +244,7 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		return nil, apperr.New(apperr.BadInput, "agents × (rounds+1) = %d × %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)",
 			net.NodeCount, p.Rounds+1, s.cfg.MaxAgentRounds)
 	}
-	if p.Audience.Mode == AudienceManual {
+	if p.Audience.Mode == simtypes.AudienceManual {
 		// Check the ids now, so a typo is a clear error instead of a failed run.
 		if _, err := s.planFor(ctx, 0, net.ID, p); err != nil {
 			return nil, err

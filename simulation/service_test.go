@@ -19,6 +19,7 @@ import (
 	"github.com/ethox/ethox/network"
 	"github.com/ethox/ethox/simulation/dynamics"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 type harness struct {
@@ -142,7 +143,7 @@ func TestLLMRunOnFixture(t *testing.T) {
 			if err != nil || snap == nil {
 				t.Fatalf("snapshot: %v", err)
 			}
-			pl, _ := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: AudienceAll}})
+			pl, _ := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
 			for i := range snap.Graph.Nodes {
 				want, _, _ := fakellm.Answer(reactionPrompt(&pl.graph.Nodes[i], sim.Trigger)[1].Content)
 				if snap.Initial[i] == nil || snap.Initial[i].Opinion != want {
@@ -180,7 +181,7 @@ func TestAudienceTargeting(t *testing.T) {
 	h := newHarness(t, "sqlite", 0)
 	s := h.service(2, nil)
 	sim, err := s.Run(context.Background(), RunInput{Trigger: "A new bus line opens.", Rounds: ptrTo(0),
-		Audience: &Audience{Mode: AudienceManual, AgentIDs: []string{"3", "7"}}})
+		Audience: &Audience{Mode: simtypes.AudienceManual, AgentIDs: []string{"3", "7"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestAudienceTargeting(t *testing.T) {
 	}
 	// Top influencers by degree: the three best-connected agents, and only they, at stage 0.
 	sim, err = s.Run(context.Background(), RunInput{Trigger: "Another message.", Rounds: ptrTo(1),
-		Audience: &Audience{Mode: AudienceTopInfluencers, Metric: MetricDegree, TopN: 3}})
+		Audience: &Audience{Mode: simtypes.AudienceTopInfluencers, Metric: simtypes.MetricDegree, TopN: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestAudienceTargeting(t *testing.T) {
 	if spread <= 3 {
 		t.Fatalf("no spread in round 1: %d agents have a view", spread)
 	}
-	if _, err := s.Run(context.Background(), RunInput{Trigger: "x", Audience: &Audience{Mode: AudienceManual, AgentIDs: []string{"nobody"}}}); err == nil ||
+	if _, err := s.Run(context.Background(), RunInput{Trigger: "x", Audience: &Audience{Mode: simtypes.AudienceManual, AgentIDs: []string{"nobody"}}}); err == nil ||
 		!strings.Contains(err.Error(), `"nobody"`) {
 		t.Fatalf("unknown manual agent: %v", err)
 	}
@@ -297,7 +298,7 @@ func TestResumeNeverRepeatsStoredSteps(t *testing.T) {
 	}
 	cancel()
 	storedBefore := map[string]bool{}
-	pl, _ := first.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: AudienceAll}})
+	pl, _ := first.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
 	rows, _ := h.db.SQL.Query("SELECT agent_id FROM agent_states WHERE simulation_id = ?", sim.ID)
 	for rows.Next() {
 		var pk int
@@ -475,7 +476,7 @@ func TestBadAnswersAreRecordedNotFatal(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, "sqlite", 0)
 			s := h.service(2, nil)
-			pl, _ := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: AudienceAll}})
+			pl, _ := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
 			bad := map[string]bool{}
 			for i := 0; i < tc.badAgents; i++ {
 				bad[persona(&pl.graph.Nodes[i])] = true

@@ -19,6 +19,7 @@ import (
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/simulation/simtypes"
 	"github.com/ethox/ethox/telemetry"
 )
 
@@ -239,7 +240,7 @@ func TestRefusedStepStoredAsFailed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pl, err := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: AudienceAll}})
+			pl, err := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
 			if err != nil {
 				t.Fatal(err)
 			}
