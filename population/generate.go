@@ -156,8 +156,17 @@ func V1(o Options) Options {
 	return o
 }
 
-// resolve fills in the defaults and checks the model options.
+// enumValue maps an enum name as GraphQL spells it (WITHOUT_REPLACEMENT) to
+// the value used here and in params (without-replacement).
+func enumValue(s string) string { return strings.ReplaceAll(strings.ToLower(s), "_", "-") }
+
+// resolve fills in the defaults and checks the model options. The enum
+// options are accepted in any case, with "_" for "-", so that GraphQL enum
+// names (SURVEY, WITH_REPLACEMENT, UNDIRECTED) can be passed as they are.
 func (o *Options) resolve() error {
+	o.ProfileSource = ProfileSource(enumValue(string(o.ProfileSource)))
+	o.ProfileSampling = ProfileSampling(enumValue(string(o.ProfileSampling)))
+	o.Neighbourhood = Neighbourhood(enumValue(string(o.Neighbourhood)))
 	switch o.ProfileSource {
 	case "":
 		o.ProfileSource = ProfilesSurvey
@@ -180,7 +189,7 @@ func (o *Options) resolve() error {
 		o.ProfileSampling = SamplingWithoutReplacement
 	case SamplingWithoutReplacement, SamplingWithReplacement:
 	default:
-		return apperr.New(apperr.BadInput, "profileSampling must be %q or %q, got %q", SamplingWithoutReplacement, SamplingWithReplacement, o.ProfileSampling)
+		return apperr.New(apperr.BadInput, "profileSampling must be WITHOUT_REPLACEMENT or WITH_REPLACEMENT, got %q", o.ProfileSampling)
 	}
 	switch o.Neighbourhood {
 	case "":

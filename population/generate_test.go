@@ -59,7 +59,7 @@ func TestGenerateValidation(t *testing.T) {
 		{"survey with a CSV", Options{ProfileSource: ProfilesSurvey, Profiles: csv()}, "profileSource SURVEY takes no profiles CSV"},
 		{"builtin with a CSV", Options{ProfileSource: ProfilesBuiltin, Profiles: csv()}, "profileSource BUILTIN takes no profiles CSV"},
 		{"unknown source", Options{ProfileSource: "census"}, "profileSource must be SURVEY, BUILTIN or CSV"},
-		{"unknown sampling", Options{ProfileSampling: "bootstrap"}, "profileSampling must be"},
+		{"unknown sampling", Options{ProfileSampling: "bootstrap"}, "profileSampling must be WITHOUT_REPLACEMENT or WITH_REPLACEMENT"},
 		{"unknown neighbourhood", Options{Neighbourhood: "mutual"}, "neighbourhood must be CHOSEN or UNDIRECTED"},
 		{"negative minTies", Options{MinTies: -1}, "minTies must be between 0 and 100"},
 		{"huge minTies", Options{MinTies: MaxMinTies + 1}, "minTies must be between 0 and 100"},
@@ -72,6 +72,20 @@ func TestGenerateValidation(t *testing.T) {
 		if apperr.KindOf(err) != apperr.BadInput || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want BadInput containing %q", c.name, err, c.want)
 		}
+	}
+}
+
+// GraphQL's enum names are accepted as they are and recorded as the
+// package's values.
+func TestGenerateEnumNames(t *testing.T) {
+	r := generate(t, Options{NumAgents: 30, Seed: 1, ProfileSource: "BUILTIN", Neighbourhood: "UNDIRECTED"})
+	if r.Params["profileSource"] != "builtin" || r.Params["neighbourhood"] != "undirected" || r.Graph.Directed {
+		t.Errorf("params %v", r.Params)
+	}
+	r = generate(t, Options{NumAgents: 30, Seed: 1, ProfileSource: "SURVEY", ProfileSampling: "WITH_REPLACEMENT", Neighbourhood: "CHOSEN"})
+	if !strings.HasPrefix(r.Params["profileSource"].(string), "survey:sha256:") || r.Params["profileSampling"] != "with-replacement" ||
+		r.Params["neighbourhood"] != "chosen" || !r.Graph.Directed {
+		t.Errorf("params %v", r.Params)
 	}
 }
 
