@@ -102,6 +102,10 @@ func (s *Service) Generate(ctx context.Context, simID int, includeInitial bool) 
 		if ent.IsConstraintError(err) && attempt < 3 {
 			continue // another report of this run took the version: take the next one
 		}
+		if err == nil {
+			slog.InfoContext(ctx, "report generated", "report", r.ID, "simulation", simID, "network", sim.NetworkID,
+				"version", r.Version, "narrative_source", source, "model", model, "provisional", provisional)
+		}
 		return r, err
 	}
 }
@@ -164,29 +168,29 @@ func deterministicNarrative(sim *ent.Simulation, m *report.Metrics, provisional 
 			*m.Headline.CareScore100, *m.Headline.ChangeInSupport50, m.Headline.N, m.FinalRound)
 	}
 	if p := m.Polarization; p.SupportVariance != nil {
-		fmt.Fprintf(&b, "Support variance %.2f", *p.SupportVariance)
+		fmt.Fprintf(&b, "Support variance %s", fixed(*p.SupportVariance, 2))
 		if p.ExtremesShare != nil {
-			fmt.Fprintf(&b, "; %.0f%% of agents at the extremes (|support| ≥ 4)", 100**p.ExtremesShare)
+			fmt.Fprintf(&b, "; %s%% of agents at the extremes (|support| ≥ 4)", fixed(100**p.ExtremesShare, 0))
 		}
 		if p.BimodalityCoefficient != nil {
 			verdict := "not bimodal"
 			if *p.BimodalityCoefficient > 5.0/9 {
 				verdict = "bimodal: opinion is split"
 			}
-			fmt.Fprintf(&b, "; bimodality coefficient %.2f (%s)", *p.BimodalityCoefficient, verdict)
+			fmt.Fprintf(&b, "; bimodality coefficient %s (%s)", fixed(*p.BimodalityCoefficient, 2), verdict)
 		}
 		b.WriteString(".\n")
 	}
 	if c := m.Consensus; c.WithinOneOfMedianShare != nil {
-		fmt.Fprintf(&b, "%.0f%% of agents sit within one point of the median support; %d opinion group(s).\n",
-			100**c.WithinOneOfMedianShare, c.Fragmentation)
+		fmt.Fprintf(&b, "%s%% of agents sit within one point of the median support; %d opinion group(s).\n",
+			fixed(100**c.WithinOneOfMedianShare, 0), c.Fragmentation)
 	}
 	if sh := m.Shift; sh.MeanSupportDelta != nil && m.FinalRound > 0 {
-		fmt.Fprintf(&b, "From the first reaction to the last round, support moved %+.2f and care %+.2f on average.\n",
-			*sh.MeanSupportDelta, *sh.MeanCareDelta)
+		fmt.Fprintf(&b, "From the first reaction to the last round, support moved %s and care %s on average.\n",
+			signed(*sh.MeanSupportDelta, 2), signed(*sh.MeanCareDelta, 2))
 	}
 	if e := m.EchoChamber.SupportAssortativity; e != nil {
-		fmt.Fprintf(&b, "Support assortativity along ties: %.2f (positive: connected agents think alike).\n", *e)
+		fmt.Fprintf(&b, "Support assortativity along ties: %s (positive: connected agents think alike).\n", fixed(*e, 2))
 	}
 	return strings.TrimSpace(b.String())
 }
@@ -198,7 +202,9 @@ func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Me
 	if err != nil {
 		return "", err
 	}
-	dist, _ := json.Marshal(struct {
+	// The model is shown the numbers as a reader should see them (two
+	// decimals, no -0): it tends to copy what it is given.
+	dist, _ := roundedJSON(struct {
 		Rounds       any `json:"rounds"`
 		Polarization any `json:"polarization"`
 		Consensus    any `json:"consensus"`
@@ -209,7 +215,7 @@ func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Me
 	var final []string
 	for _, st := range in.States {
 		if st.Round == m.FinalRound && st.Opinion != "" && !st.Failed {
-			final = append(final, fmt.Sprintf("(care %.0f, support %+.0f) %s", st.Care, st.Support, st.Opinion))
+			final = append(final, fmt.Sprintf("(care %s, support %s) %s", fixed(st.Care, 0), signed(st.Support, 0), st.Opinion))
 		}
 	}
 	const maxOpinions = 60
@@ -235,15 +241,15 @@ consensus or fragmentation. Use the metrics as given; do not invent numbers.`},
 	}
 	// Complete returns the text cleaned and bounded; what it repaired is logged
 	// here with the run (and counted by the client's observer).
-	text, u, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.model})
+	text, u, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.model, Check: checkNarrative})
 	for _, a := range u.Anomalies {
 		slog.WarnContext(ctx, "LLM answer repaired", "simulation", sim.ID, "report", true, "kind", a.Kind, "detail", a.Detail)
 	}
 	if err != nil {
 		return "", err
 	}
-	if strings.TrimSpace(text) == "" {
-		return "", fmt.Errorf("empty narrative")
+	if err := checkNarrative(text, false); err != nil {
+		return "", err // Complete checked it already; kept so no path stores a non-narrative
 	}
 	return text, nil
 }

@@ -62,6 +62,11 @@ type Request struct {
 	Model       string
 	Temperature *float32
 	Seed        *int
+	// Check, for Complete, refuses an answer the caller cannot use (a report
+	// narrative must be prose, not JSON); truncated says the server cut it off
+	// at the token limit (finish_reason "length"). A refused answer is asked
+	// again, like any invalid one, then the call fails with InvalidAnswerError.
+	Check func(text string, truncated bool) error
 }
 
 // Reaction is a validated, clamped agent reaction.
@@ -147,7 +152,7 @@ func (c *Client) React(ctx context.Context, req Request) (Reaction, Usage, error
 		r  Reaction
 		an []Anomaly
 	)
-	u, err := c.call(ctx, req, true, func(content string) error {
+	u, err := c.call(ctx, req, true, func(content string, _ bool) error {
 		var perr error
 		if r, perr = parseReaction(content); perr != nil {
 			return perr
@@ -174,10 +179,13 @@ func (c *Client) Complete(ctx context.Context, req Request) (string, Usage, erro
 		text string
 		an   []Anomaly
 	)
-	u, err := c.call(ctx, req, false, func(content string) error {
+	u, err := c.call(ctx, req, false, func(content string, truncated bool) error {
 		text, an = cleanText(strings.TrimSpace(stripThink(content)), MaxTextChars, "text")
 		if text == "" {
 			return errors.New("empty answer")
+		}
+		if req.Check != nil {
+			return req.Check(text, truncated)
 		}
 		return nil
 	})
@@ -239,7 +247,7 @@ const (
 )
 
 // call runs the attempt loop shared by React and Complete.
-func (c *Client) call(ctx context.Context, req Request, structured bool, accept func(string) error) (u Usage, err error) {
+func (c *Client) call(ctx context.Context, req Request, structured bool, accept func(content string, truncated bool) error) (u Usage, err error) {
 	start := time.Now()
 	model := req.Model
 	if model == "" {
@@ -337,7 +345,7 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 			content, an = cleanText(content, 0, "answer")
 			c.flag(&u, an...)
 			if reason == "" {
-				perr := accept(content)
+				perr := accept(content, resp.Choices[0].FinishReason == openai.FinishReasonLength)
 				if perr == nil {
 					return u, nil
 				}
