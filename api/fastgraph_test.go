@@ -4,24 +4,61 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/ethox/ethox/api"
 	"github.com/ethox/ethox/graphstore"
 )
 
-// The whole-graph fast path writes exactly the bytes gqlgen's executor writes.
+// The whole-graph fast path writes exactly the bytes gqlgen's executor
+// writes: for a query selecting every field it claims (generated from the
+// schema walk that decides what it writes), on an empty database, uploads
+// with odd values and a generated network (profiles, params), and for
+// hand-written queries with aliases, reordered fields and queries that fall
+// back.
 func TestGraphFastPathMatchesExecutor(t *testing.T) {
+	all := api.FastGraphQueryForTest()
+	for _, want := range []string{"initialEffectOnUsage", "betweennessCentrality", "traitKeys", "params", "weight", "directed"} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("the generated query lacks %s: %s", want, all)
+		}
+	}
 	forEachDB(t, func(t *testing.T, dialect string) {
 		e := newEnv(t, dialect)
+		slow := httptest.NewServer(api.NewHandler(api.Options{Client: e.db.Client, Graphs: graphstore.New(e.db),
+			CORSOrigins: []string{"*"}, MaxUploadBytes: 1 << 20, MaxBodyBytes: 1 << 20, DisableGraphFastPath: true,
+			Logger: slog.New(slog.DiscardHandler)}))
+		defer slow.Close()
+		same := func(q string, vars map[string]any) {
+			t.Helper()
+			body, _ := json.Marshal(map[string]any{"query": q, "variables": vars})
+			fast, slowBody := postRaw(t, e.url, body), postRaw(t, slow.URL, body)
+			if !bytes.Equal(fast, slowBody) {
+				t.Fatalf("query %.80q %v:\nfast %.600s\nslow %.600s", q, vars, fast, slowBody)
+			}
+		}
+		same(all, nil) // no network yet: an empty graph with a null network
+
 		up := e.mustUpload(readFixture(t, "ethox-network-20.json"), "fast <path> & \"quotes\"")
 		e.mustUpload([]byte(`{"nodes":[{"agent_id":"x","text_opinion":"line\nbreak \u2028 <b>","level_of_care":0.000001,"age":3,"extra":{"a":[1,"b"]}},{"agent_id":"y"}],"edges":[{"source":"x","target":"y","weight":1e-7}]}`), "odd values")
-		slow := httptest.NewServer(api.NewHandler(api.Options{Client: e.db.Client, Graphs: graphstore.New(e.db),
-			CORSOrigins: []string{"*"}, MaxUploadBytes: 1 << 20, MaxBodyBytes: 1 << 20, DisableGraphFastPath: true}))
-		defer slow.Close()
-		queries := []struct {
+		same(all, nil)
+		same(all, map[string]any{"id": up.UploadGraph.Network.ID})
+		var gen struct{ GenerateNetwork struct{ ID string } }
+		e.query(`mutation { generateNetwork(input: {numAgents: 40, seed: 7}) { id } }`, nil).decode(t, &gen)
+		same(all, nil)
+		same(all, map[string]any{"id": gen.GenerateNetwork.ID})
+		for reason, n := range fallbackCounts(t, e.url) {
+			if n != "0" {
+				t.Fatalf("the generated query fell back (%s: %s): the comparison did not test the fast path", reason, n)
+			}
+		}
+
+		for _, q := range []struct {
 			q    string
 			vars map[string]any
 		}{
@@ -31,15 +68,11 @@ func TestGraphFastPathMatchesExecutor(t *testing.T) {
 			   network { __typename id name source directed createdAt nodeCount edgeCount traitKeys params }
 			   e: edges { __typename weight target source } n: nodes { attributes profile traits agentId initialOpinion initialLevelOfCare initialEffectOnUsage } }
 			   b: graph(networkId: "` + up.UploadGraph.Network.ID + `") { metadata { nodeCount } } }`, nil},
-			{`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": "12884901999"}}, // an error: gqlgen's path
+			{`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": "12884901999"}}, // not found: gqlgen's path
 			{`{ graph { nodes { ... on GraphNode { agentId } } } }`, nil},                                           // a fragment: gqlgen's path
-		}
-		for _, q := range queries {
-			body, _ := json.Marshal(map[string]any{"query": q.q, "variables": q.vars})
-			fast, slowBody := postRaw(t, e.url, body), postRaw(t, slow.URL, body)
-			if !bytes.Equal(fast, slowBody) {
-				t.Fatalf("query %.60q:\nfast %.400s\nslow %.400s", q.q, fast, slowBody)
-			}
+			{`{ graph { network { id agents(first: 2) { totalCount } } } }`, nil},                                   // a field left to gqlgen
+		} {
+			same(q.q, q.vars)
 		}
 	})
 }
@@ -53,4 +86,66 @@ func postRaw(t *testing.T, base string, body []byte) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return b
+}
+
+// Every graph query the fast path hands to gqlgen is counted by reason in
+// /metrics and logged at WARN with the reason; other queries are not.
+func TestGraphFastPathFallbacksCountedAndLogged(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect string) {
+		var logs syncBuffer
+		e := newEnv(t, dialect, func(o *api.Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+		e.mustUpload(readFixture(t, "ethox-network-20.json"), "fallbacks")
+		for _, c := range []struct{ query, reason, detail string }{
+			{`{ graph { nodes { agentId } } }`, "", ""},
+			{`{ networks { totalCount } }`, "", ""},
+			{`{ graph { nodes { ...N } } } fragment N on GraphNode { agentId }`, "query_shape", "a fragment spread"},
+			{`{ ... on Query { graph { edges { weight } } } }`, "query_shape", "an inline fragment"},
+			{`{ graph { edges @include(if: true) { weight } } }`, "query_shape", "a directive on Graph.edges"},
+			{`{ graph { metadata { nodeCount } } defaultNetwork { id } }`, "query_shape", "root field Query.defaultNetwork beside graph"},
+			{`{ graph { network { exports { graphml } } } }`, "unwritten_field", "Network.exports is left to gqlgen"},
+			{`{ graph(networkId: "not-an-id") { edges { weight } } }`, "bad_argument", "networkId is not an ID"},
+			{`{ graph(networkId: "12884901999") { edges { weight } } }`, "load_error", "the network could not be read"},
+		} {
+			before := len(logs.lines())
+			e.query(c.query, nil)
+			line := ""
+			for _, l := range logs.lines()[before-1:] {
+				if strings.Contains(l, "graph fast path") {
+					line = l
+				}
+			}
+			switch {
+			case c.reason == "" && line != "":
+				t.Errorf("%s: logged %s", c.query, line)
+			case c.reason != "" && !(strings.Contains(line, "level=WARN") && strings.Contains(line, "reason="+c.reason) && strings.Contains(line, c.detail)):
+				t.Errorf("%s: log line %q, want WARN with reason %s and %q", c.query, line, c.reason, c.detail)
+			}
+		}
+		want := map[string]string{"query_shape": "4", "unwritten_field": "1", "bad_argument": "1", "load_error": "1", "unwritable_value": "0", "panic": "0"}
+		if got := fallbackCounts(t, e.url); !maps.Equal(got, want) {
+			t.Errorf("ethox_graph_fast_path_fallbacks_total = %v, want %v", got, want)
+		}
+	})
+}
+
+// fallbackCounts reads ethox_graph_fast_path_fallbacks_total by reason from /metrics.
+func fallbackCounts(t *testing.T, base string) map[string]string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	out := map[string]string{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, `ethox_graph_fast_path_fallbacks_total{reason="`); ok {
+			reason, n, _ := strings.Cut(rest, `"} `)
+			out[reason] = n
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("/metrics has no ethox_graph_fast_path_fallbacks_total")
+	}
+	return out
 }

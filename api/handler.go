@@ -180,7 +180,8 @@ func NewGraphQL(o Options) http.Handler {
 	if o.checker == nil {
 		o.checker = throttleAuth(o.Auth, o.AuthFailures)
 	}
-	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)}))
+	schema := resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)})
+	srv := handler.New(schema)
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		// A peer that stops answering pings cancels its subscriptions.
@@ -228,7 +229,8 @@ func NewGraphQL(o Options) http.Handler {
 	srv.AroundOperations(authorize(o.checker, o.RequireAuthForReads, newRateLimits(o.MutationRate, o.RunRate), o.Logger))
 	srv.AroundOperations(subscriptionLimit(o.MaxSubscriptionsPerConnection))
 	if !o.DisableGraphFastPath && o.Graphs != nil {
-		srv.AroundOperations(fastGraph(o.Graphs))
+		// Panics when the schema has a graph field the fast path cannot write.
+		srv.AroundOperations(mustFastGraph(schema.Schema(), o.Graphs, o.Logger, o.Metrics))
 	}
 	srv.SetErrorPresenter(errorPresenter(o.Logger))
 	srv.SetRecoverFunc(recoverFunc(o.Logger))

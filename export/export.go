@@ -174,7 +174,7 @@ func NetworkJSON(g *graphstore.Graph, w io.Writer) error {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.Marshal(nodeObject(&g.Nodes[i]))
+		b, err := json.Marshal(NodeObject(&g.Nodes[i]))
 		if err != nil {
 			return err
 		}
@@ -195,7 +195,10 @@ func NetworkJSON(g *graphstore.Graph, w io.Writer) error {
 	return bw.Flush()
 }
 
-func nodeObject(n *network.Node) map[string]any {
+// NodeObject is one node of network.json: its attributes, the named fields it
+// has, traits and profile. The prototype's REST API (legacyapi) serves nodes
+// in this shape too.
+func NodeObject(n *network.Node) map[string]any {
 	m := make(map[string]any, len(n.Attributes)+12)
 	for k, v := range n.Attributes {
 		m[k] = v

@@ -122,17 +122,29 @@ type Graph struct {
 	TraitKeys []string
 	AgentPKs  []int // primary key of each node, in node order
 
-	memo sync.Map // values derived from this (immutable, cached) graph; see Memo
+	encoded encodedJSON // see NodeTraitsJSON
 }
 
-// Memo returns the value stored under key, computing it once. Readers use it
-// to keep work derived from a cached graph (such as encoded fields) with it.
-func (g *Graph) Memo(key string, compute func() any) any {
-	if v, ok := g.memo.Load(key); ok {
-		return v
-	}
-	v, _ := g.memo.LoadOrStore(key, compute())
-	return v
+// encodedJSON holds JSON pieces of a Graph, encoded once on first use: a
+// loaded graph never changes, and the pieces are dropped with it from the cache.
+type encodedJSON struct {
+	once   sync.Once
+	traits [][]byte
+}
+
+// NodeTraitsJSON returns every node's traits as encode writes them, in node
+// order. encode runs on the first call only; later calls return the same
+// slices, which callers must not modify. Its one caller is the graph fast
+// path (api/fastgraph.go), with the Traits scalar's encoder: traits are the
+// bulk of a node's bytes.
+func (g *Graph) NodeTraitsJSON(encode func(map[string]float64) []byte) [][]byte {
+	g.encoded.once.Do(func() {
+		g.encoded.traits = make([][]byte, len(g.Nodes))
+		for i := range g.Nodes {
+			g.encoded.traits[i] = encode(g.Nodes[i].Traits)
+		}
+	})
+	return g.encoded.traits
 }
 
 // LoadGraph reads a whole network: the default one when id is nil. With no

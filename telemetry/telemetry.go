@@ -29,6 +29,9 @@ type Metrics struct {
 	LLMFailures   prometheus.Counter
 	LLMLatency    prometheus.Histogram
 	LLMAnomalies  *prometheus.CounterVec // kind (llm.Anomaly*: a fixed set)
+	// GraphFastPathFallbacks counts graph queries the fast path handed to
+	// gqlgen, by reason (a fixed set in api/fastgraph.go).
+	GraphFastPathFallbacks *prometheus.CounterVec
 }
 
 // New registers every collector; db feeds the pool statistics and the gauges
@@ -53,9 +56,11 @@ func New(db *sql.DB) *Metrics {
 			Help: "Wall time of an agent's LLM call, retries included.", Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60}}),
 		LLMAnomalies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ethox_llm_answer_anomalies_total",
 			Help: "Repairs made to LLM answers by kind: token counts out of range, NUL bytes, invalid UTF-8, text too long."}, []string{"kind"}),
+		GraphFastPathFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ethox_graph_fast_path_fallbacks_total",
+			Help: "graph queries answered by gqlgen's executor instead of the fast path, by reason."}, []string{"reason"}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Operations, m.OperationTime,
-		m.LLMCalls, m.LLMTokens, m.LLMRetries, m.LLMFailures, m.LLMLatency, m.LLMAnomalies,
+		m.LLMCalls, m.LLMTokens, m.LLMRetries, m.LLMFailures, m.LLMLatency, m.LLMAnomalies, m.GraphFastPathFallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		r.MustRegister(collectors.NewDBStatsCollector(db, "ethox"),
