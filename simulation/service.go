@@ -279,7 +279,11 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		return nil, err
 	}
 	// Read it back through the root client: the created entity is bound to the committed transaction.
-	return s.db.Client.Simulation.Get(ctx, sim.ID)
+	sim, err = s.db.Client.Simulation.Get(ctx, sim.ID)
+	if err == nil {
+		s.logRun(ctx, sim)
+	}
+	return sim, err
 }
 
 // checkModel refuses, for a run that calls the LLM, a model the operator did

@@ -53,6 +53,9 @@ func (s *Service) setStatus(ctx context.Context, tx *sql.Tx, client *ent.Client,
 	if terminal(to) {
 		s.forgetPlan(id)
 	}
+	if sim, err := client.Simulation.Get(ctx, id); err == nil {
+		s.logRun(ctx, sim)
+	}
 	return true, s.emitStatus(ctx, tx, id, to)
 }
 
