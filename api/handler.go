@@ -90,7 +90,8 @@ type Options struct {
 	// AuthFailures limits invalid tokens per client IP (0: no limit).
 	AuthFailures RateLimit
 
-	checker checker // Auth behind the failure limit, shared by every entry point
+	checker checker     // Auth behind the failure limit, shared by every entry point
+	limits  *rateLimits // mutation and run limits, shared by GraphQL and the REST API
 }
 
 // NewHandler returns the server's root handler.
@@ -102,6 +103,7 @@ func NewHandler(o Options) http.Handler {
 		o.Auth = auth.New(nil, nil, false)
 	}
 	o.checker = throttleAuth(o.Auth, o.AuthFailures)
+	o.limits = newRateLimits(o.MutationRate, o.RunRate)
 	mux := http.NewServeMux()
 	if o.SSEKeepAlive == 0 {
 		o.SSEKeepAlive = 15 * time.Second
@@ -140,6 +142,9 @@ func NewHandler(o Options) http.Handler {
 		guarded := requireRole(o.checker, readNeed, "downloads", false, o.Logger, reads)
 		mux.Handle("/exports/", guarded)
 		mux.Handle("/reports/", guarded)
+	}
+	if o.Client != nil && o.Graphs != nil && o.Sims != nil && o.Reports != nil {
+		mountLegacy(mux, o) // the prototype's REST API, under /api/
 	}
 	if o.RiverUI != nil {
 		// Cross-origin protection: a browser's cached Basic credentials must not
@@ -226,7 +231,7 @@ func NewGraphQL(o Options) http.Handler {
 		srv.AroundOperations(operationMetrics(o.Metrics)) // outermost: it also sees the fast path
 	}
 	// Before the fast path, so whole-graph reads are checked too.
-	srv.AroundOperations(authorize(o.checker, o.RequireAuthForReads, newRateLimits(o.MutationRate, o.RunRate), o.Logger))
+	srv.AroundOperations(authorize(o.checker, o.RequireAuthForReads, o.rateLimits(), o.Logger))
 	srv.AroundOperations(subscriptionLimit(o.MaxSubscriptionsPerConnection))
 	if !o.DisableGraphFastPath && o.Graphs != nil {
 		// Panics when the schema has a graph field the fast path cannot write.
