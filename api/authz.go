@@ -24,14 +24,6 @@ var mutationRoles = map[string]auth.Role{
 // spend money on LLM calls (a report's narrative is one).
 var runMutations = map[string]bool{"runSimulation": true, "generateReport": true}
 
-type principalKey struct{}
-
-// PrincipalFrom returns who made the request, or nil when anonymous.
-func PrincipalFrom(ctx context.Context) *auth.Principal {
-	p, _ := ctx.Value(principalKey{}).(*auth.Principal)
-	return p
-}
-
 // authorize checks the token and role an operation needs before any of it
 // runs, then applies the mutation rate limits. A rejected operation runs no
 // field at all, so a document mixing allowed and forbidden mutations does
@@ -61,9 +53,6 @@ func authorize(a checker, readsNeedToken bool, limits *rateLimits, log *slog.Log
 		p, err := a.Check(ctx, BearerToken(ctx), need, what)
 		if err != nil {
 			return errorResponse(ctx, log, err)
-		}
-		if p != nil {
-			ctx = context.WithValue(ctx, principalKey{}, p)
 		}
 		if limits != nil && len(fields) > 0 {
 			key := "ip:" + ClientIP(ctx)
