@@ -87,6 +87,9 @@ type Options struct {
 	MaxSubscriptionsPerConnection int
 	// RiverUI, when set, is served at /riverui/ to admin tokens only.
 	RiverUI http.Handler
+	// Frontend, when set, is a built single-page app (FRONTEND_DIR) served at
+	// every path no route of the API takes; GraphiQL then moves to GraphiQLPath.
+	Frontend http.Handler
 	// AuthFailures limits invalid tokens per client IP (0: no limit).
 	AuthFailures RateLimit
 
@@ -153,7 +156,14 @@ func NewHandler(o Options) http.Handler {
 			requireRole(o.checker, auth.Admin, "the job queue UI", true, o.Logger, o.RiverUI)))
 	}
 	if !o.DisableIDE {
-		ide.Mount(mux, "/query", "Ethox")
+		if o.Frontend != nil {
+			ide.MountAt(mux, GraphiQLPath, "/query", "Ethox")
+		} else {
+			ide.Mount(mux, "/query", "Ethox")
+		}
+	}
+	if o.Frontend != nil {
+		mux.Handle("/", outsideAPI(o.Frontend)) // GET and HEAD; other methods get 405
 	}
 	// Cross-site form posts, no-cors fetches and WebSockets are refused before
 	// any handler reads them, unless their origin is allowed.

@@ -70,7 +70,17 @@ var (
 // Mount registers the IDE page at GET / (exactly) and its assets under
 // GET AssetPrefix on mux. HEAD is answered too; other methods get 405.
 func Mount(mux *http.ServeMux, endpoint, title string) {
-	mux.Handle("GET /{$}", newPage(endpoint, title))
+	MountAt(mux, "/", endpoint, title)
+}
+
+// MountAt is Mount with the page at GET pagePath (exactly) instead of /, for
+// a server whose / serves something else. The assets stay under AssetPrefix.
+func MountAt(mux *http.ServeMux, pagePath, endpoint, title string) {
+	pattern := "GET " + pagePath
+	if strings.HasSuffix(pagePath, "/") {
+		pattern += "{$}"
+	}
+	mux.Handle(pattern, newPage(endpoint, title))
 	mux.Handle("GET "+AssetPrefix, assetHandler{})
 }
 
