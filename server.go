@@ -33,6 +33,7 @@ import (
 	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/config"
 	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/frontend"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/reporting"
@@ -216,6 +217,15 @@ func serve(ctx context.Context) error {
 	if err := checkProduction(ctx, cfg, authn, db, log); err != nil {
 		return err
 	}
+	var app http.Handler // FRONTEND_DIR: nil (not a typed nil) when unset
+	if cfg.FrontendDir != "" {
+		fe, err := frontend.New(cfg.FrontendDir, frontend.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		defer fe.Close()
+		app = fe // frontend.New logs what it serves; GraphiQL moves to /graphiql
+	}
 	if !cfg.Production() && slices.Contains(cfg.CORSOrigins, "*") {
 		log.Warn("CORS_ALLOWED_ORIGINS=*: any web page open in a browser may call this API, change data and open WebSockets; the default allows only pages on this machine")
 	}
@@ -275,6 +285,7 @@ func serve(ctx context.Context) error {
 		MaxSubscriptionsPerConnection: cfg.MaxSubsPerConn,
 		AuthFailures:                  api.RateLimit{PerMinute: cfg.AuthFailureLimit, Burst: cfg.AuthFailureLimit},
 		RiverUI:                       jobsUI,
+		Frontend:                      app,
 	})
 	// Requests keep their context through a SIGTERM so Shutdown can drain
 	// them; WebSocket and SSE streams are ended by closing shutdown instead

@@ -59,7 +59,8 @@ type Config struct {
 	JobTimeout         time.Duration
 	JobRescueAfter     time.Duration
 	JobPollInterval    time.Duration
-	DemoData           bool // create a demo network when the database has none
+	DemoData           bool   // create a demo network when the database has none
+	FrontendDir        string // a built single-page app served at /; "" = none
 	ProgressInterval   time.Duration
 
 	// Security and limits (README "Production").
@@ -148,6 +149,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER"),
 		JobPollInterval:    p.duration("JOB_POLL_INTERVAL"),
 		DemoData:           p.bool("DEMO_DATA"),
+		FrontendDir:        p.str("FRONTEND_DIR"),
 		ProgressInterval:   p.duration("SIM_PROGRESS_INTERVAL"),
 
 		// Development stays open and friendly; production is closed unless

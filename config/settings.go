@@ -96,6 +96,12 @@ var Settings = []Setting{
 	{Name: "DEMO_DATA", Group: GroupServer, Type: TypeBool, Default: "true",
 		Doc:         "on first start with an empty database, create a demo network (200 synthetic agents, fixed seed)",
 		ProdExample: "false", ProdNote: "No demo network in production."},
+	{Name: "FRONTEND_DIR", Group: GroupServer, Type: TypeString, Default: "",
+		Doc: "a built single-page app (the prototype's React front end: Vite's `dist/`) served at `/` beside the API, " +
+			"as WhiteNoise did: files compressed once (brotli, zstd, gzip), fingerprinted assets cached for a year, " +
+			"`index.html` for client-side routes; GraphiQL moves to `/graphiql`. Empty: no front end, GraphiQL at `/`; " +
+			"see [Migrating from the prototype](#migrating-from-the-prototype)",
+		ProdNote: "A directory the service user can read; the server refuses to start when it has no index.html."},
 
 	// Database
 	{Name: "DATABASE_URL", Group: GroupDatabase, Type: TypeString, Default: "",
@@ -144,7 +150,7 @@ var Settings = []Setting{
 		ProdNote: "deploy/nginx/ethox.conf connects from 127.0.0.2 (proxy_bind), so local clients on 127.0.0.1, e.g. " +
 			"a Prometheus scraping http://127.0.0.1:8080/metrics, are not redirected."},
 	{Name: "ENABLE_IDE", Group: GroupSecurity, Type: TypeBool, Default: "true", ProdDefault: "false",
-		Doc: "the GraphiQL page at `/`"},
+		Doc: "the GraphiQL page at `/` (at `/graphiql` when `FRONTEND_DIR` serves a front end)"},
 	{Name: "ENABLE_INTROSPECTION", Group: GroupSecurity, Type: TypeBool, Default: "true", ProdDefault: "false",
 		Doc: "schema introspection"},
 	{Name: "AUTH_FAILURE_LIMIT", Group: GroupSecurity, Type: TypeInt, Default: "20",
