@@ -171,16 +171,17 @@ var Settings = []Setting{
 	{Name: "RATE_LIMIT_MUTATIONS_BURST", Group: GroupLimits, Type: TypeInt, Default: "20",
 		Doc: "mutations a token or IP may send at once before `RATE_LIMIT_MUTATIONS` paces them (1 or more)"},
 	{Name: "RATE_LIMIT_RUNS", Group: GroupLimits, Type: TypeInt, Default: "0", ProdDefault: "6",
-		Doc: "`runSimulation` and `generateReport` (both spend LLM calls) per minute per token or IP, on top of the " +
-			"mutation limit (0 = off)"},
+		Doc: "`runSimulation` and `generateReport` (both spend LLM calls; their REST endpoints `/api/simulations/run/` " +
+			"and `/api/simulations/report/` too) per minute per token or IP, on top of the mutation limit (0 = off)"},
 	{Name: "RATE_LIMIT_RUNS_BURST", Group: GroupLimits, Type: TypeInt, Default: "3",
 		Doc: "runs a token or IP may start at once before `RATE_LIMIT_RUNS` paces them (1 or more)"},
 	{Name: "READ_HEADER_TIMEOUT", Group: GroupLimits, Type: TypeDuration, Default: "10s",
 		Doc: "time to read a request's headers"},
 	{Name: "READ_TIMEOUT", Group: GroupLimits, Type: TypeDuration, Default: "10m",
-		Doc: "time to read a whole request, body included; spares WebSockets"},
+		Doc: "time to read a whole request, body included; spares WebSockets, and `/api/simulations/run/` once its body is read"},
 	{Name: "WRITE_TIMEOUT", Group: GroupLimits, Type: TypeDuration, Default: "60s",
-		Doc: "time to write a response; spares WebSockets, SSE subscriptions and `/exports/` downloads"},
+		Doc: "time to write a response; spares WebSockets, SSE subscriptions, `/exports/` downloads and " +
+			"`/api/simulations/run/`, which waits for its run"},
 	{Name: "IDLE_TIMEOUT", Group: GroupLimits, Type: TypeDuration, Default: "120s",
 		Doc: "how long an idle keep-alive connection stays open"},
 	{Name: "MAX_WS_CONNECTIONS", Group: GroupLimits, Type: TypeInt, Default: "1000",
