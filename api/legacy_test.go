@@ -726,9 +726,11 @@ func TestLegacyCrossSiteAndCORS(t *testing.T) {
 	}
 }
 
-// The request metrics carry the route pattern, never the raw path.
+// The request metrics carry the route pattern, never the raw path; every
+// request is in the request log.
 func TestLegacyMetricsByRoute(t *testing.T) {
-	e := newEnv(t, "sqlite")
+	var logs syncBuffer
+	e := newEnv(t, "sqlite", func(o *api.Options) { o.Logger = slogJSON(&logs) })
 	e.rest(http.MethodGet, "/api/graph/", "", nil)
 	e.rest(http.MethodGet, "/api/nodes/agent-42/", "", nil)
 	e.restUpload([]byte(tinyGraph))
@@ -753,6 +755,49 @@ func TestLegacyMetricsByRoute(t *testing.T) {
 	if strings.Contains(string(metrics), "agent-42") || strings.Contains(string(metrics), "whatever") {
 		t.Error("a raw path is in the metrics")
 	}
+	logged := map[string]bool{}
+	for _, l := range logs.lines() {
+		var rec struct{ Msg, Method, Path string }
+		if json.Unmarshal([]byte(l), &rec) == nil && rec.Msg == "request" {
+			logged[rec.Method+" "+rec.Path] = true
+		}
+	}
+	for _, want := range []string{"GET /api/graph/", "GET /api/nodes/agent-42/", "POST /api/graph/upload/", "POST /api/simulations/report/",
+		"GET /api/simulations/report/", "POST /api/simulations/run/", "GET /api/whatever/9/"} {
+		if !logged[want] {
+			t.Errorf("request log lacks %s", want)
+		}
+	}
+}
+
+// At shutdown a waiting run request is answered, naming its run, which goes on.
+func TestLegacyRunAnsweredAtShutdown(t *testing.T) {
+	shutdown := make(chan struct{})
+	e := newEnv(t, "sqlite", func(o *api.Options) { o.Shutdown = shutdown })
+	e.fk.SetLatency(2 * time.Second)
+	done := make(chan restResp, 1)
+	go func() {
+		done <- e.restJSON("/api/simulations/run/", map[string]any{"trigger": "Interrupted wait.", "num_agents": 2})
+	}()
+	var id string
+	for deadline := time.Now().Add(20 * time.Second); id == ""; {
+		_ = e.db.SQL.QueryRow(`SELECT CAST(id AS TEXT) FROM simulations WHERE trigger = 'Interrupted wait.'`).Scan(&id)
+		if time.Now().After(deadline) {
+			t.Fatal("the run was never created")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(shutdown)
+	select {
+	case r := <-done:
+		if d := r.detail(t); r.Status != http.StatusServiceUnavailable || !strings.Contains(d, id) || !strings.Contains(d, "shutting down") {
+			t.Fatalf("at shutdown: %d %s", r.Status, r.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting request was not answered at shutdown")
+	}
+	e.fk.SetLatency(time.Millisecond)
+	waitDone(t, e, id)
 }
 
 // The run endpoint waits past WRITE_TIMEOUT and READ_TIMEOUT; a client that

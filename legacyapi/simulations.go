@@ -56,6 +56,13 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusBadRequest, msg)
 		return
 	}
+	// The body is read: from here on the request only waits, for the
+	// population (up to MAX_GENERATE_AGENTS) and then the run, and neither
+	// deadline may cut it (WRITE_TIMEOUT; READ_TIMEOUT, whose expiry would
+	// also cancel the request). The answer is written at once when the run ends.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	rounds, engine := 1, string(entsim.EngineLLM)
 	sim, err := h.o.Sims.Run(detachedFor(r.Context()), simulation.RunInput{
 		Trigger: trigger, NumAgents: &n, Rounds: &rounds, Engine: &engine,
@@ -64,12 +71,6 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	// From here on the request only waits, its body read: neither deadline
-	// (WRITE_TIMEOUT, READ_TIMEOUT, whose expiry would also cancel the
-	// request) may cut it. The answer is written at once when the run ends.
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
 	sim, err = h.wait(r.Context(), sim.ID)
 	id := strconv.Itoa(sim.ID)
 	switch {
