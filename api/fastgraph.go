@@ -18,6 +18,7 @@ import (
 
 	"github.com/ethox/ethox/graph/scalars"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/network"
 	"github.com/ethox/ethox/telemetry"
 )
 
@@ -96,6 +97,9 @@ var fastTypes = map[string]map[string]fastField{
 		"age": {typ: "Int", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
 			return writeOptional(w, g.Nodes[i].Age, writeInt)
 		}},
+		"ageBracket": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+			return writeOptional(w, network.AgeBracket(g.Nodes[i].Age, g.Nodes[i].Profile), writeString)
+		}},
 		"gender": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
 			return writeOptional(w, g.Nodes[i].Gender, writeString)
 		}},
@@ -129,6 +133,7 @@ var leftToGqlgen = map[string]bool{
 	"Network.ties":        true,
 	"Network.simulations": true,
 	"Network.exports":     true, // download links
+	"Network.isDefault":   true, // read from the database: the cached network may no longer be the default
 }
 
 // Why a graph read went to gqlgen: the label values of

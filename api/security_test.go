@@ -68,13 +68,14 @@ var mutationCases = map[string]struct {
 	doc  string
 	need string // lowest role allowed
 }{
-	"uploadGraph":      {uploadMutation, "writer"},
-	"importGraph":      {`mutation { importGraph(input: {nodes: [{agentId: "a"}], edges: []}) { network { id } } }`, "writer"},
-	"deleteNetwork":    {`mutation { deleteNetwork(id: "999999") { deletedId } }`, "admin"},
-	"generateNetwork":  {`mutation { generateNetwork(input: {numAgents: 5, seed: 1}) { id } }`, "writer"},
-	"runSimulation":    {`mutation { runSimulation(input: {trigger: "x", engine: DEGROOT, rounds: 1}) { id } }`, "writer"},
-	"cancelSimulation": {`mutation { cancelSimulation(id: "999999") { id } }`, "writer"},
-	"generateReport":   {`mutation { generateReport(simulationId: "999999") { version } }`, "writer"},
+	"uploadGraph":       {uploadMutation, "writer"},
+	"importGraph":       {`mutation { importGraph(input: {nodes: [{agentId: "a"}], edges: []}) { network { id } } }`, "writer"},
+	"deleteNetwork":     {`mutation { deleteNetwork(id: "999999") { deletedId } }`, "admin"},
+	"setDefaultNetwork": {`mutation { setDefaultNetwork(id: "999999") { id } }`, "writer"},
+	"generateNetwork":   {`mutation { generateNetwork(input: {numAgents: 5, seed: 1}) { id } }`, "writer"},
+	"runSimulation":     {`mutation { runSimulation(input: {trigger: "x", engine: DEGROOT, rounds: 1}) { id } }`, "writer"},
+	"cancelSimulation":  {`mutation { cancelSimulation(id: "999999") { id } }`, "writer"},
+	"generateReport":    {`mutation { generateReport(simulationId: "999999") { version } }`, "writer"},
 }
 
 // as sends a mutation case with a token: uploads as a multipart request.

@@ -26,7 +26,7 @@ type Agent struct {
 	Traits map[string]float64 `json:"traits,omitempty"`
 	// Profile holds the value of the "profile" field.
 	Profile map[string]interface{} `json:"profile,omitempty"`
-	// Age holds the value of the "age" field.
+	// Age in years. A population from the prototype, or from a survey with only an age bracket, carries the bracket's representative age: 22 (Under 25), 32 (25-40) or 55 (40+), the prototype's colour scale; ageBracket gives the bracket itself.
 	Age *int `json:"age,omitempty"`
 	// Gender holds the value of the "gender" field.
 	Gender *string `json:"gender,omitempty"`

@@ -18,6 +18,7 @@ import (
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -38,6 +39,8 @@ type Client struct {
 	Agent *AgentClient
 	// AgentState is the client for interacting with the AgentState builders.
 	AgentState *AgentStateClient
+	// DefaultSelection is the client for interacting with the DefaultSelection builders.
+	DefaultSelection *DefaultSelectionClient
 	// Network is the client for interacting with the Network builders.
 	Network *NetworkClient
 	// Report is the client for interacting with the Report builders.
@@ -62,6 +65,7 @@ func (c *Client) init() {
 	c.APIToken = NewAPITokenClient(c.config)
 	c.Agent = NewAgentClient(c.config)
 	c.AgentState = NewAgentStateClient(c.config)
+	c.DefaultSelection = NewDefaultSelectionClient(c.config)
 	c.Network = NewNetworkClient(c.config)
 	c.Report = NewReportClient(c.config)
 	c.Simulation = NewSimulationClient(c.config)
@@ -157,16 +161,17 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		APIToken:        NewAPITokenClient(cfg),
-		Agent:           NewAgentClient(cfg),
-		AgentState:      NewAgentStateClient(cfg),
-		Network:         NewNetworkClient(cfg),
-		Report:          NewReportClient(cfg),
-		Simulation:      NewSimulationClient(cfg),
-		SimulationEvent: NewSimulationEventClient(cfg),
-		Tie:             NewTieClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		APIToken:         NewAPITokenClient(cfg),
+		Agent:            NewAgentClient(cfg),
+		AgentState:       NewAgentStateClient(cfg),
+		DefaultSelection: NewDefaultSelectionClient(cfg),
+		Network:          NewNetworkClient(cfg),
+		Report:           NewReportClient(cfg),
+		Simulation:       NewSimulationClient(cfg),
+		SimulationEvent:  NewSimulationEventClient(cfg),
+		Tie:              NewTieClient(cfg),
 	}, nil
 }
 
@@ -184,16 +189,17 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		APIToken:        NewAPITokenClient(cfg),
-		Agent:           NewAgentClient(cfg),
-		AgentState:      NewAgentStateClient(cfg),
-		Network:         NewNetworkClient(cfg),
-		Report:          NewReportClient(cfg),
-		Simulation:      NewSimulationClient(cfg),
-		SimulationEvent: NewSimulationEventClient(cfg),
-		Tie:             NewTieClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		APIToken:         NewAPITokenClient(cfg),
+		Agent:            NewAgentClient(cfg),
+		AgentState:       NewAgentStateClient(cfg),
+		DefaultSelection: NewDefaultSelectionClient(cfg),
+		Network:          NewNetworkClient(cfg),
+		Report:           NewReportClient(cfg),
+		Simulation:       NewSimulationClient(cfg),
+		SimulationEvent:  NewSimulationEventClient(cfg),
+		Tie:              NewTieClient(cfg),
 	}, nil
 }
 
@@ -223,8 +229,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Agent, c.AgentState, c.Network, c.Report, c.Simulation,
-		c.SimulationEvent, c.Tie,
+		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Network, c.Report,
+		c.Simulation, c.SimulationEvent, c.Tie,
 	} {
 		n.Use(hooks...)
 	}
@@ -234,8 +240,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Agent, c.AgentState, c.Network, c.Report, c.Simulation,
-		c.SimulationEvent, c.Tie,
+		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Network, c.Report,
+		c.Simulation, c.SimulationEvent, c.Tie,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -250,6 +256,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Agent.mutate(ctx, m)
 	case *AgentStateMutation:
 		return c.AgentState.mutate(ctx, m)
+	case *DefaultSelectionMutation:
+		return c.DefaultSelection.mutate(ctx, m)
 	case *NetworkMutation:
 		return c.Network.mutate(ctx, m)
 	case *ReportMutation:
@@ -728,6 +736,155 @@ func (c *AgentStateClient) mutate(ctx context.Context, m *AgentStateMutation) (V
 	}
 }
 
+// DefaultSelectionClient is a client for the DefaultSelection schema.
+type DefaultSelectionClient struct {
+	config
+}
+
+// NewDefaultSelectionClient returns a client for the DefaultSelection from the given config.
+func NewDefaultSelectionClient(c config) *DefaultSelectionClient {
+	return &DefaultSelectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `defaultselection.Hooks(f(g(h())))`.
+func (c *DefaultSelectionClient) Use(hooks ...Hook) {
+	c.hooks.DefaultSelection = append(c.hooks.DefaultSelection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `defaultselection.Intercept(f(g(h())))`.
+func (c *DefaultSelectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DefaultSelection = append(c.inters.DefaultSelection, interceptors...)
+}
+
+// Create returns a builder for creating a DefaultSelection entity.
+func (c *DefaultSelectionClient) Create() *DefaultSelectionCreate {
+	mutation := newDefaultSelectionMutation(c.config, OpCreate)
+	return &DefaultSelectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DefaultSelection entities.
+func (c *DefaultSelectionClient) CreateBulk(builders ...*DefaultSelectionCreate) *DefaultSelectionCreateBulk {
+	return &DefaultSelectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DefaultSelectionClient) MapCreateBulk(slice any, setFunc func(*DefaultSelectionCreate, int)) *DefaultSelectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DefaultSelectionCreateBulk{err: fmt.Errorf("calling to DefaultSelectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DefaultSelectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DefaultSelectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DefaultSelection.
+func (c *DefaultSelectionClient) Update() *DefaultSelectionUpdate {
+	mutation := newDefaultSelectionMutation(c.config, OpUpdate)
+	return &DefaultSelectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DefaultSelectionClient) UpdateOne(_m *DefaultSelection) *DefaultSelectionUpdateOne {
+	mutation := newDefaultSelectionMutation(c.config, OpUpdateOne, withDefaultSelection(_m))
+	return &DefaultSelectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DefaultSelectionClient) UpdateOneID(id int) *DefaultSelectionUpdateOne {
+	mutation := newDefaultSelectionMutation(c.config, OpUpdateOne, withDefaultSelectionID(id))
+	return &DefaultSelectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DefaultSelection.
+func (c *DefaultSelectionClient) Delete() *DefaultSelectionDelete {
+	mutation := newDefaultSelectionMutation(c.config, OpDelete)
+	return &DefaultSelectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DefaultSelectionClient) DeleteOne(_m *DefaultSelection) *DefaultSelectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DefaultSelectionClient) DeleteOneID(id int) *DefaultSelectionDeleteOne {
+	builder := c.Delete().Where(defaultselection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DefaultSelectionDeleteOne{builder}
+}
+
+// Query returns a query builder for DefaultSelection.
+func (c *DefaultSelectionClient) Query() *DefaultSelectionQuery {
+	return &DefaultSelectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDefaultSelection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DefaultSelection entity by its id.
+func (c *DefaultSelectionClient) Get(ctx context.Context, id int) (*DefaultSelection, error) {
+	return c.Query().Where(defaultselection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DefaultSelectionClient) GetX(ctx context.Context, id int) *DefaultSelection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryNetwork queries the network edge of a DefaultSelection.
+func (c *DefaultSelectionClient) QueryNetwork(_m *DefaultSelection) *NetworkQuery {
+	query := (&NetworkClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(defaultselection.Table, defaultselection.FieldID, id),
+			sqlgraph.To(network.Table, network.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, defaultselection.NetworkTable, defaultselection.NetworkColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DefaultSelectionClient) Hooks() []Hook {
+	return c.hooks.DefaultSelection
+}
+
+// Interceptors returns the client interceptors.
+func (c *DefaultSelectionClient) Interceptors() []Interceptor {
+	return c.inters.DefaultSelection
+}
+
+func (c *DefaultSelectionClient) mutate(ctx context.Context, m *DefaultSelectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DefaultSelectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DefaultSelectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DefaultSelectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DefaultSelectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DefaultSelection mutation op: %q", m.Op())
+	}
+}
+
 // NetworkClient is a client for the Network schema.
 type NetworkClient struct {
 	config
@@ -877,6 +1034,22 @@ func (c *NetworkClient) QuerySimulations(_m *Network) *SimulationQuery {
 			sqlgraph.From(network.Table, network.FieldID, id),
 			sqlgraph.To(simulation.Table, simulation.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, network.SimulationsTable, network.SimulationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDefaultSelections queries the default_selections edge of a Network.
+func (c *NetworkClient) QueryDefaultSelections(_m *Network) *DefaultSelectionQuery {
+	query := (&DefaultSelectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(network.Table, network.FieldID, id),
+			sqlgraph.To(defaultselection.Table, defaultselection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, network.DefaultSelectionsTable, network.DefaultSelectionsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1556,12 +1729,12 @@ func (c *TieClient) mutate(ctx context.Context, m *TieMutation) (Value, error) {
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Agent, AgentState, Network, Report, Simulation, SimulationEvent,
-		Tie []ent.Hook
+		APIToken, Agent, AgentState, DefaultSelection, Network, Report, Simulation,
+		SimulationEvent, Tie []ent.Hook
 	}
 	inters struct {
-		APIToken, Agent, AgentState, Network, Report, Simulation, SimulationEvent,
-		Tie []ent.Interceptor
+		APIToken, Agent, AgentState, DefaultSelection, Network, Report, Simulation,
+		SimulationEvent, Tie []ent.Interceptor
 	}
 )
 

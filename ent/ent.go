@@ -15,6 +15,7 @@ import (
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -80,14 +81,15 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apitoken.Table:        apitoken.ValidColumn,
-			agent.Table:           agent.ValidColumn,
-			agentstate.Table:      agentstate.ValidColumn,
-			network.Table:         network.ValidColumn,
-			report.Table:          report.ValidColumn,
-			simulation.Table:      simulation.ValidColumn,
-			simulationevent.Table: simulationevent.ValidColumn,
-			tie.Table:             tie.ValidColumn,
+			apitoken.Table:         apitoken.ValidColumn,
+			agent.Table:            agent.ValidColumn,
+			agentstate.Table:       agentstate.ValidColumn,
+			defaultselection.Table: defaultselection.ValidColumn,
+			network.Table:          network.ValidColumn,
+			report.Table:           report.ValidColumn,
+			simulation.Table:       simulation.ValidColumn,
+			simulationevent.Table:  simulationevent.ValidColumn,
+			tie.Table:              tie.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

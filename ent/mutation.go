@@ -14,6 +14,7 @@ import (
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/report"
@@ -32,14 +33,15 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIToken        = "APIToken"
-	TypeAgent           = "Agent"
-	TypeAgentState      = "AgentState"
-	TypeNetwork         = "Network"
-	TypeReport          = "Report"
-	TypeSimulation      = "Simulation"
-	TypeSimulationEvent = "SimulationEvent"
-	TypeTie             = "Tie"
+	TypeAPIToken         = "APIToken"
+	TypeAgent            = "Agent"
+	TypeAgentState       = "AgentState"
+	TypeDefaultSelection = "DefaultSelection"
+	TypeNetwork          = "Network"
+	TypeReport           = "Report"
+	TypeSimulation       = "Simulation"
+	TypeSimulationEvent  = "SimulationEvent"
+	TypeTie              = "Tie"
 )
 
 // APITokenMutation represents an operation that mutates the APIToken nodes in the graph.
@@ -3458,36 +3460,476 @@ func (m *AgentStateMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AgentState edge %s", name)
 }
 
+// DefaultSelectionMutation represents an operation that mutates the DefaultSelection nodes in the graph.
+type DefaultSelectionMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	clearedFields  map[string]struct{}
+	network        *int
+	clearednetwork bool
+	done           bool
+	oldValue       func(context.Context) (*DefaultSelection, error)
+	predicates     []predicate.DefaultSelection
+}
+
+var _ ent.Mutation = (*DefaultSelectionMutation)(nil)
+
+// defaultselectionOption allows management of the mutation configuration using functional options.
+type defaultselectionOption func(*DefaultSelectionMutation)
+
+// newDefaultSelectionMutation creates new mutation for the DefaultSelection entity.
+func newDefaultSelectionMutation(c config, op Op, opts ...defaultselectionOption) *DefaultSelectionMutation {
+	m := &DefaultSelectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDefaultSelection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDefaultSelectionID sets the ID field of the mutation.
+func withDefaultSelectionID(id int) defaultselectionOption {
+	return func(m *DefaultSelectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DefaultSelection
+		)
+		m.oldValue = func(ctx context.Context) (*DefaultSelection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DefaultSelection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDefaultSelection sets the old DefaultSelection of the mutation.
+func withDefaultSelection(node *DefaultSelection) defaultselectionOption {
+	return func(m *DefaultSelectionMutation) {
+		m.oldValue = func(context.Context) (*DefaultSelection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DefaultSelectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DefaultSelectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DefaultSelectionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DefaultSelectionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DefaultSelection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetNetworkID sets the "network_id" field.
+func (m *DefaultSelectionMutation) SetNetworkID(i int) {
+	m.network = &i
+}
+
+// NetworkID returns the value of the "network_id" field in the mutation.
+func (m *DefaultSelectionMutation) NetworkID() (r int, exists bool) {
+	v := m.network
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNetworkID returns the old "network_id" field's value of the DefaultSelection entity.
+// If the DefaultSelection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefaultSelectionMutation) OldNetworkID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNetworkID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNetworkID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNetworkID: %w", err)
+	}
+	return oldValue.NetworkID, nil
+}
+
+// ResetNetworkID resets all changes to the "network_id" field.
+func (m *DefaultSelectionMutation) ResetNetworkID() {
+	m.network = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DefaultSelectionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DefaultSelectionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DefaultSelection entity.
+// If the DefaultSelection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DefaultSelectionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DefaultSelectionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearNetwork clears the "network" edge to the Network entity.
+func (m *DefaultSelectionMutation) ClearNetwork() {
+	m.clearednetwork = true
+	m.clearedFields[defaultselection.FieldNetworkID] = struct{}{}
+}
+
+// NetworkCleared reports if the "network" edge to the Network entity was cleared.
+func (m *DefaultSelectionMutation) NetworkCleared() bool {
+	return m.clearednetwork
+}
+
+// NetworkIDs returns the "network" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// NetworkID instead. It exists only for internal usage by the builders.
+func (m *DefaultSelectionMutation) NetworkIDs() (ids []int) {
+	if id := m.network; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetNetwork resets all changes to the "network" edge.
+func (m *DefaultSelectionMutation) ResetNetwork() {
+	m.network = nil
+	m.clearednetwork = false
+}
+
+// Where appends a list predicates to the DefaultSelectionMutation builder.
+func (m *DefaultSelectionMutation) Where(ps ...predicate.DefaultSelection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DefaultSelectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DefaultSelectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DefaultSelection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DefaultSelectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DefaultSelectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DefaultSelection).
+func (m *DefaultSelectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DefaultSelectionMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.network != nil {
+		fields = append(fields, defaultselection.FieldNetworkID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, defaultselection.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DefaultSelectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case defaultselection.FieldNetworkID:
+		return m.NetworkID()
+	case defaultselection.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DefaultSelectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case defaultselection.FieldNetworkID:
+		return m.OldNetworkID(ctx)
+	case defaultselection.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DefaultSelection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DefaultSelectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case defaultselection.FieldNetworkID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNetworkID(v)
+		return nil
+	case defaultselection.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DefaultSelection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DefaultSelectionMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DefaultSelectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DefaultSelectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DefaultSelection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DefaultSelectionMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DefaultSelectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DefaultSelectionMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown DefaultSelection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DefaultSelectionMutation) ResetField(name string) error {
+	switch name {
+	case defaultselection.FieldNetworkID:
+		m.ResetNetworkID()
+		return nil
+	case defaultselection.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DefaultSelection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DefaultSelectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.network != nil {
+		edges = append(edges, defaultselection.EdgeNetwork)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DefaultSelectionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case defaultselection.EdgeNetwork:
+		if id := m.network; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DefaultSelectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DefaultSelectionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DefaultSelectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearednetwork {
+		edges = append(edges, defaultselection.EdgeNetwork)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DefaultSelectionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case defaultselection.EdgeNetwork:
+		return m.clearednetwork
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DefaultSelectionMutation) ClearEdge(name string) error {
+	switch name {
+	case defaultselection.EdgeNetwork:
+		m.ClearNetwork()
+		return nil
+	}
+	return fmt.Errorf("unknown DefaultSelection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DefaultSelectionMutation) ResetEdge(name string) error {
+	switch name {
+	case defaultselection.EdgeNetwork:
+		m.ResetNetwork()
+		return nil
+	}
+	return fmt.Errorf("unknown DefaultSelection edge %s", name)
+}
+
 // NetworkMutation represents an operation that mutates the Network nodes in the graph.
 type NetworkMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *int
-	name               *string
-	source             *network.Source
-	directed           *bool
-	created_at         *time.Time
-	node_count         *int
-	addnode_count      *int
-	edge_count         *int
-	addedge_count      *int
-	trait_keys         *[]string
-	appendtrait_keys   []string
-	params             *map[string]interface{}
-	clearedFields      map[string]struct{}
-	agents             map[int]struct{}
-	removedagents      map[int]struct{}
-	clearedagents      bool
-	ties               map[int]struct{}
-	removedties        map[int]struct{}
-	clearedties        bool
-	simulations        map[int]struct{}
-	removedsimulations map[int]struct{}
-	clearedsimulations bool
-	done               bool
-	oldValue           func(context.Context) (*Network, error)
-	predicates         []predicate.Network
+	op                        Op
+	typ                       string
+	id                        *int
+	name                      *string
+	source                    *network.Source
+	directed                  *bool
+	created_at                *time.Time
+	node_count                *int
+	addnode_count             *int
+	edge_count                *int
+	addedge_count             *int
+	trait_keys                *[]string
+	appendtrait_keys          []string
+	params                    *map[string]interface{}
+	clearedFields             map[string]struct{}
+	agents                    map[int]struct{}
+	removedagents             map[int]struct{}
+	clearedagents             bool
+	ties                      map[int]struct{}
+	removedties               map[int]struct{}
+	clearedties               bool
+	simulations               map[int]struct{}
+	removedsimulations        map[int]struct{}
+	clearedsimulations        bool
+	default_selections        map[int]struct{}
+	removeddefault_selections map[int]struct{}
+	cleareddefault_selections bool
+	done                      bool
+	oldValue                  func(context.Context) (*Network, error)
+	predicates                []predicate.Network
 }
 
 var _ ent.Mutation = (*NetworkMutation)(nil)
@@ -4106,6 +4548,60 @@ func (m *NetworkMutation) ResetSimulations() {
 	m.removedsimulations = nil
 }
 
+// AddDefaultSelectionIDs adds the "default_selections" edge to the DefaultSelection entity by ids.
+func (m *NetworkMutation) AddDefaultSelectionIDs(ids ...int) {
+	if m.default_selections == nil {
+		m.default_selections = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.default_selections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDefaultSelections clears the "default_selections" edge to the DefaultSelection entity.
+func (m *NetworkMutation) ClearDefaultSelections() {
+	m.cleareddefault_selections = true
+}
+
+// DefaultSelectionsCleared reports if the "default_selections" edge to the DefaultSelection entity was cleared.
+func (m *NetworkMutation) DefaultSelectionsCleared() bool {
+	return m.cleareddefault_selections
+}
+
+// RemoveDefaultSelectionIDs removes the "default_selections" edge to the DefaultSelection entity by IDs.
+func (m *NetworkMutation) RemoveDefaultSelectionIDs(ids ...int) {
+	if m.removeddefault_selections == nil {
+		m.removeddefault_selections = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.default_selections, ids[i])
+		m.removeddefault_selections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDefaultSelections returns the removed IDs of the "default_selections" edge to the DefaultSelection entity.
+func (m *NetworkMutation) RemovedDefaultSelectionsIDs() (ids []int) {
+	for id := range m.removeddefault_selections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DefaultSelectionsIDs returns the "default_selections" edge IDs in the mutation.
+func (m *NetworkMutation) DefaultSelectionsIDs() (ids []int) {
+	for id := range m.default_selections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDefaultSelections resets all changes to the "default_selections" edge.
+func (m *NetworkMutation) ResetDefaultSelections() {
+	m.default_selections = nil
+	m.cleareddefault_selections = false
+	m.removeddefault_selections = nil
+}
+
 // Where appends a list predicates to the NetworkMutation builder.
 func (m *NetworkMutation) Where(ps ...predicate.Network) {
 	m.predicates = append(m.predicates, ps...)
@@ -4394,7 +4890,7 @@ func (m *NetworkMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *NetworkMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.agents != nil {
 		edges = append(edges, network.EdgeAgents)
 	}
@@ -4403,6 +4899,9 @@ func (m *NetworkMutation) AddedEdges() []string {
 	}
 	if m.simulations != nil {
 		edges = append(edges, network.EdgeSimulations)
+	}
+	if m.default_selections != nil {
+		edges = append(edges, network.EdgeDefaultSelections)
 	}
 	return edges
 }
@@ -4429,13 +4928,19 @@ func (m *NetworkMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case network.EdgeDefaultSelections:
+		ids := make([]ent.Value, 0, len(m.default_selections))
+		for id := range m.default_selections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *NetworkMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.removedagents != nil {
 		edges = append(edges, network.EdgeAgents)
 	}
@@ -4444,6 +4949,9 @@ func (m *NetworkMutation) RemovedEdges() []string {
 	}
 	if m.removedsimulations != nil {
 		edges = append(edges, network.EdgeSimulations)
+	}
+	if m.removeddefault_selections != nil {
+		edges = append(edges, network.EdgeDefaultSelections)
 	}
 	return edges
 }
@@ -4470,13 +4978,19 @@ func (m *NetworkMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case network.EdgeDefaultSelections:
+		ids := make([]ent.Value, 0, len(m.removeddefault_selections))
+		for id := range m.removeddefault_selections {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *NetworkMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedagents {
 		edges = append(edges, network.EdgeAgents)
 	}
@@ -4485,6 +4999,9 @@ func (m *NetworkMutation) ClearedEdges() []string {
 	}
 	if m.clearedsimulations {
 		edges = append(edges, network.EdgeSimulations)
+	}
+	if m.cleareddefault_selections {
+		edges = append(edges, network.EdgeDefaultSelections)
 	}
 	return edges
 }
@@ -4499,6 +5016,8 @@ func (m *NetworkMutation) EdgeCleared(name string) bool {
 		return m.clearedties
 	case network.EdgeSimulations:
 		return m.clearedsimulations
+	case network.EdgeDefaultSelections:
+		return m.cleareddefault_selections
 	}
 	return false
 }
@@ -4523,6 +5042,9 @@ func (m *NetworkMutation) ResetEdge(name string) error {
 		return nil
 	case network.EdgeSimulations:
 		m.ResetSimulations()
+		return nil
+	case network.EdgeDefaultSelections:
+		m.ResetDefaultSelections()
 		return nil
 	}
 	return fmt.Errorf("unknown Network edge %s", name)

@@ -48,15 +48,18 @@ type NetworkEdges struct {
 	Ties []*Tie `json:"ties,omitempty"`
 	// Simulations holds the value of the simulations edge.
 	Simulations []*Simulation `json:"simulations,omitempty"`
+	// DefaultSelections holds the value of the default_selections edge.
+	DefaultSelections []*DefaultSelection `json:"default_selections,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [3]map[string]int
 
-	namedAgents      map[string][]*Agent
-	namedTies        map[string][]*Tie
-	namedSimulations map[string][]*Simulation
+	namedAgents            map[string][]*Agent
+	namedTies              map[string][]*Tie
+	namedSimulations       map[string][]*Simulation
+	namedDefaultSelections map[string][]*DefaultSelection
 }
 
 // AgentsOrErr returns the Agents value or an error if the edge
@@ -84,6 +87,15 @@ func (e NetworkEdges) SimulationsOrErr() ([]*Simulation, error) {
 		return e.Simulations, nil
 	}
 	return nil, &NotLoadedError{edge: "simulations"}
+}
+
+// DefaultSelectionsOrErr returns the DefaultSelections value or an error if the edge
+// was not loaded in eager-loading.
+func (e NetworkEdges) DefaultSelectionsOrErr() ([]*DefaultSelection, error) {
+	if e.loadedTypes[3] {
+		return e.DefaultSelections, nil
+	}
+	return nil, &NotLoadedError{edge: "default_selections"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -200,6 +212,11 @@ func (_m *Network) QueryTies() *TieQuery {
 // QuerySimulations queries the "simulations" edge of the Network entity.
 func (_m *Network) QuerySimulations() *SimulationQuery {
 	return NewNetworkClient(_m.config).QuerySimulations(_m)
+}
+
+// QueryDefaultSelections queries the "default_selections" edge of the Network entity.
+func (_m *Network) QueryDefaultSelections() *DefaultSelectionQuery {
+	return NewNetworkClient(_m.config).QueryDefaultSelections(_m)
 }
 
 // Update returns a builder for updating this Network.
@@ -321,6 +338,30 @@ func (_m *Network) appendNamedSimulations(name string, edges ...*Simulation) {
 		_m.Edges.namedSimulations[name] = []*Simulation{}
 	} else {
 		_m.Edges.namedSimulations[name] = append(_m.Edges.namedSimulations[name], edges...)
+	}
+}
+
+// NamedDefaultSelections returns the DefaultSelections named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Network) NamedDefaultSelections(name string) ([]*DefaultSelection, error) {
+	if _m.Edges.namedDefaultSelections == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedDefaultSelections[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Network) appendNamedDefaultSelections(name string, edges ...*DefaultSelection) {
+	if _m.Edges.namedDefaultSelections == nil {
+		_m.Edges.namedDefaultSelections = make(map[string][]*DefaultSelection)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedDefaultSelections[name] = []*DefaultSelection{}
+	} else {
+		_m.Edges.namedDefaultSelections[name] = append(_m.Edges.namedDefaultSelections[name], edges...)
 	}
 }
 

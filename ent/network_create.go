@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/ethox/ethox/ent/agent"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/tie"
@@ -156,6 +157,21 @@ func (_c *NetworkCreate) AddSimulations(v ...*Simulation) *NetworkCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddSimulationIDs(ids...)
+}
+
+// AddDefaultSelectionIDs adds the "default_selections" edge to the DefaultSelection entity by IDs.
+func (_c *NetworkCreate) AddDefaultSelectionIDs(ids ...int) *NetworkCreate {
+	_c.mutation.AddDefaultSelectionIDs(ids...)
+	return _c
+}
+
+// AddDefaultSelections adds the "default_selections" edges to the DefaultSelection entity.
+func (_c *NetworkCreate) AddDefaultSelections(v ...*DefaultSelection) *NetworkCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDefaultSelectionIDs(ids...)
 }
 
 // Mutation returns the NetworkMutation object of the builder.
@@ -362,6 +378,22 @@ func (_c *NetworkCreate) createSpec() (*Network, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DefaultSelectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/ethox/ethox/ent/agent"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/simulation"
@@ -23,18 +24,20 @@ import (
 // NetworkQuery is the builder for querying Network entities.
 type NetworkQuery struct {
 	config
-	ctx                  *QueryContext
-	order                []network.OrderOption
-	inters               []Interceptor
-	predicates           []predicate.Network
-	withAgents           *AgentQuery
-	withTies             *TieQuery
-	withSimulations      *SimulationQuery
-	loadTotal            []func(context.Context, []*Network) error
-	modifiers            []func(*sql.Selector)
-	withNamedAgents      map[string]*AgentQuery
-	withNamedTies        map[string]*TieQuery
-	withNamedSimulations map[string]*SimulationQuery
+	ctx                        *QueryContext
+	order                      []network.OrderOption
+	inters                     []Interceptor
+	predicates                 []predicate.Network
+	withAgents                 *AgentQuery
+	withTies                   *TieQuery
+	withSimulations            *SimulationQuery
+	withDefaultSelections      *DefaultSelectionQuery
+	loadTotal                  []func(context.Context, []*Network) error
+	modifiers                  []func(*sql.Selector)
+	withNamedAgents            map[string]*AgentQuery
+	withNamedTies              map[string]*TieQuery
+	withNamedSimulations       map[string]*SimulationQuery
+	withNamedDefaultSelections map[string]*DefaultSelectionQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -130,6 +133,28 @@ func (_q *NetworkQuery) QuerySimulations() *SimulationQuery {
 			sqlgraph.From(network.Table, network.FieldID, selector),
 			sqlgraph.To(simulation.Table, simulation.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, network.SimulationsTable, network.SimulationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDefaultSelections chains the current query on the "default_selections" edge.
+func (_q *NetworkQuery) QueryDefaultSelections() *DefaultSelectionQuery {
+	query := (&DefaultSelectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(network.Table, network.FieldID, selector),
+			sqlgraph.To(defaultselection.Table, defaultselection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, network.DefaultSelectionsTable, network.DefaultSelectionsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -324,14 +349,15 @@ func (_q *NetworkQuery) Clone() *NetworkQuery {
 		return nil
 	}
 	return &NetworkQuery{
-		config:          _q.config,
-		ctx:             _q.ctx.Clone(),
-		order:           append([]network.OrderOption{}, _q.order...),
-		inters:          append([]Interceptor{}, _q.inters...),
-		predicates:      append([]predicate.Network{}, _q.predicates...),
-		withAgents:      _q.withAgents.Clone(),
-		withTies:        _q.withTies.Clone(),
-		withSimulations: _q.withSimulations.Clone(),
+		config:                _q.config,
+		ctx:                   _q.ctx.Clone(),
+		order:                 append([]network.OrderOption{}, _q.order...),
+		inters:                append([]Interceptor{}, _q.inters...),
+		predicates:            append([]predicate.Network{}, _q.predicates...),
+		withAgents:            _q.withAgents.Clone(),
+		withTies:              _q.withTies.Clone(),
+		withSimulations:       _q.withSimulations.Clone(),
+		withDefaultSelections: _q.withDefaultSelections.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -368,6 +394,17 @@ func (_q *NetworkQuery) WithSimulations(opts ...func(*SimulationQuery)) *Network
 		opt(query)
 	}
 	_q.withSimulations = query
+	return _q
+}
+
+// WithDefaultSelections tells the query-builder to eager-load the nodes that are connected to
+// the "default_selections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *NetworkQuery) WithDefaultSelections(opts ...func(*DefaultSelectionQuery)) *NetworkQuery {
+	query := (&DefaultSelectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDefaultSelections = query
 	return _q
 }
 
@@ -449,10 +486,11 @@ func (_q *NetworkQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Netw
 	var (
 		nodes       = []*Network{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withAgents != nil,
 			_q.withTies != nil,
 			_q.withSimulations != nil,
+			_q.withDefaultSelections != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -497,6 +535,15 @@ func (_q *NetworkQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Netw
 			return nil, err
 		}
 	}
+	if query := _q.withDefaultSelections; query != nil {
+		if err := _q.loadDefaultSelections(ctx, query, nodes,
+			func(n *Network) { n.Edges.DefaultSelections = []*DefaultSelection{} },
+			func(n *Network, e *DefaultSelection) {
+				n.Edges.DefaultSelections = append(n.Edges.DefaultSelections, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedAgents {
 		if err := _q.loadAgents(ctx, query, nodes,
 			func(n *Network) { n.appendNamedAgents(name) },
@@ -515,6 +562,13 @@ func (_q *NetworkQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Netw
 		if err := _q.loadSimulations(ctx, query, nodes,
 			func(n *Network) { n.appendNamedSimulations(name) },
 			func(n *Network, e *Simulation) { n.appendNamedSimulations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedDefaultSelections {
+		if err := _q.loadDefaultSelections(ctx, query, nodes,
+			func(n *Network) { n.appendNamedDefaultSelections(name) },
+			func(n *Network, e *DefaultSelection) { n.appendNamedDefaultSelections(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -601,6 +655,36 @@ func (_q *NetworkQuery) loadSimulations(ctx context.Context, query *SimulationQu
 	}
 	query.Where(predicate.Simulation(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(network.SimulationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.NetworkID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "network_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *NetworkQuery) loadDefaultSelections(ctx context.Context, query *DefaultSelectionQuery, nodes []*Network, init func(*Network), assign func(*Network, *DefaultSelection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Network)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(defaultselection.FieldNetworkID)
+	}
+	query.Where(predicate.DefaultSelection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(network.DefaultSelectionsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -769,6 +853,20 @@ func (_q *NetworkQuery) WithNamedSimulations(name string, opts ...func(*Simulati
 		_q.withNamedSimulations = make(map[string]*SimulationQuery)
 	}
 	_q.withNamedSimulations[name] = query
+	return _q
+}
+
+// WithNamedDefaultSelections tells the query-builder to eager-load the nodes that are connected to the "default_selections"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *NetworkQuery) WithNamedDefaultSelections(name string, opts ...func(*DefaultSelectionQuery)) *NetworkQuery {
+	query := (&DefaultSelectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedDefaultSelections == nil {
+		_q.withNamedDefaultSelections = make(map[string]*DefaultSelectionQuery)
+	}
+	_q.withNamedDefaultSelections[name] = query
 	return _q
 }
 

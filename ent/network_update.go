@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/ethox/ethox/ent/agent"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/simulation"
@@ -184,6 +185,21 @@ func (_u *NetworkUpdate) AddSimulations(v ...*Simulation) *NetworkUpdate {
 	return _u.AddSimulationIDs(ids...)
 }
 
+// AddDefaultSelectionIDs adds the "default_selections" edge to the DefaultSelection entity by IDs.
+func (_u *NetworkUpdate) AddDefaultSelectionIDs(ids ...int) *NetworkUpdate {
+	_u.mutation.AddDefaultSelectionIDs(ids...)
+	return _u
+}
+
+// AddDefaultSelections adds the "default_selections" edges to the DefaultSelection entity.
+func (_u *NetworkUpdate) AddDefaultSelections(v ...*DefaultSelection) *NetworkUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDefaultSelectionIDs(ids...)
+}
+
 // Mutation returns the NetworkMutation object of the builder.
 func (_u *NetworkUpdate) Mutation() *NetworkMutation {
 	return _u.mutation
@@ -250,6 +266,27 @@ func (_u *NetworkUpdate) RemoveSimulations(v ...*Simulation) *NetworkUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSimulationIDs(ids...)
+}
+
+// ClearDefaultSelections clears all "default_selections" edges to the DefaultSelection entity.
+func (_u *NetworkUpdate) ClearDefaultSelections() *NetworkUpdate {
+	_u.mutation.ClearDefaultSelections()
+	return _u
+}
+
+// RemoveDefaultSelectionIDs removes the "default_selections" edge to DefaultSelection entities by IDs.
+func (_u *NetworkUpdate) RemoveDefaultSelectionIDs(ids ...int) *NetworkUpdate {
+	_u.mutation.RemoveDefaultSelectionIDs(ids...)
+	return _u
+}
+
+// RemoveDefaultSelections removes "default_selections" edges to DefaultSelection entities.
+func (_u *NetworkUpdate) RemoveDefaultSelections(v ...*DefaultSelection) *NetworkUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDefaultSelectionIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -486,6 +523,51 @@ func (_u *NetworkUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.DefaultSelectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDefaultSelectionsIDs(); len(nodes) > 0 && !_u.mutation.DefaultSelectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DefaultSelectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{network.Label}
@@ -659,6 +741,21 @@ func (_u *NetworkUpdateOne) AddSimulations(v ...*Simulation) *NetworkUpdateOne {
 	return _u.AddSimulationIDs(ids...)
 }
 
+// AddDefaultSelectionIDs adds the "default_selections" edge to the DefaultSelection entity by IDs.
+func (_u *NetworkUpdateOne) AddDefaultSelectionIDs(ids ...int) *NetworkUpdateOne {
+	_u.mutation.AddDefaultSelectionIDs(ids...)
+	return _u
+}
+
+// AddDefaultSelections adds the "default_selections" edges to the DefaultSelection entity.
+func (_u *NetworkUpdateOne) AddDefaultSelections(v ...*DefaultSelection) *NetworkUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDefaultSelectionIDs(ids...)
+}
+
 // Mutation returns the NetworkMutation object of the builder.
 func (_u *NetworkUpdateOne) Mutation() *NetworkMutation {
 	return _u.mutation
@@ -725,6 +822,27 @@ func (_u *NetworkUpdateOne) RemoveSimulations(v ...*Simulation) *NetworkUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSimulationIDs(ids...)
+}
+
+// ClearDefaultSelections clears all "default_selections" edges to the DefaultSelection entity.
+func (_u *NetworkUpdateOne) ClearDefaultSelections() *NetworkUpdateOne {
+	_u.mutation.ClearDefaultSelections()
+	return _u
+}
+
+// RemoveDefaultSelectionIDs removes the "default_selections" edge to DefaultSelection entities by IDs.
+func (_u *NetworkUpdateOne) RemoveDefaultSelectionIDs(ids ...int) *NetworkUpdateOne {
+	_u.mutation.RemoveDefaultSelectionIDs(ids...)
+	return _u
+}
+
+// RemoveDefaultSelections removes "default_selections" edges to DefaultSelection entities.
+func (_u *NetworkUpdateOne) RemoveDefaultSelections(v ...*DefaultSelection) *NetworkUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDefaultSelectionIDs(ids...)
 }
 
 // Where appends a list predicates to the NetworkUpdate builder.
@@ -984,6 +1102,51 @@ func (_u *NetworkUpdateOne) sqlSave(ctx context.Context) (_node *Network, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DefaultSelectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDefaultSelectionsIDs(); len(nodes) > 0 && !_u.mutation.DefaultSelectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DefaultSelectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   network.DefaultSelectionsTable,
+			Columns: []string{network.DefaultSelectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(defaultselection.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

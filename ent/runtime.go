@@ -8,6 +8,7 @@ import (
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
+	"github.com/ethox/ethox/ent/defaultselection"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/schema"
@@ -117,6 +118,12 @@ func init() {
 	agentstateDescCreatedAt := agentstateFields[12].Descriptor()
 	// agentstate.DefaultCreatedAt holds the default value on creation for the created_at field.
 	agentstate.DefaultCreatedAt = agentstateDescCreatedAt.Default.(func() time.Time)
+	defaultselectionFields := schema.DefaultSelection{}.Fields()
+	_ = defaultselectionFields
+	// defaultselectionDescCreatedAt is the schema descriptor for created_at field.
+	defaultselectionDescCreatedAt := defaultselectionFields[1].Descriptor()
+	// defaultselection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	defaultselection.DefaultCreatedAt = defaultselectionDescCreatedAt.Default.(func() time.Time)
 	networkFields := schema.Network{}.Fields()
 	_ = networkFields
 	// networkDescName is the schema descriptor for name field.

@@ -20,6 +20,8 @@ type Tx struct {
 	Agent *AgentClient
 	// AgentState is the client for interacting with the AgentState builders.
 	AgentState *AgentStateClient
+	// DefaultSelection is the client for interacting with the DefaultSelection builders.
+	DefaultSelection *DefaultSelectionClient
 	// Network is the client for interacting with the Network builders.
 	Network *NetworkClient
 	// Report is the client for interacting with the Report builders.
@@ -164,6 +166,7 @@ func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.Agent = NewAgentClient(tx.config)
 	tx.AgentState = NewAgentStateClient(tx.config)
+	tx.DefaultSelection = NewDefaultSelectionClient(tx.config)
 	tx.Network = NewNetworkClient(tx.config)
 	tx.Report = NewReportClient(tx.config)
 	tx.Simulation = NewSimulationClient(tx.config)

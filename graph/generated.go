@@ -40,6 +40,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Agent() AgentResolver
 	AgentState() AgentStateResolver
 	Distribution() DistributionResolver
 	Mutation() MutationResolver
@@ -57,6 +58,7 @@ type DirectiveRoot struct {
 type ComplexityRoot struct {
 	Agent struct {
 		Age                   func(childComplexity int) int
+		AgeBracket            func(childComplexity int) int
 		AgentID               func(childComplexity int) int
 		Attributes            func(childComplexity int) int
 		BetweennessCentrality func(childComplexity int) int
@@ -183,6 +185,7 @@ type ComplexityRoot struct {
 
 	GraphNode struct {
 		Age                   func(childComplexity int) int
+		AgeBracket            func(childComplexity int) int
 		AgentID               func(childComplexity int) int
 		Attributes            func(childComplexity int) int
 		BetweennessCentrality func(childComplexity int) int
@@ -208,13 +211,14 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CancelSimulation func(childComplexity int, id int) int
-		DeleteNetwork    func(childComplexity int, id int) int
-		GenerateNetwork  func(childComplexity int, input model.GenerateNetworkInput) int
-		GenerateReport   func(childComplexity int, simulationID int, includeInitial *bool) int
-		ImportGraph      func(childComplexity int, input model.GraphInput, name *string) int
-		RunSimulation    func(childComplexity int, input model.RunSimulationInput) int
-		UploadGraph      func(childComplexity int, file graphql.Upload, name *string) int
+		CancelSimulation  func(childComplexity int, id int) int
+		DeleteNetwork     func(childComplexity int, id int) int
+		GenerateNetwork   func(childComplexity int, input model.GenerateNetworkInput) int
+		GenerateReport    func(childComplexity int, simulationID int, includeInitial *bool) int
+		ImportGraph       func(childComplexity int, input model.GraphInput, name *string) int
+		RunSimulation     func(childComplexity int, input model.RunSimulationInput) int
+		SetDefaultNetwork func(childComplexity int, id int) int
+		UploadGraph       func(childComplexity int, file graphql.Upload, name *string) int
 	}
 
 	Neighbor struct {
@@ -230,6 +234,7 @@ type ComplexityRoot struct {
 		EdgeCount   func(childComplexity int) int
 		Exports     func(childComplexity int) int
 		ID          func(childComplexity int) int
+		IsDefault   func(childComplexity int) int
 		Name        func(childComplexity int) int
 		NodeCount   func(childComplexity int) int
 		Params      func(childComplexity int) int
@@ -477,7 +482,11 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AgentResolver interface {
+	AgeBracket(ctx context.Context, obj *ent.Agent) (*string, error)
+}
 type AgentStateResolver interface {
+	AgentID(ctx context.Context, obj *ent.AgentState) (string, error)
 	AgentKey(ctx context.Context, obj *ent.AgentState) (string, error)
 }
 type DistributionResolver interface {
@@ -487,6 +496,7 @@ type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
 	ImportGraph(ctx context.Context, input model.GraphInput, name *string) (*model.UploadGraphPayload, error)
 	DeleteNetwork(ctx context.Context, id int) (*model.DeleteNetworkPayload, error)
+	SetDefaultNetwork(ctx context.Context, id int) (*ent.Network, error)
 	GenerateReport(ctx context.Context, simulationID int, includeInitial *bool) (*ent.Report, error)
 	GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error)
 	RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error)
@@ -494,6 +504,7 @@ type MutationResolver interface {
 }
 type NetworkResolver interface {
 	Exports(ctx context.Context, obj *ent.Network) (*model.NetworkExports, error)
+	IsDefault(ctx context.Context, obj *ent.Network) (bool, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
@@ -553,6 +564,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Agent.Age(childComplexity), true
+	case "Agent.ageBracket":
+		if e.ComplexityRoot.Agent.AgeBracket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.AgeBracket(childComplexity), true
 	case "Agent.agentId":
 		if e.ComplexityRoot.Agent.AgentID == nil {
 			break
@@ -738,7 +755,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AgentState.Agent(childComplexity), true
-	case "AgentState.agentID":
+	case "AgentState.agentID", "AgentState.agentId":
 		if e.ComplexityRoot.AgentState.AgentID == nil {
 			break
 		}
@@ -1037,6 +1054,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GraphNode.Age(childComplexity), true
+	case "GraphNode.ageBracket":
+		if e.ComplexityRoot.GraphNode.AgeBracket == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GraphNode.AgeBracket(childComplexity), true
 	case "GraphNode.agentId":
 		if e.ComplexityRoot.GraphNode.AgentID == nil {
 			break
@@ -1219,6 +1242,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunSimulation(childComplexity, args["input"].(model.RunSimulationInput)), true
+	case "Mutation.setDefaultNetwork":
+		if e.ComplexityRoot.Mutation.SetDefaultNetwork == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDefaultNetwork_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDefaultNetwork(childComplexity, args["id"].(int)), true
 	case "Mutation.uploadGraph":
 		if e.ComplexityRoot.Mutation.UploadGraph == nil {
 			break
@@ -1291,6 +1325,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Network.ID(childComplexity), true
+	case "Network.isDefault":
+		if e.ComplexityRoot.Network.IsDefault == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Network.IsDefault(childComplexity), true
 	case "Network.name":
 		if e.ComplexityRoot.Network.Name == nil {
 			break
@@ -2496,6 +2536,8 @@ func (ec *executionContext) childFields_Agent(ctx context.Context, field graphql
 		return ec.fieldContext_Agent_network(ctx, field)
 	case "agentId":
 		return ec.fieldContext_Agent_agentId(ctx, field)
+	case "ageBracket":
+		return ec.fieldContext_Agent_ageBracket(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Agent", field.Name)
 }
@@ -2586,6 +2628,8 @@ func (ec *executionContext) childFields_AgentState(ctx context.Context, field gr
 		return ec.fieldContext_AgentState_simulation(ctx, field)
 	case "agent":
 		return ec.fieldContext_AgentState_agent(ctx, field)
+	case "agentId":
+		return ec.fieldContext_AgentState_agentId(ctx, field)
 	case "agentKey":
 		return ec.fieldContext_AgentState_agentKey(ctx, field)
 	}
@@ -2730,6 +2774,8 @@ func (ec *executionContext) childFields_GraphNode(ctx context.Context, field gra
 		return ec.fieldContext_GraphNode_cluster(ctx, field)
 	case "age":
 		return ec.fieldContext_GraphNode_age(ctx, field)
+	case "ageBracket":
+		return ec.fieldContext_GraphNode_ageBracket(ctx, field)
 	case "gender":
 		return ec.fieldContext_GraphNode_gender(ctx, field)
 	case "textOpinion":
@@ -2806,6 +2852,8 @@ func (ec *executionContext) childFields_Network(ctx context.Context, field graph
 		return ec.fieldContext_Network_simulations(ctx, field)
 	case "exports":
 		return ec.fieldContext_Network_exports(ctx, field)
+	case "isDefault":
+		return ec.fieldContext_Network_isDefault(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Network", field.Name)
 }
@@ -3445,6 +3493,20 @@ func (ec *executionContext) field_Mutation_runSimulation_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDefaultNetwork_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4363,6 +4425,29 @@ func (ec *executionContext) fieldContext_Agent_agentId(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Agent", field, false, false, "String")
 }
 
+func (ec *executionContext) _Agent_ageBracket(ctx context.Context, field graphql.CollectedField, obj *ent.Agent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Agent_ageBracket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Agent().AgeBracket(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Agent_ageBracket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Agent", field, true, true, "String")
+}
+
 func (ec *executionContext) _AgentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AgentConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5114,6 +5199,29 @@ func (ec *executionContext) fieldContext_AgentState_agent(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AgentState_agentId(ctx context.Context, field graphql.CollectedField, obj *ent.AgentState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentState_agentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AgentState().AgentID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentState_agentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentState", field, true, true, "String")
 }
 
 func (ec *executionContext) _AgentState_agentKey(ctx context.Context, field graphql.CollectedField, obj *ent.AgentState) (ret graphql.Marshaler) {
@@ -6085,6 +6193,29 @@ func (ec *executionContext) fieldContext_GraphNode_age(_ context.Context, field 
 	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Int")
 }
 
+func (ec *executionContext) _GraphNode_ageBracket(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GraphNode_ageBracket(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AgeBracket, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GraphNode_ageBracket(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "String")
+}
+
 func (ec *executionContext) _GraphNode_gender(ctx context.Context, field graphql.CollectedField, obj *model.GraphNode) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6510,6 +6641,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteNetwork(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteNetwork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDefaultNetwork(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDefaultNetwork(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDefaultNetwork(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Network) graphql.Marshaler {
+			return ec.marshalNNetwork2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐNetwork(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDefaultNetwork(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Network(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDefaultNetwork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7130,6 +7305,29 @@ func (ec *executionContext) fieldContext_Network_exports(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Network_isDefault(ctx context.Context, field graphql.CollectedField, obj *ent.Network) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Network_isDefault(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Network().IsDefault(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Network_isDefault(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Network", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _NetworkConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.NetworkConnection) (ret graphql.Marshaler) {
@@ -17543,6 +17741,12 @@ func (ec *executionContext) _Agent(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "ageBracket":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Agent_ageBracket(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17834,6 +18038,12 @@ func (ec *executionContext) _AgentState(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AgentState_agent(ctx, field, obj)
+				})
+		case "agentId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AgentState_agentId(ctx, field, obj)
 				})
 		case "agentKey":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -18340,6 +18550,11 @@ func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "ageBracket":
+			out.Values[i] = ec._GraphNode_ageBracket(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		case "gender":
 			out.Values[i] = ec._GraphNode_gender(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -18486,6 +18701,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteNetwork":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteNetwork(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDefaultNetwork":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDefaultNetwork(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18657,6 +18879,12 @@ func (ec *executionContext) _Network(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Network_exports(ctx, field, obj)
+				})
+		case "isDefault":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Network_isDefault(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -29,6 +29,9 @@ type GenerateOptions struct {
 	Neighbourhood      population.Neighbourhood
 	MinTies            int
 	TraitVarianceScale float64
+
+	// KeepDefault: the network does not become the default (ImportOptions).
+	KeepDefault bool
 }
 
 // Generate builds a synthetic population (BFI-2 personalities, profiles, a
@@ -59,7 +62,7 @@ func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, 
 		name = fmt.Sprintf("synthetic %d agents (seed %d)", o.NumAgents, seed)
 	}
 	// Metrics were computed by the generator; Import keeps them.
-	return s.importGraph(ctx, res.Graph, ImportOptions{Name: name, Source: Generated, Params: res.Params})
+	return s.importGraph(ctx, res.Graph, ImportOptions{Name: name, Source: Generated, Params: res.Params, KeepDefault: o.KeepDefault})
 }
 
 // RandomSeed is a fresh seed that fits a GraphQL Int, so clients can pass it back.

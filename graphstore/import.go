@@ -22,6 +22,7 @@ type importRows struct {
 	createdAt    time.Time
 	traitKeys    []byte
 	params       []byte // nil for NULL
+	keepDefault  bool   // ImportOptions.KeepDefault
 	agents       []agentRow
 	ties         []tieRow
 }
@@ -47,13 +48,14 @@ func newImportRows(g *network.Graph, opts ImportOptions) (*importRows, error) {
 		return nil, err
 	}
 	r := &importRows{
-		name:      opts.Name,
-		source:    string(opts.Source),
-		directed:  g.Directed,
-		createdAt: time.Now().UTC().Truncate(time.Microsecond), // PostgreSQL's precision
-		traitKeys: traitKeys,
-		agents:    make([]agentRow, len(g.Nodes)),
-		ties:      make([]tieRow, len(g.Edges)),
+		name:        opts.Name,
+		source:      string(opts.Source),
+		directed:    g.Directed,
+		createdAt:   time.Now().UTC().Truncate(time.Microsecond), // PostgreSQL's precision
+		traitKeys:   traitKeys,
+		keepDefault: opts.KeepDefault,
+		agents:      make([]agentRow, len(g.Nodes)),
+		ties:        make([]tieRow, len(g.Edges)),
 	}
 	if opts.Params != nil {
 		if r.params, err = json.Marshal(opts.Params); err != nil {
@@ -132,12 +134,22 @@ func (s *Store) importPostgres(ctx context.Context, r *importRows) (int, error) 
 			return err
 		}
 		defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+		if r.keepDefault {
+			if _, err := tx.Exec(ctx, pinDefaultSQL("$1"), r.createdAt); err != nil {
+				return fmt.Errorf("keep the default network: %w", err)
+			}
+		}
 		err = tx.QueryRow(ctx, `INSERT INTO networks (name, source, directed, created_at, node_count, edge_count, trait_keys, params)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 			r.name, r.source, r.directed, r.createdAt, len(r.agents), len(r.ties), string(r.traitKeys), nullableJSON(r.params),
 		).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("insert network: %w", err)
+		}
+		if !r.keepDefault {
+			if _, err := tx.Exec(ctx, selectDefaultSQL("$1", "$2"), id, r.createdAt); err != nil {
+				return fmt.Errorf("make the network the default: %w", err)
+			}
 		}
 		_, err = tx.CopyFrom(ctx, pgx.Identifier{"agents"}, agentColumns, pgx.CopyFromSlice(len(r.agents), func(i int) ([]any, error) {
 			a := &r.agents[i]
@@ -180,12 +192,22 @@ func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var id int
+	if r.keepDefault {
+		if _, err := tx.ExecContext(ctx, pinDefaultSQL("?"), r.createdAt); err != nil {
+			return 0, fmt.Errorf("keep the default network: %w", err)
+		}
+	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO networks (name, source, directed, created_at, node_count, edge_count, trait_keys, params)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.name, r.source, r.directed, r.createdAt, len(r.agents), len(r.ties), string(r.traitKeys), nullableJSON(r.params),
 	).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert network: %w", err)
+	}
+	if !r.keepDefault {
+		if _, err := tx.ExecContext(ctx, selectDefaultSQL("?", "?"), id, r.createdAt); err != nil {
+			return 0, fmt.Errorf("make the network the default: %w", err)
+		}
 	}
 	_, err = database.InsertBatches(ctx, tx, dialect.SQLite, "agents", agentColumns, "", len(r.agents), func(i int, args []any) []any {
 		a := &r.agents[i]

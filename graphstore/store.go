@@ -16,7 +16,6 @@ import (
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/agent"
-	entnetwork "github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/tie"
 	"github.com/ethox/ethox/network"
 )
@@ -50,6 +49,10 @@ type ImportOptions struct {
 	Source  Source
 	Params  map[string]any // generation parameters, for GENERATED networks
 	Metrics network.MetricsOptions
+	// KeepDefault: the new network does not become the default (see
+	// DefaultNetwork); a population generated for one run is not what a
+	// later query without networkId means.
+	KeepDefault bool
 }
 
 // Import validates g, fills in the metrics it lacks, and stores it as a new
@@ -91,15 +94,6 @@ func (s *Store) importGraph(ctx context.Context, g *network.Graph, opts ImportOp
 		return nil, err
 	}
 	return s.db.Client.Network.Get(ctx, id)
-}
-
-// DefaultNetwork is the most recently created network, or nil when there is none.
-func (s *Store) DefaultNetwork(ctx context.Context) (*ent.Network, error) {
-	n, err := s.db.Client.Network.Query().Order(ent.Desc(entnetwork.FieldID)).First(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return n, err
 }
 
 // Network resolves an explicit id, or the default network when id is nil.

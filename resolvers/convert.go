@@ -18,6 +18,7 @@ func graphNode(n *network.Node) *model.GraphNode {
 		Traits:        n.Traits,
 		Cluster:       n.Cluster,
 		Age:           n.Age,
+		AgeBracket:    network.AgeBracket(n.Age, n.Profile),
 		Gender:        n.Gender,
 		TextOpinion:   n.TextOpinion,
 		LevelOfCare:   n.LevelOfCare,

@@ -35,6 +35,9 @@ func (r *queryResolver) Simulations(ctx context.Context, after *entgql.Cursor[in
 		ent.WithSimulationOrder(orderBy), ent.WithSimulationFilter(where.Filter))
 }
 
+// Agent returns graph.AgentResolver implementation.
+func (r *Resolver) Agent() graph.AgentResolver { return &agentResolver{r} }
+
 // AgentState returns graph.AgentStateResolver implementation.
 func (r *Resolver) AgentState() graph.AgentStateResolver { return &agentStateResolver{r} }
 
@@ -51,6 +54,7 @@ func (r *Resolver) Report() graph.ReportResolver { return &reportResolver{r} }
 func (r *Resolver) Simulation() graph.SimulationResolver { return &simulationResolver{r} }
 
 type (
+	agentResolver      struct{ *Resolver }
 	agentStateResolver struct{ *Resolver }
 	networkResolver    struct{ *Resolver }
 	queryResolver      struct{ *Resolver }

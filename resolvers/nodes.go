@@ -32,6 +32,15 @@ func nodes(ctx context.Context, c *ent.Client, ids []int) ([]ent.Noder, error) {
 	if err != nil {
 		return nil, err
 	}
+	var states []*ent.AgentState
+	for _, n := range out {
+		if st, ok := n.(*ent.AgentState); ok {
+			states = append(states, st)
+		}
+	}
+	if err := loadAgentKeys(ctx, c, states); err != nil {
+		return nil, err
+	}
 	errs := graphql.GetErrors(own)
 	for _, e := range errs {
 		if !notFound(e.Err) {

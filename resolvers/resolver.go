@@ -26,5 +26,5 @@ type Resolver struct {
 
 // NewSchema builds the executable schema over the given dependencies.
 func NewSchema(r *Resolver) graphql.ExecutableSchema {
-	return graph.NewExecutableSchema(graph.Config{Resolvers: r, Complexity: complexity()})
+	return operationScope{graph.NewExecutableSchema(graph.Config{Resolvers: r, Complexity: complexity()})}
 }

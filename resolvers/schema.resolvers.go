@@ -13,7 +13,13 @@ import (
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/network"
 )
+
+// AgeBracket is the resolver for the ageBracket field.
+func (r *agentResolver) AgeBracket(ctx context.Context, obj *ent.Agent) (*string, error) {
+	return network.AgeBracket(obj.Age, obj.Profile), nil
+}
 
 // UploadGraph is the resolver for the uploadGraph field.
 func (r *mutationResolver) UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error) {
@@ -45,6 +51,11 @@ func (r *mutationResolver) DeleteNetwork(ctx context.Context, id int) (*model.De
 	return &model.DeleteNetworkPayload{DeletedID: id, DefaultNetwork: def}, nil
 }
 
+// SetDefaultNetwork is the resolver for the setDefaultNetwork field.
+func (r *mutationResolver) SetDefaultNetwork(ctx context.Context, id int) (*ent.Network, error) {
+	return r.Graphs.SetDefault(ctx, id)
+}
+
 // GenerateNetwork is the resolver for the generateNetwork field.
 func (r *mutationResolver) GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error) {
 	seed, err := seedOf(input.Seed, "seed")
@@ -59,6 +70,12 @@ func (r *mutationResolver) GenerateNetwork(ctx context.Context, input model.Gene
 		o.Profiles = input.Profiles.File
 	}
 	return r.Graphs.Generate(ctx, o)
+}
+
+// IsDefault is the resolver for the isDefault field.
+func (r *networkResolver) IsDefault(ctx context.Context, obj *ent.Network) (bool, error) {
+	id, ok, err := r.defaultNetworkID(ctx)
+	return ok && id == obj.ID, err
 }
 
 // Graph is the resolver for the graph field.

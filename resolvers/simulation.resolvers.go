@@ -19,13 +19,14 @@ import (
 	"github.com/ethox/ethox/simulation"
 )
 
+// AgentID is the resolver for the agentId field.
+func (r *agentStateResolver) AgentID(ctx context.Context, obj *ent.AgentState) (string, error) {
+	return agentKeyOf(ctx, r.Client, obj)
+}
+
 // AgentKey is the resolver for the agentKey field.
 func (r *agentStateResolver) AgentKey(ctx context.Context, obj *ent.AgentState) (string, error) {
-	a, err := obj.Agent(ctx)
-	if err != nil {
-		return "", err
-	}
-	return a.AgentID, nil
+	return agentKeyOf(ctx, r.Client, obj)
 }
 
 // RunSimulation is the resolver for the runSimulation field.
@@ -94,7 +95,15 @@ func (r *simulationResolver) States(ctx context.Context, obj *ent.Simulation, ro
 	if agentID != nil {
 		q = q.Where(agentstate.HasAgentWith(agent.AgentID(*agentID)))
 	}
-	return q.Paginate(ctx, after, first, nil, nil)
+	conn, err := q.Paginate(ctx, after, first, nil, nil)
+	if err != nil || !selectsAgentKey(ctx) {
+		return conn, err
+	}
+	states := make([]*ent.AgentState, 0, len(conn.Edges))
+	for _, e := range conn.Edges {
+		states = append(states, e.Node)
+	}
+	return conn, loadAgentKeys(ctx, r.Client, states)
 }
 
 // Status is the resolver for the status field.

@@ -226,7 +226,8 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		if steps := *in.NumAgents * (p.Rounds + 1); steps > s.cfg.MaxAgentRounds {
 			return nil, apperr.New(apperr.BadInput, "numAgents × (rounds+1) = %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)", steps, s.cfg.MaxAgentRounds)
 		}
-		net, err = s.graphs.Generate(ctx, graphstore.GenerateOptions{NumAgents: *in.NumAgents, Seed: in.PopulationSeed})
+		// The run's own population: it does not become the default network.
+		net, err = s.graphs.Generate(ctx, graphstore.GenerateOptions{NumAgents: *in.NumAgents, Seed: in.PopulationSeed, KeepDefault: true})
 	} else {
 		net, err = s.graphs.Network(ctx, in.NetworkID)
 	}

@@ -45,6 +45,18 @@ func (f AgentStateFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AgentStateMutation", m)
 }
 
+// The DefaultSelectionFunc type is an adapter to allow the use of ordinary
+// function as DefaultSelection mutator.
+type DefaultSelectionFunc func(context.Context, *ent.DefaultSelectionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DefaultSelectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DefaultSelectionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DefaultSelectionMutation", m)
+}
+
 // The NetworkFunc type is an adapter to allow the use of ordinary
 // function as Network mutator.
 type NetworkFunc func(context.Context, *ent.NetworkMutation) (ent.Value, error)

@@ -112,6 +112,33 @@ var (
 			},
 		},
 	}
+	// DefaultSelectionsColumns holds the columns for the "default_selections" table.
+	DefaultSelectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "network_id", Type: field.TypeInt},
+	}
+	// DefaultSelectionsTable holds the schema information for the "default_selections" table.
+	DefaultSelectionsTable = &schema.Table{
+		Name:       "default_selections",
+		Columns:    DefaultSelectionsColumns,
+		PrimaryKey: []*schema.Column{DefaultSelectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "default_selections_networks_default_selections",
+				Columns:    []*schema.Column{DefaultSelectionsColumns[2]},
+				RefColumns: []*schema.Column{NetworksColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "defaultselection_network_id",
+				Unique:  false,
+				Columns: []*schema.Column{DefaultSelectionsColumns[2]},
+			},
+		},
+	}
 	// NetworksColumns holds the columns for the "networks" table.
 	NetworksColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -293,6 +320,7 @@ var (
 		APITokensTable,
 		AgentsTable,
 		AgentStatesTable,
+		DefaultSelectionsTable,
 		NetworksTable,
 		ReportsTable,
 		SimulationsTable,
@@ -313,6 +341,10 @@ func init() {
 	AgentStatesTable.ForeignKeys[1].RefTable = SimulationsTable
 	AgentStatesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
+	}
+	DefaultSelectionsTable.ForeignKeys[0].RefTable = NetworksTable
+	DefaultSelectionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(34359738368),
 	}
 	NetworksTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),

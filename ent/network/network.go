@@ -39,6 +39,8 @@ const (
 	EdgeTies = "ties"
 	// EdgeSimulations holds the string denoting the simulations edge name in mutations.
 	EdgeSimulations = "simulations"
+	// EdgeDefaultSelections holds the string denoting the default_selections edge name in mutations.
+	EdgeDefaultSelections = "default_selections"
 	// Table holds the table name of the network in the database.
 	Table = "networks"
 	// AgentsTable is the table that holds the agents relation/edge.
@@ -62,6 +64,13 @@ const (
 	SimulationsInverseTable = "simulations"
 	// SimulationsColumn is the table column denoting the simulations relation/edge.
 	SimulationsColumn = "network_id"
+	// DefaultSelectionsTable is the table that holds the default_selections relation/edge.
+	DefaultSelectionsTable = "default_selections"
+	// DefaultSelectionsInverseTable is the table name for the DefaultSelection entity.
+	// It exists in this package in order to avoid circular dependency with the "defaultselection" package.
+	DefaultSelectionsInverseTable = "default_selections"
+	// DefaultSelectionsColumn is the table column denoting the default_selections relation/edge.
+	DefaultSelectionsColumn = "network_id"
 )
 
 // Columns holds all SQL columns for network fields.
@@ -211,6 +220,20 @@ func BySimulations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newSimulationsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByDefaultSelectionsCount orders the results by default_selections count.
+func ByDefaultSelectionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDefaultSelectionsStep(), opts...)
+	}
+}
+
+// ByDefaultSelections orders the results by default_selections terms.
+func ByDefaultSelections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDefaultSelectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAgentsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -230,6 +253,13 @@ func newSimulationsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SimulationsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, SimulationsTable, SimulationsColumn),
+	)
+}
+func newDefaultSelectionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DefaultSelectionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DefaultSelectionsTable, DefaultSelectionsColumn),
 	)
 }
 

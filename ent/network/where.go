@@ -374,6 +374,29 @@ func HasSimulationsWith(preds ...predicate.Simulation) predicate.Network {
 	})
 }
 
+// HasDefaultSelections applies the HasEdge predicate on the "default_selections" edge.
+func HasDefaultSelections() predicate.Network {
+	return predicate.Network(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DefaultSelectionsTable, DefaultSelectionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDefaultSelectionsWith applies the HasEdge predicate on the "default_selections" edge with a given conditions (other predicates).
+func HasDefaultSelectionsWith(preds ...predicate.DefaultSelection) predicate.Network {
+	return predicate.Network(func(s *sql.Selector) {
+		step := newDefaultSelectionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Network) predicate.Network {
 	return predicate.Network(sql.AndPredicates(predicates...))

@@ -15,6 +15,9 @@ type Agent func(*sql.Selector)
 // AgentState is the predicate function for agentstate builders.
 type AgentState func(*sql.Selector)
 
+// DefaultSelection is the predicate function for defaultselection builders.
+type DefaultSelection func(*sql.Selector)
+
 // Network is the predicate function for network builders.
 type Network func(*sql.Selector)
 

@@ -29,7 +29,8 @@ func (Agent) Fields() []ent.Field {
 		// Voter and demographic attributes.
 		field.JSON("profile", map[string]any{}).Default(map[string]any{}).
 			Annotations(entgql.Type("Map")),
-		field.Int("age").Optional().Nillable(),
+		field.Int("age").Optional().Nillable().
+			Comment("Age in years. A population from the prototype, or from a survey with only an age bracket, carries the bracket's representative age: 22 (Under 25), 32 (25-40) or 55 (40+), the prototype's colour scale; ageBracket gives the bracket itself."),
 		field.String("gender").Optional().Nillable(),
 		field.Int("cluster").Optional().Nillable(),
 		field.Int("degree").NonNegative().Default(0).

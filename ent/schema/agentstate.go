@@ -22,7 +22,12 @@ type AgentState struct {
 func (AgentState) Fields() []ent.Field {
 	return []ent.Field{
 		field.Int("simulation_id").Immutable(),
-		field.Int("agent_id").Immutable(),
+		// The agent's primary key. GraphQL shows it as the deprecated
+		// AgentState.agentID: agentId is the external id there, as on every
+		// other type (graph/simulation.graphqls), and agent the agent itself.
+		field.Int("agent_id").Immutable().
+			Annotations(entgql.Directives(entgql.Deprecated(
+				"The agent's internal number, not its external id: use agentId (the external id, as on Agent, GraphNode and SimulationEvent) or agent."))),
 		field.Int("round").NonNegative().Immutable(),
 		field.Text("opinion").Default(""),
 		// How much the agent cares, 0..10.

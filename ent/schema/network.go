@@ -46,6 +46,9 @@ func (Network) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.RelayConnection()),
 		edge.To("simulations", Simulation.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.RelayConnection()),
+		// Each time it was made the default network (graphstore.DefaultNetwork).
+		edge.To("default_selections", DefaultSelection.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
 	}
 }
 

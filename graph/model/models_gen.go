@@ -96,11 +96,17 @@ type GraphNode struct {
 	DegreeCentrality      float64            `json:"degreeCentrality"`
 	BetweennessCentrality float64            `json:"betweennessCentrality"`
 	Cluster               *int               `json:"cluster,omitempty"`
-	Age                   *int               `json:"age,omitempty"`
-	Gender                *string            `json:"gender,omitempty"`
-	TextOpinion           *string            `json:"textOpinion,omitempty"`
-	LevelOfCare           *float64           `json:"levelOfCare,omitempty"`
-	EffectOnUsage         *float64           `json:"effectOnUsage,omitempty"`
+	// Age in years. A population from the prototype, or from a survey with only an age bracket, carries the bracket's
+	// representative age: 22 (Under 25), 32 (25-40) or 55 (40+), the prototype's colour scale; ageBracket gives the
+	// bracket itself.
+	Age *int `json:"age,omitempty"`
+	// The age bracket: the survey's label (the profile's AgeGroup, e.g. "Under 25", "25-40", "40+") when the agent has
+	// one, else derived from age ("Under 25" below 25, "25-40" from 25 to 39, "40+" from 40). Null when neither is known.
+	AgeBracket    *string  `json:"ageBracket,omitempty"`
+	Gender        *string  `json:"gender,omitempty"`
+	TextOpinion   *string  `json:"textOpinion,omitempty"`
+	LevelOfCare   *float64 `json:"levelOfCare,omitempty"`
+	EffectOnUsage *float64 `json:"effectOnUsage,omitempty"`
 	// Voter and demographic attributes.
 	Profile map[string]any `json:"profile"`
 	// Every other field the uploaded node carried.
@@ -118,13 +124,14 @@ type GraphNodeInput struct {
 	Cluster               *int               `json:"cluster,omitempty"`
 	DegreeCentrality      *float64           `json:"degreeCentrality,omitempty"`
 	BetweennessCentrality *float64           `json:"betweennessCentrality,omitempty"`
-	Age                   *int               `json:"age,omitempty"`
-	Gender                *string            `json:"gender,omitempty"`
-	TextOpinion           *string            `json:"textOpinion,omitempty"`
-	LevelOfCare           *float64           `json:"levelOfCare,omitempty"`
-	EffectOnUsage         *float64           `json:"effectOnUsage,omitempty"`
-	Profile               map[string]any     `json:"profile,omitempty"`
-	Attributes            map[string]any     `json:"attributes,omitempty"`
+	// Age in years (the prototype used 22, 32 and 55 for the brackets Under 25, 25-40 and 40+).
+	Age           *int           `json:"age,omitempty"`
+	Gender        *string        `json:"gender,omitempty"`
+	TextOpinion   *string        `json:"textOpinion,omitempty"`
+	LevelOfCare   *float64       `json:"levelOfCare,omitempty"`
+	EffectOnUsage *float64       `json:"effectOnUsage,omitempty"`
+	Profile       map[string]any `json:"profile,omitempty"`
+	Attributes    map[string]any `json:"attributes,omitempty"`
 }
 
 type Neighbor struct {
@@ -150,9 +157,11 @@ type ReportChart struct {
 type RunSimulationInput struct {
 	// The message the population reacts to (at most SIM_MAX_TRIGGER_CHARS characters).
 	Trigger string `json:"trigger"`
-	// Default: the default (latest) network.
+	// Default: the default network (see Network.isDefault).
 	NetworkID *int `json:"networkId,omitempty"`
 	// Instead of networkId: generate a fresh synthetic population of this size (as the prototype did) and run on it.
+	// The population is kept (Simulation.network) but does not become the default network: a one-off run does not
+	// change what graph and later runs without networkId read.
 	NumAgents *int `json:"numAgents,omitempty"`
 	// Seed of the generated population (with numAgents).
 	PopulationSeed *int `json:"populationSeed,omitempty"`
