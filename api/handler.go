@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -210,7 +211,7 @@ func NewGraphQL(o Options) http.Handler {
 	srv.AddTransport(transport.Options{})
 	// SSE before POST: both accept a JSON POST, SSE only with Accept: text/event-stream.
 	srv.AddTransport(codedTransport{Transport: sseBody{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
-	srv.AddTransport(codedTransport{Transport: transport.GET{}})
+	srv.AddTransport(codedTransport{Transport: jsonGET{}})
 	srv.AddTransport(codedTransport{Transport: jsonPOST{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
 	srv.AddTransport(codedTransport{
 		Transport: transport.MultipartForm{
@@ -249,14 +250,20 @@ func NewGraphQL(o Options) http.Handler {
 	}
 	srv.SetErrorPresenter(errorPresenter(o.Logger))
 	srv.SetRecoverFunc(recoverFunc(o.Logger))
-	return srv
+	// What no transport serves is answered by specHTTP; HEAD never reaches
+	// gqlgen's Options transport, which answers it without Allow.
+	return specHTTP{next: srv, transports: []graphql.Transport{
+		transport.Websocket{}, transport.Options{}, sseBody{}, jsonGET{}, jsonPOST{}, transport.MultipartForm{},
+	}}
 }
 
 func corsHandler(allowed []string) *cors.Cors {
 	policy, _ := origins.Parse(allowed) // bad entries are logged by NewHandler
 	opts := cors.Options{
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept", "Apollo-Require-Preflight", "X-Apollo-Operation-Name"},
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollo-Require-Preflight", "X-Apollo-Operation-Name",
+			// Apollo Client sends these when its name and version options are set.
+			"Apollographql-Client-Name", "Apollographql-Client-Version"},
 		AllowCredentials: !policy.Any,
 		MaxAge:           600,
 	}

@@ -6,22 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/ethox/ethox/apperr"
 )
 
-// jsonPOST is gqlgen's JSON POST transport with a cheaper success path.
-// gqlgen writes a response with json.Marshal, which re-validates the whole
-// already-encoded data (tens of milliseconds on a whole-graph read); this
-// writes the data as is. Everything but a successfully created operation is
-// handed to gqlgen's transport.POST, so errors look exactly as before.
+// jsonPOST is gqlgen's JSON POST transport (whose Supports it keeps) with
+// the GraphQL-over-HTTP draft's status codes and Accept negotiation
+// (serveOperation) and a cheaper success path: gqlgen writes a response
+// with json.Marshal, which re-validates the whole already-encoded data (tens
+// of milliseconds on a whole-graph read); this writes the data as is.
 type jsonPOST struct {
 	transport.POST
 }
@@ -29,8 +26,8 @@ type jsonPOST struct {
 func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-		t.POST.Do(w, r, exec)
+		// codedTransport names the limit when that is what failed.
+		writeError(w, http.StatusBadRequest, apperr.BadInput, "the request body could not be read")
 		return
 	}
 	var params graphql.RawParams
@@ -39,36 +36,12 @@ func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
 		return
 	}
-	contentType := responseContentType(r)
-	if contentType == "" {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		t.POST.Do(w, r, exec)
+	mediaType, ok := negotiate(r)
+	if !ok {
+		notAcceptable(w)
 		return
 	}
-	params.Headers = r.Header
-	start := graphql.Now()
-	params.ReadTime = graphql.TraceTiming{Start: start, End: start}
-	ctx := r.Context()
-	rc, opErr := exec.CreateOperationContext(ctx, &params)
-	if opErr != nil {
-		// Answered here as gqlgen's POST would: falling back would parse,
-		// validate and limit-check the operation a second time.
-		status := http.StatusOK
-		if errcode.GetErrorKind(opErr) == errcode.KindProtocol {
-			status = http.StatusUnprocessableEntity
-			if contentType == "application/graphql-response+json" {
-				status = http.StatusBadRequest
-			}
-		}
-		w.Header().Set("Content-Type", contentType)
-		w.WriteHeader(status)
-		_ = writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, rc), opErr))
-		return
-	}
-	responses, ctx := exec.DispatchOperation(ctx, rc)
-	resp := responses(ctx)
-	w.Header().Set("Content-Type", contentType)
-	_ = writeResponse(w, resp)
+	serveOperation(w, r, exec, &params, mediaType)
 }
 
 // decodeParams reads a GraphQL-over-HTTP request body. Its errors are short
@@ -97,32 +70,6 @@ func decodeParams(body []byte, params *graphql.RawParams) error {
 	default:
 		return errors.New("the request body could not be read as a GraphQL request")
 	}
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// responseContentType picks what gqlgen would for a plain request, or ""
-// when the Accept header needs gqlgen's full negotiation.
-func responseContentType(r *http.Request) string {
-	accept := strings.TrimSpace(r.Header.Get("Accept"))
-	if accept == "" {
-		return "application/json"
-	}
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch mt {
-		case "application/json", "*/*", "application/*":
-			return "application/json"
-		case "application/graphql-response+json":
-			return "" // gqlgen's status codes differ for this one
-		}
-	}
-	return ""
 }
 
 // writeResponse writes a graphql.Response field by field in encoding/json's

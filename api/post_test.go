@@ -16,8 +16,10 @@ import (
 	"github.com/ethox/ethox/resolvers"
 )
 
-// jsonPOST answers exactly as gqlgen's transport.POST does, except for bodies
-// that are not JSON (TestUndecodableBodiesAreNotEchoed: gqlgen echoes them).
+// jsonPOST answers a successful or executed operation exactly as gqlgen's
+// transport.POST does. Request errors follow the GraphQL-over-HTTP draft
+// instead (TestGraphQLOverHTTPSpec), and bodies that are not JSON are not
+// echoed (TestUndecodableBodiesAreNotEchoed).
 func TestJSONPOSTMatchesGqlgen(t *testing.T) {
 	db := testdb.Open(t, "sqlite")
 	schema := resolvers.NewSchema(&resolvers.Resolver{Client: db.Client, Graphs: graphstore.New(db)})
@@ -33,8 +35,6 @@ func TestJSONPOSTMatchesGqlgen(t *testing.T) {
 	cases := []struct{ body, accept string }{
 		{`{"query":"{ graph { metadata { nodeCount traitKeys } } defaultNetwork { id } }"}`, ""},
 		{`{"query":"{ agent(agentId: \"nobody\") { node { agentId } } }"}`, "application/json"},
-		{`{"query":"{ graph { nodes { agentId }"}`, ""},
-		{`{"query":"query($x: Int!) { graph { metadata { nodeCount } } }"}`, ""},
 		{`{"query":"{ graph { metadata { nodeCount } } }"}`, "application/graphql-response+json"},
 	}
 	for _, tc := range cases {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/ethox/ethox/apperr"
 )
@@ -171,7 +172,11 @@ func (w *errorRewriter) flush(override string) {
 			e.Extensions["code"] = apperr.BadInput.String()
 		}
 	}
-	b, _ := json.Marshal(resp)
+	// A request error: no data entry (GraphQL-over-HTTP).
+	b, _ := json.Marshal(struct {
+		Errors     gqlerror.List  `json:"errors"`
+		Extensions map[string]any `json:"extensions,omitempty"`
+	}{resp.Errors, resp.Extensions})
 	w.ResponseWriter.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.ResponseWriter.WriteHeader(w.status)
 	_, _ = w.ResponseWriter.Write(b)
@@ -180,8 +185,7 @@ func (w *errorRewriter) flush(override string) {
 func writeError(w http.ResponseWriter, status int, kind apperr.Kind, msg string) {
 	b, _ := json.Marshal(map[string]any{
 		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": kind.String()}}},
-		"data":   nil,
-	})
+	}) // a request error: no data entry (GraphQL-over-HTTP)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
