@@ -36,6 +36,7 @@ import (
 	"github.com/ethox/ethox/frontend"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
@@ -49,6 +50,8 @@ commands:
   worker    work simulation jobs only, no HTTP API
   generate  generate and store a synthetic population:
             ethox generate --agents N [--seed S] [--profiles survey.csv] [--name NAME]
+              [--profile-source SURVEY|BUILTIN|CSV] [--profile-sampling WITHOUT_REPLACEMENT|WITH_REPLACEMENT]
+              [--neighborhood CHOSEN|UNDIRECTED] [--min-ties K] [--trait-variance-scale S]
   migrate   apply the embedded database migrations and exit
   healthcheck  exit 0 when the server on this host answers /readyz (for container health checks;
             reads HOST/PORT; --url to probe another address)
@@ -191,7 +194,7 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 }
 
 func worker(ctx context.Context) error {
-	_, log, db, sims, err := start(ctx, func(c config.Config) int { return max(c.Workers, 1) })
+	cfg, log, db, sims, err := start(ctx, func(c config.Config) int { return max(c.Workers, 1) })
 	if err != nil {
 		return err
 	}
@@ -202,7 +205,7 @@ func worker(ctx context.Context) error {
 	log.Info("ethox worker running")
 	<-ctx.Done()
 	log.Info("stopping worker")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	return sims.Stop(sctx)
 }
@@ -252,13 +255,14 @@ func serve(ctx context.Context) error {
 		return fmt.Errorf("river UI: %w", err)
 	}
 	shutdown := make(chan struct{})
+	narrator := reporting.Narrator{Model: cfg.ReportModel, Temperature: cfg.ReportTemperature, MaxTokens: cfg.ReportMaxTokens}
 	h := api.NewHandler(api.Options{
 		Metrics:          metrics,
 		DB:               db,
 		Client:           db.Client,
 		Graphs:           sims.Graphs(),
 		Sims:             sims,
-		Reports:          reporting.New(db, sims.LLM(), cfg.ReportModel),
+		Reports:          reporting.New(db, sims.LLM(), narrator),
 		Logger:           log,
 		CORSOrigins:      cfg.CORSOrigins,
 		MaxUploadBytes:   cfg.MaxUploadBytes,
@@ -415,8 +419,13 @@ func generate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	agents := fs.Int("agents", 0, "population size, 1..1,000,000 (required)")
 	seed := fs.Int64("seed", -1, "seed (default: random, recorded on the network)")
-	profiles := fs.String("profiles", "", "survey CSV to draw profiles from")
+	profiles := fs.String("profiles", "", "survey CSV to draw profiles from (default: the prototype's voter survey, built in)")
 	name := fs.String("name", "", "network name")
+	source := fs.String("profile-source", "", "SURVEY, BUILTIN or CSV (default: CSV with --profiles, else SURVEY)")
+	sampling := fs.String("profile-sampling", "", "WITHOUT_REPLACEMENT (default) or WITH_REPLACEMENT")
+	neighborhood := fs.String("neighborhood", "", "CHOSEN (default: directed choice ties) or UNDIRECTED")
+	minTies := fs.Int("min-ties", 0, "the fewest agents an agent chooses, 0..100")
+	scale := fs.Float64("trait-variance-scale", 0, "facet deviations' scale, in (0, 2] (default 0.65)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -428,7 +437,9 @@ func generate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
-	o := graphstore.GenerateOptions{NumAgents: *agents, Name: *name}
+	o := graphstore.GenerateOptions{NumAgents: *agents, Name: *name, ProfileSource: population.ProfileSource(*source),
+		ProfileSampling: population.ProfileSampling(*sampling), Neighbourhood: population.Neighbourhood(*neighborhood),
+		MinTies: *minTies, TraitVarianceScale: *scale}
 	if *seed >= 0 {
 		s := uint64(*seed)
 		o.Seed = &s

@@ -67,7 +67,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		Client:         db.Client,
 		Graphs:         graphstore.New(db),
 		Sims:           sims,
-		Reports:        reporting.New(db, lc, ""),
+		Reports:        reporting.New(db, lc, reporting.Narrator{}),
 		Metrics:        metrics,
 		CORSOrigins:    []string{"*"},
 		MaxUploadBytes: 256 << 20,

@@ -91,7 +91,7 @@ func TestGenerateReport(t *testing.T) {
 
 		// Without an LLM the narrative is written from the metrics, and says so.
 		o := e.opts
-		o.Reports = reporting.New(e.db, nil, "")
+		o.Reports = reporting.New(e.db, nil, reporting.Narrator{})
 		plain := httptest.NewServer(api.NewHandler(o))
 		defer plain.Close()
 		e2 := &env{t: t, url: plain.URL, db: e.db}

@@ -89,8 +89,13 @@ type Config struct {
 	// LLM is the LLM client's configuration (OPENAI_*, LLM_*), defaults
 	// filled in; LLM.Configured() says whether an endpoint was given.
 	LLM llm.Config
-	// ReportModel writes the report narratives (OPENAI_REPORT_MODEL).
-	ReportModel string
+	// ReportModel writes the report narratives (OPENAI_REPORT_MODEL), at
+	// ReportTemperature (OPENAI_REPORT_TEMPERATURE; nil = not sent) with at
+	// most ReportMaxTokens completion tokens (OPENAI_REPORT_MAX_TOKENS; 0 =
+	// no limit sent).
+	ReportModel       string
+	ReportTemperature *float32
+	ReportMaxTokens   int
 }
 
 // Production reports ENV=production.
@@ -174,7 +179,9 @@ func FromEnv(get func(string) string) (Config, error) {
 		MaxSubsPerConn:      p.int("MAX_SUBSCRIPTIONS_PER_CONNECTION"),
 		AuthFailureLimit:    p.int("AUTH_FAILURE_LIMIT"),
 
-		ReportModel: p.str("OPENAI_REPORT_MODEL"),
+		ReportModel:       p.str("OPENAI_REPORT_MODEL"),
+		ReportTemperature: p.temperature("OPENAI_REPORT_TEMPERATURE"),
+		ReportMaxTokens:   p.nonNegInt("OPENAI_REPORT_MAX_TOKENS"),
 	}
 	if _, err := origins.Parse(c.CORSOrigins); err != nil {
 		p.errs = append(p.errs, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err))
@@ -265,15 +272,7 @@ func (p *parser) llm() llm.Config {
 	if c.MaxRetries == 0 {
 		c.MaxRetries = -1 // 0: no retries (0 in llm.Config means its default)
 	}
-	if s := p.raw("OPENAI_TEMPERATURE", TypeFloat); s != "" {
-		f, err := strconv.ParseFloat(s, 32)
-		if err != nil || f < 0 || f > 2 {
-			p.want("OPENAI_TEMPERATURE", s, "a number between 0 and 2")
-		} else {
-			t := float32(f)
-			c.Temperature = &t
-		}
-	}
+	c.Temperature = p.temperature("OPENAI_TEMPERATURE")
 	if s := p.raw("OPENAI_SEED", TypeInt); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -432,6 +431,25 @@ func (p *parser) nonNegInt(key string) int {
 		return int(mustParse(key, def, parseInt))
 	}
 	return n
+}
+
+// temperature reads a sampling temperature, 0 to 2; nil when both the
+// variable and its default are empty (not sent).
+func (p *parser) temperature(key string) *float32 {
+	v, def := p.value(key, TypeFloat)
+	if v == "" {
+		if def == "" {
+			return nil
+		}
+		v = def
+	}
+	f, err := strconv.ParseFloat(v, 32)
+	if err != nil || !(f >= 0 && f <= 2) {
+		p.want(key, v, "a number between 0 and 2")
+		return nil
+	}
+	t := float32(f)
+	return &t
 }
 
 func (p *parser) llmDuration(key string) time.Duration {

@@ -241,10 +241,16 @@ var Settings = []Setting{
 		ProdNote:    "Any writer may name the model of a run: list the ones you pay for."},
 	{Name: "OPENAI_REPORT_MODEL", Group: GroupLLM, Type: TypeString, Default: llm.DefaultReportModel,
 		Doc: "model of the report narratives (`generateReport`)"},
-	{Name: "OPENAI_TEMPERATURE", Group: GroupLLM, Type: TypeFloat, Default: "", DefaultText: "server default",
-		Doc: "sampling temperature, 0 to 2"},
-	{Name: "OPENAI_MAX_TOKENS", Group: GroupLLM, Type: TypeInt, Default: "0",
-		Doc: "most completion tokens of a call (0 = no limit sent)"},
+	{Name: "OPENAI_TEMPERATURE", Group: GroupLLM, Type: TypeFloat, Default: floatText(llm.DefaultTemperature),
+		Doc: "the agents' sampling temperature, 0 to 2 (the prototype's 0.4); a run's `temperature` overrides it"},
+	{Name: "OPENAI_MAX_TOKENS", Group: GroupLLM, Type: TypeInt, Default: strconv.Itoa(llm.DefaultMaxTokens),
+		Doc: "most completion tokens of an agent's answer (the prototype's 200; 0 = no limit sent); a run's " +
+			"`maxOutputTokens` overrides it. Reasoning models (o1, o3, o4, gpt-5…) count their reasoning in it: " +
+			"their runs send no limit unless the run gives one"},
+	{Name: "OPENAI_REPORT_TEMPERATURE", Group: GroupLLM, Type: TypeFloat, Default: floatText(llm.DefaultReportTemperature),
+		Doc: "sampling temperature of the report narratives, 0 to 2 (the prototype's supervisor: 0.3)"},
+	{Name: "OPENAI_REPORT_MAX_TOKENS", Group: GroupLLM, Type: TypeInt, Default: strconv.Itoa(llm.DefaultReportMaxTokens),
+		Doc: "most completion tokens of a report narrative (0 = no limit sent)"},
 	{Name: "OPENAI_SEED", Group: GroupLLM, Type: TypeInt, Default: "", DefaultText: "none sent",
 		Doc: "sampling seed"},
 	{Name: "LLM_CONCURRENCY", Group: GroupLLM, Type: TypeInt, Default: strconv.Itoa(llm.DefaultConcurrency),
@@ -265,6 +271,9 @@ var Settings = []Setting{
 			"the built-in list prices, for cost estimates and budgets; a run with `maxCostUSD` on a model without a " +
 			"price is refused (its cost could not be counted)"},
 }
+
+// floatText writes a default number as it would be set ("0.4").
+func floatText(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // seconds writes d as a whole number of seconds ("60s", not "1m0s").
 func seconds(d time.Duration) string {

@@ -14408,7 +14408,7 @@ func (ec *executionContext) unmarshalInputGenerateNetworkInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"numAgents", "seed", "name", "profiles"}
+	fieldsInOrder := [...]string{"numAgents", "seed", "name", "profiles", "profileSource", "profileSampling", "neighborhood", "minTies", "traitVarianceScale"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14443,6 +14443,41 @@ func (ec *executionContext) unmarshalInputGenerateNetworkInput(ctx context.Conte
 				return it, err
 			}
 			it.Profiles = data
+		case "profileSource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profileSource"))
+			data, err := ec.unmarshalOProfileSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProfileSource = data
+		case "profileSampling":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profileSampling"))
+			data, err := ec.unmarshalOProfileSampling2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSampling(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProfileSampling = data
+		case "neighborhood":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("neighborhood"))
+			data, err := ec.unmarshalONeighborhood2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐNeighborhood(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Neighborhood = data
+		case "minTies":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minTies"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinTies = data
+		case "traitVarianceScale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("traitVarianceScale"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TraitVarianceScale = data
 		}
 	}
 	return it, nil
@@ -15904,7 +15939,7 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"trigger", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience"}
+	fieldsInOrder := [...]string{"trigger", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "maxOutputTokens", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience", "preset", "speaker", "neighborNumbers", "updateOrder", "neighborhood", "profileSource", "profileSampling", "minTies", "traitVarianceScale"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15981,6 +16016,13 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 				return it, err
 			}
 			it.Temperature = data
+		case "maxOutputTokens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxOutputTokens"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxOutputTokens = data
 		case "seed":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seed"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -16030,6 +16072,69 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 				return it, err
 			}
 			it.Audience = data
+		case "preset":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("preset"))
+			data, err := ec.unmarshalOSimulationPreset2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationPreset(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Preset = data
+		case "speaker":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("speaker"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Speaker = data
+		case "neighborNumbers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("neighborNumbers"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeighborNumbers = data
+		case "updateOrder":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updateOrder"))
+			data, err := ec.unmarshalOUpdateOrder2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐUpdateOrder(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdateOrder = data
+		case "neighborhood":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("neighborhood"))
+			data, err := ec.unmarshalONeighborhood2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐNeighborhood(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Neighborhood = data
+		case "profileSource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profileSource"))
+			data, err := ec.unmarshalOProfileSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSource(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProfileSource = data
+		case "profileSampling":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("profileSampling"))
+			data, err := ec.unmarshalOProfileSampling2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSampling(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProfileSampling = data
+		case "minTies":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minTies"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinTies = data
+		case "traitVarianceScale":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("traitVarianceScale"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TraitVarianceScale = data
 		}
 	}
 	return it, nil
@@ -22203,6 +22308,22 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalONeighborhood2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐNeighborhood(ctx context.Context, v any) (*model.Neighborhood, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Neighborhood)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalONeighborhood2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐNeighborhood(ctx context.Context, sel ast.SelectionSet, v *model.Neighborhood) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalONetwork2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐNetwork(ctx context.Context, sel ast.SelectionSet, v *ent.Network) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -22320,6 +22441,38 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋethoxᚋethoxᚋentᚐNo
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOProfileSampling2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSampling(ctx context.Context, v any) (*model.ProfileSampling, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ProfileSampling)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProfileSampling2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSampling(ctx context.Context, sel ast.SelectionSet, v *model.ProfileSampling) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOProfileSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSource(ctx context.Context, v any) (*model.ProfileSource, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ProfileSource)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProfileSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐProfileSource(ctx context.Context, sel ast.SelectionSet, v *model.ProfileSource) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOReport2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐReportᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Report) graphql.Marshaler {
@@ -22530,6 +22683,22 @@ func (ec *executionContext) unmarshalOSimulationOrder2ᚖgithubᚗcomᚋethoxᚋ
 	}
 	res, err := ec.unmarshalInputSimulationOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOSimulationPreset2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationPreset(ctx context.Context, v any) (*model.SimulationPreset, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.SimulationPreset)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSimulationPreset2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐSimulationPreset(ctx context.Context, sel ast.SelectionSet, v *model.SimulationPreset) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOSimulationStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐStatusᚄ(ctx context.Context, v any) ([]simulation1.Status, error) {
@@ -22783,6 +22952,22 @@ func (ec *executionContext) marshalOTraits2map(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := scalars.MarshalTraits(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOUpdateOrder2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐUpdateOrder(ctx context.Context, v any) (*model.UpdateOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.UpdateOrder)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOUpdateOrder2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐUpdateOrder(ctx context.Context, sel ast.SelectionSet, v *model.UpdateOrder) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOUpload2ᚖgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (*graphql.Upload, error) {

@@ -85,6 +85,11 @@ func isKnownNumeric(col string) bool {
 	return knownNumericColumns[col] || strings.HasPrefix(col, "IssueSalience_") || strings.HasPrefix(col, "Values_")
 }
 
+// AttitudeScale reports whether a profile column is one of the survey's
+// 0..10 attitude scales (ScaleMin..ScaleMax): the known numeric columns but
+// Age. Simulation prompts label them as such.
+func AttitudeScale(col string) bool { return col != colAge && isKnownNumeric(col) }
+
 // Ranges of survey numbers, both ends included.
 const (
 	ScaleMin, ScaleMax = 0, 10 // the attitude scales (known numeric columns but Age)

@@ -79,9 +79,9 @@ func TestPrototypeFixture(t *testing.T) {
 		}
 	}
 	meanCare, meanSup := sumCare/n, sumSup/n
-	careScore := int(math.Round(meanCare * 10))
+	careScore := int(math.RoundToEven(meanCare * 10)) // Python's round()
 	careScore = max(0, min(100, careScore))
-	change := int(math.Round(meanSup * 10))
+	change := int(math.RoundToEven(meanSup * 10))
 	change = max(-50, min(50, change))
 	med := func(x []float64) float64 {
 		sort.Float64s(x)

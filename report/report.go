@@ -110,10 +110,13 @@ type Metrics struct {
 type Headline struct {
 	// N is the number of valid final-round states used.
 	N int `json:"n"`
-	// CareScore100 = math.Round(mean final care × 10), clamped to 0..100.
+	// CareScore100 = math.RoundToEven(mean final care × 10), clamped to
+	// 0..100.
 	CareScore100 *int `json:"careScore100"`
-	// ChangeInSupport50 = math.Round(mean final support × 10), clamped to
-	// -50..50. (math.Round rounds half away from zero.)
+	// ChangeInSupport50 = math.RoundToEven(mean final support × 10),
+	// clamped to -50..50. Halves round to even, as the prototype's Python
+	// round() did (50.5 → 50, 51.5 → 52, -2.5 → -2): with whole-number
+	// answers, mean × 10 ends in .5 whenever 20 agents' sum is odd.
 	ChangeInSupport50 *int `json:"changeInSupport50"`
 }
 
@@ -358,8 +361,8 @@ func Compute(in Input) (*Metrics, error) {
 	// Headline.
 	m.Headline.N = len(finCare)
 	if len(finCare) > 0 {
-		c := clampInt(int(math.Round(mean(finCare)*10)), 0, 100)
-		s := clampInt(int(math.Round(mean(finSupport)*10)), -50, 50)
+		c := clampInt(int(math.RoundToEven(mean(finCare)*10)), 0, 100)
+		s := clampInt(int(math.RoundToEven(mean(finSupport)*10)), -50, 50)
 		m.Headline.CareScore100, m.Headline.ChangeInSupport50 = &c, &s
 	}
 

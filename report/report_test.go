@@ -111,6 +111,15 @@ func TestComputeInvalidInput(t *testing.T) {
 	}
 }
 
+// twenty is 20 answers: head, then rest until there are 20.
+func twenty(rest float64, head ...float64) []float64 {
+	x := append([]float64(nil), head...)
+	for len(x) < 20 {
+		x = append(x, rest)
+	}
+	return x
+}
+
 func TestHeadline(t *testing.T) {
 	tests := []struct {
 		name             string
@@ -118,8 +127,15 @@ func TestHeadline(t *testing.T) {
 		wantCare, wantCh int
 	}{
 		{"simple", []float64{7, 8, 9}, []float64{1, 2, 3}, 80, 20},
-		{"half away from zero", []float64{0.25, 0.25}, []float64{-0.25, -0.25}, 3, -3},
-		{"half up positive", []float64{2.25, 2.25, 2.25, 2.25}, []float64{0.25, 0.25, 0.25, 0.25}, 23, 3},
+		// Halves round to even, as the prototype's Python round():
+		// 2.5 → 2, -2.5 → -2, 22.5 → 22, 7.5 → 8, -7.5 → -8.
+		{"halves to even", []float64{0.25, 0.25}, []float64{-0.25, -0.25}, 2, -2},
+		{"halves to even, up", []float64{2.25, 2.25, 2.25, 2.25}, []float64{0.75, 0.75, 0.75, 0.75}, 22, 8},
+		{"halves to even, negative", []float64{0.75}, []float64{-0.75}, 8, -8},
+		// Twenty whole-number answers with an odd sum: mean × 10 ends in .5.
+		{"20 agents, 50.5 and -2.5", twenty(5, 6), twenty(0, -5), 50, -2},
+		{"20 agents, 51.5 and 3.5", twenty(5, 8), twenty(0, 5, 2), 52, 4},
+		{"20 agents, 49.5 and -0.5", twenty(5, 4, 5), twenty(0, -1), 50, 0},
 		{"extremes", []float64{10, 10}, []float64{-5, -5}, 100, -50},
 		{"zero", []float64{0, 0, 0}, []float64{5, 5, 5}, 0, 50},
 		{"mixed", []float64{3, 4, 6.5}, []float64{-2, 0.5, 4}, 45, 8},

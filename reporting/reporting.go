@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/ethox/ethox/apperr"
@@ -28,7 +29,18 @@ type Service struct {
 	db     *database.DB
 	graphs *graphstore.Store
 	llm    *llm.Client // nil: deterministic narratives only
-	model  string      // OPENAI_REPORT_MODEL
+	n      Narrator
+}
+
+// Narrator configures the narratives' LLM calls (the prototype's
+// supervisor). The server sets it from OPENAI_REPORT_MODEL,
+// OPENAI_REPORT_TEMPERATURE (default 0.3, the prototype's) and
+// OPENAI_REPORT_MAX_TOKENS (default 2000): settings of their own, apart
+// from the agents'.
+type Narrator struct {
+	Model       string   // "" = DefaultModel
+	Temperature *float32 // nil = none sent
+	MaxTokens   int      // 0 = no limit sent
 }
 
 // maxErrorChars bounds the LLM error quoted in a deterministic narrative.
@@ -38,11 +50,11 @@ const maxErrorChars = 1000
 const DefaultModel = llm.DefaultReportModel
 
 // New returns a Service; llmClient may be nil.
-func New(db *database.DB, llmClient *llm.Client, model string) *Service {
-	if model == "" {
-		model = DefaultModel
+func New(db *database.DB, llmClient *llm.Client, n Narrator) *Service {
+	if n.Model == "" {
+		n.Model = DefaultModel
 	}
-	return &Service{db: db, graphs: graphstore.New(db), llm: llmClient, model: model}
+	return &Service{db: db, graphs: graphstore.New(db), llm: llmClient, n: n}
 }
 
 // Generate computes and stores a new version of a run's report. A run still
@@ -71,7 +83,7 @@ func (s *Service) Generate(ctx context.Context, simID int, includeInitial bool) 
 	text, source, model := deterministicNarrative(sim, m, provisional), entreport.NarrativeSourceDETERMINISTIC, ""
 	if s.llm != nil {
 		if t, err := s.narrate(ctx, sim, m, in, includeInitial); err == nil {
-			text, source, model = t, entreport.NarrativeSourceLLM, s.model
+			text, source, model = t, entreport.NarrativeSourceLLM, s.n.Model
 		} else if ctx.Err() != nil {
 			return nil, ctx.Err()
 		} else {
@@ -195,8 +207,9 @@ func deterministicNarrative(sim *ent.Simulation, m *report.Metrics, provisional 
 	return strings.TrimSpace(b.String())
 }
 
-// narrate asks the supervisor LLM for the narrative, from the metrics and a
-// sample of final opinions (bounded, so big runs fit the context).
+// narrate asks the supervisor LLM for the narrative, from the metrics and
+// the agents' final opinions (with includeInitial, their initial and final
+// opinions), of at most 60 agents.
 func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Metrics, in report.Input, includeInitial bool) (string, error) {
 	mb, err := json.Marshal(m.Headline)
 	if err != nil {
@@ -212,25 +225,59 @@ func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Me
 		Segments     any `json:"segments"`
 		EchoChamber  any `json:"echoChamber"`
 	}{m.Rounds, m.Polarization, m.Consensus, map[string]any{"meanCareDelta": m.Shift.MeanCareDelta, "meanSupportDelta": m.Shift.MeanSupportDelta}, m.Segments, m.EchoChamber})
-	var final []string
-	for _, st := range in.States {
-		if st.Round == m.FinalRound && st.Opinion != "" && !st.Failed {
-			final = append(final, fmt.Sprintf("(care %s, support %s) %s", fixed(st.Care, 0), signed(st.Support, 0), st.Opinion))
+	// The opinions the supervisor reads: every agent's final one or, with
+	// includeInitial, every agent's initial and final ones together (as the
+	// prototype's supervisor read them), for at most maxOpinions agents
+	// drawn at random (the same for the same run) so big runs fit the context.
+	const maxOpinions = 60
+	type pair struct{ initial, final *report.AgentState }
+	byAgent := map[string]*pair{}
+	var order []string
+	for k := range in.States {
+		st := &in.States[k]
+		if st.Opinion == "" || st.Failed || (st.Round != m.FinalRound && (!includeInitial || st.Round != 0)) {
+			continue
+		}
+		pr := byAgent[st.AgentID]
+		if pr == nil {
+			pr = &pair{}
+			byAgent[st.AgentID] = pr
+			order = append(order, st.AgentID)
+		}
+		if st.Round == m.FinalRound {
+			pr.final = st
+		}
+		if st.Round == 0 {
+			pr.initial = st
 		}
 	}
-	const maxOpinions = 60
-	if len(final) > maxOpinions {
+	if !includeInitial {
+		order = slices.DeleteFunc(order, func(id string) bool { return byAgent[id].final == nil })
+	}
+	if len(order) > maxOpinions {
 		r := rand.New(rand.NewPCG(uint64(sim.ID), 7)) // the same sample for the same run
-		r.Shuffle(len(final), func(i, j int) { final[i], final[j] = final[j], final[i] })
-		final = final[:maxOpinions]
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		order = order[:maxOpinions]
+	}
+	view := func(st *report.AgentState) string {
+		if st == nil {
+			return "(none)"
+		}
+		return fmt.Sprintf("(care %s, support %s) %s", fixed(st.Care, 0), signed(st.Support, 0), st.Opinion)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "The message:\n%q\n\nHeadline: %s\nMetrics: %s\n\nA sample of %d final opinions:\n", sim.Trigger, mb, dist, len(final))
-	for _, o := range final {
-		b.WriteString("- " + o + "\n")
-	}
+	fmt.Fprintf(&b, "The message:\n%q\n\nHeadline: %s\nMetrics: %s\n\n", sim.Trigger, mb, dist)
 	if includeInitial {
+		fmt.Fprintf(&b, "The initial reaction (round 0) and final opinion (round %d) of %d agents:\n", m.FinalRound, len(order))
+		for _, id := range order {
+			b.WriteString("- initial " + view(byAgent[id].initial) + "\n  final " + view(byAgent[id].final) + "\n")
+		}
 		b.WriteString("\nAlso describe the shift from the initial reactions to the final round.\n")
+	} else {
+		fmt.Fprintf(&b, "A sample of %d final opinions:\n", len(order))
+		for _, id := range order {
+			b.WriteString("- " + view(byAgent[id].final) + "\n")
+		}
 	}
 	msgs := []llm.Message{
 		{Role: "system", Content: `You are a communication analyst writing a report on how a simulated population reacted to a message.
@@ -241,7 +288,9 @@ consensus or fragmentation. Use the metrics as given; do not invent numbers.`},
 	}
 	// Complete returns the text cleaned and bounded; what it repaired is logged
 	// here with the run (and counted by the client's observer).
-	text, u, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.model, Check: checkNarrative})
+	maxTokens := s.n.MaxTokens
+	text, u, err := s.llm.Complete(ctx, llm.Request{Messages: msgs, Model: s.n.Model, Temperature: s.n.Temperature,
+		MaxTokens: &maxTokens, Check: checkNarrative})
 	for _, a := range u.Anomalies {
 		slog.WarnContext(ctx, "LLM answer repaired", "simulation", sim.ID, "report", true, "kind", a.Kind, "detail", a.Detail)
 	}

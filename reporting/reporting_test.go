@@ -41,7 +41,7 @@ func TestUnfinishedRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := New(db, nil, "")
+			s := New(db, nil, Narrator{})
 			if _, err := s.Generate(ctx, sim.ID, false); apperr.KindOf(err) != apperr.BadInput || !strings.Contains(err.Error(), "no stored step") {
 				t.Fatalf("queued run: %v", err)
 			}

@@ -69,13 +69,15 @@ func signed(x float64, prec int) string {
 	return s
 }
 
-// round rounds x to prec decimals, turning -0 into 0.
+// round rounds x to prec decimals as the prototype's Python round(x, prec)
+// did, turning -0 into 0: correctly from x's exact binary value, an exact
+// half to even (2.5 → 2, 0.125 → 0.12; -0.005, just below -0.005 in
+// binary, → -0.01). strconv rounds that way; x·10^prec would not be exact.
 func round(x float64, prec int) float64 {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return x
 	}
-	p := math.Pow10(prec)
-	r := math.Round(x*p) / p
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', prec, 64), 64)
 	if r == 0 {
 		return 0 // also -0
 	}

@@ -92,7 +92,7 @@ func TestHostileNarrative(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				r, err := New(db, lc, "").Generate(context.Background(), simID, false)
+				r, err := New(db, lc, Narrator{}).Generate(context.Background(), simID, false)
 				if err != nil {
 					t.Fatalf("Generate: %v", err)
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation"
 )
 
@@ -158,6 +159,13 @@ func runInput(in model.RunSimulationInput) (simulation.RunInput, error) {
 		out.Seed = &seed
 	}
 	out.NumAgents = in.NumAgents
+	out.Speaker, out.NeighborNumbers, out.MaxOutputTokens = in.Speaker, in.NeighborNumbers, in.MaxOutputTokens
+	out.MinTies, out.TraitVarianceScale = in.MinTies, in.TraitVarianceScale
+	out.Preset = enumText(in.Preset)
+	out.UpdateOrder = enumText(in.UpdateOrder)
+	out.Neighborhood = enumText(in.Neighborhood)
+	out.ProfileSource = enumText(in.ProfileSource)
+	out.ProfileSampling = enumText(in.ProfileSampling)
 	var err error
 	if out.PopulationSeed, err = seedOf(in.PopulationSeed, "populationSeed"); err != nil {
 		return out, err
@@ -172,6 +180,49 @@ func runInput(in model.RunSimulationInput) (simulation.RunInput, error) {
 		}
 	}
 	return out, nil
+}
+
+// enumText is an optional GraphQL enum's name.
+func enumText[E ~string](e *E) *string {
+	if e == nil {
+		return nil
+	}
+	s := string(*e)
+	return &s
+}
+
+// generateOptions turns generateNetwork's input into the generator's options.
+func generateOptions(in model.GenerateNetworkInput) (graphstore.GenerateOptions, error) {
+	seed, err := seedOf(in.Seed, "seed")
+	if err != nil {
+		return graphstore.GenerateOptions{}, err
+	}
+	o := graphstore.GenerateOptions{NumAgents: in.NumAgents, Seed: seed}
+	if in.Name != nil {
+		o.Name = *in.Name
+	}
+	if in.Profiles != nil {
+		o.Profiles = in.Profiles.File
+	}
+	if in.ProfileSource != nil {
+		o.ProfileSource = population.ProfileSource(*in.ProfileSource)
+	}
+	if in.ProfileSampling != nil {
+		o.ProfileSampling = population.ProfileSampling(*in.ProfileSampling)
+	}
+	if in.Neighborhood != nil {
+		o.Neighbourhood = population.Neighbourhood(*in.Neighborhood)
+	}
+	if in.MinTies != nil {
+		o.MinTies = *in.MinTies
+	}
+	if v := in.TraitVarianceScale; v != nil {
+		if !(*v > 0 && *v <= population.MaxTraitVarianceScale) { // 0 would mean the default to population
+			return o, apperr.New(apperr.BadInput, "traitVarianceScale must be in (0, %v], got %v", population.MaxTraitVarianceScale, *v)
+		}
+		o.TraitVarianceScale = *v
+	}
+	return o, nil
 }
 
 // seedOf turns an optional GraphQL seed into a generator seed.

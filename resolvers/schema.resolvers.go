@@ -58,16 +58,9 @@ func (r *mutationResolver) SetDefaultNetwork(ctx context.Context, id int) (*ent.
 
 // GenerateNetwork is the resolver for the generateNetwork field.
 func (r *mutationResolver) GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error) {
-	seed, err := seedOf(input.Seed, "seed")
+	o, err := generateOptions(input)
 	if err != nil {
 		return nil, err
-	}
-	o := graphstore.GenerateOptions{NumAgents: input.NumAgents, Seed: seed}
-	if input.Name != nil {
-		o.Name = *input.Name
-	}
-	if input.Profiles != nil {
-		o.Profiles = input.Profiles.File
 	}
 	return r.Graphs.Generate(ctx, o)
 }

@@ -62,7 +62,7 @@ func (w *classicalWorker) Work(ctx context.Context, job *river.Job[ClassicalArgs
 		prev = toDynamics(st)
 	}
 	dp := dynamics.DefaultParams()
-	dp.SelfWeight, dp.Epsilon = p.SelfWeight, p.Epsilon
+	dp.SelfWeight, dp.Epsilon, dp.Sequential = p.SelfWeight, p.Epsilon, p.Sequential()
 	if err := dp.Validate(n); err != nil {
 		return s.fail(ctx, sim.ID, err.Error())
 	}

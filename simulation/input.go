@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethox/ethox/apperr"
 	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/simtypes"
 )
 
@@ -34,7 +35,50 @@ type RunInput struct {
 	MaxTokens      *int
 	MaxCostUSD     *float64
 	Audience       *Audience
+
+	// Preset is "" or simtypes.PresetPrototype, which sets every option
+	// below and the LLM's sampling to the prototype's values; fields given
+	// explicitly override it.
+	Preset *string
+	// Speaker names who made the announcement (agents report their change
+	// of support for it). Default simtypes.DefaultSpeaker.
+	Speaker *string
+	// NeighborNumbers shows neighbours' care and support, not only their
+	// opinions. Default false (the prototype's).
+	NeighborNumbers *bool
+	// UpdateOrder is SYNCHRONOUS (default) or SEQUENTIAL (the prototype's).
+	UpdateOrder *string
+	// Neighborhood is whom an agent hears: CHOSEN (the agents it chose; the
+	// default on generated directed networks) or UNDIRECTED. With NumAgents
+	// it also says how the population's ties are generated.
+	Neighborhood *string
+	// MaxOutputTokens limits an agent's answer (0: none sent). Default
+	// OPENAI_MAX_TOKENS (none for a reasoning model).
+	MaxOutputTokens *int
+
+	// Population options, with NumAgents only (graphstore.GenerateOptions):
+	// SURVEY, BUILTIN; WITHOUT_REPLACEMENT, WITH_REPLACEMENT; 0..100; (0, 2].
+	ProfileSource      *string
+	ProfileSampling    *string
+	MinTies            *int
+	TraitVarianceScale *float64
 }
+
+// The prototype's values that a preset or a default sets.
+const (
+	defaultNeighborLimit = 10
+	maxSpeakerChars      = 200
+	maxOutputTokensLimit = 100_000
+)
+
+// prototype is what the PROTOTYPE preset sets: the prototype's sampling
+// (temperature 0.4, 200 tokens), in-place updates in node order, every
+// neighbour heard, their opinions only. The rest of its semantics are
+// Ethox's defaults already (see README, Fidelity to the prototype).
+var prototype = struct {
+	temperature     float64
+	maxOutputTokens int
+}{0.4, 200}
 
 // maxModelBytes bounds a model name (it is stored and sent with every call).
 const maxModelBytes = 200
@@ -54,9 +98,15 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 	if strings.ContainsRune(trigger, 0) { // PostgreSQL cannot store it
 		return bad("trigger must not contain NUL characters")
 	}
+	preset := ""
+	if in.Preset != nil {
+		if preset = strings.ToUpper(strings.TrimSpace(*in.Preset)); preset != simtypes.PresetPrototype {
+			return bad("preset %q is not PROTOTYPE", *in.Preset)
+		}
+	}
 	engine := entsim.EngineFRIEDKIN_JOHNSEN
-	if llmConfigured {
-		engine = entsim.EngineLLM
+	if llmConfigured || preset == simtypes.PresetPrototype {
+		engine = entsim.EngineLLM // the prototype's engine
 	}
 	if in.Engine != nil {
 		engine = entsim.Engine(*in.Engine)
@@ -68,8 +118,11 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 		return "", Params{}, apperr.New(apperr.LLMUnavailable,
 			"engine %s needs an LLM: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (an OpenAI-compatible server)", engine)
 	}
-	p := Params{Rounds: 1, SelfWeight: 0.5, NeighborLimit: 10, Concurrency: cfg.DefaultConcurrency, Epsilon: 1.0,
-		OpinionMaxChars: 400, Audience: Audience{Mode: simtypes.AudienceAll}}
+	p := Params{Preset: preset, Rounds: 1, SelfWeight: 0.5, Concurrency: cfg.DefaultConcurrency, Epsilon: 1.0,
+		OpinionMaxChars: 400, Audience: Audience{Mode: simtypes.AudienceAll}, UpdateOrder: simtypes.UpdateSynchronous}
+	if preset == simtypes.PresetPrototype {
+		p.UpdateOrder = simtypes.UpdateSequential
+	}
 	if in.Rounds != nil {
 		p.Rounds = *in.Rounds
 	}
@@ -83,10 +136,57 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 		return bad("selfWeight must be between 0 and 100, got %v", p.SelfWeight)
 	}
 	if in.NeighborLimit != nil {
-		p.NeighborLimit = *in.NeighborLimit
+		// Otherwise Run sets it with the neighbourhood (neighborhoodOf).
+		if p.NeighborLimit = *in.NeighborLimit; p.NeighborLimit < 1 || p.NeighborLimit > 100 {
+			return bad("neighborLimit must be between 1 and 100, got %d", p.NeighborLimit)
+		}
 	}
-	if p.NeighborLimit < 1 || p.NeighborLimit > 100 {
-		return bad("neighborLimit must be between 1 and 100, got %d", p.NeighborLimit)
+	if in.UpdateOrder != nil {
+		switch p.UpdateOrder = strings.ToUpper(strings.TrimSpace(*in.UpdateOrder)); p.UpdateOrder {
+		case simtypes.UpdateSynchronous, simtypes.UpdateSequential:
+		default:
+			return bad("updateOrder %q is not SYNCHRONOUS or SEQUENTIAL", *in.UpdateOrder)
+		}
+	}
+	if in.Neighborhood != nil {
+		switch n := strings.ToUpper(strings.TrimSpace(*in.Neighborhood)); n {
+		case simtypes.NeighborhoodChosen, simtypes.NeighborhoodUndirected:
+			p.Neighborhood = n // checked against the network by neighborhoodOf
+		default:
+			return bad("neighborhood %q is not CHOSEN or UNDIRECTED", *in.Neighborhood)
+		}
+	}
+	if in.NumAgents == nil && (in.ProfileSource != nil || in.ProfileSampling != nil || in.MinTies != nil || in.TraitVarianceScale != nil) {
+		return bad("profileSource, profileSampling, minTies and traitVarianceScale describe a generated population: give them with numAgents")
+	}
+	if v := in.TraitVarianceScale; v != nil && !(*v > 0 && *v <= population.MaxTraitVarianceScale) {
+		// population reads 0 as its default: refuse it here.
+		return bad("traitVarianceScale must be in (0, %v], got %v", population.MaxTraitVarianceScale, *v)
+	}
+	if engine == entsim.EngineLLM || engine == entsim.EngineHYBRID {
+		// The prompts' parameters: recorded for the runs that use them.
+		p.PromptVersion = simtypes.PromptVersion
+		p.Speaker = simtypes.DefaultSpeaker
+		if in.Speaker != nil {
+			p.Speaker = strings.Join(strings.Fields(*in.Speaker), " ") // one line
+			switch n := utf8.RuneCountInString(p.Speaker); {
+			case n == 0:
+				return bad("speaker must not be empty")
+			case n > maxSpeakerChars:
+				return bad("speaker is %d characters long; the limit is %d", n, maxSpeakerChars)
+			case strings.ContainsRune(p.Speaker, 0):
+				return bad("speaker must not contain NUL characters")
+			}
+		}
+		if in.NeighborNumbers != nil {
+			p.NeighborNumbers = *in.NeighborNumbers
+		}
+		if in.MaxOutputTokens != nil {
+			if *in.MaxOutputTokens < 0 || *in.MaxOutputTokens > maxOutputTokensLimit {
+				return bad("maxOutputTokens must be between 0 (no limit) and %d, got %d", maxOutputTokensLimit, *in.MaxOutputTokens)
+			}
+			p.MaxOutputTokens = in.MaxOutputTokens
+		}
 	}
 	if in.Model != nil {
 		p.Model = strings.TrimSpace(*in.Model)

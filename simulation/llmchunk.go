@@ -50,7 +50,11 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 	// Rounds are synchronous in what they read (round r only reads round r-1),
 	// but not in when they run: an agent's step starts as soon as its own and
 	// its shown neighbours' previous states exist, so the next round fills the
-	// slots the tail of the current one leaves idle. The job waits for inputs
+	// slots the tail of the current one leaves idle. A sequential run reads,
+	// for the neighbours before the agent in node order, their state of this
+	// round instead, as an in-place update in node order would: its step
+	// waits for them too, so a round runs as far in parallel as its
+	// dependencies allow and gives what a serial in-place round gives. The job waits for inputs
 	// (woken by steps stored in this process, or every poll interval for other
 	// processes') for a bounded time, then snoozes to free its worker.
 	deps := chunkDeps(pl, lo, hi)
@@ -73,13 +77,19 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 	for ctx.Err() == nil && !stopped.Load() {
 		changed := pl.changes()
 		var (
-			prev []StateView
-			have []bool
+			prev, cur     []StateView
+			have, haveCur []bool
 		)
 		if a.Round > 0 {
 			if prev, have, err = s.statesOf(ctx, sim.ID, a.Round-1, pl, deps); err != nil {
 				stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
 				break
+			}
+			if p.Sequential() {
+				if cur, haveCur, err = s.statesOf(ctx, sim.ID, a.Round, pl, deps); err != nil {
+					stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
+					break
+				}
 			}
 		}
 		waiting = 0
@@ -87,7 +97,7 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 			if done[pl.graph.AgentPKs[i]] || launched[i-lo] {
 				continue
 			}
-			if have != nil && !inputsReady(pl, i, have) {
+			if have != nil && !inputsReady(pl, i, have, haveCur) {
 				waiting++
 				continue
 			}
@@ -100,7 +110,7 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 			lastProgress = time.Now()
 			inFlight.Add(1)
 			wg.Add(1)
-			go func(i int, prev []StateView) {
+			go func(i int, prev, cur []StateView) {
 				defer wg.Done()
 				defer inFlight.Add(-1)
 				defer func() {
@@ -116,7 +126,7 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 				var once sync.Once
 				release := func() { once.Do(func() { <-sem }) }
 				defer release()
-				if err := s.step(ctx, sim, p, pl, a.Round, i, prev, release); err != nil {
+				if err := s.step(ctx, sim, p, pl, a.Round, i, prev, cur, release); err != nil {
 					stopOnce.Do(func() {
 						stopErr = err
 						stopped.Store(true)
@@ -125,7 +135,7 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 						}
 					})
 				}
-			}(i, prev)
+			}(i, prev, cur)
 		}
 		if waiting == 0 || time.Now().After(waitUntil) ||
 			(inFlight.Load() == 0 && time.Since(lastProgress) > idle) {
@@ -227,14 +237,20 @@ func chunkDeps(pl *plan, lo, hi int) []int {
 	return pks
 }
 
-// inputsReady reports whether agent i's own and shown neighbours' previous states exist.
-func inputsReady(pl *plan, i int, have []bool) bool {
+// inputsReady reports whether the states agent i's step reads exist: its
+// own and its shown neighbours' previous states (have), or for a sequential
+// run (haveCur not nil) this round's for the neighbours before it.
+func inputsReady(pl *plan, i int, have, haveCur []bool) bool {
 	if !have[i] {
 		return false
 	}
 	cols, _ := pl.csr.Row(i)
 	for _, j := range cols {
-		if !have[j] {
+		if haveCur != nil && int(j) < i {
+			if !haveCur[j] {
+				return false
+			}
+		} else if !have[j] {
 			return false
 		}
 	}

@@ -23,7 +23,10 @@ import (
 // step runs one agent's step and stores it. A panic in it is logged and
 // stores the step as failed: it never ends the process, and a retried job
 // does not pay for the call again.
-func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev []StateView, release func()) (err error) {
+//
+// prev is round-1's states by node position; cur, for a sequential run, is
+// this round's, read for the agents before i (nil for a synchronous run).
+func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev, cur []StateView, release func()) (err error) {
 	node := &pl.graph.Nodes[i]
 	var (
 		msgs     []llm.Message
@@ -48,27 +51,21 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		if !pl.audience[i] {
 			return store(keep, false, "")
 		}
-		msgs = reactionPrompt(node, sim.Trigger)
+		msgs = reactionPrompt(node, sim.Trigger, promptOptionsOf(p))
 	} else {
 		keep = prev[i]
-		cols, ws := pl.csr.Row(i)
-		views := make([]neighborView, 0, len(cols))
-		for k, j := range cols {
-			if v := prev[j]; v.Opinion != "" {
-				views = append(views, neighborView{weight: ws[k], opinion: v.Opinion, care: v.Care, support: v.Support})
-			}
-		}
+		views := heard(pl, i, prev, cur)
 		if keep.Opinion == "" && len(views) == 0 {
 			// Nobody around has heard of it yet: nothing to react to, no call.
 			return store(keep, false, "")
 		}
 		own := neighborView{opinion: keep.Opinion, care: keep.Care, support: keep.Support}
-		msgs = influencePrompt(node, sim.Trigger, own, p.SelfWeight, views, p.OpinionMaxChars)
+		msgs = influencePrompt(node, sim.Trigger, own, views, promptOptionsOf(p))
 	}
 	if reserved, err = s.reserveCall(ctx, sim.ID, p); err != nil {
 		return err
 	}
-	req := llm.Request{Messages: msgs, Model: p.Model}
+	req := llm.Request{Messages: msgs, Model: p.Model, MaxTokens: p.MaxOutputTokens}
 	if p.Temperature != nil {
 		t := float32(*p.Temperature)
 		req.Temperature = &t
@@ -98,6 +95,24 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		// failure is recorded; the run fails only past SIM_FAIL_SHARE.
 		return store(keep, true, err.Error())
 	}
+}
+
+// heard lists the views agent i hears: its neighbours' (in the plan's
+// order) that have an opinion, from the previous round, or for a sequential
+// run from this round for the agents before it.
+func heard(pl *plan, i int, prev, cur []StateView) []neighborView {
+	cols, ws := pl.csr.Row(i)
+	views := make([]neighborView, 0, len(cols))
+	for k, j := range cols {
+		v := prev[j]
+		if cur != nil && int(j) < i {
+			v = cur[j]
+		}
+		if v.Opinion != "" {
+			views = append(views, neighborView{weight: ws[k], opinion: v.Opinion, care: v.Care, support: v.Support})
+		}
+	}
+	return views
 }
 
 // saveStep stores a step. When the database refuses its data (something

@@ -75,19 +75,62 @@ func buildPlan(g *graphstore.Graph, p Params) (*plan, error) {
 		pos[node.AgentID] = int32(i)
 		pl.influ[i] = dynamics.Influencibility(node.Traits)
 	}
-	src := make([]int32, len(g.Edges))
-	dst := make([]int32, len(g.Edges))
-	w := make([]float64, len(g.Edges))
-	for j, e := range g.Edges {
-		src[j], dst[j], w[j] = pos[e.Source], pos[e.Target], e.Weight
-	}
-	pl.csr = dynamics.BuildCSR(n, src, dst, w, g.Directed, pl.influ, p.NeighborLimit)
+	src, dst, w, directed := influenceEdges(g, pos, p.Neighborhood)
+	pl.csr = dynamics.BuildCSR(n, src, dst, w, directed, pl.influ, p.NeighborLimit)
 	aud, err := audience(g, p.Audience)
 	if err != nil {
 		return nil, err
 	}
 	pl.audience = aud
 	return pl, nil
+}
+
+// influenceEdges turns the network's ties into influence edges for
+// dynamics.BuildCSR, whose directed edges read src→dst as "src influences
+// dst" (dst hears src), for the run's neighbourhood:
+//
+//   - CHOSEN (a directed network whose edge source→target means that source
+//     chose target, as population generates it): reversed, so that an agent
+//     hears the agents it chose, as in the prototype;
+//   - DIRECTED (an uploaded directed network): as they are, source
+//     influences target;
+//   - UNDIRECTED: both directions; on a directed network a pair tied both
+//     ways (a mutual choice) counts once, with the first edge's weight,
+//     instead of twice;
+//   - "" (runs recorded before the field existed): as the network is,
+//     directed edges as DIRECTED.
+func influenceEdges(g *graphstore.Graph, pos map[string]int32, neighborhood string) (src, dst []int32, w []float64, directed bool) {
+	directed = g.Directed
+	switch neighborhood {
+	case simtypes.NeighborhoodChosen:
+		directed = true
+	case simtypes.NeighborhoodDirected:
+		directed = true
+	case simtypes.NeighborhoodUndirected:
+		directed = false
+	}
+	src = make([]int32, 0, len(g.Edges))
+	dst = make([]int32, 0, len(g.Edges))
+	w = make([]float64, 0, len(g.Edges))
+	var seen map[[2]int32]bool
+	if !directed && g.Directed {
+		seen = make(map[[2]int32]bool, len(g.Edges))
+	}
+	for _, e := range g.Edges {
+		s, t := pos[e.Source], pos[e.Target]
+		if neighborhood == simtypes.NeighborhoodChosen {
+			s, t = t, s // source chose target: target influences source
+		}
+		if seen != nil {
+			pair := [2]int32{min(s, t), max(s, t)}
+			if seen[pair] {
+				continue
+			}
+			seen[pair] = true
+		}
+		src, dst, w = append(src, s), append(dst, t), append(w, e.Weight)
+	}
+	return src, dst, w, directed
 }
 
 // audience marks who hears the trigger at stage 0.

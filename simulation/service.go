@@ -10,12 +10,14 @@
 package simulation
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,7 @@ import (
 	"github.com/ethox/ethox/ent"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
 	"github.com/ethox/ethox/simulation/simtypes"
 	"github.com/ethox/ethox/telemetry"
@@ -217,6 +220,11 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 			return nil, err
 		}
 	}
+	if engine == entsim.EngineLLM || engine == entsim.EngineHYBRID {
+		s.sampling(&p, in)
+	} else {
+		p.Temperature = nil // no LLM call: nothing sampled
+	}
 	var net *ent.Network
 	if in.NumAgents != nil {
 		// As the prototype did: a fresh synthetic population for this run.
@@ -226,8 +234,7 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		if steps := *in.NumAgents * (p.Rounds + 1); steps > s.cfg.MaxAgentRounds {
 			return nil, apperr.New(apperr.BadInput, "numAgents × (rounds+1) = %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)", steps, s.cfg.MaxAgentRounds)
 		}
-		// The run's own population: it does not become the default network.
-		net, err = s.graphs.Generate(ctx, graphstore.GenerateOptions{NumAgents: *in.NumAgents, Seed: in.PopulationSeed, KeepDefault: true})
+		net, err = s.graphs.Generate(ctx, generateOptions(in, p))
 	} else {
 		net, err = s.graphs.Network(ctx, in.NetworkID)
 	}
@@ -239,6 +246,9 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	}
 	if net.NodeCount == 0 {
 		return nil, apperr.New(apperr.BadInput, "network %d has no agents", net.ID)
+	}
+	if err := neighborhoodOf(net, in, &p); err != nil {
+		return nil, err
 	}
 	steps := net.NodeCount * (p.Rounds + 1)
 	if steps > s.cfg.MaxAgentRounds {
@@ -285,6 +295,100 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		s.logRun(ctx, sim)
 	}
 	return sim, err
+}
+
+// sampling sets the temperature and the answer's token limit of a run that
+// calls the LLM: the input's, else the preset's, else the process's
+// (OPENAI_TEMPERATURE, OPENAI_MAX_TOKENS: by default the prototype's 0.4 and
+// 200). A reasoning model takes no temperature, and counts its reasoning in
+// the limit: it gets neither unless the input gives a limit.
+func (s *Service) sampling(p *Params, in RunInput) {
+	var cfg llm.Config
+	if s.llm != nil {
+		cfg = s.llm.Config()
+	}
+	reasoning := llm.IsReasoningModel(cmp.Or(p.Model, cfg.Model))
+	if in.Temperature == nil {
+		p.Temperature = nil
+		switch {
+		case reasoning:
+		case p.Preset == simtypes.PresetPrototype:
+			p.Temperature = ptr(prototype.temperature)
+		case cfg.Temperature != nil:
+			// Through its decimal text: float32(0.4) is 0.4000000059604645.
+			t, _ := strconv.ParseFloat(strconv.FormatFloat(float64(*cfg.Temperature), 'g', -1, 32), 64)
+			p.Temperature = &t
+		}
+	} else if reasoning {
+		p.Temperature = nil // the client would not send it
+	}
+	if in.MaxOutputTokens == nil {
+		switch {
+		case reasoning:
+			p.MaxOutputTokens = ptr(0)
+		case p.Preset == simtypes.PresetPrototype:
+			p.MaxOutputTokens = ptr(prototype.maxOutputTokens)
+		default:
+			p.MaxOutputTokens = ptr(cfg.MaxTokens)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// neighborhoodOf sets whom an agent of the run hears on net, and how many of
+// them: the input's neighbourhood, else CHOSEN on a generated directed
+// network (its edges are choices), DIRECTED on an uploaded directed one
+// (source influences target) and UNDIRECTED on an undirected one. CHOSEN
+// needs a directed network: on an uploaded one it reads source→target as
+// "source chose target". Unless the input gives a neighbour limit, a CHOSEN
+// agent hears every agent it chose, as in the prototype (4% of agents choose
+// more than 10), and so does every agent of a PROTOTYPE run; the others hear
+// their 10 strongest ties.
+func neighborhoodOf(net *ent.Network, in RunInput, p *Params) error {
+	chosen := net.Directed && net.Params["neighbourhood"] == string(population.NeighbourhoodChosen)
+	switch p.Neighborhood {
+	case "":
+		switch {
+		case chosen:
+			p.Neighborhood = simtypes.NeighborhoodChosen
+		case net.Directed:
+			p.Neighborhood = simtypes.NeighborhoodDirected
+		default:
+			p.Neighborhood = simtypes.NeighborhoodUndirected
+		}
+	case simtypes.NeighborhoodChosen:
+		if !net.Directed {
+			return apperr.New(apperr.BadInput, "neighborhood CHOSEN needs a directed network (an edge source → target: source chose target); "+
+				"network %d is undirected: use UNDIRECTED", net.ID)
+		}
+	}
+	if in.NeighborLimit == nil {
+		p.NeighborLimit = defaultNeighborLimit
+		if p.Neighborhood == simtypes.NeighborhoodChosen || p.Preset == simtypes.PresetPrototype {
+			p.NeighborLimit = 0 // all of them
+		}
+	}
+	return nil
+}
+
+// generateOptions are the population options of a numAgents run.
+func generateOptions(in RunInput, p Params) graphstore.GenerateOptions {
+	o := graphstore.GenerateOptions{NumAgents: *in.NumAgents, Seed: in.PopulationSeed, Neighbourhood: population.Neighbourhood(p.Neighborhood)}
+	if in.ProfileSource != nil {
+		o.ProfileSource = population.ProfileSource(*in.ProfileSource)
+	}
+	if in.ProfileSampling != nil {
+		o.ProfileSampling = population.ProfileSampling(*in.ProfileSampling)
+	}
+	if in.MinTies != nil {
+		o.MinTies = *in.MinTies
+	}
+	if in.TraitVarianceScale != nil {
+		o.TraitVarianceScale = *in.TraitVarianceScale
+	}
+	o.KeepDefault = true // the run's own population: it does not become the default network
+	return o
 }
 
 // checkModel refuses, for a run that calls the LLM, a model the operator did

@@ -52,8 +52,14 @@ func newHarness(t *testing.T, dialect string, latency time.Duration) *harness {
 
 func (h *harness) service(workers int, mod func(*Config)) *Service {
 	h.t.Helper()
-	lc, err := llm.New(llm.Config{APIKey: "test", BaseURL: h.fk.BaseURL(), Concurrency: 32,
-		CallTimeout: 5 * time.Second, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxRetries: 2})
+	return h.serviceWith(workers, llm.Config{APIKey: "test", BaseURL: h.fk.BaseURL(), Concurrency: 32,
+		CallTimeout: 5 * time.Second, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxRetries: 2}, mod)
+}
+
+// serviceWith is service with the LLM client configured by lcfg.
+func (h *harness) serviceWith(workers int, lcfg llm.Config, mod func(*Config)) *Service {
+	h.t.Helper()
+	lc, err := llm.New(lcfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -129,8 +135,8 @@ func TestLLMRunOnFixture(t *testing.T) {
 			seen := map[string]int{}
 			for _, r := range reqs {
 				seen[r.User]++
-				if !strings.Contains(r.System, "Answer with a single JSON object") {
-					t.Fatalf("system prompt missing the output schema")
+				if r.System != systemPrompt {
+					t.Fatalf("system prompt %q is not the shared one", r.System)
 				}
 			}
 			for u, c := range seen {
@@ -143,9 +149,9 @@ func TestLLMRunOnFixture(t *testing.T) {
 			if err != nil || snap == nil {
 				t.Fatalf("snapshot: %v", err)
 			}
-			pl, _ := s.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
+			pl, _ := s.loadPlan(context.Background(), h.net.ID, done.Params)
 			for i := range snap.Graph.Nodes {
-				want, _, _ := fakellm.Answer(reactionPrompt(&pl.graph.Nodes[i], sim.Trigger)[1].Content)
+				want, _, _ := fakellm.Answer(reactionPrompt(&pl.graph.Nodes[i], sim.Trigger, promptOptionsOf(done.Params))[1].Content)
 				if snap.Initial[i] == nil || snap.Initial[i].Opinion != want {
 					t.Fatalf("node %d initial opinion %+v, want %q", i, snap.Initial[i], want)
 				}
@@ -166,7 +172,7 @@ func TestLLMRunOnFixture(t *testing.T) {
 					}
 					own := before.State[i]
 					msgs := influencePrompt(&pl.graph.Nodes[i], sim.Trigger, neighborView{opinion: own.Opinion, care: own.Care, support: own.Support},
-						p.SelfWeight, views, p.OpinionMaxChars)
+						views, promptOptionsOf(p))
 					want, _, _ := fakellm.Answer(msgs[1].Content)
 					if after.State[i].Opinion != want {
 						t.Fatalf("round %d agent %d did not read round %d", r, i, r-1)
@@ -298,12 +304,12 @@ func TestResumeNeverRepeatsStoredSteps(t *testing.T) {
 	}
 	cancel()
 	storedBefore := map[string]bool{}
-	pl, _ := first.loadPlan(context.Background(), h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
+	pl, _ := first.loadPlan(context.Background(), h.net.ID, sim.Params)
 	rows, _ := h.db.SQL.Query("SELECT agent_id FROM agent_states WHERE simulation_id = ?", sim.ID)
 	for rows.Next() {
 		var pk int
 		_ = rows.Scan(&pk)
-		storedBefore[reactionPrompt(&pl.graph.Nodes[pl.index[pk]], sim.Trigger)[1].Content] = true
+		storedBefore[reactionPrompt(&pl.graph.Nodes[pl.index[pk]], sim.Trigger, promptOptionsOf(sim.Params))[1].Content] = true
 	}
 	rows.Close()
 	callsBefore := len(h.fk.Requests())

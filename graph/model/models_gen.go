@@ -48,8 +48,18 @@ type GenerateNetworkInput struct {
 	// Default: random, and recorded on the network's params.
 	Seed *int    `json:"seed,omitempty"`
 	Name *string `json:"name,omitempty"`
-	// A survey CSV (AgeGroup, Gender, Region, …) to draw profiles from; default: the built-in profile generator.
+	// A survey CSV (AgeGroup, Gender, Region, …) to draw profiles from; default: the prototype's 350-row voter survey, built into the server.
 	Profiles *graphql.Upload `json:"profiles,omitempty"`
+	// Default: CSV with profiles, else SURVEY.
+	ProfileSource *ProfileSource `json:"profileSource,omitempty"`
+	// Default WITHOUT_REPLACEMENT.
+	ProfileSampling *ProfileSampling `json:"profileSampling,omitempty"`
+	// CHOSEN (default): each agent's choices are directed ties; UNDIRECTED: the choices taken both ways.
+	Neighborhood *Neighborhood `json:"neighborhood,omitempty"`
+	// The fewest agents an agent chooses, 0..100. Default 0 (the prototype's: 15% choose nobody).
+	MinTies *int `json:"minTies,omitempty"`
+	// Multiplies the personality facets' deviations from their means, in (0, 2]. Default 0.65 (the prototype's); 1 gives the published SDs.
+	TraitVarianceScale *float64 `json:"traitVarianceScale,omitempty"`
 }
 
 // The whole of one network, shaped like the prototype's GET /api/graph/.
@@ -171,12 +181,15 @@ type RunSimulationInput struct {
 	Engine *simulation.Engine `json:"engine,omitempty"`
 	// Weight of an agent's own view against its neighbours'. Default 0.5.
 	SelfWeight *float64 `json:"selfWeight,omitempty"`
-	// Neighbours shown to an agent, strongest ties first. Default 10.
+	// Neighbours shown to an agent, strongest ties first. Default: all of them with CHOSEN or the PROTOTYPE preset, else 10.
 	NeighborLimit *int `json:"neighborLimit,omitempty"`
 	// LLM model. Default OPENAI_MODEL.
-	Model       *string  `json:"model,omitempty"`
+	Model *string `json:"model,omitempty"`
+	// The agents' sampling temperature, 0..2. Default OPENAI_TEMPERATURE (0.4, the prototype's); none for a reasoning model.
 	Temperature *float64 `json:"temperature,omitempty"`
-	Seed        *int     `json:"seed,omitempty"`
+	// Most tokens of an agent's answer (0: no limit). Default OPENAI_MAX_TOKENS (200, the prototype's); none for a reasoning model.
+	MaxOutputTokens *int `json:"maxOutputTokens,omitempty"`
+	Seed            *int `json:"seed,omitempty"`
 	// LLM calls in flight for this run. Default LLM_CONCURRENCY.
 	Concurrency *int `json:"concurrency,omitempty"`
 	// Hegselmann–Krause confidence bound on the support scale. Default 1.
@@ -186,6 +199,25 @@ type RunSimulationInput struct {
 	MaxTokens  *int           `json:"maxTokens,omitempty"`
 	MaxCostUsd *float64       `json:"maxCostUSD,omitempty"`
 	Audience   *AudienceInput `json:"audience,omitempty"`
+	// Every option at the prototype's value in one input (README: Fidelity to the prototype); options given explicitly override it.
+	Preset *SimulationPreset `json:"preset,omitempty"`
+	// Who made the announcement: agents report their change of support for it. Default: "the government or party that made the announcement".
+	Speaker *string `json:"speaker,omitempty"`
+	// Show neighbours' care and support next to their opinions (and the agent's own). Default false: opinion texts only, as the prototype.
+	NeighborNumbers *bool `json:"neighborNumbers,omitempty"`
+	// Default SYNCHRONOUS; SEQUENTIAL with the PROTOTYPE preset.
+	UpdateOrder *UpdateOrder `json:"updateOrder,omitempty"`
+	// Whom an agent hears. Default: CHOSEN on a generated directed network, UNDIRECTED on an undirected one; an uploaded directed
+	// network is read as source influences target unless CHOSEN is given. With numAgents it also says how the population's ties are made.
+	Neighborhood *Neighborhood `json:"neighborhood,omitempty"`
+	// With numAgents: where the population's profiles come from. Default SURVEY.
+	ProfileSource *ProfileSource `json:"profileSource,omitempty"`
+	// With numAgents. Default WITHOUT_REPLACEMENT.
+	ProfileSampling *ProfileSampling `json:"profileSampling,omitempty"`
+	// With numAgents: the fewest agents an agent chooses, 0..100. Default 0.
+	MinTies *int `json:"minTies,omitempty"`
+	// With numAgents: in (0, 2]. Default 0.65.
+	TraitVarianceScale *float64 `json:"traitVarianceScale,omitempty"`
 }
 
 // Downloads of a run's agent states, streamed (relative URLs on this server).
@@ -335,6 +367,296 @@ func (e *AudienceMode) UnmarshalJSON(b []byte) error {
 }
 
 func (e AudienceMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Whom an agent hears.
+type Neighborhood string
+
+const (
+	// The agents it chose: a directed network, edge source → target meaning source chose target (the prototype's; the default for generated networks).
+	NeighborhoodChosen Neighborhood = "CHOSEN"
+	// Every agent it is tied to, either way.
+	NeighborhoodUndirected Neighborhood = "UNDIRECTED"
+)
+
+var AllNeighborhood = []Neighborhood{
+	NeighborhoodChosen,
+	NeighborhoodUndirected,
+}
+
+func (e Neighborhood) IsValid() bool {
+	switch e {
+	case NeighborhoodChosen, NeighborhoodUndirected:
+		return true
+	}
+	return false
+}
+
+func (e Neighborhood) String() string {
+	return string(e)
+}
+
+func (e *Neighborhood) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Neighborhood(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Neighborhood", str)
+	}
+	return nil
+}
+
+func (e Neighborhood) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Neighborhood) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Neighborhood) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How survey or CSV rows are drawn.
+type ProfileSampling string
+
+const (
+	// No row twice up to the number of rows, then successive passes (the prototype's; the default).
+	ProfileSamplingWithoutReplacement ProfileSampling = "WITHOUT_REPLACEMENT"
+	// Each agent takes a uniformly random row.
+	ProfileSamplingWithReplacement ProfileSampling = "WITH_REPLACEMENT"
+)
+
+var AllProfileSampling = []ProfileSampling{
+	ProfileSamplingWithoutReplacement,
+	ProfileSamplingWithReplacement,
+}
+
+func (e ProfileSampling) IsValid() bool {
+	switch e {
+	case ProfileSamplingWithoutReplacement, ProfileSamplingWithReplacement:
+		return true
+	}
+	return false
+}
+
+func (e ProfileSampling) String() string {
+	return string(e)
+}
+
+func (e *ProfileSampling) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ProfileSampling(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ProfileSampling", str)
+	}
+	return nil
+}
+
+func (e ProfileSampling) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ProfileSampling) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ProfileSampling) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a generated population's profiles come from.
+type ProfileSource string
+
+const (
+	// The prototype's 350-row voter survey, built into the server (the default without profiles).
+	ProfileSourceSurvey ProfileSource = "SURVEY"
+	// The built-in profile generator (ethox-population/1's default).
+	ProfileSourceBuiltin ProfileSource = "BUILTIN"
+	// The uploaded profiles CSV (the default with profiles).
+	ProfileSourceCSV ProfileSource = "CSV"
+)
+
+var AllProfileSource = []ProfileSource{
+	ProfileSourceSurvey,
+	ProfileSourceBuiltin,
+	ProfileSourceCSV,
+}
+
+func (e ProfileSource) IsValid() bool {
+	switch e {
+	case ProfileSourceSurvey, ProfileSourceBuiltin, ProfileSourceCSV:
+		return true
+	}
+	return false
+}
+
+func (e ProfileSource) String() string {
+	return string(e)
+}
+
+func (e *ProfileSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ProfileSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ProfileSource", str)
+	}
+	return nil
+}
+
+func (e ProfileSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ProfileSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ProfileSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type SimulationPreset string
+
+const (
+	// The prototype's semantics: engine LLM, temperature 0.4, answers of at most 200 tokens, SEQUENTIAL updates, every neighbour heard,
+	// neighbours' opinion texts only; the population options at their defaults, which are the prototype's.
+	SimulationPresetPrototype SimulationPreset = "PROTOTYPE"
+)
+
+var AllSimulationPreset = []SimulationPreset{
+	SimulationPresetPrototype,
+}
+
+func (e SimulationPreset) IsValid() bool {
+	switch e {
+	case SimulationPresetPrototype:
+		return true
+	}
+	return false
+}
+
+func (e SimulationPreset) String() string {
+	return string(e)
+}
+
+func (e *SimulationPreset) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SimulationPreset(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SimulationPreset", str)
+	}
+	return nil
+}
+
+func (e SimulationPreset) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SimulationPreset) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SimulationPreset) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The order of the agents' updates within a round.
+type UpdateOrder string
+
+const (
+	// Round r reads only round r-1: the result does not depend on the agents' order (Ethox's default).
+	UpdateOrderSynchronous UpdateOrder = "SYNCHRONOUS"
+	// In place in node order: an agent reads this round's state of the agents before it (the prototype's). A round runs only as parallel as those dependencies allow.
+	UpdateOrderSequential UpdateOrder = "SEQUENTIAL"
+)
+
+var AllUpdateOrder = []UpdateOrder{
+	UpdateOrderSynchronous,
+	UpdateOrderSequential,
+}
+
+func (e UpdateOrder) IsValid() bool {
+	switch e {
+	case UpdateOrderSynchronous, UpdateOrderSequential:
+		return true
+	}
+	return false
+}
+
+func (e UpdateOrder) String() string {
+	return string(e)
+}
+
+func (e *UpdateOrder) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = UpdateOrder(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid UpdateOrder", str)
+	}
+	return nil
+}
+
+func (e UpdateOrder) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *UpdateOrder) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e UpdateOrder) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +25,12 @@ type Request struct {
 	User     string
 	JSON     bool // the call asked for a JSON answer (response_format, or a prompt asking for a JSON object)
 	Finished bool // the answer was written whole
+	// Sampling as sent: nil when the request did not say.
+	Temperature         *float64
+	MaxTokens           *int // max_tokens
+	MaxCompletionTokens *int // max_completion_tokens (reasoning models)
+	// BodyBytes is the size of the request body.
+	BodyBytes int
 }
 
 // Handler answers chat completions at /v1/chat/completions. Its zero value
@@ -173,18 +180,26 @@ func (s *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct {
-		Model          string          `json:"model"`
-		ResponseFormat json.RawMessage `json:"response_format"`
-		Messages       []struct {
+		Model               string          `json:"model"`
+		ResponseFormat      json.RawMessage `json:"response_format"`
+		Temperature         *float64        `json:"temperature"`
+		MaxTokens           *int            `json:"max_tokens"`
+		MaxCompletionTokens *int            `json:"max_completion_tokens"`
+		Messages            []struct {
 			Role    string `json:"role"`
 			Content string `json:"content"`
 		} `json:"messages"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+	raw, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err == nil {
+		err = json.Unmarshal(raw, &body)
+	}
+	if err != nil {
 		http.Error(w, `{"error":{"message":"bad json","type":"invalid_request_error"}}`, http.StatusBadRequest)
 		return
 	}
-	req := &Request{At: time.Now(), Model: body.Model}
+	req := &Request{At: time.Now(), Model: body.Model, Temperature: body.Temperature, MaxTokens: body.MaxTokens,
+		MaxCompletionTokens: body.MaxCompletionTokens, BodyBytes: len(raw)}
 	for _, m := range body.Messages {
 		switch m.Role {
 		case "system":

@@ -89,6 +89,11 @@
 // (summation order follows column indexes), except for ties in the top-K
 // neighbour selection of [BuildCSR], which are broken by column index.
 //
+// With [Params].Sequential a round is the prototype's in-place update
+// instead (Gauss–Seidel): agents in index order, each reading the new values
+// of the agents before it; it runs on one goroutine and depends on the
+// agents' order.
+//
 // # References
 //
 //   - M. H. DeGroot (1974). Reaching a consensus. Journal of the American

@@ -913,3 +913,33 @@ func TestStepPanicsOnAliasing(t *testing.T) {
 		})
 	}
 }
+
+// TestSequentialStepIsInPlace: a sequential round equals an in-place update
+// in index order, worked out by hand on the path 0 –(0.5)– 1 –(1.0)– 2 with
+// self weight 0.5, and differs from the synchronous round.
+func TestSequentialStepIsInPlace(t *testing.T) {
+	var path edges
+	path.add(0, 1, 0.5)
+	path.add(1, 2, 1.0)
+	c := BuildCSR(3, path.src, path.dst, path.w, false, nil, 0)
+	prev := st([]float64{2, 4, 8}, []float64{-3, 0, 4})
+	p := Params{SelfWeight: 0.5, Sequential: true}
+	// Agent 0: (0.5·2 + 0.5·4)/1 = 3, support (0.5·-3 + 0.5·0)/1 = -1.5.
+	// Agent 1 reads agent 0's new values: (0.5·4 + 0.5·3 + 1·8)/2 = 5.75,
+	// support (0 + 0.5·-1.5 + 1·4)/2 = 1.625.
+	// Agent 2 reads agent 1's new values: (0.5·8 + 1·5.75)/1.5 = 6.5,
+	// support (0.5·4 + 1·1.625)/1.5 = 2.41666….
+	want := st([]float64{3, 5.75, 6.5}, []float64{-1.5, 1.625, 3.625 / 1.5})
+	checkState(t, "DeGroot sequential", stepOnce(DeGroot, c, p, prev, prev), want, 1e-12)
+	sync := stepOnce(DeGroot, c, Params{SelfWeight: 0.5}, prev, prev)
+	if sync.Care[1] == want.Care[1] {
+		t.Error("the synchronous round gave the sequential one")
+	}
+	// Run applies it every round, and the worker count does not matter.
+	p.Workers = 4
+	got, err := Run(context.Background(), DeGroot, c, p, prev, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkState(t, "Run sequential", got, want, 1e-12)
+}

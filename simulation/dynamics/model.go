@@ -97,6 +97,11 @@ type Params struct {
 	// Workers is the number of goroutines of a round; 0 means GOMAXPROCS.
 	// Results do not depend on it.
 	Workers int
+	// Sequential updates agents in place in index order (Gauss–Seidel), as
+	// the prototype did: agent i reads the new values of the agents before
+	// it and the previous values of the others. A sequential round runs on
+	// one goroutine (Workers is ignored).
+	Sequential bool
 }
 
 // DefaultParams returns self-weight 0.5 and confidence bound 1.0.

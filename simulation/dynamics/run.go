@@ -7,7 +7,7 @@ import (
 	"github.com/ethox/ethox/apperr"
 )
 
-// Run runs rounds synchronous rounds of model m from initial, which is also
+// Run runs rounds rounds of model m (synchronous unless p.Sequential) from initial, which is also
 // the Friedkin–Johnsen anchor x(0), and returns the state after the last
 // completed round.
 //

@@ -19,9 +19,10 @@ var parallelMinCost int64 = 1 << 15
 // skewed degree distribution does not hold the round back.
 const chunksPerWorker = 8
 
-// Step computes one synchronous round of model m: next is computed from prev
-// only (and, for Friedkin–Johnsen, from the anchor initial, which may be nil
-// for the other models). Results are clamped to the opinion ranges. Step
+// Step computes one round of model m: next is computed from prev only (and,
+// for Friedkin–Johnsen, from the anchor initial, which may be nil for the
+// other models), or with p.Sequential from prev and the new values of the
+// agents before each agent. Results are clamped to the opinion ranges. Step
 // writes into next, in parallel over row blocks (p.Workers goroutines,
 // 0 = GOMAXPROCS), and the result is bit-identical for every worker count.
 // next must not alias prev or initial.
@@ -100,6 +101,16 @@ func step(m Model, c *CSR, p Params, initial, prev, next *State, packed []pair) 
 		k.epsCare = p.Epsilon * careEpsilonScale
 	default:
 		panic(fmt.Sprintf("dynamics: Step: invalid model %v", m))
+	}
+	if p.Sequential {
+		// In place in index order: each new value goes into the packed
+		// copy the later rows read.
+		k.pack(0, n, 0)
+		for i := 0; i < n; i++ {
+			k.rows(i, i+1, 0)
+			k.x[i] = pair{k.nc[i], k.ns[i]}
+		}
+		return
 	}
 	workers := p.Workers
 	if workers <= 0 {

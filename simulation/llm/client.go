@@ -56,12 +56,15 @@ func (e *InvalidAnswerError) Unwrap() error { return ErrInvalidAnswer }
 // Message is one chat message. Role is "system", "user" or "assistant".
 type Message struct{ Role, Content string }
 
-// Request is one call. Model, Temperature and Seed override the Config.
+// Request is one call. Model, Temperature, MaxTokens and Seed override the Config.
 type Request struct {
 	Messages    []Message
 	Model       string
 	Temperature *float32
-	Seed        *int
+	// MaxTokens limits the completion tokens of this call: nil means
+	// Config.MaxTokens, 0 no limit sent.
+	MaxTokens *int
+	Seed      *int
 	// Check, for Complete, refuses an answer the caller cannot use (a report
 	// narrative must be prose, not JSON); truncated says the server cut it off
 	// at the token limit (finish_reason "length"). A refused answer is asked
@@ -230,9 +233,11 @@ func (c *Client) ModelAllowed(model string) bool {
 	return len(c.cfg.AllowedModels) == 0 || model == c.cfg.Model || slices.Contains(c.cfg.AllowedModels, model)
 }
 
-// isReasoningModel mirrors go-openai's ReasoningValidator, which refuses
-// max_tokens and temperature for these models before sending.
-func isReasoningModel(model string) bool {
+// IsReasoningModel mirrors go-openai's ReasoningValidator, which refuses
+// max_tokens and temperature for these models before sending: a temperature
+// is not sent to them, and a token limit goes as max_completion_tokens,
+// which counts their reasoning too.
+func IsReasoningModel(model string) bool {
 	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
 		if strings.HasPrefix(model, p) {
 			return true
@@ -266,12 +271,16 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 	}
 
 	base := openai.ChatCompletionRequest{Model: model}
-	reasoning := isReasoningModel(model)
-	if c.cfg.MaxTokens > 0 {
+	reasoning := IsReasoningModel(model)
+	maxTokens := c.cfg.MaxTokens
+	if req.MaxTokens != nil {
+		maxTokens = max(*req.MaxTokens, 0)
+	}
+	if maxTokens > 0 {
 		if reasoning {
-			base.MaxCompletionTokens = c.cfg.MaxTokens
+			base.MaxCompletionTokens = maxTokens
 		} else {
-			base.MaxTokens = c.cfg.MaxTokens
+			base.MaxTokens = maxTokens
 		}
 	}
 	temp := c.cfg.Temperature
@@ -292,7 +301,7 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 		s := *seed
 		base.Seed = &s
 	}
-	completionEst := c.cfg.MaxTokens
+	completionEst := maxTokens
 	if completionEst == 0 {
 		completionEst = defaultCompletionEstimate
 	}

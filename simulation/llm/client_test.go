@@ -517,6 +517,26 @@ func TestRequestShape(t *testing.T) {
 			},
 		},
 		{
+			name: "request max tokens overrides the config's",
+			cfg:  func(c *Config) { c.MaxTokens = 150 },
+			req:  func(r *Request) { n := 200; r.MaxTokens = &n },
+			check: func(t *testing.T, b map[string]any) {
+				if b["max_tokens"] != float64(200) {
+					t.Errorf("max_tokens = %v", b["max_tokens"])
+				}
+			},
+		},
+		{
+			name: "request max tokens 0 sends none",
+			cfg:  func(c *Config) { c.MaxTokens = 150 },
+			req:  func(r *Request) { n := 0; r.MaxTokens = &n },
+			check: func(t *testing.T, b map[string]any) {
+				if _, ok := b["max_tokens"]; ok {
+					t.Errorf("max_tokens sent: %v", b["max_tokens"])
+				}
+			},
+		},
+		{
 			name: "reasoning model",
 			cfg:  func(c *Config) { c.Model, c.Temperature, c.MaxTokens = "gpt-5-mini", &temp, 300 },
 			check: func(t *testing.T, b map[string]any) {

@@ -27,6 +27,19 @@ const (
 	DefaultBackoffMax        = 30 * time.Second
 )
 
+// The prototype's sampling: its agents at temperature 0.4 with at most 200
+// completion tokens, its supervisor (the report narrative) at 0.3 with a
+// large limit. They are the defaults of the settings OPENAI_TEMPERATURE,
+// OPENAI_MAX_TOKENS, OPENAI_REPORT_TEMPERATURE and OPENAI_REPORT_MAX_TOKENS
+// (package config), not of Config: New leaves a nil Temperature and a zero
+// MaxTokens unsent.
+const (
+	DefaultTemperature       = 0.4
+	DefaultMaxTokens         = 200
+	DefaultReportTemperature = 0.3
+	DefaultReportMaxTokens   = 2000
+)
+
 // Config configures a Client. Zero values mean "default" (see the Default*
 // constants). MaxRetries and MaxInvalidRetries use a negative value for
 // "none", because 0 means the default.

@@ -11,17 +11,13 @@ import (
 	"unicode"
 )
 
-// reactionSchema is the strict JSON schema sent as response_format.
-var reactionSchema = json.RawMessage(`{
-  "type": "object",
-  "properties": {
-    "opinion": {"type": "string", "description": "The agent's opinion in its own words."},
-    "care": {"type": "number", "description": "How much the agent cares about the topic, 0 (not at all) to 10 (deeply)."},
-    "change_in_support": {"type": "number", "description": "Change in the agent's support, -5 (much less) to 5 (much more)."}
-  },
-  "required": ["opinion", "care", "change_in_support"],
-  "additionalProperties": false
-}`)
+// reactionSchema is the strict JSON schema sent as response_format. It has
+// no descriptions: the caller's prompt says what the fields mean (the
+// simulation's system prompt does), and OpenAI counts every byte of the
+// schema as prompt tokens on every call.
+var reactionSchema = json.RawMessage(`{"type":"object","properties":{"opinion":{"type":"string"},` +
+	`"care":{"type":"number"},"change_in_support":{"type":"number"}},` +
+	`"required":["opinion","care","change_in_support"],"additionalProperties":false}`)
 
 // jsonInstruction is appended to the last user message when the server does
 // not accept response_format, and used in re-asks.
