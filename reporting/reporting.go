@@ -230,6 +230,7 @@ func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Me
 	// prototype's supervisor read them), for at most maxOpinions agents
 	// drawn at random (the same for the same run) so big runs fit the context.
 	const maxOpinions = 60
+	includeInitial = includeInitial && m.FinalRound > 0 // after stage 0 only, initial and final are the same
 	type pair struct{ initial, final *report.AgentState }
 	byAgent := map[string]*pair{}
 	var order []string

@@ -55,7 +55,8 @@ const PresetPrototype = "PROTOTYPE"
 
 // PromptVersion identifies the agents' prompts (simulation/prompt.go); it
 // changes whenever their wording or layout does. Runs recorded without one
-// used the prompts before ethox-prompt/2.
+// were started with the prompts before ethox-prompt/2 (a worker has only
+// the current prompts: the steps of such a run still to come use them).
 const PromptVersion = "ethox-prompt/2"
 
 // DefaultSpeaker names the author of the trigger when a run names none.
