@@ -12,7 +12,7 @@ import (
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/report"
+	"github.com/ethox/ethox/runmetrics"
 )
 
 func mountExports(mux *http.ServeMux, db *database.DB, graphs *graphstore.Store) {
@@ -86,14 +86,14 @@ func mountCharts(mux *http.ServeMux, db *database.DB) {
 			httpError(w, apperr.New(apperr.NotFound, "report %d not found", id))
 			return
 		}
-		m, err := report.FromMap(rep.Metrics)
+		m, err := runmetrics.FromMap(rep.Metrics)
 		if err != nil {
 			httpError(w, fmt.Errorf("report %d: unreadable metrics: %w", id, err))
 			return
 		}
-		svg, known := report.Chart(m, name)
+		svg, known := runmetrics.Chart(m, name)
 		if !found || !known {
-			httpError(w, apperr.New(apperr.NotFound, "no chart %q; charts: %s", r.PathValue("file"), strings.Join(report.ChartNames, ", ")))
+			httpError(w, apperr.New(apperr.NotFound, "no chart %q; charts: %s", r.PathValue("file"), strings.Join(runmetrics.ChartNames, ", ")))
 			return
 		}
 		w.Header().Set("Content-Type", "image/svg+xml")

@@ -18,7 +18,7 @@ import (
 
 	"github.com/ethox/ethox/graph/scalars"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/telemetry"
 )
 
@@ -98,7 +98,7 @@ var fastTypes = map[string]map[string]fastField{
 			return writeOptional(w, g.Nodes[i].Age, writeInt)
 		}},
 		"ageBracket": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
-			return writeOptional(w, network.AgeBracket(g.Nodes[i].Age, g.Nodes[i].Profile), writeString)
+			return writeOptional(w, networkfile.AgeBracket(g.Nodes[i].Age, g.Nodes[i].Profile), writeString)
 		}},
 		"gender": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
 			return writeOptional(w, g.Nodes[i].Gender, writeString)

@@ -21,7 +21,7 @@ import (
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/resolvers"
 	"github.com/ethox/ethox/telemetry"
 )
@@ -135,7 +135,7 @@ func (l *lockedBuffer) String() string {
 func TestFastGraphPanicFallsBackLogged(t *testing.T) {
 	db := testdb.Open(t, "sqlite")
 	graphs := graphstore.New(db)
-	g := &network.Graph{Nodes: []network.Node{{AgentID: "a"}, {AgentID: "b"}}, Edges: []network.Edge{{Source: "a", Target: "b", Weight: 1}}}
+	g := &networkfile.Graph{Nodes: []networkfile.Node{{AgentID: "a"}, {AgentID: "b"}}, Edges: []networkfile.Edge{{Source: "a", Target: "b", Weight: 1}}}
 	for i := range g.Nodes {
 		g.Nodes[i].Traits, g.Nodes[i].Profile, g.Nodes[i].Attributes = map[string]float64{"o": 0.5}, map[string]any{}, map[string]any{}
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/simulation"
 )
 
@@ -198,7 +198,7 @@ func NetworkJSON(g *graphstore.Graph, w io.Writer) error {
 // NodeObject is one node of network.json: its attributes, the named fields it
 // has, traits and profile. The prototype's REST API (legacyapi) serves nodes
 // in this shape too.
-func NodeObject(n *network.Node) map[string]any {
+func NodeObject(n *networkfile.Node) map[string]any {
 	m := make(map[string]any, len(n.Attributes)+12)
 	for k, v := range n.Attributes {
 		m[k] = v

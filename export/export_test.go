@@ -13,7 +13,7 @@ import (
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // liveHeapWriter discards what it is given and samples the live heap every
@@ -40,9 +40,9 @@ func TestStatesExportStreams(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.Open(t, "sqlite")
 	const agents, rounds = 10_000, 10
-	g := &network.Graph{Nodes: make([]network.Node, agents)}
+	g := &networkfile.Graph{Nodes: make([]networkfile.Node, agents)}
 	for i := range g.Nodes {
-		g.Nodes[i] = network.Node{AgentID: fmt.Sprint(i), Traits: map[string]float64{}, Profile: map[string]any{}, Attributes: map[string]any{}}
+		g.Nodes[i] = networkfile.Node{AgentID: fmt.Sprint(i), Traits: map[string]float64{}, Profile: map[string]any{}, Attributes: map[string]any{}}
 	}
 	n, err := graphstore.New(db).Import(ctx, g, graphstore.ImportOptions{Name: "big"})
 	if err != nil {

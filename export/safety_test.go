@@ -21,7 +21,7 @@ import (
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 func TestCSVText(t *testing.T) {
@@ -60,9 +60,9 @@ func TestCSVText(t *testing.T) {
 func seedRun(t *testing.T, db *database.DB, ids []string, rounds int, state func(agent, round int) (opinion string, care, support float64)) int {
 	t.Helper()
 	ctx := context.Background()
-	g := &network.Graph{}
+	g := &networkfile.Graph{}
 	for _, id := range ids {
-		g.Nodes = append(g.Nodes, network.Node{AgentID: id, Traits: map[string]float64{}, Profile: map[string]any{}, Attributes: map[string]any{}})
+		g.Nodes = append(g.Nodes, networkfile.Node{AgentID: id, Traits: map[string]float64{}, Profile: map[string]any{}, Attributes: map[string]any{}})
 	}
 	n, err := graphstore.New(db).Import(ctx, g, graphstore.ImportOptions{Name: "csv"})
 	if err != nil {

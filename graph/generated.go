@@ -18,12 +18,12 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/network"
-	report1 "github.com/ethox/ethox/ent/report"
+	"github.com/ethox/ethox/ent/report"
 	simulation1 "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graph/scalars"
-	"github.com/ethox/ethox/report"
+	"github.com/ethox/ethox/runmetrics"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/simtypes"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -490,7 +490,7 @@ type AgentStateResolver interface {
 	AgentKey(ctx context.Context, obj *ent.AgentState) (string, error)
 }
 type DistributionResolver interface {
-	Histogram(ctx context.Context, obj *report.Distribution) ([]int, error)
+	Histogram(ctx context.Context, obj *runmetrics.Distribution) ([]int, error)
 }
 type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
@@ -518,7 +518,7 @@ type QueryResolver interface {
 }
 type ReportResolver interface {
 	Charts(ctx context.Context, obj *ent.Report) ([]*model.ReportChart, error)
-	TypedMetrics(ctx context.Context, obj *ent.Report) (*report.Metrics, error)
+	TypedMetrics(ctx context.Context, obj *ent.Report) (*runmetrics.Metrics, error)
 }
 type SimulationResolver interface {
 	Report(ctx context.Context, obj *ent.Simulation) (*ent.Report, error)
@@ -4654,7 +4654,7 @@ func (ec *executionContext) fieldContext_AgentEdge_cursor(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentEdge", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _AgentShift_agentId(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_agentId(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4677,7 +4677,7 @@ func (ec *executionContext) fieldContext_AgentShift_agentId(_ context.Context, f
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "String")
 }
 
-func (ec *executionContext) _AgentShift_initialCare(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_initialCare(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4700,7 +4700,7 @@ func (ec *executionContext) fieldContext_AgentShift_initialCare(_ context.Contex
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_finalCare(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_finalCare(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4723,7 +4723,7 @@ func (ec *executionContext) fieldContext_AgentShift_finalCare(_ context.Context,
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_careDelta(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_careDelta(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4746,7 +4746,7 @@ func (ec *executionContext) fieldContext_AgentShift_careDelta(_ context.Context,
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_initialSupport(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_initialSupport(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4769,7 +4769,7 @@ func (ec *executionContext) fieldContext_AgentShift_initialSupport(_ context.Con
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_finalSupport(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_finalSupport(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4792,7 +4792,7 @@ func (ec *executionContext) fieldContext_AgentShift_finalSupport(_ context.Conte
 	return graphql.NewScalarFieldContext("AgentShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _AgentShift_supportDelta(ctx context.Context, field graphql.CollectedField, obj *report.AgentShift) (ret graphql.Marshaler) {
+func (ec *executionContext) _AgentShift_supportDelta(ctx context.Context, field graphql.CollectedField, obj *runmetrics.AgentShift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5481,7 +5481,7 @@ func (ec *executionContext) fieldContext_AgentView_failed(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _Consensus_medianSupport(ctx context.Context, field graphql.CollectedField, obj *report.Consensus) (ret graphql.Marshaler) {
+func (ec *executionContext) _Consensus_medianSupport(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5504,7 +5504,7 @@ func (ec *executionContext) fieldContext_Consensus_medianSupport(_ context.Conte
 	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Consensus_withinOneOfMedianShare(ctx context.Context, field graphql.CollectedField, obj *report.Consensus) (ret graphql.Marshaler) {
+func (ec *executionContext) _Consensus_withinOneOfMedianShare(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5527,7 +5527,7 @@ func (ec *executionContext) fieldContext_Consensus_withinOneOfMedianShare(_ cont
 	return graphql.NewScalarFieldContext("Consensus", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Consensus_fragmentation(ctx context.Context, field graphql.CollectedField, obj *report.Consensus) (ret graphql.Marshaler) {
+func (ec *executionContext) _Consensus_fragmentation(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5605,7 +5605,7 @@ func (ec *executionContext) fieldContext_DeleteNetworkPayload_defaultNetwork(_ c
 	return fc, nil
 }
 
-func (ec *executionContext) _Distribution_mean(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_mean(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5628,7 +5628,7 @@ func (ec *executionContext) fieldContext_Distribution_mean(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Distribution_median(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_median(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5651,7 +5651,7 @@ func (ec *executionContext) fieldContext_Distribution_median(_ context.Context, 
 	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Distribution_stdDev(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_stdDev(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5674,7 +5674,7 @@ func (ec *executionContext) fieldContext_Distribution_stdDev(_ context.Context, 
 	return graphql.NewScalarFieldContext("Distribution", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Distribution_histogram(ctx context.Context, field graphql.CollectedField, obj *report.Distribution) (ret graphql.Marshaler) {
+func (ec *executionContext) _Distribution_histogram(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Distribution) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5697,7 +5697,7 @@ func (ec *executionContext) fieldContext_Distribution_histogram(_ context.Contex
 	return graphql.NewScalarFieldContext("Distribution", field, true, true, "Int")
 }
 
-func (ec *executionContext) _EchoChamber_ties(ctx context.Context, field graphql.CollectedField, obj *report.EchoChamber) (ret graphql.Marshaler) {
+func (ec *executionContext) _EchoChamber_ties(ctx context.Context, field graphql.CollectedField, obj *runmetrics.EchoChamber) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5720,7 +5720,7 @@ func (ec *executionContext) fieldContext_EchoChamber_ties(_ context.Context, fie
 	return graphql.NewScalarFieldContext("EchoChamber", field, false, false, "Int")
 }
 
-func (ec *executionContext) _EchoChamber_supportAssortativity(ctx context.Context, field graphql.CollectedField, obj *report.EchoChamber) (ret graphql.Marshaler) {
+func (ec *executionContext) _EchoChamber_supportAssortativity(ctx context.Context, field graphql.CollectedField, obj *runmetrics.EchoChamber) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6423,7 +6423,7 @@ func (ec *executionContext) fieldContext_GraphNode_initialEffectOnUsage(_ contex
 	return graphql.NewScalarFieldContext("GraphNode", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Influence_agentId(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_agentId(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6446,7 +6446,7 @@ func (ec *executionContext) fieldContext_Influence_agentId(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Influence", field, false, false, "String")
 }
 
-func (ec *executionContext) _Influence_score(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_score(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6469,7 +6469,7 @@ func (ec *executionContext) fieldContext_Influence_score(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Influence", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Influence_neighbours(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_neighbours(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6492,7 +6492,7 @@ func (ec *executionContext) fieldContext_Influence_neighbours(_ context.Context,
 	return graphql.NewScalarFieldContext("Influence", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Influence_weight(ctx context.Context, field graphql.CollectedField, obj *report.Influence) (ret graphql.Marshaler) {
+func (ec *executionContext) _Influence_weight(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Influence) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7610,7 +7610,7 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _Polarization_n(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_n(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7633,7 +7633,7 @@ func (ec *executionContext) fieldContext_Polarization_n(_ context.Context, field
 	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Int")
 }
 
-func (ec *executionContext) _Polarization_supportVariance(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_supportVariance(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7656,7 +7656,7 @@ func (ec *executionContext) fieldContext_Polarization_supportVariance(_ context.
 	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Polarization_bimodalityCoefficient(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_bimodalityCoefficient(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7679,7 +7679,7 @@ func (ec *executionContext) fieldContext_Polarization_bimodalityCoefficient(_ co
 	return graphql.NewScalarFieldContext("Polarization", field, false, false, "Float")
 }
 
-func (ec *executionContext) _Polarization_extremesShare(ctx context.Context, field graphql.CollectedField, obj *report.Polarization) (ret graphql.Marshaler) {
+func (ec *executionContext) _Polarization_extremesShare(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Polarization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8314,7 +8314,7 @@ func (ec *executionContext) _Report_narrativeSource(ctx context.Context, field g
 			return obj.NarrativeSource, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report1.NarrativeSource) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v report.NarrativeSource) graphql.Marshaler {
 			return ec.marshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx, selections, v)
 		},
 		true,
@@ -8470,8 +8470,8 @@ func (ec *executionContext) _Report_typedMetrics(ctx context.Context, field grap
 			return ec.Resolvers.Report().TypedMetrics(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *report.Metrics) graphql.Marshaler {
-			return ec.marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐMetrics(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *runmetrics.Metrics) graphql.Marshaler {
+			return ec.marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐMetrics(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8678,7 +8678,7 @@ func (ec *executionContext) fieldContext_ReportEdge_cursor(_ context.Context, fi
 	return graphql.NewScalarFieldContext("ReportEdge", field, false, false, "Cursor")
 }
 
-func (ec *executionContext) _ReportHeadline_n(ctx context.Context, field graphql.CollectedField, obj *report.Headline) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportHeadline_n(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Headline) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8701,7 +8701,7 @@ func (ec *executionContext) fieldContext_ReportHeadline_n(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportHeadline_careScore100(ctx context.Context, field graphql.CollectedField, obj *report.Headline) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportHeadline_careScore100(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Headline) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8724,7 +8724,7 @@ func (ec *executionContext) fieldContext_ReportHeadline_careScore100(_ context.C
 	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportHeadline_changeInSupport50(ctx context.Context, field graphql.CollectedField, obj *report.Headline) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportHeadline_changeInSupport50(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Headline) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8747,7 +8747,7 @@ func (ec *executionContext) fieldContext_ReportHeadline_changeInSupport50(_ cont
 	return graphql.NewScalarFieldContext("ReportHeadline", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportMetrics_finalRound(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_finalRound(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8770,7 +8770,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_finalRound(_ context.Cont
 	return graphql.NewScalarFieldContext("ReportMetrics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportMetrics_agentCount(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_agentCount(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8793,7 +8793,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_agentCount(_ context.Cont
 	return graphql.NewScalarFieldContext("ReportMetrics", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8805,8 +8805,8 @@ func (ec *executionContext) _ReportMetrics_headline(ctx context.Context, field g
 			return obj.Headline, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report.Headline) graphql.Marshaler {
-			return ec.marshalNReportHeadline2githubᚗcomᚋethoxᚋethoxᚋreportᚐHeadline(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v runmetrics.Headline) graphql.Marshaler {
+			return ec.marshalNReportHeadline2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐHeadline(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8825,7 +8825,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_headline(_ context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8837,8 +8837,8 @@ func (ec *executionContext) _ReportMetrics_rounds(ctx context.Context, field gra
 			return obj.Rounds, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []report.RoundStats) graphql.Marshaler {
-			return ec.marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStatsᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []runmetrics.RoundStats) graphql.Marshaler {
+			return ec.marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐRoundStatsᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8857,7 +8857,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_rounds(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8869,8 +8869,8 @@ func (ec *executionContext) _ReportMetrics_shift(ctx context.Context, field grap
 			return obj.Shift, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report.Shift) graphql.Marshaler {
-			return ec.marshalNSupportShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐShift(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v runmetrics.Shift) graphql.Marshaler {
+			return ec.marshalNSupportShift2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐShift(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8889,7 +8889,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_shift(_ context.Context, 
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8901,8 +8901,8 @@ func (ec *executionContext) _ReportMetrics_polarization(ctx context.Context, fie
 			return obj.Polarization, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report.Polarization) graphql.Marshaler {
-			return ec.marshalNPolarization2githubᚗcomᚋethoxᚋethoxᚋreportᚐPolarization(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v runmetrics.Polarization) graphql.Marshaler {
+			return ec.marshalNPolarization2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐPolarization(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8921,7 +8921,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_polarization(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8933,8 +8933,8 @@ func (ec *executionContext) _ReportMetrics_consensus(ctx context.Context, field 
 			return obj.Consensus, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report.Consensus) graphql.Marshaler {
-			return ec.marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋreportᚐConsensus(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v runmetrics.Consensus) graphql.Marshaler {
+			return ec.marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐConsensus(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8953,7 +8953,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_consensus(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8965,8 +8965,8 @@ func (ec *executionContext) _ReportMetrics_echoChamber(ctx context.Context, fiel
 			return obj.EchoChamber, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v report.EchoChamber) graphql.Marshaler {
-			return ec.marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋreportᚐEchoChamber(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v runmetrics.EchoChamber) graphql.Marshaler {
+			return ec.marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐEchoChamber(ctx, selections, v)
 		},
 		true,
 		true,
@@ -8985,7 +8985,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_echoChamber(_ context.Con
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -8997,8 +8997,8 @@ func (ec *executionContext) _ReportMetrics_segments(ctx context.Context, field g
 			return obj.Segments, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []report.Segment) graphql.Marshaler {
-			return ec.marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []runmetrics.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9017,7 +9017,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_segments(_ context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9029,8 +9029,8 @@ func (ec *executionContext) _ReportMetrics_topMovers(ctx context.Context, field 
 			return obj.TopMovers, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []report.AgentShift) graphql.Marshaler {
-			return ec.marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShiftᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []runmetrics.AgentShift) graphql.Marshaler {
+			return ec.marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐAgentShiftᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9049,7 +9049,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_topMovers(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, field graphql.CollectedField, obj *report.Metrics) (ret graphql.Marshaler) {
+func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Metrics) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9061,8 +9061,8 @@ func (ec *executionContext) _ReportMetrics_mostInfluential(ctx context.Context, 
 			return obj.MostInfluential, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []report.Influence) graphql.Marshaler {
-			return ec.marshalNInfluence2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐInfluenceᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []runmetrics.Influence) graphql.Marshaler {
+			return ec.marshalNInfluence2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐInfluenceᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9081,7 +9081,7 @@ func (ec *executionContext) fieldContext_ReportMetrics_mostInfluential(_ context
 	return fc, nil
 }
 
-func (ec *executionContext) _RoundStats_round(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_round(ctx context.Context, field graphql.CollectedField, obj *runmetrics.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9104,7 +9104,7 @@ func (ec *executionContext) fieldContext_RoundStats_round(_ context.Context, fie
 	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
 }
 
-func (ec *executionContext) _RoundStats_n(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_n(ctx context.Context, field graphql.CollectedField, obj *runmetrics.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9127,7 +9127,7 @@ func (ec *executionContext) fieldContext_RoundStats_n(_ context.Context, field g
 	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
 }
 
-func (ec *executionContext) _RoundStats_failed(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_failed(ctx context.Context, field graphql.CollectedField, obj *runmetrics.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9150,7 +9150,7 @@ func (ec *executionContext) fieldContext_RoundStats_failed(_ context.Context, fi
 	return graphql.NewScalarFieldContext("RoundStats", field, false, false, "Int")
 }
 
-func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.CollectedField, obj *runmetrics.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9162,8 +9162,8 @@ func (ec *executionContext) _RoundStats_care(ctx context.Context, field graphql.
 			return obj.Care, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *report.Distribution) graphql.Marshaler {
-			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐDistribution(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *runmetrics.Distribution) graphql.Marshaler {
+			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐDistribution(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9182,7 +9182,7 @@ func (ec *executionContext) fieldContext_RoundStats_care(_ context.Context, fiel
 	return fc, nil
 }
 
-func (ec *executionContext) _RoundStats_support(ctx context.Context, field graphql.CollectedField, obj *report.RoundStats) (ret graphql.Marshaler) {
+func (ec *executionContext) _RoundStats_support(ctx context.Context, field graphql.CollectedField, obj *runmetrics.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9194,8 +9194,8 @@ func (ec *executionContext) _RoundStats_support(ctx context.Context, field graph
 			return obj.Support, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *report.Distribution) graphql.Marshaler {
-			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐDistribution(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *runmetrics.Distribution) graphql.Marshaler {
+			return ec.marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐDistribution(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9214,7 +9214,7 @@ func (ec *executionContext) fieldContext_RoundStats_support(_ context.Context, f
 	return fc, nil
 }
 
-func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *report.Segment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Segment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9237,7 +9237,7 @@ func (ec *executionContext) fieldContext_Segment_key(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Segment", field, false, false, "String")
 }
 
-func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.CollectedField, obj *report.Segment) (ret graphql.Marshaler) {
+func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Segment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9249,8 +9249,8 @@ func (ec *executionContext) _Segment_values(ctx context.Context, field graphql.C
 			return obj.Values, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []report.SegmentValue) graphql.Marshaler {
-			return ec.marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValueᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []runmetrics.SegmentValue) graphql.Marshaler {
+			return ec.marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentValueᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9269,7 +9269,7 @@ func (ec *executionContext) fieldContext_Segment_values(_ context.Context, field
 	return fc, nil
 }
 
-func (ec *executionContext) _SegmentValue_value(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_value(ctx context.Context, field graphql.CollectedField, obj *runmetrics.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9292,7 +9292,7 @@ func (ec *executionContext) fieldContext_SegmentValue_value(_ context.Context, f
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "String")
 }
 
-func (ec *executionContext) _SegmentValue_count(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_count(ctx context.Context, field graphql.CollectedField, obj *runmetrics.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9315,7 +9315,7 @@ func (ec *executionContext) fieldContext_SegmentValue_count(_ context.Context, f
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SegmentValue_meanCare(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_meanCare(ctx context.Context, field graphql.CollectedField, obj *runmetrics.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9338,7 +9338,7 @@ func (ec *executionContext) fieldContext_SegmentValue_meanCare(_ context.Context
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SegmentValue_meanSupport(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_meanSupport(ctx context.Context, field graphql.CollectedField, obj *runmetrics.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -9361,7 +9361,7 @@ func (ec *executionContext) fieldContext_SegmentValue_meanSupport(_ context.Cont
 	return graphql.NewScalarFieldContext("SegmentValue", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SegmentValue_meanSupportShift(ctx context.Context, field graphql.CollectedField, obj *report.SegmentValue) (ret graphql.Marshaler) {
+func (ec *executionContext) _SegmentValue_meanSupportShift(ctx context.Context, field graphql.CollectedField, obj *runmetrics.SegmentValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -10997,7 +10997,7 @@ func (ec *executionContext) fieldContext_Subscription_simulationEvents(ctx conte
 	return fc, nil
 }
 
-func (ec *executionContext) _SupportShift_n(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_n(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11020,7 +11020,7 @@ func (ec *executionContext) fieldContext_SupportShift_n(_ context.Context, field
 	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SupportShift_meanCareDelta(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_meanCareDelta(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11043,7 +11043,7 @@ func (ec *executionContext) fieldContext_SupportShift_meanCareDelta(_ context.Co
 	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SupportShift_meanSupportDelta(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_meanSupportDelta(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11066,7 +11066,7 @@ func (ec *executionContext) fieldContext_SupportShift_meanSupportDelta(_ context
 	return graphql.NewScalarFieldContext("SupportShift", field, false, false, "Float")
 }
 
-func (ec *executionContext) _SupportShift_agents(ctx context.Context, field graphql.CollectedField, obj *report.Shift) (ret graphql.Marshaler) {
+func (ec *executionContext) _SupportShift_agents(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Shift) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -11078,8 +11078,8 @@ func (ec *executionContext) _SupportShift_agents(ctx context.Context, field grap
 			return obj.Agents, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []report.AgentShift) graphql.Marshaler {
-			return ec.marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShiftᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []runmetrics.AgentShift) graphql.Marshaler {
+			return ec.marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐAgentShiftᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -17990,7 +17990,7 @@ func (ec *executionContext) _AgentEdge(ctx context.Context, sel ast.SelectionSet
 
 var agentShiftImplementors = []string{"AgentShift"}
 
-func (ec *executionContext) _AgentShift(ctx context.Context, sel ast.SelectionSet, obj *report.AgentShift) graphql.Marshaler {
+func (ec *executionContext) _AgentShift(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.AgentShift) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, agentShiftImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18304,7 +18304,7 @@ func (ec *executionContext) _AgentView(ctx context.Context, sel ast.SelectionSet
 
 var consensusImplementors = []string{"Consensus"}
 
-func (ec *executionContext) _Consensus(ctx context.Context, sel ast.SelectionSet, obj *report.Consensus) graphql.Marshaler {
+func (ec *executionContext) _Consensus(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Consensus) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, consensusImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18385,7 +18385,7 @@ func (ec *executionContext) _DeleteNetworkPayload(ctx context.Context, sel ast.S
 
 var distributionImplementors = []string{"Distribution"}
 
-func (ec *executionContext) _Distribution(ctx context.Context, sel ast.SelectionSet, obj *report.Distribution) graphql.Marshaler {
+func (ec *executionContext) _Distribution(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Distribution) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, distributionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18434,7 +18434,7 @@ func (ec *executionContext) _Distribution(ctx context.Context, sel ast.Selection
 
 var echoChamberImplementors = []string{"EchoChamber"}
 
-func (ec *executionContext) _EchoChamber(ctx context.Context, sel ast.SelectionSet, obj *report.EchoChamber) graphql.Marshaler {
+func (ec *executionContext) _EchoChamber(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.EchoChamber) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, echoChamberImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -18724,7 +18724,7 @@ func (ec *executionContext) _GraphNode(ctx context.Context, sel ast.SelectionSet
 
 var influenceImplementors = []string{"Influence"}
 
-func (ec *executionContext) _Influence(ctx context.Context, sel ast.SelectionSet, obj *report.Influence) graphql.Marshaler {
+func (ec *executionContext) _Influence(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Influence) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, influenceImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19177,7 +19177,7 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 
 var polarizationImplementors = []string{"Polarization"}
 
-func (ec *executionContext) _Polarization(ctx context.Context, sel ast.SelectionSet, obj *report.Polarization) graphql.Marshaler {
+func (ec *executionContext) _Polarization(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Polarization) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, polarizationImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19548,7 +19548,7 @@ func (ec *executionContext) _ReportEdge(ctx context.Context, sel ast.SelectionSe
 
 var reportHeadlineImplementors = []string{"ReportHeadline"}
 
-func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.SelectionSet, obj *report.Headline) graphql.Marshaler {
+func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Headline) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, reportHeadlineImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19591,7 +19591,7 @@ func (ec *executionContext) _ReportHeadline(ctx context.Context, sel ast.Selecti
 
 var reportMetricsImplementors = []string{"ReportMetrics"}
 
-func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.SelectionSet, obj *report.Metrics) graphql.Marshaler {
+func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Metrics) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, reportMetricsImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19674,7 +19674,7 @@ func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.Selectio
 
 var roundStatsImplementors = []string{"RoundStats"}
 
-func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSet, obj *report.RoundStats) graphql.Marshaler {
+func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.RoundStats) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, roundStatsImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19727,7 +19727,7 @@ func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSe
 
 var segmentImplementors = []string{"Segment"}
 
-func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *report.Segment) graphql.Marshaler {
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Segment) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19765,7 +19765,7 @@ func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, 
 
 var segmentValueImplementors = []string{"SegmentValue"}
 
-func (ec *executionContext) _SegmentValue(ctx context.Context, sel ast.SelectionSet, obj *report.SegmentValue) graphql.Marshaler {
+func (ec *executionContext) _SegmentValue(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.SegmentValue) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, segmentValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -20344,7 +20344,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 
 var supportShiftImplementors = []string{"SupportShift"}
 
-func (ec *executionContext) _SupportShift(ctx context.Context, sel ast.SelectionSet, obj *report.Shift) graphql.Marshaler {
+func (ec *executionContext) _SupportShift(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Shift) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, supportShiftImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -20974,15 +20974,15 @@ func (ec *executionContext) marshalNAgentOrderField2ᚖgithubᚗcomᚋethoxᚋet
 	return v
 }
 
-func (ec *executionContext) marshalNAgentShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShift(ctx context.Context, sel ast.SelectionSet, v report.AgentShift) graphql.Marshaler {
+func (ec *executionContext) marshalNAgentShift2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐAgentShift(ctx context.Context, sel ast.SelectionSet, v runmetrics.AgentShift) graphql.Marshaler {
 	return ec._AgentShift(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []report.AgentShift) graphql.Marshaler {
+func (ec *executionContext) marshalNAgentShift2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐAgentShiftᚄ(ctx context.Context, sel ast.SelectionSet, v []runmetrics.AgentShift) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNAgentShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐAgentShift(ctx, sel, v[i])
+		return ec.marshalNAgentShift2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐAgentShift(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21036,7 +21036,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
-func (ec *executionContext) marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋreportᚐConsensus(ctx context.Context, sel ast.SelectionSet, v report.Consensus) graphql.Marshaler {
+func (ec *executionContext) marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐConsensus(ctx context.Context, sel ast.SelectionSet, v runmetrics.Consensus) graphql.Marshaler {
 	return ec._Consensus(ctx, sel, &v)
 }
 
@@ -21058,7 +21058,7 @@ func (ec *executionContext) marshalNDeleteNetworkPayload2ᚖgithubᚗcomᚋethox
 	return ec._DeleteNetworkPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋreportᚐEchoChamber(ctx context.Context, sel ast.SelectionSet, v report.EchoChamber) graphql.Marshaler {
+func (ec *executionContext) marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐEchoChamber(ctx context.Context, sel ast.SelectionSet, v runmetrics.EchoChamber) graphql.Marshaler {
 	return ec._EchoChamber(ctx, sel, &v)
 }
 
@@ -21231,15 +21231,15 @@ func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.Se
 	return ret
 }
 
-func (ec *executionContext) marshalNInfluence2githubᚗcomᚋethoxᚋethoxᚋreportᚐInfluence(ctx context.Context, sel ast.SelectionSet, v report.Influence) graphql.Marshaler {
+func (ec *executionContext) marshalNInfluence2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐInfluence(ctx context.Context, sel ast.SelectionSet, v runmetrics.Influence) graphql.Marshaler {
 	return ec._Influence(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNInfluence2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐInfluenceᚄ(ctx context.Context, sel ast.SelectionSet, v []report.Influence) graphql.Marshaler {
+func (ec *executionContext) marshalNInfluence2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐInfluenceᚄ(ctx context.Context, sel ast.SelectionSet, v []runmetrics.Influence) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNInfluence2githubᚗcomᚋethoxᚋethoxᚋreportᚐInfluence(ctx, sel, v[i])
+		return ec.marshalNInfluence2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐInfluence(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21427,7 +21427,7 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNPolarization2githubᚗcomᚋethoxᚋethoxᚋreportᚐPolarization(ctx context.Context, sel ast.SelectionSet, v report.Polarization) graphql.Marshaler {
+func (ec *executionContext) marshalNPolarization2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐPolarization(ctx context.Context, sel ast.SelectionSet, v runmetrics.Polarization) graphql.Marshaler {
 	return ec._Polarization(ctx, sel, &v)
 }
 
@@ -21463,11 +21463,11 @@ func (ec *executionContext) marshalNReportChart2ᚖgithubᚗcomᚋethoxᚋethox�
 	return ec._ReportChart(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNReportHeadline2githubᚗcomᚋethoxᚋethoxᚋreportᚐHeadline(ctx context.Context, sel ast.SelectionSet, v report.Headline) graphql.Marshaler {
+func (ec *executionContext) marshalNReportHeadline2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐHeadline(ctx context.Context, sel ast.SelectionSet, v runmetrics.Headline) graphql.Marshaler {
 	return ec._ReportHeadline(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐMetrics(ctx context.Context, sel ast.SelectionSet, v *report.Metrics) graphql.Marshaler {
+func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐMetrics(ctx context.Context, sel ast.SelectionSet, v *runmetrics.Metrics) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ReportMetrics!")
 		return graphql.Null
@@ -21475,13 +21475,13 @@ func (ec *executionContext) marshalNReportMetrics2ᚖgithubᚗcomᚋethoxᚋetho
 	return ec._ReportMetrics(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (report1.NarrativeSource, error) {
-	var res report1.NarrativeSource
+func (ec *executionContext) unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (report.NarrativeSource, error) {
+	var res report.NarrativeSource
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v report1.NarrativeSource) graphql.Marshaler {
+func (ec *executionContext) marshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v report.NarrativeSource) graphql.Marshaler {
 	return v
 }
 
@@ -21504,15 +21504,15 @@ func (ec *executionContext) unmarshalNReportWhereInput2ᚖgithubᚗcomᚋethox�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStats(ctx context.Context, sel ast.SelectionSet, v report.RoundStats) graphql.Marshaler {
+func (ec *executionContext) marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐRoundStats(ctx context.Context, sel ast.SelectionSet, v runmetrics.RoundStats) graphql.Marshaler {
 	return ec._RoundStats(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []report.RoundStats) graphql.Marshaler {
+func (ec *executionContext) marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐRoundStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []runmetrics.RoundStats) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋreportᚐRoundStats(ctx, sel, v[i])
+		return ec.marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐRoundStats(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21529,15 +21529,15 @@ func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegment(ctx context.Context, sel ast.SelectionSet, v report.Segment) graphql.Marshaler {
+func (ec *executionContext) marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegment(ctx context.Context, sel ast.SelectionSet, v runmetrics.Segment) graphql.Marshaler {
 	return ec._Segment(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []report.Segment) graphql.Marshaler {
+func (ec *executionContext) marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []runmetrics.Segment) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegment(ctx, sel, v[i])
+		return ec.marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegment(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21549,15 +21549,15 @@ func (ec *executionContext) marshalNSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋre
 	return ret
 }
 
-func (ec *executionContext) marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValue(ctx context.Context, sel ast.SelectionSet, v report.SegmentValue) graphql.Marshaler {
+func (ec *executionContext) marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentValue(ctx context.Context, sel ast.SelectionSet, v runmetrics.SegmentValue) graphql.Marshaler {
 	return ec._SegmentValue(ctx, sel, &v)
 }
 
-func (ec *executionContext) marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValueᚄ(ctx context.Context, sel ast.SelectionSet, v []report.SegmentValue) graphql.Marshaler {
+func (ec *executionContext) marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentValueᚄ(ctx context.Context, sel ast.SelectionSet, v []runmetrics.SegmentValue) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋreportᚐSegmentValue(ctx, sel, v[i])
+		return ec.marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentValue(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -21709,7 +21709,7 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
-func (ec *executionContext) marshalNSupportShift2githubᚗcomᚋethoxᚋethoxᚋreportᚐShift(ctx context.Context, sel ast.SelectionSet, v report.Shift) graphql.Marshaler {
+func (ec *executionContext) marshalNSupportShift2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐShift(ctx context.Context, sel ast.SelectionSet, v runmetrics.Shift) graphql.Marshaler {
 	return ec._SupportShift(ctx, sel, &v)
 }
 
@@ -22118,7 +22118,7 @@ func (ec *executionContext) marshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCu
 	return v
 }
 
-func (ec *executionContext) marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋreportᚐDistribution(ctx context.Context, sel ast.SelectionSet, v *report.Distribution) graphql.Marshaler {
+func (ec *executionContext) marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐDistribution(ctx context.Context, sel ast.SelectionSet, v *runmetrics.Distribution) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -22521,13 +22521,13 @@ func (ec *executionContext) marshalOReportEdge2ᚖgithubᚗcomᚋethoxᚋethox�
 	return ec._ReportEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, v any) ([]report1.NarrativeSource, error) {
+func (ec *executionContext) unmarshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, v any) ([]report.NarrativeSource, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]report1.NarrativeSource, len(vSlice))
+	res := make([]report.NarrativeSource, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNReportNarrativeSource2githubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx, vSlice[i])
@@ -22538,7 +22538,7 @@ func (ec *executionContext) unmarshalOReportNarrativeSource2ᚕgithubᚗcomᚋet
 	return res, nil
 }
 
-func (ec *executionContext) marshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []report1.NarrativeSource) graphql.Marshaler {
+func (ec *executionContext) marshalOReportNarrativeSource2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []report.NarrativeSource) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -22557,16 +22557,16 @@ func (ec *executionContext) marshalOReportNarrativeSource2ᚕgithubᚗcomᚋetho
 	return ret
 }
 
-func (ec *executionContext) unmarshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (*report1.NarrativeSource, error) {
+func (ec *executionContext) unmarshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, v any) (*report.NarrativeSource, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(report1.NarrativeSource)
+	var res = new(report.NarrativeSource)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v *report1.NarrativeSource) graphql.Marshaler {
+func (ec *executionContext) marshalOReportNarrativeSource2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋreportᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v *report.NarrativeSource) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

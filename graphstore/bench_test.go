@@ -8,21 +8,21 @@ import (
 
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // randomGraph builds n agents with 15 traits and m distinct random ties, all
 // metrics supplied.
-func randomGraph(n, m int) *network.Graph {
+func randomGraph(n, m int) *networkfile.Graph {
 	r := rand.New(rand.NewPCG(1, 2))
-	g := &network.Graph{Nodes: make([]network.Node, n)}
+	g := &networkfile.Graph{Nodes: make([]networkfile.Node, n)}
 	for i := range g.Nodes {
 		traits := make(map[string]float64, 15)
 		for k := 0; k < 15; k++ {
 			traits[fmt.Sprintf("facet%02d", k)] = r.Float64()
 		}
 		d, dc, bc := r.IntN(20), r.Float64(), r.Float64()
-		g.Nodes[i] = network.Node{AgentID: fmt.Sprint(i), Traits: traits, Profile: map[string]any{}, Attributes: map[string]any{},
+		g.Nodes[i] = networkfile.Node{AgentID: fmt.Sprint(i), Traits: traits, Profile: map[string]any{}, Attributes: map[string]any{},
 			Degree: &d, DegreeCentrality: &dc, BetweennessCentrality: &bc}
 	}
 	seen := map[[2]int]bool{}
@@ -32,7 +32,7 @@ func randomGraph(n, m int) *network.Graph {
 			continue
 		}
 		seen[[2]int{s, t}] = true
-		g.Edges = append(g.Edges, network.Edge{Source: fmt.Sprint(s), Target: fmt.Sprint(t), Weight: r.Float64()})
+		g.Edges = append(g.Edges, networkfile.Edge{Source: fmt.Sprint(s), Target: fmt.Sprint(t), Weight: r.Float64()})
 	}
 	return g
 }

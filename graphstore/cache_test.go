@@ -3,11 +3,11 @@ package graphstore
 import (
 	"testing"
 
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 func graphOf(nodes int) *Graph {
-	return &Graph{Graph: network.Graph{Nodes: make([]network.Node, nodes)}}
+	return &Graph{Graph: networkfile.Graph{Nodes: make([]networkfile.Node, nodes)}}
 }
 
 func TestGraphCacheEvictsLeastRecent(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ethox/ethox/database"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // importRows is a graph turned into column values once, shared by both bulk paths.
@@ -42,7 +42,7 @@ type tieRow struct {
 	weight         float64
 }
 
-func newImportRows(g *network.Graph, opts ImportOptions) (*importRows, error) {
+func newImportRows(g *networkfile.Graph, opts ImportOptions) (*importRows, error) {
 	traitKeys, err := json.Marshal(g.TraitKeys())
 	if err != nil {
 		return nil, err

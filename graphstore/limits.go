@@ -6,7 +6,7 @@ import (
 
 	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/ent"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 )
 
@@ -62,7 +62,7 @@ func (s *Store) ImportFile(ctx context.Context, r io.Reader, opts ImportOptions)
 		return nil, err
 	}
 	defer release()
-	g, err := network.Decode(r)
+	g, err := networkfile.Decode(r)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ethox/ethox/ent"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // The whole-graph read is the hot path of the graph query: plain SQL with
@@ -27,7 +27,7 @@ func (s *Store) loadNodes(ctx context.Context, n *ent.Network, out *Graph) (map[
 	}
 	defer rows.Close()
 	keys := make(map[int]string, n.NodeCount)
-	out.Nodes = make([]network.Node, 0, n.NodeCount)
+	out.Nodes = make([]networkfile.Node, 0, n.NodeCount)
 	out.AgentPKs = make([]int, 0, n.NodeCount)
 	var (
 		id                     int
@@ -37,7 +37,7 @@ func (s *Store) loadNodes(ctx context.Context, n *ent.Network, out *Graph) (map[
 		care, effect           sql.NullFloat64
 	)
 	for rows.Next() {
-		var node network.Node
+		var node networkfile.Node
 		var degree int
 		var dc, bc float64
 		if err := rows.Scan(&id, &node.AgentID, &traits, &profile, &attrs, &age, &gender, &cluster,
@@ -77,14 +77,14 @@ func (s *Store) loadEdges(ctx context.Context, n *ent.Network, keys map[int]stri
 		return err
 	}
 	defer rows.Close()
-	out.Edges = make([]network.Edge, 0, n.EdgeCount)
+	out.Edges = make([]networkfile.Edge, 0, n.EdgeCount)
 	var src, dst int
 	var w float64
 	for rows.Next() {
 		if err := rows.Scan(&src, &dst, &w); err != nil {
 			return err
 		}
-		out.Edges = append(out.Edges, network.Edge{Source: keys[src], Target: keys[dst], Weight: w})
+		out.Edges = append(out.Edges, networkfile.Edge{Source: keys[src], Target: keys[dst], Weight: w})
 	}
 	return rows.Err()
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/tie"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // Store reads and writes networks.
@@ -48,7 +48,7 @@ type ImportOptions struct {
 	Name    string
 	Source  Source
 	Params  map[string]any // generation parameters, for GENERATED networks
-	Metrics network.MetricsOptions
+	Metrics networkfile.MetricsOptions
 	// KeepDefault: the new network does not become the default (see
 	// DefaultNetwork); a population generated for one run is not what a
 	// later query without networkId means.
@@ -57,7 +57,7 @@ type ImportOptions struct {
 
 // Import validates g, fills in the metrics it lacks, and stores it as a new
 // Network in one transaction.
-func (s *Store) Import(ctx context.Context, g *network.Graph, opts ImportOptions) (*ent.Network, error) {
+func (s *Store) Import(ctx context.Context, g *networkfile.Graph, opts ImportOptions) (*ent.Network, error) {
 	release, err := s.acquire()
 	if err != nil {
 		return nil, err
@@ -66,7 +66,7 @@ func (s *Store) Import(ctx context.Context, g *network.Graph, opts ImportOptions
 	return s.importGraph(ctx, g, opts)
 }
 
-func (s *Store) importGraph(ctx context.Context, g *network.Graph, opts ImportOptions) (*ent.Network, error) {
+func (s *Store) importGraph(ctx context.Context, g *networkfile.Graph, opts ImportOptions) (*ent.Network, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (s *Store) Network(ctx context.Context, id *int) (*ent.Network, error) {
 // Graph is a stored network read back whole.
 type Graph struct {
 	Network *ent.Network // nil when the database holds no network
-	network.Graph
+	networkfile.Graph
 	TraitKeys []string
 	AgentPKs  []int // primary key of each node, in node order
 
@@ -180,7 +180,7 @@ type Neighbor struct {
 
 // AgentDetail is an agent with its neighbours.
 type AgentDetail struct {
-	Node      network.Node
+	Node      networkfile.Node
 	Neighbors []Neighbor
 }
 
@@ -262,10 +262,10 @@ func (s *Store) Delete(ctx context.Context, id int) error {
 	return err
 }
 
-func nodeFromAgent(a *ent.Agent) network.Node {
+func nodeFromAgent(a *ent.Agent) networkfile.Node {
 	degree := a.Degree
 	dc, bc := a.DegreeCentrality, a.BetweennessCentrality
-	return network.Node{
+	return networkfile.Node{
 		AgentID:               a.AgentID,
 		Traits:                orEmpty(a.Traits),
 		Profile:               orEmpty(a.Profile),

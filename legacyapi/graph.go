@@ -12,7 +12,7 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // metadata is the prototype's get_metadata(graph).
@@ -64,7 +64,7 @@ func graphView(g *graphstore.Graph, numeric bool) graphOut {
 
 // integerIDs reports whether every agent id is an integer written plainly
 // ("0", "17", not "007" or "1e3"), so that it survives the round trip.
-func integerIDs(g *network.Graph) bool {
+func integerIDs(g *networkfile.Graph) bool {
 	for i := range g.Nodes {
 		if _, ok := plainInt(g.Nodes[i].AgentID); !ok {
 			return false

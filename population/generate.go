@@ -40,7 +40,7 @@ import (
 	"strings"
 
 	"github.com/ethox/ethox/apperr"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // ModelVersion identifies the generative model. It changes whenever the
@@ -212,7 +212,7 @@ func (o *Options) resolve() error {
 
 // Result is a generated population.
 type Result struct {
-	Graph *network.Graph
+	Graph *networkfile.Graph
 	// Params records what is needed to reproduce the graph and a few
 	// derived figures. Keys:
 	//
@@ -423,7 +423,7 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 	}
 
 	// Assemble the graph.
-	g := &network.Graph{Directed: directed, Nodes: make([]network.Node, n), Edges: make([]network.Edge, len(edges))}
+	g := &networkfile.Graph{Directed: directed, Nodes: make([]networkfile.Node, n), Edges: make([]networkfile.Edge, len(edges))}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = strconv.Itoa(i)
@@ -441,7 +441,7 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 			prof[k] = v
 		}
 		prof[profileKeyRaw] = rw
-		node := network.Node{
+		node := networkfile.Node{
 			AgentID:    ids[i],
 			Traits:     tr,
 			Profile:    prof,
@@ -460,7 +460,7 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		g.Nodes[i] = node
 	}
 	for j, t := range edges {
-		g.Edges[j] = network.Edge{Source: ids[t.a], Target: ids[t.b], Weight: t.weight}
+		g.Edges[j] = networkfile.Edge{Source: ids[t.a], Target: ids[t.b], Weight: t.weight}
 	}
 
 	// 5. Degree, degree centrality, betweenness (exact up to network's
@@ -469,12 +469,12 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 	// view sharing its nodes.
 	mg := g
 	if directed {
-		mg = &network.Graph{Nodes: g.Nodes, Edges: make([]network.Edge, len(ties))}
+		mg = &networkfile.Graph{Nodes: g.Nodes, Edges: make([]networkfile.Edge, len(ties))}
 		for j, t := range ties {
-			mg.Edges[j] = network.Edge{Source: ids[t.a], Target: ids[t.b], Weight: t.weight}
+			mg.Edges[j] = networkfile.Edge{Source: ids[t.a], Target: ids[t.b], Weight: t.weight}
 		}
 	}
-	mg.ComputeMetrics(network.MetricsOptions{Seed: int64(newRand(opts.Seed, streamBetweenness).Uint64() >> 1)})
+	mg.ComputeMetrics(networkfile.MetricsOptions{Seed: int64(newRand(opts.Seed, streamBetweenness).Uint64() >> 1)})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/ethox/ethox/apperr"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"gonum.org/v1/gonum/graph"
 	"gonum.org/v1/gonum/graph/community"
 )
@@ -266,7 +266,7 @@ func TestGenerateBuiltin(t *testing.T) {
 
 // surveyRowOf maps every node of g to the index of the survey row its
 // profile came from (rows have distinct fields, as the fixture's do).
-func surveyRowOf(t *testing.T, g *network.Graph, rows []Profile) []int {
+func surveyRowOf(t *testing.T, g *networkfile.Graph, rows []Profile) []int {
 	t.Helper()
 	key := func(fields map[string]any) string { return string(marshal(t, fields)) }
 	index := make(map[string]int, len(rows))
@@ -561,9 +561,9 @@ func TestDegreeGrowsWithExtraversion(t *testing.T) {
 
 	r := generate(t, Options{NumAgents: 2000, Seed: 12})
 	nodes := slices.Clone(r.Graph.Nodes)
-	slices.SortFunc(nodes, func(a, b network.Node) int { return cmpFloat(extraversion(a.Traits), extraversion(b.Traits)) })
+	slices.SortFunc(nodes, func(a, b networkfile.Node) int { return cmpFloat(extraversion(a.Traits), extraversion(b.Traits)) })
 	q = len(nodes) / 4
-	degMean := func(s []network.Node) float64 {
+	degMean := func(s []networkfile.Node) float64 {
 		var d float64
 		for _, nd := range s {
 			d += float64(*nd.Degree)

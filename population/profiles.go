@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/ethox/ethox/apperr"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // Profile is one respondent (a CSV row) or one built-in synthetic profile.
@@ -104,7 +104,7 @@ func columnRange(col string) (lo, hi float64, text string) {
 	case isKnownNumeric(col):
 		return ScaleMin, ScaleMax, "[0, 10]"
 	}
-	return -network.MaxFreeNumber, network.MaxFreeNumber, "[-9007199254740992, 9007199254740992]"
+	return -networkfile.MaxFreeNumber, networkfile.MaxFreeNumber, "[-9007199254740992, 9007199254740992]"
 }
 
 // ageGroups maps the survey's age groups (lower-cased) to the age the

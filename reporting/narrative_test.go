@@ -14,7 +14,7 @@ import (
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/report"
+	"github.com/ethox/ethox/runmetrics"
 	"github.com/ethox/ethox/simulation/llm"
 )
 
@@ -90,7 +90,7 @@ func TestNarrativeMustBeProse(t *testing.T) {
 // metrics keep full precision.
 func TestNarrativeNumbersRounded(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
-	m := &report.Metrics{FinalRound: 2}
+	m := &runmetrics.Metrics{FinalRound: 2}
 	m.Shift.MeanSupportDelta, m.Shift.MeanCareDelta = f(-0.0012), f(0.19783760000000014)
 	m.Polarization.SupportVariance, m.Polarization.ExtremesShare, m.Polarization.BimodalityCoefficient = f(1.23456), f(0.125), f(-0.0001)
 	m.EchoChamber.SupportAssortativity = f(-0.004)

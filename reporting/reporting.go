@@ -19,7 +19,7 @@ import (
 	entreport "github.com/ethox/ethox/ent/report"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/report"
+	"github.com/ethox/ethox/runmetrics"
 	"github.com/ethox/ethox/simulation"
 	"github.com/ethox/ethox/simulation/llm"
 )
@@ -75,7 +75,7 @@ func (s *Service) Generate(ctx context.Context, simID int, includeInitial bool) 
 	if len(in.States) == 0 {
 		return nil, apperr.New(apperr.BadInput, "simulation %d has no stored step yet (status %s): nothing to report", simID, sim.Status)
 	}
-	m, err := report.Compute(in)
+	m, err := runmetrics.Compute(in)
 	if err != nil {
 		return nil, fmt.Errorf("report metrics: %w", err)
 	}
@@ -129,28 +129,28 @@ func (s *Service) nextVersion(ctx context.Context, simID int) (int, error) {
 }
 
 // input gathers the run's network and stored states.
-func (s *Service) input(ctx context.Context, sim *ent.Simulation, includeInitial bool) (report.Input, error) {
+func (s *Service) input(ctx context.Context, sim *ent.Simulation, includeInitial bool) (runmetrics.Input, error) {
 	g, err := s.graphs.LoadGraph(ctx, &sim.NetworkID)
 	if err != nil {
-		return report.Input{}, err
+		return runmetrics.Input{}, err
 	}
-	in := report.Input{Rounds: sim.Rounds, IncludeInitial: includeInitial,
-		Agents: make([]report.Agent, len(g.Nodes)), Ties: make([]report.Tie, len(g.Edges))}
+	in := runmetrics.Input{Rounds: sim.Rounds, IncludeInitial: includeInitial,
+		Agents: make([]runmetrics.Agent, len(g.Nodes)), Ties: make([]runmetrics.Tie, len(g.Edges))}
 	for i, n := range g.Nodes {
-		in.Agents[i] = report.Agent{AgentID: n.AgentID, Profile: n.Profile, Cluster: n.Cluster, Age: n.Age, Gender: n.Gender}
+		in.Agents[i] = runmetrics.Agent{AgentID: n.AgentID, Profile: n.Profile, Cluster: n.Cluster, Age: n.Age, Gender: n.Gender}
 	}
 	for j, e := range g.Edges {
-		in.Ties[j] = report.Tie{Source: e.Source, Target: e.Target, Weight: e.Weight}
+		in.Ties[j] = runmetrics.Tie{Source: e.Source, Target: e.Target, Weight: e.Weight}
 	}
 	last := -1
 	err = simulation.EachState(ctx, s.db, sim.ID, func(r *simulation.StateRow) error {
-		in.States = append(in.States, report.AgentState{AgentID: r.AgentKey, Round: r.Round,
+		in.States = append(in.States, runmetrics.AgentState{AgentID: r.AgentKey, Round: r.Round,
 			Opinion: r.Opinion, Care: r.Care, Support: r.Support, Failed: r.Failed})
 		last = max(last, r.Round)
 		return nil
 	})
 	if err != nil {
-		return report.Input{}, err
+		return runmetrics.Input{}, err
 	}
 	// A provisional report ends at the last round with any stored state.
 	if last >= 0 && last < in.Rounds {
@@ -159,7 +159,7 @@ func (s *Service) input(ctx context.Context, sim *ent.Simulation, includeInitial
 	return in, nil
 }
 
-func toMap(m *report.Metrics) (map[string]any, error) {
+func toMap(m *runmetrics.Metrics) (map[string]any, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, err
@@ -169,7 +169,7 @@ func toMap(m *report.Metrics) (map[string]any, error) {
 }
 
 // deterministicNarrative writes the report from the metrics alone, marked as such.
-func deterministicNarrative(sim *ent.Simulation, m *report.Metrics, provisional bool) string {
+func deterministicNarrative(sim *ent.Simulation, m *runmetrics.Metrics, provisional bool) string {
 	var b strings.Builder
 	b.WriteString("[Written from the metrics, without an LLM.]\n")
 	if provisional {
@@ -210,7 +210,7 @@ func deterministicNarrative(sim *ent.Simulation, m *report.Metrics, provisional 
 // narrate asks the supervisor LLM for the narrative, from the metrics and
 // the agents' final opinions (with includeInitial, their initial and final
 // opinions), of at most 60 agents.
-func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Metrics, in report.Input, includeInitial bool) (string, error) {
+func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *runmetrics.Metrics, in runmetrics.Input, includeInitial bool) (string, error) {
 	mb, err := json.Marshal(m.Headline)
 	if err != nil {
 		return "", err
@@ -231,7 +231,7 @@ func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Me
 	// drawn at random (the same for the same run) so big runs fit the context.
 	const maxOpinions = 60
 	includeInitial = includeInitial && m.FinalRound > 0 // after stage 0 only, initial and final are the same
-	type pair struct{ initial, final *report.AgentState }
+	type pair struct{ initial, final *runmetrics.AgentState }
 	byAgent := map[string]*pair{}
 	var order []string
 	for k := range in.States {
@@ -260,7 +260,7 @@ func (s *Service) narrate(ctx context.Context, sim *ent.Simulation, m *report.Me
 		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		order = order[:maxOpinions]
 	}
-	view := func(st *report.AgentState) string {
+	view := func(st *runmetrics.AgentState) string {
 		if st == nil {
 			return "(none)"
 		}

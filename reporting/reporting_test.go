@@ -12,7 +12,7 @@ import (
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // A run with nothing stored cannot be reported; a run in progress gets a
@@ -27,7 +27,7 @@ func TestUnfinishedRuns(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			g, err := network.Decode(f)
+			g, err := networkfile.Decode(f)
 			if err != nil {
 				t.Fatal(err)
 			}

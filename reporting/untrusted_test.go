@@ -15,7 +15,7 @@ import (
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/simulation/llm"
 )
 
@@ -29,7 +29,7 @@ func finishedRun(t *testing.T, db *database.DB) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	g, err := network.Decode(f)
+	g, err := networkfile.Decode(f)
 	if err != nil {
 		t.Fatal(err)
 	}

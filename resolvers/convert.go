@@ -8,18 +8,18 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation"
 )
 
-func graphNode(n *network.Node) *model.GraphNode {
+func graphNode(n *networkfile.Node) *model.GraphNode {
 	out := &model.GraphNode{
 		AgentID:       n.AgentID,
 		Traits:        n.Traits,
 		Cluster:       n.Cluster,
 		Age:           n.Age,
-		AgeBracket:    network.AgeBracket(n.Age, n.Profile),
+		AgeBracket:    networkfile.AgeBracket(n.Age, n.Profile),
 		Gender:        n.Gender,
 		TextOpinion:   n.TextOpinion,
 		LevelOfCare:   n.LevelOfCare,
@@ -67,16 +67,16 @@ func networkMetadata(n *ent.Network) *model.GraphMetadata {
 
 // graphFromInput turns the typed GraphQL input into the same Graph a
 // network.json upload decodes to, so both go through one validation.
-func graphFromInput(in model.GraphInput) *network.Graph {
-	g := &network.Graph{
-		Nodes: make([]network.Node, len(in.Nodes)),
-		Edges: make([]network.Edge, len(in.Edges)),
+func graphFromInput(in model.GraphInput) *networkfile.Graph {
+	g := &networkfile.Graph{
+		Nodes: make([]networkfile.Node, len(in.Nodes)),
+		Edges: make([]networkfile.Edge, len(in.Edges)),
 	}
 	if in.Directed != nil {
 		g.Directed = *in.Directed
 	}
 	for i, n := range in.Nodes {
-		g.Nodes[i] = network.Node{
+		g.Nodes[i] = networkfile.Node{
 			AgentID:               n.AgentID,
 			Traits:                orEmpty(n.Traits),
 			Profile:               orEmpty(n.Profile),
@@ -97,7 +97,7 @@ func graphFromInput(in model.GraphInput) *network.Graph {
 		if e.Weight != nil {
 			w = *e.Weight
 		}
-		g.Edges[j] = network.Edge{Source: e.Source, Target: e.Target, Weight: w}
+		g.Edges[j] = networkfile.Edge{Source: e.Source, Target: e.Target, Weight: w}
 	}
 	return g
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graph/model"
-	report1 "github.com/ethox/ethox/report"
+	report1 "github.com/ethox/ethox/runmetrics"
 )
 
 // Histogram is the resolver for the histogram field.

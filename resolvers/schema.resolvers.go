@@ -13,12 +13,12 @@ import (
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 )
 
 // AgeBracket is the resolver for the ageBracket field.
 func (r *agentResolver) AgeBracket(ctx context.Context, obj *ent.Agent) (*string, error) {
-	return network.AgeBracket(obj.Age, obj.Profile), nil
+	return networkfile.AgeBracket(obj.Age, obj.Profile), nil
 }
 
 // UploadGraph is the resolver for the uploadGraph field.

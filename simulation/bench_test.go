@@ -13,7 +13,7 @@ import (
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/internal/testwait"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
 )
@@ -21,13 +21,13 @@ import (
 // benchNetwork stores n agents with BFI-2 facets and about 5n random ties.
 func benchNetwork(b testing.TB, s *Service, n int) int {
 	r := rand.New(rand.NewPCG(3, 4))
-	g := &network.Graph{Nodes: make([]network.Node, n)}
+	g := &networkfile.Graph{Nodes: make([]networkfile.Node, n)}
 	for i := range g.Nodes {
 		traits := map[string]float64{}
 		for _, f := range population.FacetNames() {
 			traits[f] = r.Float64()
 		}
-		g.Nodes[i] = network.Node{AgentID: fmt.Sprint(i), Traits: traits, Profile: map[string]any{}, Attributes: map[string]any{}}
+		g.Nodes[i] = networkfile.Node{AgentID: fmt.Sprint(i), Traits: traits, Profile: map[string]any{}, Attributes: map[string]any{}}
 	}
 	seen := map[[2]int]bool{}
 	for len(g.Edges) < 5*n {
@@ -36,7 +36,7 @@ func benchNetwork(b testing.TB, s *Service, n int) int {
 			continue
 		}
 		seen[[2]int{a, c}] = true
-		g.Edges = append(g.Edges, network.Edge{Source: fmt.Sprint(a), Target: fmt.Sprint(c), Weight: 0.2 + 0.8*r.Float64()})
+		g.Edges = append(g.Edges, networkfile.Edge{Source: fmt.Sprint(a), Target: fmt.Sprint(c), Weight: 0.2 + 0.8*r.Float64()})
 	}
 	net, err := s.graphs.Import(context.Background(), g, graphstore.ImportOptions{Name: "bench"})
 	if err != nil {

@@ -8,20 +8,20 @@ import (
 
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graphstore"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // choiceGraph is four agents whose edges are choices: 0 chose 1 and 2,
 // 1 chose 0 (a mutual choice with 0), 3 chose 2; nobody chose 3.
 func choiceGraph(directed bool) *graphstore.Graph {
-	g := &graphstore.Graph{Graph: network.Graph{Directed: directed}}
+	g := &graphstore.Graph{Graph: networkfile.Graph{Directed: directed}}
 	for i := range 4 {
-		g.Nodes = append(g.Nodes, network.Node{AgentID: strconv.Itoa(i)})
+		g.Nodes = append(g.Nodes, networkfile.Node{AgentID: strconv.Itoa(i)})
 		g.AgentPKs = append(g.AgentPKs, 100+i)
 	}
 	for _, e := range [][2]string{{"0", "1"}, {"0", "2"}, {"1", "0"}, {"3", "2"}} {
-		g.Edges = append(g.Edges, network.Edge{Source: e[0], Target: e[1], Weight: 0.5})
+		g.Edges = append(g.Edges, networkfile.Edge{Source: e[0], Target: e[1], Weight: 0.5})
 	}
 	return g
 }

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -74,7 +74,7 @@ var facetOrder = func() map[string]int {
 // 0..100, in domain order; other traits after them, as given). Profile keys
 // sharing a prefix (IssueSalience_Economy, IssueSalience_Climate) are
 // grouped under it.
-func persona(n *network.Node) string {
+func persona(n *networkfile.Node) string {
 	type field struct {
 		key string
 		val string
@@ -237,7 +237,7 @@ func message(b *strings.Builder, trigger string, o promptOptions) {
 }
 
 // reactionPrompt is stage 0: the agent meets the trigger.
-func reactionPrompt(n *network.Node, trigger string, o promptOptions) []llm.Message {
+func reactionPrompt(n *networkfile.Node, trigger string, o promptOptions) []llm.Message {
 	var b strings.Builder
 	b.WriteString(persona(n))
 	message(&b, trigger, o)
@@ -246,7 +246,7 @@ func reactionPrompt(n *network.Node, trigger string, o promptOptions) []llm.Mess
 
 // influencePrompt is a later round: the agent reconsiders, given its own
 // current view and the views of the agents it hears.
-func influencePrompt(n *network.Node, trigger string, own neighborView, views []neighborView, o promptOptions) []llm.Message {
+func influencePrompt(n *networkfile.Node, trigger string, own neighborView, views []neighborView, o promptOptions) []llm.Message {
 	var b strings.Builder
 	b.WriteString(persona(n))
 	message(&b, trigger, o)

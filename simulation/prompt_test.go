@@ -10,7 +10,7 @@ import (
 
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/fixtures"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -38,13 +38,13 @@ var promptOpinions = []string{
 
 // stored returns n as the database gives it back (profile values decoded
 // from JSON: numbers as float64, the raw facets as a map[string]any).
-func stored(t *testing.T, n network.Node) *network.Node {
+func stored(t *testing.T, n networkfile.Node) *networkfile.Node {
 	t.Helper()
 	b, err := json.Marshal(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out network.Node
+	var out networkfile.Node
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func stored(t *testing.T, n network.Node) *network.Node {
 
 // surveyAgent is agent 0 of a generated population: a row of the voter
 // survey (AgeGroup "Under 25") and 15 facets.
-func surveyAgent(t *testing.T) *network.Node {
+func surveyAgent(t *testing.T) *networkfile.Node {
 	t.Helper()
 	res, err := population.Generate(context.Background(), population.Options{NumAgents: 200, Seed: 1})
 	if err != nil {
@@ -64,14 +64,14 @@ func surveyAgent(t *testing.T) *network.Node {
 
 // prototypeAgent is agent 0 of the prototype's network.json: an age and a
 // gender, facets, no profile.
-func prototypeAgent(t *testing.T) *network.Node {
+func prototypeAgent(t *testing.T) *networkfile.Node {
 	t.Helper()
 	f, err := os.Open(fixtures.Path(t, fixtures.Network20))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	g, err := network.Decode(f)
+	g, err := networkfile.Decode(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestPromptInstructions(t *testing.T) {
 	own, views := updateViews()
 	cases := []struct {
 		name   string
-		node   *network.Node
+		node   *networkfile.Node
 		opts   promptOptions
 		update bool
 		want   []string // in the user message
@@ -191,7 +191,7 @@ func TestPromptInstructions(t *testing.T) {
 // them as given; the profile's fields once, grouped by prefix.
 func TestPersonaFacetOrder(t *testing.T) {
 	age, gender := 55, "male"
-	n := &network.Node{Age: &age, Gender: &gender,
+	n := &networkfile.Node{Age: &age, Gender: &gender,
 		Traits: map[string]float64{"Creative Imagination": 0.5, "Trust": 0.25, "Sociability": 0.125, "zeal": 0.3, "Anxiety": 1},
 		Profile: map[string]any{"Gender": "Male", "Age": 55.0, "Values_Freedom": 3.0, "Values_Fairness": 9.0, "TrustMedia": 2.0,
 			"Region": "Urban", "Hobby_Main": "chess", "bfi2_raw": map[string]any{"Trust": 2.0}, "Notes": []any{"x"}}}

@@ -16,7 +16,7 @@ import (
 	"github.com/ethox/ethox/internal/fixtures"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/internal/testwait"
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/simulation/dynamics"
 	"github.com/ethox/ethox/simulation/llm"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -37,7 +37,7 @@ func newHarness(t *testing.T, dialect string, latency time.Duration) *harness {
 		t.Fatalf("fixture: %v", err)
 	}
 	defer f.Close()
-	g, err := network.Decode(f)
+	g, err := networkfile.Decode(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
-package network_test
+package networkfile_test
 
 import (
 	"testing"
 
-	"github.com/ethox/ethox/network"
+	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 )
 
@@ -31,7 +31,7 @@ func TestAgeBracket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := network.AgeBracket(tt.age, tt.profile)
+			got := networkfile.AgeBracket(tt.age, tt.profile)
 			if (got == nil) != (tt.want == "") || got != nil && *got != tt.want {
 				t.Fatalf("AgeBracket = %v, want %q", got, tt.want)
 			}
@@ -42,12 +42,12 @@ func TestAgeBracket(t *testing.T) {
 // The brackets are the survey's, and the prototype's representative ages map
 // back to them.
 func TestAgeBracketsMatchSurvey(t *testing.T) {
-	for _, b := range network.AgeBrackets {
+	for _, b := range networkfile.AgeBrackets {
 		age, ok := population.AgeForGroup(b)
 		if !ok {
 			t.Fatalf("population does not know bracket %q", b)
 		}
-		if got := network.AgeBracket(&age, nil); got == nil || *got != b {
+		if got := networkfile.AgeBracket(&age, nil); got == nil || *got != b {
 			t.Fatalf("age %d of %q: bracket %v", age, b, got)
 		}
 	}

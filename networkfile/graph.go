@@ -1,4 +1,4 @@
-// Package network holds the social network a simulation runs on: decoding and
+// Package networkfile holds the social network a simulation runs on: decoding and
 // validating uploads in the networkx-style JSON format of the Python
 // prototype, and computing the centrality metrics the prototype used to ship
 // precomputed.
@@ -11,7 +11,7 @@
 //
 // Every error from Decode and Validate is an *apperr.Error of kind BadInput
 // whose message starts with a JSON-path-like location such as nodes[3].age.
-package network
+package networkfile
 
 import "sort"
 

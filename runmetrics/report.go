@@ -1,4 +1,4 @@
-// Package report computes the summary metrics of one Ethox simulation run
+// Package runmetrics computes the summary metrics of one Ethox simulation run
 // for communication strategists. It is pure computation: no database, no
 // GraphQL, no LLM. The caller loads agents, ties and per-round agent states
 // and calls Compute.
@@ -19,7 +19,7 @@
 //     values is the mean of the two middle values.
 //   - Metrics that are undefined (no data, zero variance, ...) are JSON null.
 //   - Every list has a deterministic order; ties are broken by AgentID.
-package report
+package runmetrics
 
 import (
 	"encoding/json"

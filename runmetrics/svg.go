@@ -1,4 +1,4 @@
-package report
+package runmetrics
 
 import (
 	"bytes"

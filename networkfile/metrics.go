@@ -1,4 +1,4 @@
-package network
+package networkfile
 
 import (
 	"math/rand/v2"

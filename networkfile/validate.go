@@ -1,4 +1,4 @@
-package network
+package networkfile
 
 import (
 	"fmt"
