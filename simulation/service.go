@@ -97,6 +97,8 @@ type Service struct {
 
 	started atomic.Bool // job workers running in this process
 
+	committed sync.Map // *sql.Tx → *[]func(): what runs once that transaction commits (see onCommit)
+
 	mu      sync.Mutex
 	plans   map[int]*plan                       // by simulation id
 	running map[int]map[*int]context.CancelFunc // in-flight jobs by simulation id, for cancel

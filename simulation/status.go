@@ -54,7 +54,7 @@ func (s *Service) setStatus(ctx context.Context, tx *sql.Tx, client *ent.Client,
 		s.forgetPlan(id)
 	}
 	if sim, err := client.Simulation.Get(ctx, id); err == nil {
-		s.logRun(ctx, sim)
+		s.onCommit(tx, func() { s.logRun(ctx, sim) })
 	}
 	return true, s.emitStatus(ctx, tx, id, to)
 }

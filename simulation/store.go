@@ -25,11 +25,33 @@ func (s *Service) inTx(ctx context.Context, f func(tx *sql.Tx, client *ent.Clien
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit; also on panic, so no lock is left held
+	defer s.committed.Delete(tx)
 	client := ent.NewClient(ent.Driver(txDriver{entsql.NewDriver(s.db.Dialect, entsql.Conn{ExecQuerier: tx})}))
 	if err := f(tx, client); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if fs, ok := s.committed.LoadAndDelete(tx); ok {
+		for _, f := range *fs.(*[]func()) {
+			f()
+		}
+	}
+	return nil
+}
+
+// onCommit runs f once tx has committed, and never if it rolls back: a log
+// line about a change must not be written for a change that a failed commit
+// (and the job's retry) undid. inTx's transactions are used by one goroutine.
+func (s *Service) onCommit(tx *sql.Tx, f func()) {
+	if tx == nil {
+		f()
+		return
+	}
+	v, _ := s.committed.LoadOrStore(tx, new([]func()))
+	fs := v.(*[]func())
+	*fs = append(*fs, f)
 }
 
 // write is inTx for the writes of run simID: once they committed, the run's
