@@ -24,16 +24,8 @@ type jsonPOST struct {
 }
 
 func (t jsonPOST) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		// codedTransport names the limit when that is what failed.
-		writeError(w, http.StatusBadRequest, apperr.BadInput, "the request body could not be read")
-		return
-	}
 	var params graphql.RawParams
-	if err := decodeParams(body, &params); err != nil {
-		// gqlgen's own answer repeats the whole body and names a Go type.
-		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
+	if _, ok := readParams(w, r, &params); !ok {
 		return
 	}
 	mediaType, ok := negotiate(r)
@@ -129,16 +121,27 @@ type sseBody struct {
 }
 
 func (t sseBody) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		// codedTransport names the limit when that is what failed.
-		writeError(w, http.StatusBadRequest, apperr.BadInput, "the request body could not be read")
-		return
-	}
-	if err := decodeParams(body, &graphql.RawParams{}); err != nil {
-		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
+	body, ok := readParams(w, r, &graphql.RawParams{})
+	if !ok {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	t.SSE.Do(w, r, exec)
+}
+
+// readParams reads and decodes a JSON request body, answering a body that
+// cannot be read or decoded itself: gqlgen's own answer repeats the whole
+// body and names a Go type.
+func readParams(w http.ResponseWriter, r *http.Request, params *graphql.RawParams) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		// codedTransport names the limit when that is what failed.
+		writeError(w, http.StatusBadRequest, apperr.BadInput, "the request body could not be read")
+		return nil, false
+	}
+	if err := decodeParams(body, params); err != nil {
+		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
+		return nil, false
+	}
+	return body, true
 }
