@@ -110,6 +110,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{AgentStatesColumns[13], AgentStatesColumns[1]},
 			},
+			{
+				Name:    "agentstate_agent_id",
+				Unique:  false,
+				Columns: []*schema.Column{AgentStatesColumns[12]},
+			},
 		},
 	}
 	// DefaultSelectionsColumns holds the columns for the "default_selections" table.

@@ -58,6 +58,9 @@ func (AgentState) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("simulation_id", "agent_id", "round").Unique(),
 		index.Fields("simulation_id", "round"),
+		// Deleting a network cascades to its agents' states by agent_id; without
+		// an index of its own each deleted agent scanned every stored state.
+		index.Fields("agent_id"),
 	}
 }
 
