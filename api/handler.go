@@ -77,9 +77,14 @@ type Options struct {
 	ReadTimeout  time.Duration
 	// Shutdown, when closed, ends WebSocket and SSE streams (server shutdown).
 	Shutdown <-chan struct{}
-	// SSEKeepAlive is how often an idle SSE subscription gets a comment line
-	// (default 15s; negative turns it off).
+	// SSEKeepAlive is how often an SSE stream gets a comment line, counted
+	// from its start (default 15s; negative turns it off).
 	SSEKeepAlive time.Duration
+	// SSEReservationTimeout is how long a graphql-sse single-connection
+	// reservation waits for its stream (default 30s); MaxSSEReservationsPerClient
+	// caps one client's reservations, open or not (default 16).
+	SSEReservationTimeout       time.Duration
+	MaxSSEReservationsPerClient int
 	// MaxWSConnections caps open WebSocket connections, MaxSSEStreams open
 	// SSE subscriptions, and MaxSubscriptionsPerConnection the subscriptions
 	// one WebSocket carries at once; 0 means no cap.
@@ -109,13 +114,10 @@ func NewHandler(o Options) http.Handler {
 	o.checker = throttleAuth(o.Auth, o.AuthFailures)
 	o.limits = newRateLimits(o.MutationRate, o.RunRate)
 	mux := http.NewServeMux()
-	if o.SSEKeepAlive == 0 {
-		o.SSEKeepAlive = 15 * time.Second
-	}
 	mux.Handle("/query", credentials(uploadsNeedWriter(o.checker, o.Logger,
 		streamLimit(o.MaxWSConnections, isUpgrade, "WebSocket connections", "MAX_WS_CONNECTIONS",
 			streamLimit(o.MaxSSEStreams, isSSE, "SSE subscriptions", "MAX_SSE_STREAMS",
-				sseKeepAlive(o.SSEKeepAlive, NewGraphQL(o)))))))
+				NewGraphQL(o))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -209,20 +211,19 @@ func NewGraphQL(o Options) http.Handler {
 		},
 	})
 	srv.AddTransport(transport.Options{})
-	// SSE before POST: both accept a JSON POST, SSE only with Accept: text/event-stream.
-	srv.AddTransport(codedTransport{Transport: sseBody{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
+	// SSE before GET and POST: it takes those with Accept: text/event-stream
+	// or a single-connection stream token.
+	sse := newSSETransport(o)
+	srv.AddTransport(codedTransport{Transport: sse, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
 	srv.AddTransport(codedTransport{Transport: jsonGET{}})
 	srv.AddTransport(codedTransport{Transport: jsonPOST{}, limit: o.MaxBodyBytes, name: "MAX_BODY_BYTES"})
 	srv.AddTransport(codedTransport{
-		Transport: transport.MultipartForm{
-			// The limit is enforced by codedTransport while reading; MaxMemory only
-			// decides when gqlgen spools a file part to disk.
-			MaxUploadSize: o.MaxUploadBytes + 1,
-			MaxMemory:     32 << 20,
-		},
-		limit: o.MaxUploadBytes,
-		name:  "MAX_UPLOAD_BYTES",
-		spool: true,
+		// The limit is enforced by codedTransport while reading; maxMemory only
+		// decides when files are spooled to disk.
+		Transport: multipartForm{maxMemory: 32 << 20, maxJSON: o.MaxBodyBytes, limit: o.MaxUploadBytes},
+		limit:     o.MaxUploadBytes,
+		name:      "MAX_UPLOAD_BYTES",
+		spool:     true,
 	})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(o.MaxTokens)
@@ -253,15 +254,16 @@ func NewGraphQL(o Options) http.Handler {
 	// What no transport serves is answered by specHTTP; HEAD never reaches
 	// gqlgen's Options transport, which answers it without Allow.
 	return specHTTP{next: srv, transports: []graphql.Transport{
-		transport.Websocket{}, transport.Options{}, sseBody{}, jsonGET{}, jsonPOST{}, transport.MultipartForm{},
+		transport.Websocket{}, transport.Options{}, sse, jsonGET{}, jsonPOST{}, multipartForm{},
 	}}
 }
 
 func corsHandler(allowed []string) *cors.Cors {
 	policy, _ := origins.Parse(allowed) // bad entries are logged by NewHandler
 	opts := cors.Options{
-		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Apollo-Require-Preflight", "X-Apollo-Operation-Name",
+			"X-GraphQL-Event-Stream-Token", // graphql-sse single connection mode
 			// Apollo Client sends these when its name and version options are set.
 			"Apollographql-Client-Name", "Apollographql-Client-Version"},
 		AllowCredentials: !policy.Any,

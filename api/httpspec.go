@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"mime"
 	"net/http"
 	"net/url"
@@ -20,9 +21,9 @@ import (
 const (
 	mediaJSON         = "application/json"
 	mediaGraphQLResp  = "application/graphql-response+json"
-	allowedMethods    = "GET, POST, OPTIONS"
+	allowedMethods    = "GET, POST, PUT, DELETE, OPTIONS" // PUT and DELETE: graphql-sse single connection mode
 	subscriptionsHelp = "subscriptions are not served over plain HTTP requests: use a WebSocket " +
-		"(graphql-transport-ws or graphql-ws) or Server-Sent Events (POST with Accept: text/event-stream)"
+		"(graphql-transport-ws or graphql-ws) or Server-Sent Events (GET or POST with Accept: text/event-stream)"
 )
 
 // negotiate picks the response media type from Accept, honouring q-values:
@@ -94,7 +95,7 @@ func (s specHTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Allow", allowedMethods)
 		writeError(w, http.StatusMethodNotAllowed, apperr.BadInput,
-			"method "+r.Method+" is not allowed on /query: use GET or POST")
+			"method "+r.Method+" is not allowed on /query: use GET or POST (PUT and DELETE for event streams)")
 	}
 }
 
@@ -111,10 +112,20 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 		notAcceptable(w)
 		return
 	}
+	params, err := urlParams(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, apperr.BadInput, err.Error())
+		return
+	}
+	serveOperation(w, r, exec, params, mediaType)
+}
+
+// urlParams reads a GraphQL request from a GET's URL parameters (SSE uses
+// it too). Its errors are short and name the parameter.
+func urlParams(r *http.Request) (*graphql.RawParams, error) {
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, apperr.BadInput, "the URL query string could not be parsed")
-		return
+		return nil, errors.New("the URL query string could not be parsed")
 	}
 	params := &graphql.RawParams{Query: query.Get("query"), OperationName: query.Get("operationName")}
 	for name, dst := range map[string]*map[string]any{"variables": &params.Variables, "extensions": &params.Extensions} {
@@ -122,12 +133,11 @@ func (jsonGET) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExec
 			dec := json.NewDecoder(strings.NewReader(v))
 			dec.UseNumber()
 			if err := dec.Decode(dst); err != nil {
-				writeError(w, http.StatusBadRequest, apperr.BadInput, "URL parameter "+strconv.Quote(name)+" is not a JSON object")
-				return
+				return nil, errors.New("URL parameter " + strconv.Quote(name) + " is not a JSON object")
 			}
 		}
 	}
-	serveOperation(w, r, exec, params, mediaType)
+	return params, nil
 }
 
 func notAcceptable(w http.ResponseWriter) {

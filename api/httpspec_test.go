@@ -53,7 +53,7 @@ func TestGraphQLOverHTTPSpec(t *testing.T) {
 		{name: "GET mutation", method: "GET", body: "query=" + url.QueryEscape(`mutation { generateReport(simulationId: "x") { id } }`), status: 405, allow: "POST", code: "BAD_USER_INPUT", msg: "POST"},
 		{name: "GET query", method: "GET", body: "query=" + url.QueryEscape(`{ __typename }`), accept: gqlCT, status: 200, wantCT: gqlCT, data: true},
 		{name: "HEAD", method: "HEAD", status: 405, allow: "GET, POST"},
-		{name: "PUT", method: "PUT", body: `{"query":"{ __typename }"}`, contentType: jsonCT, status: 405, allow: "GET, POST", code: "BAD_USER_INPUT"},
+		{name: "PATCH", method: "PATCH", body: `{"query":"{ __typename }"}`, contentType: jsonCT, status: 405, allow: "GET, POST, PUT, DELETE", code: "BAD_USER_INPUT"}, // PUT and DELETE: graphql-sse (sse_test.go)
 		{name: "text/plain POST", body: `{"query":"{ __typename }"}`, contentType: "text/plain", status: 415, wantCT: jsonCT, code: "BAD_USER_INPUT", msg: "application/json"},
 		{name: "no Content-Type POST", body: `{"query":"{ __typename }"}`, contentType: "-", status: 415, wantCT: jsonCT, code: "BAD_USER_INPUT"},
 		{name: "subscription over POST, json", body: `{"query":"subscription { simulationProgress(id: \"x\") { status } }"}`, accept: jsonCT, status: 200, wantCT: jsonCT, code: "BAD_USER_INPUT", msg: "graphql-transport-ws"},

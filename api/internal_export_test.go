@@ -10,6 +10,3 @@ func WriteTimeoutForTest(d time.Duration, h http.Handler) http.Handler { return 
 
 // RequestContextForTest exposes the request middleware to package api_test.
 var RequestContextForTest = requestContext
-
-// SSEKeepAliveForTest exposes the SSE keep-alive wrapper to package api_test.
-var SSEKeepAliveForTest = sseKeepAlive

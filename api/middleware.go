@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -210,9 +209,9 @@ func httpsRedirect(proxies Proxies, next http.Handler) http.Handler {
 // and coder/websocket accept "websocket" anywhere in a list.
 func isUpgrade(r *http.Request) bool { return r.Header.Get("Upgrade") != "" }
 
-// isSSE tells a GraphQL subscription over Server-Sent Events.
+// isSSE tells a GraphQL event stream (Server-Sent Events, GET or POST).
 func isSSE(r *http.Request) bool {
-	return r.Method == http.MethodPost && r.URL.Path == "/query" && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	return (r.Method == http.MethodPost || r.Method == http.MethodGet) && r.URL.Path == "/query" && acceptsEventStream(r)
 }
 
 // isStream tells requests that legitimately outlive a write timeout:
@@ -286,80 +285,4 @@ func streamLimit(max int, is func(*http.Request) bool, what, setting string, nex
 		defer open.Add(-1)
 		next.ServeHTTP(w, r)
 	})
-}
-
-// sseKeepAlive writes an SSE comment every interval while a subscription
-// stream is idle: gqlgen's SSE transport sends none, and proxies drop idle
-// connections (Heroku's router after 55 s). Clients ignore comment lines.
-func sseKeepAlive(every time.Duration, next http.Handler) http.Handler {
-	if every <= 0 {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isSSE(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		kw := &keepAliveWriter{ResponseWriter: w}
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			kw.loop(every, stop)
-		}()
-		defer wg.Wait() // the writer must not be touched after the handler returns
-		defer close(stop)
-		next.ServeHTTP(kw, r)
-	})
-}
-
-// keepAliveWriter serialises the transport's writes with the keep-alives.
-type keepAliveWriter struct {
-	http.ResponseWriter
-	mu      sync.Mutex
-	started bool // no keep-alive before the transport has written its headers
-	last    time.Time
-}
-
-func (k *keepAliveWriter) WriteHeader(code int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.ResponseWriter.WriteHeader(code)
-}
-
-func (k *keepAliveWriter) Write(b []byte) (int, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.started, k.last = true, time.Now()
-	return k.ResponseWriter.Write(b)
-}
-
-func (k *keepAliveWriter) Flush() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	_ = http.NewResponseController(k.ResponseWriter).Flush()
-}
-
-func (k *keepAliveWriter) Unwrap() http.ResponseWriter { return k.ResponseWriter }
-
-func (k *keepAliveWriter) loop(every time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			k.mu.Lock()
-			if k.started && time.Since(k.last) >= every {
-				_, err := k.ResponseWriter.Write([]byte(": keep-alive\n\n"))
-				if err == nil {
-					_ = http.NewResponseController(k.ResponseWriter).Flush()
-				}
-				k.last = time.Now()
-			}
-			k.mu.Unlock()
-		}
-	}
 }

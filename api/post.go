@@ -113,22 +113,6 @@ func pathOrNil(resp *graphql.Response) any {
 	return resp.Path
 }
 
-// sseBody checks an SSE subscription's body before gqlgen's SSE transport
-// reads it: that transport has no size limit and, on a body it cannot
-// decode, logs and answers with the whole body.
-type sseBody struct {
-	transport.SSE
-}
-
-func (t sseBody) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	body, ok := readParams(w, r, &graphql.RawParams{})
-	if !ok {
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	t.SSE.Do(w, r, exec)
-}
-
 // readParams reads and decodes a JSON request body, answering a body that
 // cannot be read or decoded itself: gqlgen's own answer repeats the whole
 // body and names a Go type.

@@ -692,32 +692,6 @@ func TestFlushThroughMiddleware(t *testing.T) {
 	}
 }
 
-// An idle SSE stream gets comment lines, so proxies do not drop it; they
-// stop with the stream.
-func TestSSEKeepAlive(t *testing.T) {
-	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		_, _ = w.Write([]byte("event: next\ndata: 1\n\n"))
-		w.(http.Flusher).Flush()
-		time.Sleep(400 * time.Millisecond) // idle
-		_, _ = w.Write([]byte("event: complete\n\n"))
-	})
-	srv := httptest.NewServer(api.SSEKeepAliveForTest(100*time.Millisecond, h))
-	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/query", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	s := string(body)
-	if n := strings.Count(s, ": keep-alive\n\n"); n < 2 || !strings.HasPrefix(s, "event: next") || !strings.HasSuffix(s, "event: complete\n\n") {
-		t.Fatalf("%d keep-alives in %q", n, s)
-	}
-}
-
 // A client IP that presents too many invalid tokens is refused before the
 // next one is looked up, valid or not; valid tokens never count.
 func TestFailedAuthenticationsAreLimited(t *testing.T) {

@@ -2,11 +2,14 @@ package api_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +178,113 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+type formPart struct{ name, filename, content string }
+
+// rawForm builds a multipart body part by part, in the order given.
+func rawForm(parts ...formPart) (string, []byte) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	_ = mw.SetBoundary("ethox-test-boundary") // fixed, so forms can be cut and mixed
+	for _, p := range parts {
+		var w io.Writer
+		if p.filename != "" {
+			w, _ = mw.CreateFormFile(p.name, p.filename)
+		} else {
+			w, _ = mw.CreateFormField(p.name)
+		}
+		_, _ = io.WriteString(w, p.content)
+	}
+	_ = mw.Close()
+	return mw.FormDataContentType(), buf.Bytes()
+}
+
+// Every malformed GraphQL multipart request is a request error: 400 (413
+// for a limit) whatever the Accept, BAD_USER_INPUT, the part at fault named,
+// no data entry. Document errors follow the GraphQL-over-HTTP Accept rules.
+func TestMultipartRequestErrors(t *testing.T) {
+	e := newEnv(t, "sqlite", func(o *api.Options) { o.MaxUploadBytes = 4096; o.MaxBodyBytes = 1024 })
+	ops := func(vars string) formPart {
+		return formPart{name: "operations", content: `{"query":` + strconv.Quote(uploadMutation) + `,"variables":` + vars + `}`}
+	}
+	fileVars := `{"file":null,"name":"x"}`
+	file := formPart{name: "0", filename: "n.json", content: tinyGraph}
+	m := func(s string) formPart { return formPart{name: "map", content: s} }
+	okMap := m(`{"0":["variables.file"]}`)
+	formCT, _ := rawForm()
+	_, whole := rawForm(ops(fileVars), okMap, file)
+	for _, tc := range []struct {
+		name        string
+		contentType string
+		body        []byte
+		chunked     bool
+		accept      string
+		status      int
+		msg         string
+	}{
+		{name: "no boundary", contentType: "multipart/form-data", body: []byte("x"), status: 400, msg: "boundary"},
+		{name: "not multipart", contentType: formCT, body: []byte("hello"), status: 400, msg: `malformed or cut short before its "operations" part`},
+		{name: "empty form", body: mustForm(), status: 400, msg: `no "operations" part`},
+		{name: "map first", body: mustForm(okMap, ops(fileVars), file), status: 400, msg: `must be "operations"`},
+		{name: "operations not JSON", body: mustForm(formPart{name: "operations", content: "{"}, okMap, file), status: 400, msg: `part "operations": it is empty or cut short`},
+		{name: "operations is a batch", body: mustForm(formPart{name: "operations", content: `[{"query":"{ __typename }"}]`}, m(`{}`)), status: 400, msg: `part "operations": it is a JSON array`},
+		{name: "no map", body: mustForm(ops(fileVars)), status: 400, msg: `no "map" part`},
+		{name: "file before map", body: mustForm(ops(fileVars), file, okMap), status: 400, msg: `second part of a multipart request must be "map" (file keys to variable paths), not "0"`},
+		{name: "map not an object", body: mustForm(ops(fileVars), m(`["variables.file"]`), file), status: 400, msg: `part "map" must be a JSON object`},
+		{name: "map: no paths", body: mustForm(ops(fileVars), m(`{"0":[]}`), file), status: 400, msg: `part "map": file "0" has no paths`},
+		{name: "map: path without variables.", body: mustForm(ops(fileVars), m(`{"0":["file"]}`), file), status: 400, msg: `part "map": path "file" of file "0": a path must start with "variables."`},
+		{name: "map: batch path", body: mustForm(ops(fileVars), m(`{"0":["0.variables.file"]}`), file), status: 400, msg: `batched operations are not supported`},
+		{name: "map: unknown variable", body: mustForm(ops(fileVars), m(`{"0":["variables.nope"]}`), file), status: 400, msg: `path "variables.nope" of file "0": operations has no variable at "variables.nope"`},
+		{name: "map: path through a string", body: mustForm(ops(fileVars), m(`{"0":["variables.name.0"]}`), file), status: 400, msg: `"variables.name" is not an object or a list`},
+		{name: "map: index out of range", body: mustForm(ops(`{"files":[null]}`), m(`{"0":["variables.files.3"]}`), file), status: 400, msg: `"3" is not an index of the list at "variables.files"`},
+		{name: "map: not a null", body: mustForm(ops(fileVars), m(`{"0":["variables.name"]}`), file), status: 400, msg: "null where a file goes"},
+		{name: "file not in map", body: mustForm(ops(fileVars), okMap, file, formPart{name: "1", filename: "b.json", content: "{}"}), status: 400, msg: `part "1" is not a file named in "map"`},
+		{name: "file missing", body: mustForm(ops(`{"file":null,"name":null}`), m(`{"0":["variables.file"],"1":["variables.name"]}`), file), status: 400, msg: `file "1" named in "map" has no part`},
+		{name: "cut short in a file", body: whole[:len(whole)-60], status: 400, msg: `cut short in file part "0"`},
+		{name: "cut short, graphql-response", body: whole[:len(whole)-60], accept: gqlCT, status: 400, msg: `cut short in file part "0"`},
+		{name: "over MAX_UPLOAD_BYTES", body: mustForm(ops(fileVars), okMap, formPart{name: "0", filename: "n.json", content: strings.Repeat(" ", 5000)}), status: 413, msg: "MAX_UPLOAD_BYTES"},
+		{name: "over MAX_UPLOAD_BYTES, chunked", body: mustForm(ops(fileVars), okMap, formPart{name: "0", filename: "n.json", content: strings.Repeat(" ", 5000)}), chunked: true, status: 413, msg: "MAX_UPLOAD_BYTES"},
+		{name: "operations over MAX_BODY_BYTES", body: mustForm(ops(`{"file":null,"name":"` + strings.Repeat("x", 1100) + `"}`), okMap, file), status: 413, msg: `part "operations" exceeds MAX_BODY_BYTES`},
+		{name: "validation error, json", body: mustForm(formPart{name: "operations", content: `{"query":"mutation($file: Upload!) { nope(file: $file) }","variables":{"file":null}}`}, okMap, file), accept: jsonCT, status: 200, msg: "nope"},
+		{name: "validation error, graphql-response", body: mustForm(formPart{name: "operations", content: `{"query":"mutation($file: Upload!) { nope(file: $file) }","variables":{"file":null}}`}, okMap, file), accept: gqlCT, status: 400, msg: "nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ct := tc.contentType
+			if ct == "" {
+				ct = formCT
+			}
+			req := newPost(t, e.url, ct, bytesBuffer(tc.body), tc.chunked)
+			if tc.accept != "" {
+				req.Header.Set("Accept", tc.accept)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var out map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &out); err != nil {
+				t.Fatalf("%d, not JSON: %s", resp.StatusCode, raw)
+			}
+			var errs []gqlError
+			_ = json.Unmarshal(out["errors"], &errs)
+			if _, hasData := out["data"]; resp.StatusCode != tc.status || hasData || len(errs) != 1 ||
+				errs[0].Extensions["code"] != "BAD_USER_INPUT" || !strings.Contains(errs[0].Message, tc.msg) {
+				t.Fatalf("%d %s", resp.StatusCode, raw)
+			}
+		})
+	}
+	// The same form, whole, uploads.
+	resp := e.send(newPost(t, e.url, formCT, bytesBuffer(whole), false))
+	if len(resp.Errors) > 0 || !strings.Contains(string(resp.Data), `"nodeCount"`) {
+		t.Fatalf("whole form: %d %+v", resp.Status, resp.Errors)
+	}
+}
+
+// mustForm is rawForm's body alone.
+func mustForm(parts ...formPart) []byte {
+	_, b := rawForm(parts...)
+	return b
 }
