@@ -24,6 +24,7 @@ import (
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/ent/tie"
+	"github.com/ethox/ethox/ent/workerlease"
 
 	stdsql "database/sql"
 )
@@ -51,6 +52,8 @@ type Client struct {
 	SimulationEvent *SimulationEventClient
 	// Tie is the client for interacting with the Tie builders.
 	Tie *TieClient
+	// WorkerLease is the client for interacting with the WorkerLease builders.
+	WorkerLease *WorkerLeaseClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -71,6 +74,7 @@ func (c *Client) init() {
 	c.Simulation = NewSimulationClient(c.config)
 	c.SimulationEvent = NewSimulationEventClient(c.config)
 	c.Tie = NewTieClient(c.config)
+	c.WorkerLease = NewWorkerLeaseClient(c.config)
 }
 
 type (
@@ -172,6 +176,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Simulation:       NewSimulationClient(cfg),
 		SimulationEvent:  NewSimulationEventClient(cfg),
 		Tie:              NewTieClient(cfg),
+		WorkerLease:      NewWorkerLeaseClient(cfg),
 	}, nil
 }
 
@@ -200,6 +205,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Simulation:       NewSimulationClient(cfg),
 		SimulationEvent:  NewSimulationEventClient(cfg),
 		Tie:              NewTieClient(cfg),
+		WorkerLease:      NewWorkerLeaseClient(cfg),
 	}, nil
 }
 
@@ -230,7 +236,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Network, c.Report,
-		c.Simulation, c.SimulationEvent, c.Tie,
+		c.Simulation, c.SimulationEvent, c.Tie, c.WorkerLease,
 	} {
 		n.Use(hooks...)
 	}
@@ -241,7 +247,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Network, c.Report,
-		c.Simulation, c.SimulationEvent, c.Tie,
+		c.Simulation, c.SimulationEvent, c.Tie, c.WorkerLease,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -268,6 +274,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.SimulationEvent.mutate(ctx, m)
 	case *TieMutation:
 		return c.Tie.mutate(ctx, m)
+	case *WorkerLeaseMutation:
+		return c.WorkerLease.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
 	}
@@ -1726,15 +1734,148 @@ func (c *TieClient) mutate(ctx context.Context, m *TieMutation) (Value, error) {
 	}
 }
 
+// WorkerLeaseClient is a client for the WorkerLease schema.
+type WorkerLeaseClient struct {
+	config
+}
+
+// NewWorkerLeaseClient returns a client for the WorkerLease from the given config.
+func NewWorkerLeaseClient(c config) *WorkerLeaseClient {
+	return &WorkerLeaseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `workerlease.Hooks(f(g(h())))`.
+func (c *WorkerLeaseClient) Use(hooks ...Hook) {
+	c.hooks.WorkerLease = append(c.hooks.WorkerLease, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `workerlease.Intercept(f(g(h())))`.
+func (c *WorkerLeaseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.WorkerLease = append(c.inters.WorkerLease, interceptors...)
+}
+
+// Create returns a builder for creating a WorkerLease entity.
+func (c *WorkerLeaseClient) Create() *WorkerLeaseCreate {
+	mutation := newWorkerLeaseMutation(c.config, OpCreate)
+	return &WorkerLeaseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of WorkerLease entities.
+func (c *WorkerLeaseClient) CreateBulk(builders ...*WorkerLeaseCreate) *WorkerLeaseCreateBulk {
+	return &WorkerLeaseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *WorkerLeaseClient) MapCreateBulk(slice any, setFunc func(*WorkerLeaseCreate, int)) *WorkerLeaseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &WorkerLeaseCreateBulk{err: fmt.Errorf("calling to WorkerLeaseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*WorkerLeaseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &WorkerLeaseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for WorkerLease.
+func (c *WorkerLeaseClient) Update() *WorkerLeaseUpdate {
+	mutation := newWorkerLeaseMutation(c.config, OpUpdate)
+	return &WorkerLeaseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *WorkerLeaseClient) UpdateOne(_m *WorkerLease) *WorkerLeaseUpdateOne {
+	mutation := newWorkerLeaseMutation(c.config, OpUpdateOne, withWorkerLease(_m))
+	return &WorkerLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *WorkerLeaseClient) UpdateOneID(id int) *WorkerLeaseUpdateOne {
+	mutation := newWorkerLeaseMutation(c.config, OpUpdateOne, withWorkerLeaseID(id))
+	return &WorkerLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for WorkerLease.
+func (c *WorkerLeaseClient) Delete() *WorkerLeaseDelete {
+	mutation := newWorkerLeaseMutation(c.config, OpDelete)
+	return &WorkerLeaseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *WorkerLeaseClient) DeleteOne(_m *WorkerLease) *WorkerLeaseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *WorkerLeaseClient) DeleteOneID(id int) *WorkerLeaseDeleteOne {
+	builder := c.Delete().Where(workerlease.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &WorkerLeaseDeleteOne{builder}
+}
+
+// Query returns a query builder for WorkerLease.
+func (c *WorkerLeaseClient) Query() *WorkerLeaseQuery {
+	return &WorkerLeaseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeWorkerLease},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a WorkerLease entity by its id.
+func (c *WorkerLeaseClient) Get(ctx context.Context, id int) (*WorkerLease, error) {
+	return c.Query().Where(workerlease.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *WorkerLeaseClient) GetX(ctx context.Context, id int) *WorkerLease {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *WorkerLeaseClient) Hooks() []Hook {
+	return c.hooks.WorkerLease
+}
+
+// Interceptors returns the client interceptors.
+func (c *WorkerLeaseClient) Interceptors() []Interceptor {
+	return c.inters.WorkerLease
+}
+
+func (c *WorkerLeaseClient) mutate(ctx context.Context, m *WorkerLeaseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&WorkerLeaseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&WorkerLeaseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&WorkerLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&WorkerLeaseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown WorkerLease mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
 		APIToken, Agent, AgentState, DefaultSelection, Network, Report, Simulation,
-		SimulationEvent, Tie []ent.Hook
+		SimulationEvent, Tie, WorkerLease []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, AgentState, DefaultSelection, Network, Report, Simulation,
-		SimulationEvent, Tie []ent.Interceptor
+		SimulationEvent, Tie, WorkerLease []ent.Interceptor
 	}
 )
 

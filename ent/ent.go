@@ -21,6 +21,7 @@ import (
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/ent/tie"
+	"github.com/ethox/ethox/ent/workerlease"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -90,6 +91,7 @@ func checkColumn(t, c string) error {
 			simulation.Table:       simulation.ValidColumn,
 			simulationevent.Table:  simulationevent.ValidColumn,
 			tie.Table:              tie.ValidColumn,
+			workerlease.Table:      workerlease.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

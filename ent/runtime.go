@@ -15,6 +15,7 @@ import (
 	"github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/ent/tie"
+	"github.com/ethox/ethox/ent/workerlease"
 	"github.com/ethox/ethox/simulation/simtypes"
 )
 
@@ -282,4 +283,14 @@ func init() {
 	tieDescWeight := tieFields[3].Descriptor()
 	// tie.DefaultWeight holds the default value on creation for the weight field.
 	tie.DefaultWeight = tieDescWeight.Default.(float64)
+	workerleaseFields := schema.WorkerLease{}.Fields()
+	_ = workerleaseFields
+	// workerleaseDescClientID is the schema descriptor for client_id field.
+	workerleaseDescClientID := workerleaseFields[0].Descriptor()
+	// workerlease.ClientIDValidator is a validator for the "client_id" field. It is called by the builders before save.
+	workerlease.ClientIDValidator = workerleaseDescClientID.Validators[0].(func(string) error)
+	// workerleaseDescProcess is the schema descriptor for process field.
+	workerleaseDescProcess := workerleaseFields[1].Descriptor()
+	// workerlease.DefaultProcess holds the default value on creation for the process field.
+	workerlease.DefaultProcess = workerleaseDescProcess.Default.(string)
 }

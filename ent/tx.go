@@ -32,6 +32,8 @@ type Tx struct {
 	SimulationEvent *SimulationEventClient
 	// Tie is the client for interacting with the Tie builders.
 	Tie *TieClient
+	// WorkerLease is the client for interacting with the WorkerLease builders.
+	WorkerLease *WorkerLeaseClient
 
 	// lazily loaded.
 	client     *Client
@@ -172,6 +174,7 @@ func (tx *Tx) init() {
 	tx.Simulation = NewSimulationClient(tx.config)
 	tx.SimulationEvent = NewSimulationEventClient(tx.config)
 	tx.Tie = NewTieClient(tx.config)
+	tx.WorkerLease = NewWorkerLeaseClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

@@ -117,6 +117,18 @@ func (f TieFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TieMutation", m)
 }
 
+// The WorkerLeaseFunc type is an adapter to allow the use of ordinary
+// function as WorkerLease mutator.
+type WorkerLeaseFunc func(context.Context, *ent.WorkerLeaseMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f WorkerLeaseFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.WorkerLeaseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.WorkerLeaseMutation", m)
+}
+
 // Condition is a hook condition function.
 type Condition func(context.Context, ent.Mutation) bool
 

@@ -320,6 +320,19 @@ var (
 			},
 		},
 	}
+	// WorkerLeasesColumns holds the columns for the "worker_leases" table.
+	WorkerLeasesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "client_id", Type: field.TypeString, Unique: true},
+		{Name: "process", Type: field.TypeString, Default: ""},
+		{Name: "expires_at", Type: field.TypeTime},
+	}
+	// WorkerLeasesTable holds the schema information for the "worker_leases" table.
+	WorkerLeasesTable = &schema.Table{
+		Name:       "worker_leases",
+		Columns:    WorkerLeasesColumns,
+		PrimaryKey: []*schema.Column{WorkerLeasesColumns[0]},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APITokensTable,
@@ -331,6 +344,7 @@ var (
 		SimulationsTable,
 		SimulationEventsTable,
 		TiesTable,
+		WorkerLeasesTable,
 	}
 )
 
@@ -369,5 +383,8 @@ func init() {
 	TiesTable.ForeignKeys[0].RefTable = NetworksTable
 	TiesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(30064771072),
+	}
+	WorkerLeasesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(38654705664),
 	}
 }

@@ -32,3 +32,6 @@ type SimulationEvent func(*sql.Selector)
 
 // Tie is the predicate function for tie builders.
 type Tie func(*sql.Selector)
+
+// WorkerLease is the predicate function for workerlease builders.
+type WorkerLease func(*sql.Selector)
