@@ -184,6 +184,7 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 		DefaultConcurrency: llmCfg.Concurrency,
 		JobTimeout:         cfg.JobTimeout,
 		RescueAfter:        cfg.JobRescueAfter,
+		Lease:              cfg.WorkerLease,
 		PollInterval:       cfg.JobPollInterval,
 	}, log)
 	if err != nil {

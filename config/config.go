@@ -58,6 +58,7 @@ type Config struct {
 	SimMaxTriggerChars int
 	JobTimeout         time.Duration
 	JobRescueAfter     time.Duration
+	WorkerLease        time.Duration
 	JobPollInterval    time.Duration
 	DemoData           bool   // create a demo network when the database has none
 	FrontendDir        string // a built single-page app served at /; "" = none
@@ -152,6 +153,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS"),
 		JobTimeout:         p.duration("JOB_TIMEOUT"),
 		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER"),
+		WorkerLease:        p.duration("WORKER_LEASE"),
 		JobPollInterval:    p.duration("JOB_POLL_INTERVAL"),
 		DemoData:           p.bool("DEMO_DATA"),
 		FrontendDir:        p.str("FRONTEND_DIR"),
@@ -234,6 +236,9 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	if !(c.SimFailShare > 0 && c.SimFailShare <= 1) {
 		p.errs = append(p.errs, fmt.Errorf("SIM_FAIL_SHARE must be in (0, 1]"))
+	}
+	if c.WorkerLease < 3*time.Second {
+		p.errs = append(p.errs, fmt.Errorf("WORKER_LEASE (%s) must be at least 3s", c.WorkerLease))
 	}
 	if c.JobRescueAfter <= c.JobTimeout {
 		p.errs = append(p.errs, fmt.Errorf("JOB_RESCUE_AFTER (%s) must exceed JOB_TIMEOUT (%s)", c.JobRescueAfter, c.JobTimeout))

@@ -223,6 +223,10 @@ var Settings = []Setting{
 	{Name: "JOB_RESCUE_AFTER", Group: GroupSimulation, Type: TypeDuration, Default: "6m",
 		Doc: "a job \"running\" this long is taken over by another process (a crashed process's run resumes); " +
 			"must exceed `JOB_TIMEOUT`"},
+	{Name: "WORKER_LEASE", Group: GroupSimulation, Type: TypeDuration, Default: "15s",
+		Doc: "a process that works jobs renews a liveness lease every third of this; once its lease lapses (or at once " +
+			"when it exited on the same machine) its running jobs are re-queued for the others: a crashed process's run " +
+			"resumes within about this long; at least 3s"},
 	{Name: "JOB_POLL_INTERVAL", Group: GroupSimulation, Type: TypeDuration, Default: "50ms",
 		Doc: "how often workers look for jobs"},
 

@@ -48,9 +48,17 @@ type Config struct {
 	DefaultConcurrency int           // LLM calls in flight per run, unless the run says (default: LLM_CONCURRENCY)
 	JobTimeout         time.Duration // one chunk job (default 5m)
 	RescueAfter        time.Duration // a job still "running" this long is retried elsewhere (default 6m)
-	PollInterval       time.Duration // River's fetch poll (JOB_POLL_INTERVAL, default 50ms)
-	// EventPoll bounds how long a subscriber waits without a wake-up: a missed
-	// notification, or a writer in another process on SQLite (default 1s).
+	// Lease is how long a working process's liveness record lasts unrenewed
+	// (WORKER_LEASE, default 15s; renewed every third of it): a dead
+	// process's jobs are re-queued once it lapses (see liveness.go).
+	Lease        time.Duration
+	MaxAttempts  int           // attempts of a job before its run fails (default 10)
+	PollInterval time.Duration // River's fetch poll (JOB_POLL_INTERVAL, default 50ms)
+	// EventPoll bounds how long a subscriber waits without a wake-up. On
+	// PostgreSQL every commit notifies every process (LISTEN/NOTIFY), so it
+	// is only a safety net (default 15s); on SQLite writes in this process
+	// wake subscribers at once, and the poll (default 1s) catches a writer in
+	// another process (`ethox worker` on the same file).
 	EventPoll time.Duration
 	// Graphs is the process's network store, shared so that its limits and
 	// cache are too (nil: a store of its own).
@@ -68,7 +76,8 @@ func (c *Config) defaults() {
 	if c.RescueAfter <= c.JobTimeout {
 		c.RescueAfter = c.JobTimeout + time.Minute
 	}
-	orDefault(&c.EventPoll, time.Second)
+	orDefault(&c.Lease, 15*time.Second)
+	orDefault(&c.MaxAttempts, 10)
 	// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
 	// next round's jobs wait for the next poll: keep it short.
 	orDefault(&c.PollInterval, 50*time.Millisecond)
@@ -94,6 +103,8 @@ type Service struct {
 	metrics    *telemetry.Metrics // nil: not recorded
 	events     broker             // wakes this process's subscribers
 	stopListen context.CancelFunc // the PostgreSQL LISTEN loop
+	stopAlive  context.CancelFunc // the lease renewal and orphan sweep (liveness.go)
+	process    string             // this process on this machine, for leases (thisProcess)
 
 	started atomic.Bool // job workers running in this process
 
@@ -108,13 +119,18 @@ type Service struct {
 // jobs once Start is called.
 func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (*Service, error) {
 	cfg.defaults()
+	if db.Dialect == dialect.Postgres {
+		orDefault(&cfg.EventPoll, 15*time.Second)
+	} else {
+		orDefault(&cfg.EventPoll, time.Second)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
 	if cfg.Graphs == nil {
 		cfg.Graphs = graphstore.New(db)
 	}
-	s := &Service{db: db, graphs: cfg.Graphs, llm: llmClient, cfg: cfg, log: log, states: agentStates{db},
+	s := &Service{db: db, graphs: cfg.Graphs, llm: llmClient, cfg: cfg, log: log, states: agentStates{db}, process: thisProcess,
 		plans: map[int]*plan{}, running: map[int]map[*int]context.CancelFunc{}}
 	rc := &river.Config{
 		Logger:               log.With("component", "river"),
@@ -122,7 +138,8 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		FetchPollInterval:    cfg.PollInterval,
 		FetchCooldown:        min(cfg.PollInterval, 100*time.Millisecond),
-		MaxAttempts:          10,
+		MaxAttempts:          cfg.MaxAttempts,
+		ErrorHandler:         jobErrors{s},
 	}
 	if db.Dialect != dialect.Postgres {
 		rc.PollOnly = true // no LISTEN/NOTIFY on SQLite
@@ -168,9 +185,23 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.cfg.Workers <= 0 {
 		return nil
 	}
+	// The lease first, then the jobs a dead process left running (this
+	// process's previous run, after a crash) are re-queued before the workers
+	// start, so an interrupted run resumes as soon as the process is up.
+	if err := s.renewLease(ctx); err != nil {
+		return fmt.Errorf("worker lease: %w", err)
+	}
+	if n, err := s.rescueOrphans(ctx); err != nil {
+		s.log.Warn("re-queue orphaned jobs", "error", err)
+	} else if n > 0 {
+		s.log.Info("re-queued jobs left running by a stopped process", "jobs", n)
+	}
 	if err := s.river.Start(ctx); err != nil {
 		return err
 	}
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopAlive = cancel
+	go s.keepAlive(actx)
 	s.started.Store(true)
 	return nil
 }
@@ -204,7 +235,16 @@ func (s *Service) Stop(ctx context.Context) error {
 	if s.cfg.Workers <= 0 {
 		return nil
 	}
-	return s.river.Stop(ctx)
+	err := s.river.Stop(ctx)
+	if s.stopAlive == nil {
+		return err
+	}
+	s.stopAlive()
+	// Jobs Stop left running are the survivors' at once; at worst (no
+	// database) the lease lapses in WORKER_LEASE.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return errors.Join(err, s.dropLease(dctx))
 }
 
 // Run validates the input, writes the Simulation row and its first job in one

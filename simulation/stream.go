@@ -14,7 +14,8 @@ import (
 
 // A run's subscribers (simulationEvents, simulationProgress) read its event
 // log and row, woken by writers in this process and, on PostgreSQL, by
-// notifications from every process.
+// notifications from every process; between wake-ups they poll only every
+// EventPoll (15 s on PostgreSQL, where the poll is a safety net).
 
 // broker wakes this process's subscribers of a run; wake-ups coalesce, so a
 // slow subscriber never blocks a run (it catches up from the log).
@@ -44,6 +45,20 @@ func (b *broker) subscribe(simID int) (<-chan struct{}, func()) {
 	}
 }
 
+// notifyAll wakes every subscriber, after notifications may have been missed.
+func (b *broker) notifyAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, subs := range b.subs {
+		for ch := range subs {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
 func (b *broker) notify(simID int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -64,6 +79,9 @@ func (s *Service) listen(ctx context.Context) {
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+notifyChannel); err == nil {
 				backoff = 100 * time.Millisecond
+				// Commits while no connection listened notified no one: every
+				// subscriber reads again rather than wait for the slow poll.
+				s.events.notifyAll()
 				for {
 					n, werr := conn.WaitForNotification(ctx)
 					if werr != nil {

@@ -3,11 +3,13 @@ package simulation
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/ethox/ethox/ent"
 	entsim "github.com/ethox/ethox/ent/simulation"
@@ -123,4 +125,40 @@ func (s *Service) recoverJob(ctx context.Context, simID int, err *error) {
 		s.log.Error("could not fail the run after a panic", "simulation", simID, "error", ferr)
 	}
 	*err = river.JobCancel(errors.New(reason))
+}
+
+// jobErrors is River's ErrorHandler: when a job's last attempt fails, River
+// discards the job, and without this its run would stay RUNNING for good.
+type jobErrors struct{ s *Service }
+
+func (h jobErrors) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	if job.Attempt >= job.MaxAttempts {
+		h.s.exhausted(ctx, job, err.Error())
+	}
+	return nil
+}
+
+func (h jobErrors) HandlePanic(ctx context.Context, job *rivertype.JobRow, v any, _ string) *river.ErrorHandlerResult {
+	if job.Attempt >= job.MaxAttempts {
+		h.s.exhausted(ctx, job, fmt.Sprintf("panic: %v", v))
+	}
+	return nil
+}
+
+// exhausted fails the run of a job that used its last attempt, with the
+// job's last error as the reason; subscribers get the FAILED status and
+// FINISHED.
+func (s *Service) exhausted(ctx context.Context, job *rivertype.JobRow, last string) {
+	var args struct {
+		SimulationID int `json:"simulationId"` // every job kind here carries it
+	}
+	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil || args.SimulationID == 0 {
+		s.log.Error("a job used its last attempt, and its run is unknown", "job", job.ID, "kind", job.Kind, "error", last)
+		return
+	}
+	reason := llm.CleanText(fmt.Sprintf("job %d (%s) of the run failed %d times; its last error: %s", job.ID, job.Kind, job.Attempt, last), maxErrorChars)
+	s.log.Error("a job used its last attempt: its run fails", "simulation", args.SimulationID, "job", job.ID, "kind", job.Kind, "error", last)
+	if err := protect(func() error { return s.fail(ctx, args.SimulationID, reason) }); err != nil {
+		s.log.Error("could not fail the run of an exhausted job", "simulation", args.SimulationID, "error", err)
+	}
 }
