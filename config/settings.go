@@ -221,8 +221,8 @@ var Settings = []Setting{
 	{Name: "JOB_TIMEOUT", Group: GroupSimulation, Type: TypeDuration, Default: "5m",
 		Doc: "one job's time limit"},
 	{Name: "JOB_RESCUE_AFTER", Group: GroupSimulation, Type: TypeDuration, Default: "6m",
-		Doc: "a job \"running\" this long is taken over by another process (a crashed process's run resumes); " +
-			"must exceed `JOB_TIMEOUT`"},
+		Doc: "a job \"running\" this long is taken over by another process even when its own is alive (a job that " +
+			"ignores its time limit; a dead process's jobs are taken over after `WORKER_LEASE`); must exceed `JOB_TIMEOUT`"},
 	{Name: "WORKER_LEASE", Group: GroupSimulation, Type: TypeDuration, Default: "15s",
 		Doc: "a process that works jobs renews a liveness lease every third of this; once its lease lapses (or at once " +
 			"when it exited on the same machine) its running jobs are re-queued for the others: a crashed process's run " +
