@@ -73,6 +73,9 @@ func Open(ctx context.Context, rawURL string, pool PoolConfig) (*DB, error) {
 		}
 		// One writer at a time is SQLite's rule; a small pool still lets WAL readers run alongside it.
 		db.SetMaxOpenConns(max(1, min(pool.MaxOpenConns, 32)))
+		// Keep them all idle: opening one (its pragmas, schema parse) cost a
+		// 10,000-agent LLM run a fifth of its CPU with database/sql's default of 2.
+		db.SetMaxIdleConns(max(1, min(pool.MaxOpenConns, 32)))
 	default:
 		return nil, fmt.Errorf("DATABASE_URL %q: want postgres://… or sqlite://PATH", redact(rawURL))
 	}

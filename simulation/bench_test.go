@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -46,8 +47,15 @@ func benchNetwork(b testing.TB, s *Service, n int) int {
 }
 
 func benchService(b *testing.B, latency time.Duration, concurrency, workers int) (*Service, *fakellm.Server) {
-	db := testdb.Open(b, "sqlite")
-	fk := fakellm.New(latency)
+	return benchServiceOn(b, "sqlite", latency, concurrency, workers)
+}
+
+// benchServiceOn is benchService on dialect; a fake that keeps no requests
+// (as `ethox fakellm` serves) when record is false, so that its memory is not counted.
+func benchServiceOn(b *testing.B, dialect string, latency time.Duration, concurrency, workers int, record ...bool) (*Service, *fakellm.Server) {
+	db := testdb.Open(b, dialect)
+	h := fakellm.NewHandler(latency, len(record) == 0 || record[0])
+	fk := &fakellm.Server{Server: httptest.NewServer(h), Handler: h}
 	b.Cleanup(fk.Close)
 	lc, err := llm.New(llm.Config{APIKey: "bench", BaseURL: fk.BaseURL(), Concurrency: concurrency})
 	if err != nil {
@@ -111,16 +119,29 @@ func benchScheduling(b *testing.B, agents int) {
 }
 
 // BenchmarkLLMRun10k: a 10,000-agent run (stage 0 and 1 round, 20,000 calls)
-// against a fake LLM at 1 ms per call, 64 in flight. Peak memory comes from
-// running it under /usr/bin/time -v.
+// against a fake LLM at 1 ms per call, 64 in flight, with the server's
+// default 8 workers, on both databases. Peak memory comes from running it
+// under /usr/bin/time -v.
 //
-//	go test -c -o /tmp/sim.test ./simulation && /usr/bin/time -v /tmp/sim.test -test.run '^$' -test.bench LLMRun10k -test.benchtime 1x
-func BenchmarkLLMRun10k(b *testing.B) {
-	s, fk := benchService(b, time.Millisecond, 64, 4)
-	netID := benchNetwork(b, s, 10_000)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		runAndWait(b, s, netID, 1)
+//	go test -c -o /tmp/sim.test ./simulation && cd simulation && /usr/bin/time -v /tmp/sim.test -test.run '^$' -test.bench 'LLMRun10k/sqlite' -test.benchtime 1x
+func BenchmarkLLMRun10k(b *testing.B) { benchLLMRun(b, 10_000) }
+
+// BenchmarkLLMRun100k: the same with 100,000 agents (200,000 calls).
+func BenchmarkLLMRun100k(b *testing.B) { benchLLMRun(b, 100_000) }
+
+func benchLLMRun(b *testing.B, agents int) {
+	for _, dialect := range testdb.Dialects() {
+		b.Run(dialect, func(b *testing.B) {
+			s, fk := benchServiceOn(b, dialect, time.Millisecond, 64, 8, false)
+			netID := benchNetwork(b, s, agents)
+			before := fk.Calls()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				runAndWait(b, s, netID, 1)
+			}
+			b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/run")
+			b.ReportMetric(float64((fk.Calls()-before)/b.N), "calls/run")
+		})
 	}
-	b.ReportMetric(float64(len(fk.Requests())/b.N), "calls/run")
 }

@@ -9,6 +9,8 @@ import (
 
 	"entgo.io/ent/dialect"
 
+	"github.com/ethox/ethox/database"
+
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -127,4 +129,50 @@ func (s *Service) eventsAfter(ctx context.Context, simID, after, limit int) ([]E
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// agentEvent is one stored step's AGENT_UPDATED event, for emitAgents.
+type agentEvent struct {
+	agentKey string
+	round    int
+	st       StateView
+	failed   bool
+}
+
+var eventColumns = []string{"simulation_id", "seq", "type", "agent_key", "round", "payload", "created_at"}
+
+// emitAgents appends the events of a batch of stored steps (batch.go) in the
+// caller's transaction, in order, with multi-row INSERTs; as for emit, the
+// caller has locked the simulation row, so MAX(seq) read here stays the
+// run's last seq until commit.
+func (s *Service) emitAgents(ctx context.Context, tx *sql.Tx, simID int, evs []agentEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	payloads := make([]string, len(evs))
+	for i, e := range evs {
+		b, err := json.Marshal(EventPayload{AgentUpdate: &AgentUpdate{
+			Opinion: e.st.Opinion, Care: e.st.Care, Support: e.st.Support, Failed: e.failed}})
+		if err != nil {
+			return err
+		}
+		payloads[i] = string(b)
+	}
+	var last int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM simulation_events WHERE simulation_id = `+
+		s.db.Placeholder(1), simID).Scan(&last); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if _, err := database.InsertBatches(ctx, tx, s.db.Dialect, "simulation_events", eventColumns, "", len(evs),
+		func(i int, args []any) []any {
+			return append(args, simID, last+1+i, EventAgentUpdated, evs[i].agentKey, evs[i].round, payloads[i], now)
+		}); err != nil {
+		return err
+	}
+	if s.db.Dialect == dialect.Postgres {
+		_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+notifyChannel+`', $1)`, strconv.Itoa(simID))
+		return err
+	}
+	return nil
 }

@@ -20,13 +20,14 @@ import (
 // One agent's LLM step: its prompt, the call within the run's budget, and
 // the stored result with its usage and event.
 
-// step runs one agent's step and stores it. A panic in it is logged and
-// stores the step as failed: it never ends the process, and a retried job
-// does not pay for the call again.
+// step runs one agent's step and stores it with the run's batch (tk, from
+// the run's batcher, announced it): it returns once that batch committed. A
+// panic in it is logged and stores the step as failed: it never ends the
+// process, and a retried job does not pay for the call again.
 //
 // prev is round-1's states by node position; cur, for a sequential run, is
 // this round's, read for the agents before i (nil for a synchronous run).
-func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev, cur []StateView, release func()) (err error) {
+func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *plan, round, i int, prev, cur []StateView, release func(), tk *stepTicket) (err error) {
 	node := &pl.graph.Nodes[i]
 	var (
 		msgs     []llm.Message
@@ -34,8 +35,11 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		usage    llm.Usage
 		reserved bool
 	)
+	defer tk.abandon() // a step that ends without a write (canceled, quota) is not waited for
 	store := func(st StateView, failed bool, errMsg string) error {
-		return s.saveStep(ctx, sim.ID, pl.graph.AgentPKs[i], node.AgentID, round, st, keep, failed, errMsg, usage, reserved)
+		release() // a step waiting for its batch holds no call slot
+		return pl.batcher(s, sim.ID).submit(tk, &stepWrite{ctx: ctx, agentPK: pl.graph.AgentPKs[i], agentKey: node.AgentID,
+			round: round, st: st, keep: keep, failed: failed, errMsg: errMsg, u: usage, reserved: reserved})
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -62,7 +66,7 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		own := neighborView{opinion: keep.Opinion, care: keep.Care, support: keep.Support}
 		msgs = influencePrompt(node, sim.Trigger, own, views, promptOptionsOf(p))
 	}
-	if reserved, err = s.reserveCall(ctx, sim.ID, p); err != nil {
+	if reserved, err = s.reserveCall(ctx, sim.ID, p, pl); err != nil {
 		return err
 	}
 	req := llm.Request{Messages: msgs, Model: p.Model, MaxTokens: p.MaxOutputTokens}

@@ -26,6 +26,8 @@ type plan struct {
 	rounds map[int][]StateView // completed rounds, by node position
 	sem    chan struct{}       // the run's LLM calls in flight in this process
 	change chan struct{}       // closed (and replaced) when a step of the run is stored here
+	batch  *stepBatcher        // writes the run's finished steps in groups (batch.go)
+	seen   runningSeen         // when the run was last read RUNNING (budget.go)
 }
 
 // changes returns a channel closed at the next stored step of this run.

@@ -45,6 +45,64 @@ func (t agentStates) insertStep(ctx context.Context, tx execer, simID, agentPK, 
 	return k == 1, nil
 }
 
+// stepRow is one finished LLM step as insertSteps stores it.
+type stepRow struct {
+	agentPK, round int
+	st             StateView
+	failed         bool
+	errMsg         string // kept only for a failed step
+	u              llm.Usage
+}
+
+// insertSteps stores steps in tx with multi-row INSERTs (as many rows per
+// statement as the bind-variable cap allows), skipping agents that already
+// have a state in that round, and reports which rows it inserted: RETURNING
+// lists only inserted rows on both databases.
+func (t agentStates) insertSteps(ctx context.Context, tx querier, simID int, rows []stepRow) ([]bool, error) {
+	inserted := make([]bool, len(rows))
+	at := make(map[[2]int]int, len(rows)) // (agent, round) -> first row with it
+	for i, r := range rows {
+		if _, ok := at[[2]int{r.agentPK, r.round}]; !ok {
+			at[[2]int{r.agentPK, r.round}] = i
+		}
+	}
+	per := 30000 / len(stateColumns) // under SQLite's 32,766 bound variables (database.InsertBatches's cap)
+	now := time.Now().UTC()
+	args := make([]any, 0, min(per, len(rows))*len(stateColumns))
+	for start := 0; start < len(rows); start += per {
+		end := min(start+per, len(rows))
+		args = args[:0]
+		for _, r := range rows[start:end] {
+			var errCol any
+			if r.failed {
+				errCol = llm.CleanText(r.errMsg, maxErrorChars)
+			}
+			args = append(args, simID, r.agentPK, r.round, r.st.Opinion, r.st.Care, r.st.Support, r.failed, errCol,
+				r.u.Latency.Milliseconds(), r.u.PromptTokens, r.u.CompletionTokens, r.u.Retries, now)
+		}
+		res, err := tx.QueryContext(ctx, database.InsertSQL(t.db.Dialect, "agent_states", stateColumns, end-start,
+			skipStored+" RETURNING agent_id, round"), args...)
+		if err != nil {
+			return nil, err
+		}
+		for res.Next() {
+			var pk, round int
+			if err := res.Scan(&pk, &round); err != nil {
+				res.Close()
+				return nil, err
+			}
+			if i, ok := at[[2]int{pk, round}]; ok {
+				inserted[i] = true
+			}
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return inserted, nil
+}
+
 // insertRound stores one classical round of every agent (pks in node order)
 // in tx, skipping stored states, and returns how many it inserted; opinions
 // (nil: none) are the texts kept at stage 0.

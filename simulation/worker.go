@@ -21,6 +21,9 @@ type ChunkArgs struct {
 	SimulationID int `json:"simulationId"`
 	Round        int `json:"round"`
 	Chunk        int `json:"chunk"`
+	// Size is the agents per chunk the run's jobs are cut into (chunkSize);
+	// 0 for jobs queued before it was recorded, cut by SIM_CHUNK_SIZE.
+	Size int `json:"size,omitempty"`
 }
 
 func (ChunkArgs) Kind() string { return "ethox_llm_chunk" }
@@ -45,16 +48,16 @@ type classicalWorker struct {
 }
 
 // enqueueRound inserts the jobs of one round inside tx.
-func (s *Service) enqueueRound(ctx context.Context, tx *sql.Tx, simID int, engine entsim.Engine, round, agents int) error {
+func (s *Service) enqueueRound(ctx context.Context, tx *sql.Tx, simID int, engine entsim.Engine, round, agents, size int) error {
 	classical := engine != entsim.EngineLLM && (engine != entsim.EngineHYBRID || round > 0)
 	if classical {
 		_, err := s.river.InsertTx(ctx, tx, ClassicalArgs{SimulationID: simID}, nil)
 		return err
 	}
-	chunks := (agents + s.cfg.ChunkSize - 1) / s.cfg.ChunkSize
+	chunks := (agents + size - 1) / size
 	params := make([]river.InsertManyParams, chunks)
 	for c := range params {
-		params[c] = river.InsertManyParams{Args: ChunkArgs{SimulationID: simID, Round: round, Chunk: c}}
+		params[c] = river.InsertManyParams{Args: ChunkArgs{SimulationID: simID, Round: round, Chunk: c, Size: size}}
 	}
 	_, err := s.river.InsertManyTx(ctx, tx, params)
 	return err
