@@ -67,7 +67,7 @@ func (pl *plan) batcher(s *Service, simID int) *stepBatcher {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	if pl.batch == nil {
-		pl.batch = newStepBatcher(func(b []*stepWrite) []error { return s.storeBatch(simID, b) }, batchMaxSteps, batchMaxDelay)
+		pl.batch = newStepBatcher(func(b []*stepWrite) []error { return s.storeBatch(simID, b, pl) }, batchMaxSteps, batchMaxDelay)
 	}
 	return pl.batch
 }
@@ -162,12 +162,12 @@ func (b *stepBatcher) flush(batch []*stepWrite) {
 // each step's outcome. When the database refuses the batch's data, each
 // step is written on its own, so one bad row is stored as failed (saveStep)
 // without taking the others with it.
-func (s *Service) storeBatch(simID int, batch []*stepWrite) []error {
+func (s *Service) storeBatch(simID int, batch []*stepWrite, pl *plan) []error {
 	errs := make([]error, len(batch))
 	err := protect(func() error {
 		ctx, cancel := detached(batch[0].ctx)
 		defer cancel()
-		return s.writeSteps(ctx, simID, batch)
+		return s.writeSteps(ctx, simID, batch, pl)
 	})
 	if err != nil && dataError(err) {
 		for i, w := range batch {
@@ -186,8 +186,9 @@ func (s *Service) storeBatch(simID int, batch []*stepWrite) []error {
 // writeSteps stores steps (at least one) of run simID with their usage and
 // events in one transaction; steps already stored (a retried job racing the
 // first) are skipped and count for neither progress nor events, but their
-// usage is still added (the call was made).
-func (s *Service) writeSteps(ctx context.Context, simID int, steps []*stepWrite) error {
+// usage is still added (the call was made). Once committed, the stored
+// states are remembered on pl (if not nil) for the jobs waiting for them.
+func (s *Service) writeSteps(ctx context.Context, simID int, steps []*stepWrite, pl *plan) error {
 	rows := make([]stepRow, len(steps))
 	for i, w := range steps {
 		rows[i] = stepRow{agentPK: w.agentPK, round: w.round, st: w.st, failed: w.failed, errMsg: w.errMsg, u: w.u}
@@ -221,6 +222,15 @@ func (s *Service) writeSteps(ctx context.Context, simID int, steps []*stepWrite)
 			}
 			events = append(events, agentEvent{agentKey: w.agentKey, round: w.round, st: rows[i].st, failed: w.failed})
 		}
+		if pl != nil {
+			s.onCommit(tx, func() {
+				for i, w := range steps {
+					if inserted[i] {
+						pl.remember(w.round, w.agentPK, rows[i].st)
+					}
+				}
+			})
+		}
 		// Updating the row first also locks it, which orders the events' seqs.
 		if err := client.Simulation.Update().Where(entsim.ID(simID)).
 			AddCompletedSteps(completed).AddCalls(calls).AddPromptTokens(prompt).AddCompletionTokens(completion).
@@ -230,4 +240,33 @@ func (s *Service) writeSteps(ctx context.Context, simID int, steps []*stepWrite)
 		}
 		return s.emitAgents(ctx, tx, simID, events)
 	})
+}
+
+// roundMem is what this process stored of an incomplete round, by node position.
+type roundMem struct {
+	st   []StateView
+	have []bool
+}
+
+// remember records a committed state of round, for mergeStates.
+func (pl *plan) remember(round, agentPK int, st StateView) {
+	i, ok := pl.index[agentPK]
+	if !ok {
+		return
+	}
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if _, done := pl.rounds[round]; done {
+		return
+	}
+	if pl.mem == nil {
+		pl.mem = map[int]*roundMem{}
+	}
+	m := pl.mem[round]
+	if m == nil {
+		n := len(pl.graph.Nodes)
+		m = &roundMem{st: make([]StateView, n), have: make([]bool, n)}
+		pl.mem[round] = m
+	}
+	m.st[i], m.have[i] = st, true
 }

@@ -229,7 +229,7 @@ func TestWriteStepsBatch(t *testing.T) {
 					}
 				}
 			}
-			check(s.storeBatch(sim.ID, batch))
+			check(s.storeBatch(sim.ID, batch, pl))
 			total := n * rounds
 			got := h.get(sim.ID)
 			if got.CompletedSteps != total || got.FailedSteps != rounds || got.Calls != total || got.PromptTokens != 10*total {
@@ -237,7 +237,7 @@ func TestWriteStepsBatch(t *testing.T) {
 			}
 			// Again (a retried job racing the first), plus two new rounds and a duplicate within the batch.
 			again := append(batch[:n:n], step(0, rounds), step(1, rounds), step(1, rounds))
-			check(s.storeBatch(sim.ID, again))
+			check(s.storeBatch(sim.ID, again, pl))
 			got = h.get(sim.ID)
 			if got.CompletedSteps != total+2 || got.Calls != total+n+3 {
 				t.Fatalf("counters after the repeat: completed %d calls %d", got.CompletedSteps, got.Calls)
@@ -266,7 +266,7 @@ func TestWriteStepsBatch(t *testing.T) {
 			// state, the others as they are.
 			bad := step(2, rounds+1)
 			bad.failed, bad.st, bad.keep = false, StateView{Opinion: "x", Care: math.NaN()}, StateView{Opinion: "kept", Care: 1}
-			check(s.storeBatch(sim.ID, []*stepWrite{step(1, rounds+1), bad, step(3, rounds+1)}))
+			check(s.storeBatch(sim.ID, []*stepWrite{step(1, rounds+1), bad, step(3, rounds+1)}, pl))
 			var (
 				op     string
 				failed bool
@@ -281,6 +281,77 @@ func TestWriteStepsBatch(t *testing.T) {
 			}
 			if k := h.states(sim.ID, rounds+1); k != 3 {
 				t.Fatalf("%d of 3 rows stored beside the refused one", k)
+			}
+		})
+	}
+}
+
+// Jobs read inputs stored by this process from memory and the others from
+// the database; an input once read is never overwritten (steps read it).
+func TestMergeStates(t *testing.T) {
+	for _, dialect := range testdb.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHarness(t, dialect, 0)
+			s := h.service(0, nil)
+			ctx := context.Background()
+			sim, err := s.Run(ctx, RunInput{Trigger: "Merged.", Rounds: ptrTo(0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl, err := s.loadPlan(ctx, h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := len(pl.graph.Nodes)
+			w := func(i int, op string) *stepWrite {
+				return &stepWrite{ctx: ctx, agentPK: pl.graph.AgentPKs[i], agentKey: pl.graph.Nodes[i].AgentID, st: StateView{Opinion: op}}
+			}
+			// Agents 0 and 1 stored by this process (remembered), 2 by "another" (no plan).
+			for _, err := range s.storeBatch(sim.ID, []*stepWrite{w(0, "here"), w(1, "here")}, pl) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, err := range s.storeBatch(sim.ID, []*stepWrite{w(2, "there")}, nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			pks := pl.graph.AgentPKs[:4]
+			st, have, err := s.mergeStates(ctx, sim.ID, 0, pl, pks, false, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !have[0] || !have[1] || have[2] || st[0].Opinion != "here" {
+				t.Fatalf("from memory: have %v", have[:4])
+			}
+			st[0].Opinion = "read by a step" // present: must not be written again
+			st, have, err = s.mergeStates(ctx, sim.ID, 0, pl, pks, true, st, have)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !have[2] || st[2].Opinion != "there" || have[3] || st[0].Opinion != "read by a step" {
+				t.Fatalf("with the database: have %v, %q %q", have[:4], st[0].Opinion, st[2].Opinion)
+			}
+			// The whole round stored: cached complete, memory dropped.
+			var rest []*stepWrite
+			for i := 3; i < n; i++ {
+				rest = append(rest, w(i, "late"))
+			}
+			for _, err := range s.storeBatch(sim.ID, rest, nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.roundStates(ctx, sim.ID, 0, pl); err != nil {
+				t.Fatal(err)
+			}
+			pl.mu.Lock()
+			_, complete := pl.rounds[0]
+			_, mem := pl.mem[0]
+			pl.mu.Unlock()
+			if !complete || mem {
+				t.Fatalf("complete %v, memory kept %v", complete, mem)
 			}
 		})
 	}

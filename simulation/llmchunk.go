@@ -75,19 +75,22 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 	// they wait for (after a database outage, say) sorts behind them.
 	idle := max(20*s.cfg.PollInterval, time.Second)
 	lastProgress := time.Now()
+	var (
+		prev, cur     []StateView
+		have, haveCur []bool
+	)
+	// Inputs are read from the database at first and at every poll interval
+	// (other processes' steps); woken by a step stored here, from memory.
+	fromDB := true
 	for ctx.Err() == nil && !stopped.Load() {
 		changed := pl.changes()
-		var (
-			prev, cur     []StateView
-			have, haveCur []bool
-		)
 		if a.Round > 0 {
-			if prev, have, err = s.statesOf(ctx, sim.ID, a.Round-1, pl, deps); err != nil {
+			if prev, have, err = s.mergeStates(ctx, sim.ID, a.Round-1, pl, deps, fromDB, prev, have); err != nil {
 				stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
 				break
 			}
 			if p.Sequential() {
-				if cur, haveCur, err = s.statesOf(ctx, sim.ID, a.Round, pl, deps); err != nil {
+				if cur, haveCur, err = s.mergeStates(ctx, sim.ID, a.Round, pl, deps, fromDB, cur, haveCur); err != nil {
 					stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
 					break
 				}
@@ -147,9 +150,11 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 		select {
 		case <-changed:
 			lastProgress = time.Now()
-			// Let a few more steps land before querying again.
+			fromDB = false
+			// Let a few more steps land before looking again.
 			time.Sleep(min(s.cfg.PollInterval/10, 5*time.Millisecond))
 		case <-time.After(s.cfg.PollInterval):
+			fromDB = true
 		case <-ctx.Done():
 		}
 	}
@@ -184,42 +189,72 @@ func (s *Service) detachedStatus(ctx context.Context, id int) (entsim.Status, er
 
 // roundStates reads a completed round's states by node position.
 func (s *Service) roundStates(ctx context.Context, simID, round int, pl *plan) ([]StateView, error) {
-	st, _, err := s.statesOf(ctx, simID, round, pl, nil)
+	st, _, err := s.mergeStates(ctx, simID, round, pl, nil, true, nil, nil)
 	return st, err
 }
 
-// statesOf reads a round's states by node position, and which agents have
-// one; with pks, only those agents' states. A complete round is cached on the
-// plan (it never changes).
-func (s *Service) statesOf(ctx context.Context, simID, round int, pl *plan, pks []int) ([]StateView, []bool, error) {
+// mergeStates fills out and have (nil: new ones) with a round's states by
+// node position: those stored by this process (remembered when their batch
+// committed), and with fromDB those in the database too (with pks, only
+// those agents', and only the ones still missing). Entries already present
+// are never written again: steps started on them read them concurrently. A
+// complete round is cached on the plan (it never changes) and returned
+// instead.
+func (s *Service) mergeStates(ctx context.Context, simID, round int, pl *plan, pks []int, fromDB bool, out []StateView, have []bool) ([]StateView, []bool, error) {
+	n := len(pl.graph.Nodes)
 	pl.mu.Lock()
 	st, ok := pl.rounds[round]
-	pl.mu.Unlock()
 	if ok {
-		have := make([]bool, len(st))
-		for i := range have {
-			have[i] = true
+		pl.mu.Unlock()
+		all := make([]bool, len(st))
+		for i := range all {
+			all[i] = true
 		}
-		return st, have, nil
+		return st, all, nil
 	}
-	out := make([]StateView, len(pl.graph.Nodes))
-	have := make([]bool, len(out))
+	if out == nil {
+		out, have = make([]StateView, n), make([]bool, n)
+	}
 	count := 0
-	err := s.states.each(ctx, simID, round, pks, func(pk int, v StateView) {
-		if i, ok := pl.index[pk]; ok && !have[i] {
-			out[i], have[i] = v, true
+	mem := pl.mem[round]
+	for i := range have {
+		if !have[i] && mem != nil && mem.have[i] {
+			out[i], have[i] = mem.st[i], true
+		}
+		if have[i] {
 			count++
 		}
-	})
-	if err != nil {
-		return nil, nil, err
 	}
-	if count == len(out) {
+	pl.mu.Unlock()
+	if fromDB && count < n {
+		var missing []int
+		if pks != nil {
+			missing = make([]int, 0, len(pks))
+			for _, pk := range pks {
+				if i, ok := pl.index[pk]; ok && !have[i] {
+					missing = append(missing, pk)
+				}
+			}
+		}
+		if pks == nil || len(missing) > 0 {
+			err := s.states.each(ctx, simID, round, missing, func(pk int, v StateView) {
+				if i, ok := pl.index[pk]; ok && !have[i] {
+					out[i], have[i] = v, true
+					count++
+				}
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if count == n {
 		pl.mu.Lock()
 		if pl.rounds == nil {
 			pl.rounds = map[int][]StateView{}
 		}
 		pl.rounds[round] = out
+		delete(pl.mem, round)
 		pl.mu.Unlock()
 	}
 	return out, have, nil
@@ -288,11 +323,17 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 		if terminal(sim.Status) || sim.CurrentRound != round {
 			return nil
 		}
+		n := sim.Edges.Network.NodeCount
+		if sim.CompletedSteps < n*(round+1) {
+			// Rounds before this one are complete and every stored state is counted
+			// with it: the round cannot be, and the count (a scan of the round,
+			// under SQLite's write lock at each job's end) is not needed.
+			return nil
+		}
 		count, err := s.states.count(ctx, tx, simID, round)
 		if err != nil {
 			return err
 		}
-		n := sim.Edges.Network.NodeCount
 		if count < n {
 			return nil
 		}

@@ -28,6 +28,7 @@ type plan struct {
 	change chan struct{}       // closed (and replaced) when a step of the run is stored here
 	batch  *stepBatcher        // writes the run's finished steps in groups (batch.go)
 	seen   runningSeen         // when the run was last read RUNNING (budget.go)
+	mem    map[int]*roundMem   // states stored by this process in incomplete rounds (batch.go)
 }
 
 // changes returns a channel closed at the next stored step of this run.
