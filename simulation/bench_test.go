@@ -17,6 +17,7 @@ import (
 	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // benchNetwork stores n agents with BFI-2 facets and about 5n random ties.
@@ -143,5 +144,52 @@ func benchLLMRun(b *testing.B, agents int) {
 			b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/run")
 			b.ReportMetric(float64((fk.Calls()-before)/b.N), "calls/run")
 		})
+	}
+}
+
+// BenchmarkStepBatch: storing 5,000 finished steps (state, usage, event) a
+// transaction per step against a transaction per batch of 256, on both
+// databases.
+//
+//	go test ./simulation -run '^$' -bench StepBatch -benchtime 3x
+func BenchmarkStepBatch(b *testing.B) {
+	const agents, rounds = 50, 100
+	for _, dialect := range testdb.Dialects() {
+		for _, size := range []int{1, 256} {
+			b.Run(fmt.Sprintf("%s/batch_%d", dialect, size), func(b *testing.B) {
+				s, _ := benchServiceOn(b, dialect, time.Millisecond, 1, 0, false)
+				netID := benchNetwork(b, s, agents)
+				ctx := context.Background()
+				pl, err := s.loadPlan(ctx, netID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					sim, err := s.Run(ctx, RunInput{Trigger: "Bench.", NetworkID: &netID, Rounds: ptrTo(0)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var all []*stepWrite
+					for r := 0; r < rounds; r++ {
+						for a := 0; a < agents; a++ {
+							all = append(all, &stepWrite{ctx: ctx, agentPK: pl.graph.AgentPKs[a], agentKey: pl.graph.Nodes[a].AgentID, round: r,
+								st: StateView{Opinion: "A considered opinion of a few words.", Care: 5, Support: 1},
+								u:  llm.Usage{Calls: 1, PromptTokens: 300, CompletionTokens: 40}})
+						}
+					}
+					b.StartTimer()
+					for lo := 0; lo < len(all); lo += size {
+						for _, err := range s.storeBatch(sim.ID, all[lo:min(lo+size, len(all))], pl) {
+							if err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+				}
+				b.ReportMetric(float64(agents*rounds*b.N)/b.Elapsed().Seconds(), "steps/s")
+			})
+		}
 	}
 }
