@@ -23,7 +23,7 @@ import (
 
 const (
 	batchMaxSteps = 256                   // a batch is written once this many steps wait
-	batchMaxDelay = 50 * time.Millisecond // or once its oldest step has waited this long
+	batchMaxDelay = 10 * time.Millisecond // or once its oldest step has waited this long (what a crash may ask again)
 )
 
 // stepWrite is one finished step waiting for its batch.
