@@ -187,10 +187,11 @@ var Settings = []Setting{
 	{Name: "MAX_WS_CONNECTIONS", Group: GroupLimits, Type: TypeInt, Default: "1000",
 		Doc: "open WebSocket connections; one more gets HTTP 503 (0 = no limit)"},
 	{Name: "MAX_SSE_STREAMS", Group: GroupLimits, Type: TypeInt, Default: "1000",
-		Doc: "open SSE subscriptions; one more gets HTTP 503 `RATE_LIMITED` (0 = no limit)"},
+		Doc: "open SSE streams (distinct ones, and graphql-sse single-connection reservations, open or not); one more gets " +
+			"HTTP 503 `RATE_LIMITED` (0 = no limit)"},
 	{Name: "MAX_SUBSCRIPTIONS_PER_CONNECTION", Group: GroupLimits, Type: TypeInt, Default: "100",
-		Doc: "subscriptions one WebSocket carries at once; one more gets a `RATE_LIMITED` error on that subscription " +
-			"(0 = no limit)"},
+		Doc: "subscriptions one WebSocket (operations one graphql-sse single-connection stream) carries at once; one more " +
+			"gets a `RATE_LIMITED` error on that subscription (HTTP 429 on the stream) (0 = no limit)"},
 	{Name: "MAX_UPLOAD_BYTES", Group: GroupLimits, Type: TypeInt, Default: "268435456",
 		Doc:      "largest multipart request (upload), 256 MiB by default, refused while reading",
 		ProdNote: "nginx's client_max_body_size (256m in deploy/nginx/ethox.conf) must not be smaller."},
