@@ -173,6 +173,7 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 	}
 	graphs := graphstore.New(db)
 	graphs.SetLimits(graphstore.Limits{MaxGenerateAgents: cfg.MaxGenerateAgents, Concurrent: cfg.MaxConcurrentImports})
+	graphs.ServeFromMemory(ctx, int64(cfg.GraphMemoryMB)<<20, log)
 	sims, err := simulation.New(db, llmClient, simulation.Config{
 		Graphs:             graphs,
 		Workers:            workers(cfg),

@@ -397,12 +397,9 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 		}
 		roots = append(roots, r)
 	}
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	for _, r := range roots {
-		buf.Write(r.key)
+	graphs := make([]*graphstore.Graph, len(roots))
+	for i, r := range roots {
 		if r.plan == nil {
-			buf.Write(fg.rootName)
 			continue
 		}
 		g, err := fg.graphs.LoadGraph(ctx, r.id)
@@ -410,12 +407,80 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 			// gqlgen reports the error with its path and code.
 			return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err}
 		}
-		if err := r.plan.write(&buf, g, 0); err != nil {
-			return nil, &fallback{reason: fallbackValue, detail: "a value the fast path cannot write", err: err}
+		graphs[i] = g
+	}
+	write := func(buf *bytes.Buffer) error {
+		buf.WriteByte('{')
+		for i, r := range roots {
+			buf.Write(r.key)
+			if r.plan == nil {
+				buf.Write(fg.rootName)
+			} else if err := r.plan.write(buf, graphs[i], 0); err != nil {
+				return err
+			}
+		}
+		buf.WriteByte('}')
+		return nil
+	}
+	unwritable := func(err error) *fallback {
+		return &fallback{reason: fallbackValue, detail: "a value the fast path cannot write", err: err}
+	}
+	var kept *graphstore.Graph
+	for _, g := range graphs {
+		if g == nil {
+			continue
+		}
+		if kept != nil {
+			kept = nil // two graph reads: not kept with either
+			break
+		}
+		kept = g
+	}
+	if kept == nil {
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			return nil, unwritable(err)
+		}
+		return buf.Bytes(), nil
+	}
+	// One graph read: its whole HTTP response body is kept with the graph for
+	// this selection (a network never changes), with its ETag and compressed
+	// forms; serveOperation sends it as it is (keptBody).
+	var key strings.Builder
+	selectionKey(&key, oc.Operation.SelectionSet)
+	body, err := kept.Body(key.String(), func() ([]byte, error) {
+		var buf bytes.Buffer
+		buf.WriteString(dataPrefix)
+		if err := write(&buf); err != nil {
+			return nil, err
+		}
+		buf.WriteByte('}')
+		return buf.Bytes(), nil
+	})
+	if err != nil {
+		return nil, unwritable(err)
+	}
+	keepBody(ctx, body)
+	return bodyData(body), nil
+}
+
+// selectionKey writes a selection set the fast path accepted (fields only)
+// as response keys and field names: what decides the bytes it writes.
+func selectionKey(b *strings.Builder, ss ast.SelectionSet) {
+	for i, sel := range ss {
+		f := sel.(*ast.Field)
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(f.Alias)
+		b.WriteByte(':')
+		b.WriteString(f.Name)
+		if len(f.SelectionSet) > 0 {
+			b.WriteByte('{')
+			selectionKey(b, f.SelectionSet)
+			b.WriteByte('}')
 		}
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
 }
 
 // plainField accepts a field without directives under an alias not seen

@@ -62,10 +62,16 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		defer cancel()
 		_ = sims.Stop(ctx)
 	})
+	// The server's reads come from memory (on PostgreSQL once its listener
+	// for other processes' deletes is up; before, they check the database).
+	graphs := graphstore.New(db)
+	memCtx, stopMem := context.WithCancel(context.Background())
+	t.Cleanup(stopMem)
+	graphs.ServeFromMemory(memCtx, graphstore.DefaultMemoryBytes, nil)
 	o := api.Options{
 		DB:             db,
 		Client:         db.Client,
-		Graphs:         graphstore.New(db),
+		Graphs:         graphs,
 		Sims:           sims,
 		Reports:        reporting.New(db, lc, reporting.Narrator{}),
 		Metrics:        metrics,

@@ -181,10 +181,9 @@ func serveOperation(w http.ResponseWriter, r *http.Request, exec graphql.GraphEx
 		writeError(w, http.StatusMethodNotAllowed, apperr.BadInput, "mutations need POST; GET serves queries only")
 		return
 	}
+	ctx, slot := withKeptSlot(ctx)
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	resp := responses(ctx)
-	w.Header().Set("Content-Type", mediaType)
-	_ = writeResponse(w, resp)
+	writeOperation(w, r, rc.Operation.Operation, responses(ctx), slot, mediaType)
 }
 
 func codedError(msg string) *gqlerror.Error {

@@ -47,6 +47,7 @@ type Config struct {
 	// imports or generations run at once.
 	MaxGenerateAgents    int
 	MaxConcurrentImports int
+	GraphMemoryMB        int // budget of graphstore's networks kept in memory
 	LogLevel             string
 	ShutdownTimeout      time.Duration
 
@@ -142,6 +143,7 @@ func FromEnv(get func(string) string) (Config, error) {
 		MaxBodyBytes:         p.int64("MAX_BODY_BYTES"),
 		MaxGenerateAgents:    p.int("MAX_GENERATE_AGENTS"),
 		MaxConcurrentImports: p.int("MAX_CONCURRENT_IMPORTS"),
+		GraphMemoryMB:        p.int("GRAPH_MEMORY_MB"),
 		LogLevel:             p.str("LOG_LEVEL"),
 		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT"),
 
@@ -205,7 +207,7 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	for key, v := range map[string]int{"MAX_QUERY_DEPTH": c.MaxQueryDepth, "MAX_QUERY_COMPLEXITY": c.MaxQueryComplexity, "MAX_QUERY_TOKENS": c.MaxQueryTokens,
 		"RATE_LIMIT_MUTATIONS": c.RateMutations, "RATE_LIMIT_RUNS": c.RateRuns, "MAX_WS_CONNECTIONS": c.MaxWSConnections,
-		"MAX_SSE_STREAMS": c.MaxSSEStreams, "MAX_CONCURRENT_IMPORTS": c.MaxConcurrentImports, "MAX_SUBSCRIPTIONS_PER_CONNECTION": c.MaxSubsPerConn,
+		"MAX_SSE_STREAMS": c.MaxSSEStreams, "MAX_CONCURRENT_IMPORTS": c.MaxConcurrentImports, "GRAPH_MEMORY_MB": c.GraphMemoryMB, "MAX_SUBSCRIPTIONS_PER_CONNECTION": c.MaxSubsPerConn,
 		"AUTH_FAILURE_LIMIT": c.AuthFailureLimit} {
 		if v < 0 {
 			p.errs = append(p.errs, fmt.Errorf("%s must be 0 (no limit) or more", key))

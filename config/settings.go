@@ -202,6 +202,11 @@ var Settings = []Setting{
 			"agents allocate about 1 GB"},
 	{Name: "MAX_CONCURRENT_IMPORTS", Group: GroupLimits, Type: TypeInt, Default: "2",
 		Doc: "uploads and generations running at once in this process; one more is `RATE_LIMITED` (0 = no limit)"},
+	{Name: "GRAPH_MEMORY_MB", Group: GroupLimits, Type: TypeInt, Default: "256",
+		Doc: "memory for networks read back (stored networks never change): `graph`, `agent` and `/api/` reads are served " +
+			"from it without a query, with their encoded and compressed responses; least recently read networks leave " +
+			"first, and one network may take half of it at most (a 10k-agent / 50k-tie network takes about 45 MB with its " +
+			"responses); larger ones are read from the database each time (0 = keep none)"},
 
 	// Simulations
 	{Name: "WORKERS", Group: GroupSimulation, Type: TypeInt, Default: "8",

@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -364,30 +363,6 @@ func (h *Handler) pick(f *file, header string) (int, []byte) {
 		best, bestQ, bestData = i, qi, data
 	}
 	return best, bestData
-}
-
-// acceptedEncodings parses Accept-Encoding into coding → q (default 1).
-func acceptedEncodings(header string) map[string]float64 {
-	out := map[string]float64{}
-	for part := range strings.SplitSeq(header, ",") {
-		coding, params, _ := strings.Cut(part, ";")
-		coding = strings.ToLower(strings.TrimSpace(coding))
-		if coding == "" {
-			continue
-		}
-		q := 1.0
-		for p := range strings.SplitSeq(params, ";") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(p), "q="); ok {
-				if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 && f <= 1 {
-					q = f
-				} else {
-					q = 0
-				}
-			}
-		}
-		out[coding] = q
-	}
-	return out
 }
 
 // hidden tells dot files and directories (.env, .git), which are never

@@ -79,5 +79,8 @@ func (s *Store) SetDefault(ctx context.Context, id int) (*ent.Network, error) {
 	if ent.IsConstraintError(err) {
 		return nil, apperr.New(apperr.NotFound, "network %d not found", id) // deleted in between
 	}
-	return n, err
+	if err != nil {
+		return nil, err
+	}
+	return n, s.defaultChanged(ctx)
 }

@@ -7,6 +7,7 @@ package graphstore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 
@@ -23,17 +24,14 @@ import (
 // Store reads and writes networks.
 type Store struct {
 	db     *database.DB
-	cache  *graphCache
+	mem    *memory
+	log    *slog.Logger // set by ServeFromMemory
 	limits Limits
 	heavy  chan struct{} // Concurrent slots; nil: no limit
 }
 
-// DefaultCacheItems bounds the whole-graph cache: nodes + edges held in memory
-// (about 300 bytes each), e.g. twenty 10k-agent / 50k-tie networks.
-const DefaultCacheItems = 1_200_000
-
 // New returns a Store over an open database.
-func New(db *database.DB) *Store { return &Store{db: db, cache: newGraphCache(DefaultCacheItems)} }
+func New(db *database.DB) *Store { return &Store{db: db, mem: newMemory(DefaultMemoryBytes)} }
 
 // Source says where a network came from.
 type Source string
@@ -93,6 +91,11 @@ func (s *Store) importGraph(ctx context.Context, g *networkfile.Graph, opts Impo
 	if err != nil {
 		return nil, err
 	}
+	if !opts.KeepDefault {
+		if err := s.defaultChanged(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s.db.Client.Network.Get(ctx, id)
 }
 
@@ -117,6 +120,12 @@ type Graph struct {
 	AgentPKs  []int // primary key of each node, in node order
 
 	encoded encodedJSON // see NodeTraitsJSON
+
+	// Set while the graph is kept in memory (memory.go).
+	grow     func(int) // counts bytes added to it
+	bodiesMu sync.Mutex
+	bodies   map[string]*bodySlot // see Body
+	index    graphIndex           // see Find
 }
 
 // encodedJSON holds JSON pieces of a Graph, encoded once on first use: a
@@ -143,18 +152,29 @@ func (g *Graph) NodeTraitsJSON(encode func(map[string]float64) []byte) [][]byte 
 
 // LoadGraph reads a whole network: the default one when id is nil. With no
 // network at all it returns an empty Graph, not an error. The result is
-// shared (cached): callers must not modify it.
+// shared (kept in memory): callers must not modify it.
 func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
-	n, err := s.Network(ctx, id)
+	nid, ok, err := s.resolveID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if n == nil {
+	if !ok {
 		return &Graph{TraitKeys: []string{}}, nil
 	}
-	if g := s.cache.get(n.ID); g != nil {
-		return g, nil
+	g, err := s.memGraph(ctx, nid)
+	if err != nil || g != nil {
+		return g, err
 	}
+	// Too large to keep: read for this caller only.
+	n, err := s.Network(ctx, &nid)
+	if err != nil {
+		return nil, err
+	}
+	return s.readGraph(ctx, n)
+}
+
+// readGraph reads network n from the database.
+func (s *Store) readGraph(ctx context.Context, n *ent.Network) (*Graph, error) {
 	out := &Graph{Network: n, TraitKeys: n.TraitKeys}
 	out.Directed = n.Directed
 	keys, err := s.loadNodes(ctx, n, out)
@@ -167,7 +187,6 @@ func (s *Store) LoadGraph(ctx context.Context, id *int) (*Graph, error) {
 	if out.TraitKeys == nil {
 		out.TraitKeys = []string{}
 	}
-	s.cache.put(n.ID, out)
 	return out, nil
 }
 
@@ -187,13 +206,33 @@ type AgentDetail struct {
 // Agent finds one agent by its external id in a network (the default one when
 // networkID is nil), with its neighbours in both directions of its ties.
 func (s *Store) Agent(ctx context.Context, agentID string, networkID *int) (*AgentDetail, error) {
-	n, err := s.Network(ctx, networkID)
+	nid, ok, err := s.resolveID(ctx, networkID)
 	if err != nil {
 		return nil, err
 	}
-	if n == nil {
+	if !ok {
 		return nil, apperr.New(apperr.NotFound, "agent %q not found: there is no network yet", agentID)
 	}
+	g, err := s.memGraph(ctx, nid)
+	if err != nil {
+		return nil, err
+	}
+	if g != nil {
+		d := g.agentDetail(agentID)
+		if d == nil {
+			return nil, apperr.New(apperr.NotFound, "agent %q not found in network %d", agentID, nid)
+		}
+		return d, nil
+	}
+	n, err := s.Network(ctx, &nid) // too large to keep: two indexed queries
+	if err != nil {
+		return nil, err
+	}
+	return s.agentFromDB(ctx, n, agentID)
+}
+
+// agentFromDB reads one agent and its neighbours with queries.
+func (s *Store) agentFromDB(ctx context.Context, n *ent.Network, agentID string) (*AgentDetail, error) {
 	a, err := s.db.Client.Agent.Query().
 		Where(agent.NetworkID(n.ID), agent.AgentID(agentID)).
 		Only(ctx)
@@ -258,8 +297,10 @@ func (s *Store) Delete(ctx context.Context, id int) error {
 	if ent.IsNotFound(err) {
 		return apperr.New(apperr.NotFound, "network %d not found", id)
 	}
-	s.cache.remove(id)
-	return err
+	if err != nil {
+		return err
+	}
+	return s.EvictNetwork(ctx, id)
 }
 
 func nodeFromAgent(a *ent.Agent) networkfile.Node {

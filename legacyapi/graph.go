@@ -1,6 +1,7 @@
 package legacyapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/httpenc"
 	"github.com/ethox/ethox/networkfile"
 )
 
@@ -98,10 +100,23 @@ func (h *handler) graph(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out := graphView(g, false)
-	out.Metadata = &metadata{NodeCount: len(g.Nodes), EdgeCount: len(g.Edges), TraitKeys: nonNil(g.TraitKeys)}
-	writeJSON(w, http.StatusOK, out)
+	// Encoded once per network and kept with it (a network never changes),
+	// with its ETag and compressed forms.
+	body, err := g.Body(graphBodyKey, func() ([]byte, error) {
+		out := graphView(g, false)
+		out.Metadata = &metadata{NodeCount: len(g.Nodes), EdgeCount: len(g.Edges), TraitKeys: nonNil(g.TraitKeys)}
+		return json.Marshal(out)
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	body.Serve(w, r, "application/json", true)
 }
+
+// graphBodyKey names /api/graph/'s body among a graph's kept responses (the
+// GraphQL fast path's keys are selections, which never contain a slash).
+const graphBodyKey = "/api/graph/"
 
 // node is GET /api/nodes/<agent_id>/ on the default network.
 func (h *handler) node(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +142,12 @@ func (h *handler) node(w http.ResponseWriter, r *http.Request) {
 	for i, n := range d.Neighbors {
 		nb[i] = neighborOut{AgentID: n.AgentID, Weight: n.Weight, Degree: n.Degree}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"node": export.NodeObject(&d.Node), "neighbors": nb})
+	b, err := json.Marshal(map[string]any{"node": export.NodeObject(&d.Node), "neighbors": nb})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	httpenc.NewBody(b).Serve(w, r, "application/json", true)
 }
 
 // uploadMemory is how much of an upload is held in memory; the rest is
