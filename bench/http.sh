@@ -117,6 +117,11 @@ for db in $DBS; do
   row "one agent and its neighbours, 20 nodes" "$tmp/a20.json" "$CONNS"
   row "graph, 10k nodes / 50k edges, $BIG_CONNS connections" "$tmp/g10k.json" "$BIG_CONNS"
   row "one agent and its neighbours, 10k / 50k" "$tmp/a10k.json" "$CONNS"
+  sizes=""
+  for coding in identity gzip zstd br; do
+    sizes+="$coding $(curl -sS -o /dev/null -w '%{size_download}' -H 'Content-Type: application/json' -H "Accept-Encoding: $coding" --data-binary "@$tmp/g10k.json" "$base/query") B; "
+  done
+  printf '| %s | bytes on the wire, graph 10k / 50k, per coding | | | | | %s |\n' "$db" "$sizes"
   printf '| %s | upload 10k / 50k over HTTP (3 runs) | | | %s | | %s |\n' "$db" "$(IFS=' '; echo "${ups[*]} s")" "$(stat -c %s "$tmp/net10k.json")"
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status")
