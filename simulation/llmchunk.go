@@ -79,11 +79,15 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 		prev, cur     []StateView
 		have, haveCur []bool
 	)
-	// Inputs are read from the database at first and at every poll interval
-	// (other processes' steps); woken by a step stored here, from memory.
-	fromDB := true
+	// Inputs are read from the database at first and once a poll interval
+	// (other processes' steps), in between from memory (steps stored here).
+	var lastDB time.Time
 	for ctx.Err() == nil && !stopped.Load() {
 		changed := pl.changes()
+		fromDB := time.Since(lastDB) >= s.cfg.PollInterval
+		if fromDB {
+			lastDB = time.Now()
+		}
 		if a.Round > 0 {
 			if prev, have, err = s.mergeStates(ctx, sim.ID, a.Round-1, pl, deps, fromDB, prev, have); err != nil {
 				stopOnce.Do(func() { stopErr = err; stopped.Store(true) })
@@ -150,11 +154,9 @@ func (w *chunkWorker) Work(ctx context.Context, job *river.Job[ChunkArgs]) (err 
 		select {
 		case <-changed:
 			lastProgress = time.Now()
-			fromDB = false
 			// Let a few more steps land before looking again.
 			time.Sleep(min(s.cfg.PollInterval/10, 5*time.Millisecond))
 		case <-time.After(s.cfg.PollInterval):
-			fromDB = true
 		case <-ctx.Done():
 		}
 	}
