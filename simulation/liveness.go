@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -31,6 +33,50 @@ import (
 // same machine, re-queues a killed process's jobs in its first sweep instead
 // of waiting for the lease to lapse. Leases compare wall clocks of different
 // processes: keep their clocks within a few seconds (NTP).
+
+// On SQLite every process sharing the database shares its directory, so a
+// lease is also backed by a file lock, which the kernel releases however its
+// holder dies (even in another container on the same host): a lock file
+// whose lock can be taken is a dead process's, known at once.
+
+// lockName is the lock file of a River client in the lock directory.
+func lockName(clientID string) string {
+	return strings.NewReplacer("/", "_", "\\", "_").Replace(clientID) + ".lock"
+}
+
+// takeLock creates this process's lock file on SQLite (a file database),
+// beside the database in DB-workers/.
+func (s *Service) takeLock(ctx context.Context) error {
+	if s.db.Dialect != dialect.SQLite {
+		return nil
+	}
+	var path string
+	if err := s.db.SQL.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+		return err
+	}
+	if path == "" {
+		return nil // in memory: one process
+	}
+	s.lockDir = path + "-workers"
+	if err := os.MkdirAll(s.lockDir, 0o700); err != nil {
+		return err
+	}
+	f, err := lockFile(filepath.Join(s.lockDir, lockName(s.river.ID())))
+	if err != nil {
+		return err
+	}
+	s.lock = f
+	return nil
+}
+
+// dropLock removes this process's lock file at a clean stop.
+func (s *Service) dropLock() {
+	if s.lock != nil {
+		_ = os.Remove(s.lock.Name()) // still locked: no one takes it for a dead process's
+		s.lock.Close()
+		s.lock = nil
+	}
+}
 
 // leaseState is one row of worker_leases.
 type leaseState struct {
@@ -112,6 +158,7 @@ func (s *Service) rescueOrphans(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	abandoned := map[string]bool{} // by client: lockAbandoned removes the file it finds
 	orphaned := func(job *rivertype.JobRow) bool {
 		if len(job.AttemptedBy) == 0 {
 			return false // not River's way: leave it to River's rescuer
@@ -119,6 +166,16 @@ func (s *Service) rescueOrphans(ctx context.Context) (int, error) {
 		owner := job.AttemptedBy[len(job.AttemptedBy)-1]
 		if owner == self {
 			return false
+		}
+		if s.lockDir != "" {
+			dead, seen := abandoned[owner]
+			if !seen {
+				dead = lockAbandoned(filepath.Join(s.lockDir, lockName(owner)))
+				abandoned[owner] = dead
+			}
+			if dead {
+				return true
+			}
 		}
 		l, ok := leases[owner]
 		switch {

@@ -3,6 +3,7 @@ package simulation
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ func TestRescueOrphans(t *testing.T) {
 		lease      *leaseState // nil: no lease row
 		ranFor     time.Duration
 		exhausted  bool
+		lock       string // SQLite: the holder's lock file "abandoned" or "held"; none when empty
 		wantState  rivertype.JobState
 		wantFailed bool
 	}{
@@ -42,6 +44,10 @@ func TestRescueOrphans(t *testing.T) {
 		{name: "live lease, holder exited", lease: &leaseState{process: reused, expires: now.Add(time.Minute)}, ranFor: time.Second, wantState: rivertype.JobStateAvailable},
 		{name: "no lease, just taken", ranFor: time.Second, wantState: rivertype.JobStateRunning},
 		{name: "no lease, taken long ago", ranFor: time.Minute, wantState: rivertype.JobStateAvailable},
+		{name: "live lease, lock file abandoned", lease: &leaseState{process: remote, expires: now.Add(time.Minute)}, ranFor: time.Second,
+			lock: "abandoned", wantState: rivertype.JobStateAvailable},
+		{name: "live lease, lock file held", lease: &leaseState{process: remote, expires: now.Add(time.Minute)}, ranFor: time.Minute,
+			lock: "held", wantState: rivertype.JobStateRunning},
 		{name: "expired lease, last attempt", lease: &leaseState{expires: now.Add(-time.Second)}, ranFor: time.Minute, exhausted: true,
 			wantState: rivertype.JobStateDiscarded, wantFailed: true},
 	}
@@ -52,6 +58,13 @@ func TestRescueOrphans(t *testing.T) {
 			s := h.service(0, nil) // not working jobs: the jobs below stay as the test leaves them
 			exec := s.river.Driver().GetExecutor()
 			ph := h.db.Placeholder
+			if dialect == "sqlite" {
+				if err := s.takeLock(ctx); err != nil || s.lockDir == "" {
+					t.Fatalf("lock dir %q: %v", s.lockDir, err)
+				}
+				t.Cleanup(s.dropLock)
+			}
+			skip := func(i int) bool { return cases[i].lock != "" && dialect != "sqlite" } // no lock files on PostgreSQL
 			ids := make([]int64, len(cases))
 			sims := make([]int, len(cases))
 			for i := range cases {
@@ -66,12 +79,27 @@ func TestRescueOrphans(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, c := range cases {
+				if skip(i) {
+					continue
+				}
 				res, err := s.river.Insert(ctx, ChunkArgs{SimulationID: sims[i]}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				ids[i] = res.Job.ID
 				client := "client-" + strconv.Itoa(i)
+				switch c.lock {
+				case "abandoned":
+					if err := os.WriteFile(filepath.Join(s.lockDir, lockName(client)), nil, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				case "held":
+					f, err := lockFile(filepath.Join(s.lockDir, lockName(client)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { f.Close() })
+				}
 				if c.lease != nil {
 					if _, err := h.db.SQL.Exec(`INSERT INTO worker_leases (client_id, process, expires_at) VALUES (`+ph(1)+`, `+ph(2)+`, `+ph(3)+`)`,
 						client, c.lease.process, c.lease.expires); err != nil {
@@ -96,6 +124,9 @@ func TestRescueOrphans(t *testing.T) {
 			}
 			want := 0
 			for i, c := range cases {
+				if skip(i) {
+					continue
+				}
 				job, err := s.river.JobGet(ctx, ids[i])
 				if err != nil {
 					t.Fatal(err)

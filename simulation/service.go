@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +107,8 @@ type Service struct {
 	stopListen context.CancelFunc // the PostgreSQL LISTEN loop
 	stopAlive  context.CancelFunc // the lease renewal and orphan sweep (liveness.go)
 	process    string             // this process on this machine, for leases (thisProcess)
+	lockDir    string             // SQLite: the directory of the processes' lock files (liveness.go)
+	lock       *os.File           // SQLite: this process's lock file
 
 	started atomic.Bool // job workers running in this process
 
@@ -193,6 +196,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.renewLease(ctx); err != nil {
 		return fmt.Errorf("worker lease: %w", err)
 	}
+	if err := s.takeLock(ctx); err != nil {
+		s.log.Warn("worker lock file: a crash is noticed when the lease expires", "error", err)
+	}
 	if n, err := s.rescueOrphans(ctx); err != nil {
 		s.log.Warn("re-queue orphaned jobs", "error", err)
 	} else if n > 0 {
@@ -246,7 +252,9 @@ func (s *Service) Stop(ctx context.Context) error {
 	// database) the lease lapses in WORKER_LEASE.
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	return errors.Join(err, s.dropLease(dctx))
+	err = errors.Join(err, s.dropLease(dctx))
+	s.dropLock()
+	return err
 }
 
 // Run validates the input, writes the Simulation row and its first job in one
@@ -321,6 +329,9 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		if err := s.emitStatus(ctx, tx, sim.ID, entsim.StatusQUEUED); err != nil {
 			return err
 		}
+		// Logged as created: a worker may start the run before Run reads it back.
+		created := sim
+		s.onCommit(tx, func() { s.logRun(ctx, created) })
 		if err := s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount, s.chunkSize(p)); err != nil {
 			return err
 		}
@@ -334,11 +345,7 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		return nil, err
 	}
 	// Read it back through the root client: the created entity is bound to the committed transaction.
-	sim, err = s.db.Client.Simulation.Get(ctx, sim.ID)
-	if err == nil {
-		s.logRun(ctx, sim)
-	}
-	return sim, err
+	return s.db.Client.Simulation.Get(ctx, sim.ID)
 }
 
 // sampling sets the temperature and the answer's token limit of a run that
