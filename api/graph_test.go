@@ -7,8 +7,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethox/ethox/api"
+	"github.com/ethox/ethox/internal/testwait"
 )
 
 const graphQuery = `query($id: ID) {
@@ -359,9 +361,34 @@ func TestDeleteNetworkAndDefault(t *testing.T) {
 		if del.DeleteNetwork.DeletedID != second || del.DeleteNetwork.DefaultNetwork.ID != first {
 			t.Fatalf("delete = %+v", del)
 		}
-		if c := e.counts(); c["networks"] != 1 || c["agents"] != 20 || c["ties"] != 52 {
-			t.Fatalf("after delete: %v", c)
+		// Hidden at once from every read, and no run can start on it.
+		for _, q := range []string{
+			`query($id: ID!) { graph(networkId: $id) { metadata { nodeCount } } }`,
+			`query($id: ID!) { agent(agentId: "0", networkId: $id) { node { agentId } } }`,
+			`query($id: ID!) { node(id: $id) { id } }`,
+			`mutation($id: ID!) { runSimulation(input: {trigger: "x", engine: DEGROOT, rounds: 1, networkId: $id}) { id } }`,
+			`mutation($id: ID!) { setDefaultNetwork(id: $id) { id } }`,
+		} {
+			resp := e.query(q, map[string]any{"id": second})
+			if resp.code() != "NOT_FOUND" && !(strings.Contains(q, "node(") && string(resp.Data) == `{"node":null}`) {
+				t.Errorf("%s on a deleted network: %s %+v, want NOT_FOUND", q, resp.Data, resp.Errors)
+			}
 		}
+		var list struct {
+			Networks struct {
+				TotalCount int
+				Edges      []struct{ Node struct{ ID string } }
+			}
+		}
+		e.query(`{ networks(first: 10) { totalCount edges { node { id } } } }`, nil).decode(t, &list)
+		if list.Networks.TotalCount != 1 || len(list.Networks.Edges) != 1 || list.Networks.Edges[0].Node.ID != first {
+			t.Errorf("networks after delete: %+v", list)
+		}
+		// Purged by a background job.
+		testwait.Until(t, 30*time.Second, 20*time.Millisecond, func() (bool, string) {
+			c := e.counts()
+			return c["networks"] == 1 && c["agents"] == 20 && c["ties"] == 52, fmt.Sprintf("not purged: %v", c)
+		})
 		resp := e.query(`mutation($id: ID!) { deleteNetwork(id: $id) { deletedId } }`, map[string]any{"id": second})
 		if resp.code() != "NOT_FOUND" {
 			t.Fatalf("second delete: %+v", resp.Errors)

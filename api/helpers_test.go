@@ -48,7 +48,14 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sims, err := simulation.New(db, lc, simulation.Config{Workers: 2, ChunkSize: 8, PollInterval: 50 * time.Millisecond}, nil)
+	// The server's reads come from memory (on PostgreSQL once its listener
+	// for other processes' deletes is up; before, they check the database).
+	graphs := graphstore.New(db)
+	memCtx, stopMem := context.WithCancel(context.Background())
+	t.Cleanup(stopMem)
+	graphs.ServeFromMemory(memCtx, graphstore.DefaultMemoryBytes, nil)
+	// Shared with the simulations, as the server does: its deletes enqueue purges for their workers.
+	sims, err := simulation.New(db, lc, simulation.Config{Workers: 2, ChunkSize: 8, PollInterval: 50 * time.Millisecond, Graphs: graphs}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +69,6 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		defer cancel()
 		_ = sims.Stop(ctx)
 	})
-	// The server's reads come from memory (on PostgreSQL once its listener
-	// for other processes' deletes is up; before, they check the database).
-	graphs := graphstore.New(db)
-	memCtx, stopMem := context.WithCancel(context.Background())
-	t.Cleanup(stopMem)
-	graphs.ServeFromMemory(memCtx, graphstore.DefaultMemoryBytes, nil)
 	o := api.Options{
 		DB:             db,
 		Client:         db.Client,

@@ -3916,6 +3916,7 @@ type NetworkMutation struct {
 	trait_keys                *[]string
 	appendtrait_keys          []string
 	params                    *map[string]interface{}
+	deleted_at                *time.Time
 	clearedFields             map[string]struct{}
 	agents                    map[int]struct{}
 	removedagents             map[int]struct{}
@@ -4388,6 +4389,55 @@ func (m *NetworkMutation) ResetParams() {
 	delete(m.clearedFields, network.FieldParams)
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (m *NetworkMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *NetworkMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the Network entity.
+// If the Network object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NetworkMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *NetworkMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[network.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *NetworkMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[network.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *NetworkMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, network.FieldDeletedAt)
+}
+
 // AddAgentIDs adds the "agents" edge to the Agent entity by ids.
 func (m *NetworkMutation) AddAgentIDs(ids ...int) {
 	if m.agents == nil {
@@ -4638,7 +4688,7 @@ func (m *NetworkMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *NetworkMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.name != nil {
 		fields = append(fields, network.FieldName)
 	}
@@ -4662,6 +4712,9 @@ func (m *NetworkMutation) Fields() []string {
 	}
 	if m.params != nil {
 		fields = append(fields, network.FieldParams)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, network.FieldDeletedAt)
 	}
 	return fields
 }
@@ -4687,6 +4740,8 @@ func (m *NetworkMutation) Field(name string) (ent.Value, bool) {
 		return m.TraitKeys()
 	case network.FieldParams:
 		return m.Params()
+	case network.FieldDeletedAt:
+		return m.DeletedAt()
 	}
 	return nil, false
 }
@@ -4712,6 +4767,8 @@ func (m *NetworkMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTraitKeys(ctx)
 	case network.FieldParams:
 		return m.OldParams(ctx)
+	case network.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Network field %s", name)
 }
@@ -4777,6 +4834,13 @@ func (m *NetworkMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetParams(v)
 		return nil
+	case network.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Network field %s", name)
 }
@@ -4837,6 +4901,9 @@ func (m *NetworkMutation) ClearedFields() []string {
 	if m.FieldCleared(network.FieldParams) {
 		fields = append(fields, network.FieldParams)
 	}
+	if m.FieldCleared(network.FieldDeletedAt) {
+		fields = append(fields, network.FieldDeletedAt)
+	}
 	return fields
 }
 
@@ -4853,6 +4920,9 @@ func (m *NetworkMutation) ClearField(name string) error {
 	switch name {
 	case network.FieldParams:
 		m.ClearParams()
+		return nil
+	case network.FieldDeletedAt:
+		m.ClearDeletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Network nullable field %s", name)
@@ -4885,6 +4955,9 @@ func (m *NetworkMutation) ResetField(name string) error {
 		return nil
 	case network.FieldParams:
 		m.ResetParams()
+		return nil
+	case network.FieldDeletedAt:
+		m.ResetDeletedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Network field %s", name)

@@ -34,6 +34,8 @@ type Network struct {
 	TraitKeys []string `json:"trait_keys,omitempty"`
 	// Params holds the value of the "params" field.
 	Params map[string]interface{} `json:"params,omitempty"`
+	// DeletedAt holds the value of the "deleted_at" field.
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the NetworkQuery when eager-loading is set.
 	Edges        NetworkEdges `json:"edges"`
@@ -111,7 +113,7 @@ func (*Network) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullInt64)
 		case network.FieldName, network.FieldSource:
 			values[i] = new(sql.NullString)
-		case network.FieldCreatedAt:
+		case network.FieldCreatedAt, network.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -185,6 +187,13 @@ func (_m *Network) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Params); err != nil {
 					return fmt.Errorf("unmarshal field params: %w", err)
 				}
+			}
+		case network.FieldDeletedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field deleted_at", values[i])
+			} else if value.Valid {
+				_m.DeletedAt = new(time.Time)
+				*_m.DeletedAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -265,6 +274,11 @@ func (_m *Network) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("params=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Params))
+	builder.WriteString(", ")
+	if v := _m.DeletedAt; v != nil {
+		builder.WriteString("deleted_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

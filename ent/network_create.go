@@ -114,6 +114,20 @@ func (_c *NetworkCreate) SetParams(v map[string]interface{}) *NetworkCreate {
 	return _c
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_c *NetworkCreate) SetDeletedAt(v time.Time) *NetworkCreate {
+	_c.mutation.SetDeletedAt(v)
+	return _c
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_c *NetworkCreate) SetNillableDeletedAt(v *time.Time) *NetworkCreate {
+	if v != nil {
+		_c.SetDeletedAt(*v)
+	}
+	return _c
+}
+
 // AddAgentIDs adds the "agents" edge to the Agent entity by IDs.
 func (_c *NetworkCreate) AddAgentIDs(ids ...int) *NetworkCreate {
 	_c.mutation.AddAgentIDs(ids...)
@@ -337,6 +351,10 @@ func (_c *NetworkCreate) createSpec() (*Network, *sqlgraph.CreateSpec) {
 		_spec.SetField(network.FieldParams, field.TypeJSON, value)
 		_node.Params = value
 	}
+	if value, ok := _c.mutation.DeletedAt(); ok {
+		_spec.SetField(network.FieldDeletedAt, field.TypeTime, value)
+		_node.DeletedAt = &value
+	}
 	if nodes := _c.mutation.AgentsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -555,6 +573,24 @@ func (u *NetworkUpsert) ClearParams() *NetworkUpsert {
 	return u
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (u *NetworkUpsert) SetDeletedAt(v time.Time) *NetworkUpsert {
+	u.Set(network.FieldDeletedAt, v)
+	return u
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *NetworkUpsert) UpdateDeletedAt() *NetworkUpsert {
+	u.SetExcluded(network.FieldDeletedAt)
+	return u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *NetworkUpsert) ClearDeletedAt() *NetworkUpsert {
+	u.SetNull(network.FieldDeletedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -716,6 +752,27 @@ func (u *NetworkUpsertOne) UpdateParams() *NetworkUpsertOne {
 func (u *NetworkUpsertOne) ClearParams() *NetworkUpsertOne {
 	return u.Update(func(s *NetworkUpsert) {
 		s.ClearParams()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *NetworkUpsertOne) SetDeletedAt(v time.Time) *NetworkUpsertOne {
+	return u.Update(func(s *NetworkUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *NetworkUpsertOne) UpdateDeletedAt() *NetworkUpsertOne {
+	return u.Update(func(s *NetworkUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *NetworkUpsertOne) ClearDeletedAt() *NetworkUpsertOne {
+	return u.Update(func(s *NetworkUpsert) {
+		s.ClearDeletedAt()
 	})
 }
 
@@ -1046,6 +1103,27 @@ func (u *NetworkUpsertBulk) UpdateParams() *NetworkUpsertBulk {
 func (u *NetworkUpsertBulk) ClearParams() *NetworkUpsertBulk {
 	return u.Update(func(s *NetworkUpsert) {
 		s.ClearParams()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *NetworkUpsertBulk) SetDeletedAt(v time.Time) *NetworkUpsertBulk {
+	return u.Update(func(s *NetworkUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *NetworkUpsertBulk) UpdateDeletedAt() *NetworkUpsertBulk {
+	return u.Update(func(s *NetworkUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *NetworkUpsertBulk) ClearDeletedAt() *NetworkUpsertBulk {
+	return u.Update(func(s *NetworkUpsert) {
+		s.ClearDeletedAt()
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -137,6 +138,26 @@ func (_u *NetworkUpdate) SetParams(v map[string]interface{}) *NetworkUpdate {
 // ClearParams clears the value of the "params" field.
 func (_u *NetworkUpdate) ClearParams() *NetworkUpdate {
 	_u.mutation.ClearParams()
+	return _u
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *NetworkUpdate) SetDeletedAt(v time.Time) *NetworkUpdate {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *NetworkUpdate) SetNillableDeletedAt(v *time.Time) *NetworkUpdate {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *NetworkUpdate) ClearDeletedAt() *NetworkUpdate {
+	_u.mutation.ClearDeletedAt()
 	return _u
 }
 
@@ -387,6 +408,12 @@ func (_u *NetworkUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ParamsCleared() {
 		_spec.ClearField(network.FieldParams, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(network.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(network.FieldDeletedAt, field.TypeTime)
 	}
 	if _u.mutation.AgentsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -696,6 +723,26 @@ func (_u *NetworkUpdateOne) ClearParams() *NetworkUpdateOne {
 	return _u
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *NetworkUpdateOne) SetDeletedAt(v time.Time) *NetworkUpdateOne {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *NetworkUpdateOne) SetNillableDeletedAt(v *time.Time) *NetworkUpdateOne {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *NetworkUpdateOne) ClearDeletedAt() *NetworkUpdateOne {
+	_u.mutation.ClearDeletedAt()
+	return _u
+}
+
 // AddAgentIDs adds the "agents" edge to the Agent entity by IDs.
 func (_u *NetworkUpdateOne) AddAgentIDs(ids ...int) *NetworkUpdateOne {
 	_u.mutation.AddAgentIDs(ids...)
@@ -973,6 +1020,12 @@ func (_u *NetworkUpdateOne) sqlSave(ctx context.Context) (_node *Network, err er
 	}
 	if _u.mutation.ParamsCleared() {
 		_spec.ClearField(network.FieldParams, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(network.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(network.FieldDeletedAt, field.TypeTime)
 	}
 	if _u.mutation.AgentsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/testdb"
@@ -72,6 +73,67 @@ func BenchmarkLoadGraph(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkDeleteNetwork deletes a 10k-agent / 50k-tie network with three
+// finished runs (stage 0 and 2 rounds: 90k stored states and 90k events):
+// hide_ms is what deleteNetwork waits for (the hide and the purge job's
+// insert, one transaction), purge_s the background purge of every row, and
+// write_max_ms the slowest small write made meanwhile.
+//
+//	go test ./graphstore -run '^$' -bench BenchmarkDeleteNetwork -benchtime 1x
+func BenchmarkDeleteNetwork(b *testing.B) {
+	g := randomGraph(10_000, 50_000)
+	for _, dialect := range testdb.Dialects() {
+		b.Run(dialect, func(b *testing.B) {
+			db := testdb.Open(b, dialect)
+			s := graphstore.New(db)
+			ctx := context.Background()
+			other, err := s.Import(ctx, randomGraph(20, 40), graphstore.ImportOptions{Name: "other"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var hide, purge, slowest time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				n, err := s.Import(ctx, g, graphstore.ImportOptions{Name: "bench"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				addRuns(b, db, n.ID, 3, 2)
+				b.StartTimer()
+				t0 := time.Now()
+				if err := s.Hide(ctx, n.ID); err != nil {
+					b.Fatal(err)
+				}
+				hide += time.Since(t0)
+				t1 := time.Now()
+				purged := make(chan error, 1)
+				go func() { _, err := s.Purge(ctx, n.ID, 0); purged <- err }()
+			writes:
+				for {
+					select {
+					case err := <-purged:
+						if err != nil {
+							b.Fatal(err)
+						}
+						break writes
+					default:
+					}
+					w := time.Now()
+					if _, err := s.SetDefault(ctx, other.ID); err != nil {
+						b.Fatal(err)
+					}
+					slowest = max(slowest, time.Since(w))
+					time.Sleep(10 * time.Millisecond)
+				}
+				purge += time.Since(t1)
+			}
+			b.ReportMetric(float64(hide.Microseconds())/1000/float64(b.N), "hide_ms")
+			b.ReportMetric(purge.Seconds()/float64(b.N), "purge_s")
+			b.ReportMetric(float64(slowest.Microseconds())/1000, "write_max_ms")
 		})
 	}
 }

@@ -28,10 +28,15 @@ type Store struct {
 	log    *slog.Logger // set by ServeFromMemory
 	limits Limits
 	heavy  chan struct{} // Concurrent slots; nil: no limit
+	jobs   JobInserter   // enqueues purges (UseJobs); nil: Delete purges itself
 }
 
 // New returns a Store over an open database.
-func New(db *database.DB) *Store { return &Store{db: db, mem: newMemory(DefaultMemoryBytes)} }
+// Deleted networks are hidden from every query through db's client (HideDeleted).
+func New(db *database.DB) *Store {
+	HideDeleted(db.Client)
+	return &Store{db: db, mem: newMemory(DefaultMemoryBytes)}
+}
 
 // Source says where a network came from.
 type Source string
@@ -105,11 +110,7 @@ func (s *Store) Network(ctx context.Context, id *int) (*ent.Network, error) {
 	if id == nil {
 		return s.DefaultNetwork(ctx)
 	}
-	n, err := s.db.Client.Network.Get(ctx, *id)
-	if ent.IsNotFound(err) {
-		return nil, apperr.New(apperr.NotFound, "network %d not found", *id)
-	}
-	return n, err
+	return s.LiveNetwork(ctx, *id)
 }
 
 // Graph is a stored network read back whole.
@@ -186,6 +187,11 @@ func (s *Store) readGraph(ctx context.Context, n *ent.Network) (*Graph, error) {
 	}
 	if out.TraitKeys == nil {
 		out.TraitKeys = []string{}
+	}
+	// Checked again after reading: a purge starts only once its network is
+	// hidden, so a network still live now was whole during the reads above.
+	if _, err := s.LiveNetwork(ctx, n.ID); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -287,20 +293,10 @@ func (s *Store) agentFromDB(ctx context.Context, n *ent.Network, agentID string)
 	}
 	// Strongest ties first, as a reader of one agent's page expects.
 	sort.SliceStable(neighbors, func(i, j int) bool { return neighbors[i].Weight > neighbors[j].Weight })
+	if _, err := s.LiveNetwork(ctx, n.ID); err != nil {
+		return nil, err // deleted while read: its purge may have taken some ties (see LoadGraph)
+	}
 	return &AgentDetail{Node: nodeFromAgent(a), Neighbors: neighbors}, nil
-}
-
-// Delete removes a network with everything that refers to it (agents, ties,
-// simulations and their states and reports cascade in the database).
-func (s *Store) Delete(ctx context.Context, id int) error {
-	err := s.db.Client.Network.DeleteOneID(id).Exec(ctx)
-	if ent.IsNotFound(err) {
-		return apperr.New(apperr.NotFound, "network %d not found", id)
-	}
-	if err != nil {
-		return err
-	}
-	return s.EvictNetwork(ctx, id)
 }
 
 func nodeFromAgent(a *ent.Agent) networkfile.Node {

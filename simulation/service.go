@@ -153,6 +153,7 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &chunkWorker{s: s})
 		river.AddWorker(workers, &classicalWorker{s: s})
+		graphstore.AddPurgeWorker(workers, cfg.Graphs) // deleted networks' rows, in batches
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 	}
@@ -161,6 +162,7 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	s.river = rv
+	cfg.Graphs.UseJobs(rv, log) // deleteNetwork's purge is a job: it survives restarts
 	return s, nil
 }
 

@@ -155,6 +155,7 @@ var (
 		{Name: "edge_count", Type: field.TypeInt, Default: 0},
 		{Name: "trait_keys", Type: field.TypeJSON},
 		{Name: "params", Type: field.TypeJSON, Nullable: true},
+		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
 	}
 	// NetworksTable holds the schema information for the "networks" table.
 	NetworksTable = &schema.Table{
@@ -166,6 +167,11 @@ var (
 				Name:    "network_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{NetworksColumns[4]},
+			},
+			{
+				Name:    "network_deleted_at",
+				Unique:  false,
+				Columns: []*schema.Column{NetworksColumns[9]},
 			},
 		},
 	}

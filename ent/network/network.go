@@ -33,6 +33,8 @@ const (
 	FieldTraitKeys = "trait_keys"
 	// FieldParams holds the string denoting the params field in the database.
 	FieldParams = "params"
+	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
+	FieldDeletedAt = "deleted_at"
 	// EdgeAgents holds the string denoting the agents edge name in mutations.
 	EdgeAgents = "agents"
 	// EdgeTies holds the string denoting the ties edge name in mutations.
@@ -84,6 +86,7 @@ var Columns = []string{
 	FieldEdgeCount,
 	FieldTraitKeys,
 	FieldParams,
+	FieldDeletedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -177,6 +180,11 @@ func ByNodeCount(opts ...sql.OrderTermOption) OrderOption {
 // ByEdgeCount orders the results by the edge_count field.
 func ByEdgeCount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEdgeCount, opts...).ToFunc()
+}
+
+// ByDeletedAt orders the results by the deleted_at field.
+func ByDeletedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeletedAt, opts...).ToFunc()
 }
 
 // ByAgentsCount orders the results by agents count.

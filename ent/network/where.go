@@ -80,6 +80,11 @@ func EdgeCount(v int) predicate.Network {
 	return predicate.Network(sql.FieldEQ(FieldEdgeCount, v))
 }
 
+// DeletedAt applies equality check predicate on the "deleted_at" field. It's identical to DeletedAtEQ.
+func DeletedAt(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldEQ(FieldDeletedAt, v))
+}
+
 // NameEQ applies the EQ predicate on the "name" field.
 func NameEQ(v string) predicate.Network {
 	return predicate.Network(sql.FieldEQ(FieldName, v))
@@ -303,6 +308,56 @@ func ParamsIsNil() predicate.Network {
 // ParamsNotNil applies the NotNil predicate on the "params" field.
 func ParamsNotNil() predicate.Network {
 	return predicate.Network(sql.FieldNotNull(FieldParams))
+}
+
+// DeletedAtEQ applies the EQ predicate on the "deleted_at" field.
+func DeletedAtEQ(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtNEQ applies the NEQ predicate on the "deleted_at" field.
+func DeletedAtNEQ(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldNEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtIn applies the In predicate on the "deleted_at" field.
+func DeletedAtIn(vs ...time.Time) predicate.Network {
+	return predicate.Network(sql.FieldIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtNotIn applies the NotIn predicate on the "deleted_at" field.
+func DeletedAtNotIn(vs ...time.Time) predicate.Network {
+	return predicate.Network(sql.FieldNotIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtGT applies the GT predicate on the "deleted_at" field.
+func DeletedAtGT(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldGT(FieldDeletedAt, v))
+}
+
+// DeletedAtGTE applies the GTE predicate on the "deleted_at" field.
+func DeletedAtGTE(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldGTE(FieldDeletedAt, v))
+}
+
+// DeletedAtLT applies the LT predicate on the "deleted_at" field.
+func DeletedAtLT(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldLT(FieldDeletedAt, v))
+}
+
+// DeletedAtLTE applies the LTE predicate on the "deleted_at" field.
+func DeletedAtLTE(v time.Time) predicate.Network {
+	return predicate.Network(sql.FieldLTE(FieldDeletedAt, v))
+}
+
+// DeletedAtIsNil applies the IsNil predicate on the "deleted_at" field.
+func DeletedAtIsNil() predicate.Network {
+	return predicate.Network(sql.FieldIsNull(FieldDeletedAt))
+}
+
+// DeletedAtNotNil applies the NotNil predicate on the "deleted_at" field.
+func DeletedAtNotNil() predicate.Network {
+	return predicate.Network(sql.FieldNotNull(FieldDeletedAt))
 }
 
 // HasAgents applies the HasEdge predicate on the "agents" edge.

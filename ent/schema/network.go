@@ -35,6 +35,11 @@ func (Network) Fields() []ent.Field {
 		// Generation parameters (seed, size, profile source) for GENERATED networks.
 		field.JSON("params", map[string]any{}).Optional().
 			Annotations(entgql.Type("Map")),
+		// Set by deleteNetwork: from then on every read treats the network as
+		// gone (graphstore.HideDeleted) while a background job purges its rows
+		// in short batches; the row itself is deleted last.
+		field.Time("deleted_at").Optional().Nillable().
+			Annotations(entgql.Skip()),
 	}
 }
 
@@ -53,7 +58,7 @@ func (Network) Edges() []ent.Edge {
 }
 
 func (Network) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("created_at")}
+	return []ent.Index{index.Fields("created_at"), index.Fields("deleted_at")}
 }
 
 func (Network) Annotations() []schema.Annotation {

@@ -1,0 +1,4 @@
+-- reverse: create index "network_deleted_at" to table: "networks"
+DROP INDEX `network_deleted_at`;
+-- reverse: add column "deleted_at" to table: "networks"
+ALTER TABLE `networks` DROP COLUMN `deleted_at`;
