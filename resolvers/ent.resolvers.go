@@ -25,8 +25,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 
 // Networks is the resolver for the networks field.
 func (r *queryResolver) Networks(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkOrder, where *ent.NetworkWhereInput) (*ent.NetworkConnection, error) {
-	return r.Client.Network.Query().Paginate(ctx, after, first, before, last,
-		ent.WithNetworkOrder(orderBy), ent.WithNetworkFilter(where.Filter))
+	return r.Graphs.ListNetworks(ctx, func(q *ent.NetworkQuery) (*ent.NetworkConnection, error) {
+		return q.Paginate(ctx, after, first, before, last, ent.WithNetworkOrder(orderBy), ent.WithNetworkFilter(where.Filter))
+	})
 }
 
 // Simulations is the resolver for the simulations field.
