@@ -128,6 +128,9 @@ var errShutdown = errors.New("server shutting down")
 // wait follows a run until it ends (SUCCEEDED, FAILED or CANCELED). It
 // returns early, with the run as last read, when ctx ends (the client left)
 // or the server shuts down (errShutdown).
+// closedProgress is a progress stream that has ended.
+var closedProgress = func() <-chan *ent.Simulation { c := make(chan *ent.Simulation); close(c); return c }()
+
 func (h *handler) wait(ctx context.Context, id int) (*ent.Simulation, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -147,6 +150,11 @@ func (h *handler) wait(ctx context.Context, id int) (*ent.Simulation, error) {
 		progress, err := h.o.Sims.Progress(ctx, id, h.o.ProgressInterval)
 		if err != nil && ctx.Err() == nil {
 			return last, err
+		}
+		if err != nil {
+			// Failed because ctx ended (the client left, or shutdown): progress
+			// is nil, and ranging over it would block this handler for good.
+			progress = closedProgress
 		}
 		for sim := range progress {
 			last = sim
