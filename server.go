@@ -57,7 +57,7 @@ commands:
             reads HOST/PORT; --url to probe another address)
   fakellm   serve a FAKE OpenAI-compatible LLM for development and demos: canned answers, no key,
             no cost; then run the server with OPENAI_BASE_URL=http://127.0.0.1:8081
-            ethox fakellm [-addr 127.0.0.1:8081] [-latency 200ms]
+            ethox fakellm [-addr 127.0.0.1:8081] [-latency 200ms] [-faults 429=0.05,500=0.05,malformed=0.05]
   token     manage API tokens stored in the database:
             ethox token create --name NAME --role reader|writer|admin   (prints the token once)
             ethox token list
@@ -562,6 +562,7 @@ func fakeLLM(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fakellm", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
 	latency := fs.Duration("latency", 200*time.Millisecond, "delay of every answer, like a real model's")
+	faultSpec := fs.String("faults", "", `share of calls answered with a fault, e.g. "429=0.05,500=0.05,malformed=0.05" (soak tests)`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -570,6 +571,10 @@ func fakeLLM(ctx context.Context, args []string) error {
 	}
 	if *latency < 0 {
 		return errors.New("fakellm: -latency must not be negative")
+	}
+	faults, err := fakellm.ParseFaults(*faultSpec)
+	if err != nil {
+		return fmt.Errorf("fakellm: -faults: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ln, err := net.Listen("tcp", *addr)
@@ -584,7 +589,12 @@ func fakeLLM(ctx context.Context, args []string) error {
 		"addr", ln.Addr().String(), "latency", *latency)
 	log.Info("ethox fakellm listening: start the server with this base URL (no key needed)",
 		"OPENAI_BASE_URL", base, "endpoint", base+"/v1/chat/completions")
-	srv := &http.Server{Handler: fakellm.NewHandler(*latency, false), ReadHeaderTimeout: 10 * time.Second}
+	h := fakellm.NewHandler(*latency, false)
+	if faults != (fakellm.Faults{}) {
+		h.SetFaults(faults)
+		log.Warn("fakellm: injecting faults", "429", faults.RateLimited, "500", faults.ServerError, "malformed", faults.Malformed)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

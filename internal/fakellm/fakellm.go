@@ -52,6 +52,7 @@ type Handler struct {
 	// finish, when set and not empty, replaces the finish_reason "stop"
 	// ("length": the answer was cut off at the token limit).
 	finish func(r *Request, n int) string
+	faults faultState // SetFaults
 }
 
 // NewHandler returns a handler with a fixed latency per call. With record,
