@@ -238,7 +238,10 @@ func TestConcurrentReaderNeverSeesHalfDeletedNetwork(t *testing.T) {
 					}
 				}()
 			}
-			time.Sleep(200 * time.Millisecond)
+			// Delete once reads are going on (each loads the whole network: slow on a loaded machine).
+			testwait.Until(t, 60*time.Second, 10*time.Millisecond, func() (bool, string) {
+				return whole.Load() >= 4, "no whole read yet"
+			})
 			if err := s.Hide(ctx, n.ID); err != nil {
 				t.Fatal(err)
 			}
