@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/internal/testdb"
 	"github.com/ethox/ethox/simulation/llm"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -352,6 +353,51 @@ func TestMergeStates(t *testing.T) {
 			pl.mu.Unlock()
 			if !complete || mem {
 				t.Fatalf("complete %v, memory kept %v", complete, mem)
+			}
+		})
+	}
+}
+
+// LLM rounds overlap: when round 1's last job ends before round 0 has
+// advanced, its advance is a no-op, and round 0's advance must then finish
+// the run (the soak found runs left RUNNING with every step stored).
+func TestAdvanceCarriesThroughOverlappedRounds(t *testing.T) {
+	for _, dialect := range testdb.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHarness(t, dialect, 0)
+			s := h.service(0, nil)
+			ctx := context.Background()
+			sim, err := s.Run(ctx, RunInput{Trigger: "Overlap.", Rounds: ptrTo(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pl, err := s.loadPlan(ctx, h.net.ID, Params{NeighborLimit: 10, Audience: Audience{Mode: simtypes.AudienceAll}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var batch []*stepWrite
+			for r := 0; r <= 1; r++ {
+				for i := range pl.graph.Nodes {
+					batch = append(batch, &stepWrite{ctx: ctx, agentPK: pl.graph.AgentPKs[i], agentKey: pl.graph.Nodes[i].AgentID,
+						round: r, st: StateView{Opinion: "op", Care: 3, Support: 1}, u: llm.Usage{Calls: 1}})
+				}
+			}
+			for _, err := range s.storeBatch(sim.ID, batch, pl) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.advance(ctx, sim.ID, 1); err != nil { // round 1's job ends first
+				t.Fatal(err)
+			}
+			if got := h.get(sim.ID); got.Status != entsim.StatusQUEUED && got.Status != entsim.StatusRUNNING || got.CurrentRound != 0 {
+				t.Fatalf("after round 1's advance: %s, round %d", got.Status, got.CurrentRound)
+			}
+			if err := s.advance(ctx, sim.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.get(sim.ID); got.Status != entsim.StatusSUCCEEDED || got.CurrentRound != 1 {
+				t.Fatalf("after round 0's advance: %s, round %d, want SUCCEEDED in round 1", got.Status, got.CurrentRound)
 			}
 		})
 	}

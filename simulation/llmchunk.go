@@ -322,45 +322,51 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 		if err != nil {
 			return err
 		}
-		if terminal(sim.Status) || sim.CurrentRound != round {
-			return nil
-		}
 		n := sim.Edges.Network.NodeCount
-		if sim.CompletedSteps < n*(round+1) {
-			// Rounds before this one are complete and every stored state is counted
-			// with it: the round cannot be, and the count (a scan of the round,
-			// under SQLite's write lock at each job's end) is not needed.
-			return nil
-		}
-		count, err := s.states.count(ctx, tx, simID, round)
-		if err != nil {
-			return err
-		}
-		if count < n {
-			return nil
-		}
-		if sim.CompletedSteps > 0 && float64(sim.FailedSteps) > s.cfg.FailShare*float64(sim.CompletedSteps) {
-			_, err := s.setStatus(ctx, tx, client, simID, entsim.StatusFAILED, fmt.Sprintf("%d of %d steps failed, over the allowed share of %.0f%% (SIM_FAIL_SHARE)",
-				sim.FailedSteps, sim.CompletedSteps, 100*s.cfg.FailShare), live...)
-			return err
-		}
-		if err := s.emitRound(ctx, tx, simID, round); err != nil {
-			return err
-		}
-		if round >= sim.Rounds {
-			_, err := s.setStatus(ctx, tx, client, simID, entsim.StatusSUCCEEDED, "", live...)
-			return err
-		}
-		if err := client.Simulation.Update().Where(entsim.ID(simID)).SetCurrentRound(round + 1).Exec(ctx); err != nil {
-			return err
-		}
-		if sim.Engine == entsim.EngineLLM {
-			// Round r+1 was queued together with round r (see Run): queue r+2.
-			if round+2 > sim.Rounds {
+		// LLM rounds overlap, so round r+1 can finish before round r advances; its
+		// own advance was then a no-op, and this one carries on through it.
+		for ; ; round++ {
+			if terminal(sim.Status) || sim.CurrentRound != round {
 				return nil
 			}
-			return s.enqueueRound(ctx, tx, simID, sim.Engine, round+2, n, s.chunkSize(sim.Params))
+			if sim.CompletedSteps < n*(round+1) {
+				// Rounds before this one are complete and every stored state is counted
+				// with it: the round cannot be, and the count (a scan of the round,
+				// under SQLite's write lock at each job's end) is not needed.
+				return nil
+			}
+			count, err := s.states.count(ctx, tx, simID, round)
+			if err != nil {
+				return err
+			}
+			if count < n {
+				return nil
+			}
+			if sim.CompletedSteps > 0 && float64(sim.FailedSteps) > s.cfg.FailShare*float64(sim.CompletedSteps) {
+				_, err := s.setStatus(ctx, tx, client, simID, entsim.StatusFAILED, fmt.Sprintf("%d of %d steps failed, over the allowed share of %.0f%% (SIM_FAIL_SHARE)",
+					sim.FailedSteps, sim.CompletedSteps, 100*s.cfg.FailShare), live...)
+				return err
+			}
+			if err := s.emitRound(ctx, tx, simID, round); err != nil {
+				return err
+			}
+			if round >= sim.Rounds {
+				_, err := s.setStatus(ctx, tx, client, simID, entsim.StatusSUCCEEDED, "", live...)
+				return err
+			}
+			if err := client.Simulation.Update().Where(entsim.ID(simID)).SetCurrentRound(round + 1).Exec(ctx); err != nil {
+				return err
+			}
+			sim.CurrentRound = round + 1
+			if sim.Engine != entsim.EngineLLM {
+				return s.enqueueRound(ctx, tx, simID, sim.Engine, round+1, n, s.chunkSize(sim.Params))
+			}
+			// Round r+1 was queued together with round r (see Run): queue r+2.
+			if round+2 <= sim.Rounds {
+				if err := s.enqueueRound(ctx, tx, simID, sim.Engine, round+2, n, s.chunkSize(sim.Params)); err != nil {
+					return err
+				}
+			}
 		}
-		return s.enqueueRound(ctx, tx, simID, sim.Engine, round+1, n, s.chunkSize(sim.Params))
 	})
 }
