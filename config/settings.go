@@ -213,7 +213,7 @@ var Settings = []Setting{
 		Doc:      "simulation jobs this process works at once (River workers); `0` = API only (`ethox worker` = jobs only)",
 		ProdNote: "With 0, run `ethox worker` processes elsewhere against the same PostgreSQL."},
 	{Name: "SIM_CHUNK_SIZE", Group: GroupSimulation, Type: TypeInt, Default: "32",
-		Doc: "agents per LLM job (jobs stay short so several processes share a run)"},
+		Doc: "fewest agents per LLM job; a job takes 4 × the run's calls in flight when that is more (jobs stay short so several processes share a run)"},
 	{Name: "SIM_FAIL_SHARE", Group: GroupSimulation, Type: TypeFloat, Default: "0.2",
 		Doc: "a run fails when more than this share of its steps failed (above 0, at most 1)"},
 	{Name: "SIM_MAX_AGENT_ROUNDS", Group: GroupSimulation, Type: TypeInt, Default: "10000000",
