@@ -53,12 +53,12 @@ func credentials(next http.Handler) http.Handler {
 	})
 }
 
-// wsInit takes credentials from the connection_init payload, which browser
-// WebSocket clients must use (they cannot set headers), or from the upgrade's
-// Authorization header. A bad token, or none where reads need one, closes the
-// connection with 4403 before any subscription starts.
-func wsInit(a checker, readsNeedToken bool, log *slog.Logger) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+// wsAuthenticate takes credentials from the connection_init payload, which
+// browser WebSocket clients must use (they cannot set headers), or from the
+// upgrade's Authorization header. A bad token, or none where reads need one,
+// refuses the connection (close code 4403) before any subscription starts.
+func wsAuthenticate(a checker, readsNeedToken bool, log *slog.Logger) func(context.Context, transport.InitPayload) (context.Context, error) {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, error) {
 		ctx = context.WithValue(ctx, connSubsKey{}, new(atomic.Int64))
 		authz := payload.Authorization()
 		if authz == "" {
@@ -78,10 +78,22 @@ func wsInit(a checker, readsNeedToken bool, log *slog.Logger) transport.Websocke
 					log.ErrorContext(ctx, "token check failed", "error", err)
 					err = apperr.New(apperr.Internal, "internal error") // the client sees this message
 				}
-				ctx = transport.WithWebsocketCloseCode(ctx, 4403)
-				ctx = transport.AppendCloseReason(ctx, apperr.KindOf(err).String())
-				return ctx, nil, err
+				return ctx, err
 			}
+		}
+		return ctx, nil
+	}
+}
+
+// wsInit is wsAuthenticate for gqlgen's transport (the legacy graphql-ws
+// subprotocol): connection_error with the message, then close 4403.
+func wsInit(authenticate func(context.Context, transport.InitPayload) (context.Context, error)) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		ctx, err := authenticate(ctx, payload)
+		if err != nil {
+			ctx = transport.WithWebsocketCloseCode(ctx, int(closeForbidden))
+			ctx = transport.AppendCloseReason(ctx, apperr.KindOf(err).String())
+			return ctx, nil, err
 		}
 		return ctx, nil, nil
 	}

@@ -25,7 +25,7 @@ func TestCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string
 			if tc.payload != nil {
-				ctx, _, err := wsInit(nil, false, nil)(context.Background(), tc.payload)
+				ctx, err := wsAuthenticate(nil, false, nil)(context.Background(), tc.payload)
 				if err != nil {
 					t.Fatal(err)
 				}

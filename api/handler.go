@@ -91,6 +91,11 @@ type Options struct {
 	MaxWSConnections              int
 	MaxSSEStreams                 int
 	MaxSubscriptionsPerConnection int
+	// WSInitTimeout is how long a WebSocket may wait before connection_init
+	// (default 10s); WSPingInterval how often a graphql-transport-ws socket is
+	// pinged (default 15s; a peer silent for two intervals is dropped).
+	WSInitTimeout  time.Duration
+	WSPingInterval time.Duration
 	// RiverUI, when set, is served at /riverui/ to admin tokens only.
 	RiverUI http.Handler
 	// Frontend, when set, is a built single-page app (FRONTEND_DIR) served at
@@ -200,14 +205,20 @@ func NewGraphQL(o Options) http.Handler {
 	}
 	schema := resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)})
 	srv := handler.New(schema)
-	srv.AddTransport(transport.Websocket{
-		KeepAlivePingInterval: 10 * time.Second,
-		// A peer that stops answering pings cancels its subscriptions.
-		PingPongInterval: 15 * time.Second,
-		InitTimeout:      10 * time.Second,
-		InitFunc:         wsInit(o.checker, o.RequireAuthForReads, o.Logger),
-		Implementation: transport.CoderWebsocketImplementation{
-			AcceptOptions: websocketAcceptOptions(o.CORSOrigins),
+	authenticate := wsAuthenticate(o.checker, o.RequireAuthForReads, o.Logger)
+	acceptOpts := websocketAcceptOptions(o.CORSOrigins)
+	srv.AddTransport(wsTransport{
+		accept:       acceptOpts,
+		initTimeout:  cmp.Or(o.WSInitTimeout, 10*time.Second),
+		pingInterval: cmp.Or(o.WSPingInterval, 15*time.Second),
+		readLimit:    1 << 20, // gqlgen's default for the legacy protocol
+		authenticate: authenticate,
+		log:          o.Logger,
+		legacy: transport.Websocket{
+			KeepAlivePingInterval: 10 * time.Second,
+			InitTimeout:           cmp.Or(o.WSInitTimeout, 10*time.Second),
+			InitFunc:              wsInit(authenticate),
+			Implementation:        legacyImplementation{transport.CoderWebsocketImplementation{AcceptOptions: acceptOpts}},
 		},
 	})
 	srv.AddTransport(transport.Options{})
@@ -254,7 +265,7 @@ func NewGraphQL(o Options) http.Handler {
 	// What no transport serves is answered by specHTTP; HEAD never reaches
 	// gqlgen's Options transport, which answers it without Allow.
 	return specHTTP{next: srv, transports: []graphql.Transport{
-		transport.Websocket{}, transport.Options{}, sse, jsonGET{}, jsonPOST{}, multipartForm{},
+		wsTransport{}, transport.Options{}, sse, jsonGET{}, jsonPOST{}, multipartForm{},
 	}}
 }
 
