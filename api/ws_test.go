@@ -44,10 +44,11 @@ func readUntilClose(t *testing.T, c *websocket.Conn, within time.Duration) ([]ws
 	}
 }
 
-// readMsg reads the next message other than a server ping.
+// readMsg reads the next message other than a server ping, which it answers
+// (the server drops a peer that stays silent for two ping intervals).
 func readMsg(t *testing.T, c *websocket.Conn) wsMsg {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
 		var m wsMsg
@@ -57,6 +58,7 @@ func readMsg(t *testing.T, c *websocket.Conn) wsMsg {
 		if m.Type != "ping" {
 			return m
 		}
+		writeText(t, c, `{"type":"pong"}`)
 	}
 }
 
