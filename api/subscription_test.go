@@ -179,7 +179,7 @@ func subscriptionGoroutines() int {
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
 		if strings.Contains(g, "simulation.(*Service).Events") || strings.Contains(g, "simulation.(*Service).Progress") ||
-			strings.Contains(g, "resolvers.relay") || strings.Contains(g, "transport.(*wsConnection)") {
+			strings.Contains(g, "resolvers.relay") || strings.Contains(g, "transport.(*wsConnection)") || strings.Contains(g, "api.(*wsSession)") {
 			n++
 		}
 	}

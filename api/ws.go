@@ -51,7 +51,7 @@ type wsTransport struct {
 	legacy       transport.Websocket
 	accept       websocket.AcceptOptions
 	initTimeout  time.Duration // connection_init must arrive within it (4408)
-	pingInterval time.Duration // a ping every interval; no frame for two intervals drops the peer
+	pingInterval time.Duration // a WebSocket ping frame every interval; no pong within two drops the peer
 	readLimit    int64
 	authenticate func(ctx context.Context, payload transport.InitPayload) (context.Context, error)
 	log          *slog.Logger
@@ -99,13 +99,12 @@ func offersTransportWS(r *http.Request) bool {
 // wsSession is one graphql-transport-ws socket.
 type wsSession struct {
 	wsTransport
-	c        *websocket.Conn
-	exec     graphql.GraphExecutor
-	headers  http.Header
-	ctx      context.Context // the connection's, with the credentials of connection_init
-	lastSeen atomic.Int64    // unix nanoseconds of the last frame read
-	closing  atomic.Bool
-	done     chan struct{} // closed when serve returns
+	c       *websocket.Conn
+	exec    graphql.GraphExecutor
+	headers http.Header
+	ctx     context.Context // the connection's, with the credentials of connection_init
+	closing atomic.Bool
+	done    chan struct{} // closed when serve returns
 
 	mu  sync.Mutex // guards ops and orders the frames of operations
 	ops map[string]*wsOp
@@ -125,7 +124,6 @@ type wsMessage struct {
 
 func (s *wsSession) serve(reqCtx context.Context) {
 	s.ctx = reqCtx
-	s.lastSeen.Store(time.Now().UnixNano())
 	// Server shutdown (Options.Shutdown) cancels the request's context.
 	stopShutdown := context.AfterFunc(reqCtx, func() { s.close(websocket.StatusNormalClosure, "server shutting down") })
 	defer stopShutdown()
@@ -151,7 +149,6 @@ func (s *wsSession) serve(reqCtx context.Context) {
 		if err != nil {
 			return // the peer closed, or s.close did
 		}
-		s.lastSeen.Store(time.Now().UnixNano())
 		if typ != websocket.MessageText {
 			s.close(closeBadRequest, "Invalid message received: a binary frame")
 			return
@@ -182,7 +179,7 @@ func (s *wsSession) serve(reqCtx context.Context) {
 		case "ping":
 			s.send(wsMessage{Type: "pong", Payload: msg.Payload})
 		case "pong":
-			// Liveness only; lastSeen is already updated.
+			// Nothing to do: liveness is checked with WebSocket ping frames.
 		case "subscribe":
 			if !acked {
 				s.close(closeUnauthorized, "Unauthorized")
@@ -392,8 +389,10 @@ func (s *wsSession) send(m wsMessage) bool {
 	return s.c.Write(ctx, websocket.MessageText, b) == nil
 }
 
-// keepAlive pings every pingInterval (the graphql-ws client answers with
-// pong) and drops a peer from which nothing arrived for two intervals.
+// keepAlive sends a WebSocket ping frame every pingInterval and drops a peer
+// that does not answer within two: every WebSocket client answers those by
+// itself (browsers included), so a live client that never sends
+// graphql-transport-ws pongs is not mistaken for a dead one.
 func (s *wsSession) keepAlive() {
 	t := time.NewTicker(s.pingInterval)
 	defer t.Stop()
@@ -403,16 +402,18 @@ func (s *wsSession) keepAlive() {
 			return
 		case <-t.C:
 		}
-		if time.Since(time.Unix(0, s.lastSeen.Load())) > 2*s.pingInterval {
-			s.log.InfoContext(s.ctx, "websocket peer stopped answering pings")
-			s.closing.Store(true)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*s.pingInterval)
+		err := s.c.Ping(ctx)
+		cancel()
+		if err == nil {
+			continue
+		}
+		if !s.closing.Swap(true) {
+			s.log.InfoContext(s.ctx, "websocket peer stopped answering pings", "error", err)
 			s.cancelAll()
 			_ = s.c.CloseNow()
-			return
 		}
-		if !s.send(wsMessage{Type: "ping"}) {
-			return
-		}
+		return
 	}
 }
 
