@@ -56,6 +56,25 @@ func BenchmarkImport(b *testing.B) {
 	}
 }
 
+// BenchmarkImport100k stores a parsed 100k-agent / 1M-tie network: the store
+// step of the 1M-tie upload, where index maintenance dominates.
+//
+//	go test ./graphstore -run '^$' -bench BenchmarkImport100k -benchtime 1x
+func BenchmarkImport100k(b *testing.B) {
+	g := randomGraph(100_000, 1_000_000)
+	for _, dialect := range testdb.Dialects() {
+		b.Run(dialect, func(b *testing.B) {
+			s := graphstore.New(testdb.Open(b, dialect))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Import(context.Background(), g, graphstore.ImportOptions{Name: "bench"}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkLoadGraph reads the whole 10k-agent / 50k-tie network back.
 func BenchmarkLoadGraph(b *testing.B) {
 	g := randomGraph(10_000, 50_000)

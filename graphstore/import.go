@@ -2,6 +2,7 @@ package graphstore
 
 import (
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -184,9 +185,34 @@ func (s *Store) importPostgres(ctx context.Context, r *importRows) (int, error) 
 	return id, err
 }
 
-// importSQLite writes with batched multi-row INSERTs in one transaction.
+// importCacheKiB is SQLite's page cache during an import. The default 2 MB
+// cache makes every tie's insert into the two tie indexes (random keys) miss
+// once those indexes outgrow it; 128 MiB holds them for a 1M-tie network.
+const importCacheKiB = 128 << 10
+
+// importSQLite writes with batched multi-row INSERTs in one transaction, on a
+// connection whose page cache is enlarged for the import and restored after.
 func (s *Store) importSQLite(ctx context.Context, r *importRows) (int, error) {
-	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	conn, err := s.db.SQL.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var cache int
+	if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err != nil {
+		return 0, fmt.Errorf("read cache_size: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, importCacheKiB)); err != nil {
+		return 0, fmt.Errorf("set cache_size: %w", err)
+	}
+	// Restore with a fresh context: a cancelled import must not leave a pooled
+	// connection holding 128 MiB of cache. On failure the connection is dropped.
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA cache_size = %d`, cache)); err != nil {
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
