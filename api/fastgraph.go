@@ -18,12 +18,14 @@ import (
 
 	"github.com/ethox/ethox/graph/scalars"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/httpenc"
 	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/telemetry"
 )
 
 // The graph fast path answers the whole-network read, a query whose root
-// fields are all `graph` (or __typename), by writing the JSON itself. gqlgen
+// fields are all `graph` (or __typename), and the one-agent read (one `agent`
+// field, on a network kept in memory), by writing the JSON itself. gqlgen
 // marshals every list element in a goroutine of its own and every field
 // through its middleware chain: about 0.9 s for a 10k-agent / 50k-tie
 // network, ten times this path. It writes the bytes gqlgen would (a test
@@ -31,9 +33,16 @@ import (
 // gqlgen, counted and logged as a fallback with its reason.
 //
 // Which fields it writes is decided once, at start-up, by walking the schema
-// from Query.graph (newFastGraph): every field of every type reached must
+// from Query.graph and Query.agent (newFastGraph): every field of every type reached must
 // have a writer in fastTypes, with the same type and no arguments, or be
 // listed in leftToGqlgen; anything else refuses to start, naming the field.
+
+// fastSrc is what the writers read: a graph, and for Query.agent the
+// agent's neighbours (graphstore.Graph.Neighbors).
+type fastSrc struct {
+	*graphstore.Graph
+	neighbors []graphstore.Neighbor
+}
 
 // fastField is how the fast path writes one field of one object type.
 type fastField struct {
@@ -41,88 +50,98 @@ type fastField struct {
 	typ string
 	// leaf writes a scalar or enum field (or a list of them) of the object at
 	// index i of g: a node or an edge; 0 for the graph, its metadata and network.
-	leaf func(w *bytes.Buffer, g *graphstore.Graph, i int) error
+	leaf func(w *bytes.Buffer, g *fastSrc, i int) error
 	// object is the type of an object field. count makes it a list of that
 	// many objects (index 0..count-1); present, when set, says whether a
 	// nullable one exists.
 	object  string
-	count   func(g *graphstore.Graph) int
-	present func(g *graphstore.Graph) bool
+	count   func(g *fastSrc) int
+	present func(g *fastSrc) bool
 }
 
 // fastTypes are the fast path's writers, per object type and field.
 var fastTypes = map[string]map[string]fastField{
 	"Graph": {
-		"network":  {typ: "Network", object: "Network", present: func(g *graphstore.Graph) bool { return g.Network != nil }},
-		"nodes":    {typ: "[GraphNode!]!", object: "GraphNode", count: func(g *graphstore.Graph) int { return len(g.Nodes) }},
-		"edges":    {typ: "[GraphEdge!]!", object: "GraphEdge", count: func(g *graphstore.Graph) int { return len(g.Edges) }},
+		"network":  {typ: "Network", object: "Network", present: func(g *fastSrc) bool { return g.Network != nil }},
+		"nodes":    {typ: "[GraphNode!]!", object: "GraphNode", count: func(g *fastSrc) int { return len(g.Nodes) }},
+		"edges":    {typ: "[GraphEdge!]!", object: "GraphEdge", count: func(g *fastSrc) int { return len(g.Edges) }},
 		"metadata": {typ: "GraphMetadata!", object: "GraphMetadata"},
 	},
 	"GraphMetadata": {
-		"nodeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeInt(w, len(g.Nodes)) }},
-		"edgeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeInt(w, len(g.Edges)) }},
-		"traitKeys": {typ: "[String!]!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeStrings(w, g.TraitKeys) }},
-		"directed":  {typ: "Boolean!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeBool(w, g.Directed) }},
+		"nodeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeInt(w, len(g.Nodes)) }},
+		"edgeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeInt(w, len(g.Edges)) }},
+		"traitKeys": {typ: "[String!]!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeStrings(w, g.TraitKeys) }},
+		"directed":  {typ: "Boolean!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeBool(w, g.Directed) }},
 	},
 	"Network": {
-		"id": {typ: "ID!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error {
+		"id": {typ: "ID!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error {
 			return marshal(w, scalars.MarshalID(g.Network.ID))
 		}},
-		"name":     {typ: "String!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeString(w, g.Network.Name) }},
-		"source":   {typ: "NetworkSource!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return marshal(w, g.Network.Source) }},
-		"directed": {typ: "Boolean!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeBool(w, g.Network.Directed) }},
-		"createdAt": {typ: "Time!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error {
+		"name":     {typ: "String!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeString(w, g.Network.Name) }},
+		"source":   {typ: "NetworkSource!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return marshal(w, g.Network.Source) }},
+		"directed": {typ: "Boolean!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeBool(w, g.Network.Directed) }},
+		"createdAt": {typ: "Time!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error {
 			return marshal(w, graphql.MarshalTime(g.Network.CreatedAt))
 		}},
-		"nodeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeInt(w, g.Network.NodeCount) }},
-		"edgeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeInt(w, g.Network.EdgeCount) }},
-		"traitKeys": {typ: "[String!]!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeStrings(w, g.Network.TraitKeys) }},
-		"params":    {typ: "Map", leaf: func(w *bytes.Buffer, g *graphstore.Graph, _ int) error { return writeNullableMap(w, g.Network.Params) }},
+		"nodeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeInt(w, g.Network.NodeCount) }},
+		"edgeCount": {typ: "Int!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeInt(w, g.Network.EdgeCount) }},
+		"traitKeys": {typ: "[String!]!", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeStrings(w, g.Network.TraitKeys) }},
+		"params":    {typ: "Map", leaf: func(w *bytes.Buffer, g *fastSrc, _ int) error { return writeNullableMap(w, g.Network.Params) }},
 	},
 	"GraphNode": {
-		"agentId": {typ: "String!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeString(w, g.Nodes[i].AgentID) }},
-		"degree":  {typ: "Int!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeInt(w, deref(g.Nodes[i].Degree)) }},
-		"traits": {typ: "Traits!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"agentId": {typ: "String!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeString(w, g.Nodes[i].AgentID) }},
+		"degree":  {typ: "Int!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeInt(w, deref(g.Nodes[i].Degree)) }},
+		"traits": {typ: "Traits!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeEncoded(w, g.NodeTraitsJSON(encodeTraits)[i])
 		}},
-		"degreeCentrality": {typ: "Float!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"degreeCentrality": {typ: "Float!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeFloat(w, deref(g.Nodes[i].DegreeCentrality))
 		}},
-		"betweennessCentrality": {typ: "Float!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"betweennessCentrality": {typ: "Float!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeFloat(w, deref(g.Nodes[i].BetweennessCentrality))
 		}},
-		"cluster": {typ: "Int", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"cluster": {typ: "Int", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, g.Nodes[i].Cluster, writeInt)
 		}},
-		"age": {typ: "Int", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"age": {typ: "Int", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, g.Nodes[i].Age, writeInt)
 		}},
-		"ageBracket": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"ageBracket": {typ: "String", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, networkfile.AgeBracket(g.Nodes[i].Age, g.Nodes[i].Profile), writeString)
 		}},
-		"gender": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"gender": {typ: "String", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, g.Nodes[i].Gender, writeString)
 		}},
-		"textOpinion": {typ: "String", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"textOpinion": {typ: "String", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, g.Nodes[i].TextOpinion, writeString)
 		}},
-		"levelOfCare": {typ: "Float", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"levelOfCare": {typ: "Float", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, g.Nodes[i].LevelOfCare, writeFloat)
 		}},
-		"effectOnUsage": {typ: "Float", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+		"effectOnUsage": {typ: "Float", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error {
 			return writeOptional(w, g.Nodes[i].EffectOnUsage, writeFloat)
 		}},
-		"profile":    {typ: "Map!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeMap(w, g.Nodes[i].Profile) }},
-		"attributes": {typ: "Map!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeMap(w, g.Nodes[i].Attributes) }},
+		"profile":    {typ: "Map!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeMap(w, g.Nodes[i].Profile) }},
+		"attributes": {typ: "Map!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeMap(w, g.Nodes[i].Attributes) }},
 		// Stage-0 values exist on simulation snapshots only, never on Query.graph.
 		"initialOpinion":       {typ: "String", leaf: writeNull},
 		"initialLevelOfCare":   {typ: "Float", leaf: writeNull},
 		"initialEffectOnUsage": {typ: "Float", leaf: writeNull},
 	},
+	// Query.agent: node is the agent's node, written at its index.
+	"AgentDetail": {
+		"node":      {typ: "GraphNode!", object: "GraphNode"},
+		"neighbors": {typ: "[Neighbor!]!", object: "Neighbor", count: func(g *fastSrc) int { return len(g.neighbors) }},
+	},
+	"Neighbor": {
+		"agentId": {typ: "String!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeString(w, g.neighbors[i].AgentID) }},
+		"weight":  {typ: "Float!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeFloat(w, g.neighbors[i].Weight) }},
+		"degree":  {typ: "Int!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeInt(w, g.neighbors[i].Degree) }},
+	},
 	"GraphEdge": {
-		"source": {typ: "String!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeString(w, g.Edges[i].Source) }},
-		"target": {typ: "String!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeString(w, g.Edges[i].Target) }},
-		"weight": {typ: "Float!", leaf: func(w *bytes.Buffer, g *graphstore.Graph, i int) error { return writeFloat(w, g.Edges[i].Weight) }},
+		"source": {typ: "String!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeString(w, g.Edges[i].Source) }},
+		"target": {typ: "String!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeString(w, g.Edges[i].Target) }},
+		"weight": {typ: "Float!", leaf: func(w *bytes.Buffer, g *fastSrc, i int) error { return writeFloat(w, g.Edges[i].Weight) }},
 	},
 }
 
@@ -191,7 +210,7 @@ func mustFastGraph(schema *ast.Schema, graphs *graphstore.Store, log *slog.Logge
 	return fg.middleware
 }
 
-// newFastGraph walks schema from Query.graph through the object fields the
+// newFastGraph walks schema from Query.graph and Query.agent through the object fields the
 // fast path writes, and checks that every field it reaches is written (with
 // the schema's type and no arguments) or left to gqlgen, and that every
 // writer and left field still exists. The error names every problem.
@@ -211,6 +230,17 @@ func newFastGraph(schema *ast.Schema, writers map[string]map[string]fastField, l
 	case len(root.Arguments) != 1 || root.Arguments[0].Name != "networkId" || root.Arguments[0].Type.String() != "ID" || root.Arguments[0].DefaultValue != nil:
 		fail("%s.graph has arguments %s, the fast path reads exactly (networkId: ID)", fg.root, argumentList(root.Arguments))
 	}
+	agent := schema.Query.Fields.ForName("agent")
+	switch {
+	case agent == nil:
+		fail("%s.agent is missing", fg.root)
+	case agent.Type.String() != "AgentDetail":
+		fail("%s.agent is %s, the fast path writes AgentDetail", fg.root, agent.Type)
+	case len(agent.Arguments) != 2 || agent.Arguments.ForName("agentId") == nil || agent.Arguments.ForName("agentId").Type.String() != "String!" ||
+		agent.Arguments.ForName("networkId") == nil || agent.Arguments.ForName("networkId").Type.String() != "ID" ||
+		agent.Arguments.ForName("agentId").DefaultValue != nil || agent.Arguments.ForName("networkId").DefaultValue != nil:
+		fail("%s.agent has arguments %s, the fast path reads exactly (agentId: String!, networkId: ID)", fg.root, argumentList(agent.Arguments))
+	}
 	reached := map[string]bool{}
 	var walk func(name string, inList bool) *fastType
 	walk = func(name string, inList bool) *fastType {
@@ -220,7 +250,7 @@ func newFastGraph(schema *ast.Schema, writers map[string]map[string]fastField, l
 		def := schema.Types[name]
 		mine, ok := writers[name]
 		if def == nil || def.Kind != ast.Object || !ok {
-			fail("type %s is reached from %s.graph but is not an object type the fast path writes", name, fg.root)
+			fail("type %s is reached from %s.graph or .agent but is not an object type the fast path writes", name, fg.root)
 			return nil
 		}
 		reached[name] = true
@@ -273,6 +303,9 @@ func newFastGraph(schema *ast.Schema, writers map[string]map[string]fastField, l
 	if root != nil && root.Type.Name() == "Graph" {
 		walk("Graph", false)
 	}
+	if agent != nil && agent.Type.Name() == "AgentDetail" {
+		walk("AgentDetail", false)
+	}
 	for key := range left {
 		typ, fname, _ := strings.Cut(key, ".")
 		if def := schema.Types[typ]; !reached[typ] || def.Fields.ForName(fname) == nil {
@@ -281,7 +314,7 @@ func newFastGraph(schema *ast.Schema, writers map[string]map[string]fastField, l
 	}
 	for typ := range writers {
 		if !reached[typ] && fg.types[typ] == nil {
-			fail("type %s has writers in api/fastgraph.go but is not reached from %s.graph", typ, fg.root)
+			fail("type %s has writers in api/fastgraph.go but is not reached from %s.graph or .agent", typ, fg.root)
 		}
 	}
 	if len(problems) > 0 {
@@ -350,12 +383,12 @@ func (fg *fastGraph) count(reason string) {
 // through fragments and @skip/@include too.
 func (fg *fastGraph) readsGraph(oc *graphql.OperationContext) bool {
 	for _, sel := range oc.Operation.SelectionSet {
-		if f, ok := sel.(*ast.Field); ok && f.Name == "graph" {
+		if f, ok := sel.(*ast.Field); ok && (f.Name == "graph" || f.Name == "agent") {
 			return true
 		}
 	}
 	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{fg.root}) {
-		if f.Name == "graph" {
+		if f.Name == "graph" || f.Name == "agent" {
 			return true
 		}
 	}
@@ -365,12 +398,17 @@ func (fg *fastGraph) readsGraph(oc *graphql.OperationContext) bool {
 // answer writes the whole response's data, or says why gqlgen must.
 func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) ([]byte, *fallback) {
 	type rootField struct {
-		key  []byte
-		plan *objectPlan // nil for __typename
-		id   *int
+		key     []byte
+		plan    *objectPlan // nil for __typename
+		id      *int
+		agent   bool   // Query.agent rather than Query.graph
+		agentID string // its agentId
+		src     *fastSrc
+		index   int // the agent's node index
 	}
 	var roots []rootField
 	seen := map[string]bool{}
+	reads, agents := 0, 0
 	for _, sel := range oc.Operation.SelectionSet {
 		f, ok := sel.(*ast.Field)
 		if fb := plainField(sel, f, ok, seen); fb != nil {
@@ -379,43 +417,82 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 		r := rootField{key: jsonKey(f.Alias, len(roots) == 0)}
 		switch f.Name {
 		case "__typename":
-		case "graph":
-			plan, fb := compile(fg.types["Graph"], f.SelectionSet)
+		case "graph", "agent":
+			typ := "Graph"
+			if f.Name == "agent" {
+				typ, r.agent = "AgentDetail", true
+				agents++
+			}
+			reads++
+			plan, fb := compile(fg.types[typ], f.SelectionSet)
 			if fb != nil {
 				return nil, fb
 			}
 			r.plan = plan
-			if v, ok := f.ArgumentMap(oc.Variables)["networkId"]; ok && v != nil {
+			args := f.ArgumentMap(oc.Variables)
+			if v, ok := args["networkId"]; ok && v != nil {
 				n, err := scalars.UnmarshalID(v)
 				if err != nil {
 					return nil, &fallback{reason: fallbackArgument, detail: "networkId is not an ID", err: err}
 				}
 				r.id = &n
 			}
+			if r.agent {
+				if r.agentID, ok = args["agentId"].(string); !ok {
+					return nil, &fallback{reason: fallbackArgument, detail: "agentId is not a string"}
+				}
+			}
 		default:
 			return nil, &fallback{reason: fallbackShape, detail: "root field " + fg.root + "." + f.Name + " beside graph"}
 		}
 		roots = append(roots, r)
 	}
-	graphs := make([]*graphstore.Graph, len(roots))
-	for i, r := range roots {
+	if agents > 0 && reads > 1 {
+		// Each agent body is kept per agent; a query reading more is ad hoc.
+		return nil, &fallback{reason: fallbackShape, detail: "root field " + fg.root + ".agent beside another read"}
+	}
+	for i := range roots {
+		r := &roots[i]
 		if r.plan == nil {
 			continue
 		}
-		g, err := fg.graphs.LoadGraph(ctx, r.id)
+		if !r.agent {
+			g, err := fg.graphs.LoadGraph(ctx, r.id)
+			if err != nil {
+				// gqlgen reports the error with its path and code.
+				return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err}
+			}
+			r.src = &fastSrc{Graph: g}
+			continue
+		}
+		// An agent is read from a network kept in memory only; a network too
+		// large to keep, a missing one and an unknown agent are gqlgen's
+		// (its errors and its indexed queries).
+		g, err := fg.graphs.MemoryGraph(ctx, r.id)
 		if err != nil {
-			// gqlgen reports the error with its path and code.
 			return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err}
 		}
-		graphs[i] = g
+		if g == nil {
+			return nil, &fallback{reason: fallbackLoad, detail: "no network, or one not kept in memory"}
+		}
+		n, ok := g.AgentIndex(r.agentID)
+		if !ok {
+			return nil, &fallback{reason: fallbackLoad, detail: "no such agent"}
+		}
+		r.src, r.index = &fastSrc{Graph: g}, n
 	}
 	write := func(buf *bytes.Buffer) error {
 		buf.WriteByte('{')
-		for i, r := range roots {
+		for _, r := range roots {
 			buf.Write(r.key)
 			if r.plan == nil {
 				buf.Write(fg.rootName)
-			} else if err := r.plan.write(buf, graphs[i], 0); err != nil {
+				continue
+			}
+			if r.agent && r.src.neighbors == nil {
+				r.src.neighbors = r.src.Graph.Neighbors(r.agentID)
+			}
+			if err := r.plan.write(buf, r.src, r.index); err != nil {
 				return err
 			}
 		}
@@ -425,16 +502,16 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 	unwritable := func(err error) *fallback {
 		return &fallback{reason: fallbackValue, detail: "a value the fast path cannot write", err: err}
 	}
-	var kept *graphstore.Graph
-	for _, g := range graphs {
-		if g == nil {
+	var kept *rootField
+	for i := range roots {
+		if roots[i].plan == nil {
 			continue
 		}
 		if kept != nil {
 			kept = nil // two graph reads: not kept with either
 			break
 		}
-		kept = g
+		kept = &roots[i]
 	}
 	if kept == nil {
 		var buf bytes.Buffer
@@ -443,12 +520,12 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 		}
 		return buf.Bytes(), nil
 	}
-	// One graph read: its whole HTTP response body is kept with the graph for
-	// this selection (a network never changes), with its ETag and compressed
-	// forms; serveOperation sends it as it is (keptBody).
+	// One read: its whole HTTP response body is kept with the graph for this
+	// selection (and agent), since a network never changes, with its ETag and
+	// compressed forms; serveOperation sends it as it is (keptBody).
 	var key strings.Builder
 	selectionKey(&key, oc.Operation.SelectionSet)
-	body, err := kept.Body(key.String(), func() ([]byte, error) {
+	encode := func() ([]byte, error) {
 		var buf bytes.Buffer
 		buf.WriteString(dataPrefix)
 		if err := write(&buf); err != nil {
@@ -456,7 +533,14 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 		}
 		buf.WriteByte('}')
 		return buf.Bytes(), nil
-	})
+	}
+	var body *httpenc.Body
+	var err error
+	if kept.agent {
+		body, err = kept.src.Graph.AgentBody(kept.agentID, key.String(), encode)
+	} else {
+		body, err = kept.src.Graph.Body(key.String(), encode)
+	}
 	if err != nil {
 		return nil, unwritable(err)
 	}
@@ -556,7 +640,7 @@ func compile(t *fastType, ss ast.SelectionSet) (*objectPlan, *fallback) {
 }
 
 // write writes the object at index i of g (see fastField.leaf).
-func (p *objectPlan) write(w *bytes.Buffer, g *graphstore.Graph, i int) error {
+func (p *objectPlan) write(w *bytes.Buffer, g *fastSrc, i int) error {
 	w.WriteByte('{')
 	for k := range p.steps {
 		s := &p.steps[k]
@@ -582,7 +666,7 @@ func (p *objectPlan) write(w *bytes.Buffer, g *graphstore.Graph, i int) error {
 	return nil
 }
 
-func (p *objectPlan) writeList(w *bytes.Buffer, g *graphstore.Graph, n int) error {
+func (p *objectPlan) writeList(w *bytes.Buffer, g *fastSrc, n int) error {
 	w.WriteByte('[')
 	for i := range n {
 		if i > 0 {
@@ -641,7 +725,7 @@ func writeEncoded(w *bytes.Buffer, b []byte) error {
 	return nil
 }
 
-func writeNull(w *bytes.Buffer, _ *graphstore.Graph, _ int) error {
+func writeNull(w *bytes.Buffer, _ *fastSrc, _ int) error {
 	w.WriteString("null")
 	return nil
 }

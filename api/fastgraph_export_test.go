@@ -21,6 +21,20 @@ func FastGraphQueryForTest() string {
 	return b.String()
 }
 
+// FastAgentQueryForTest is the same for Query.agent: every field the fast
+// path claims on AgentDetail. It takes $id: ID and $agent: String!.
+func FastAgentQueryForTest() string {
+	fg, err := newFastGraph(graph.NewExecutableSchema(graph.Config{}).Schema(), fastTypes, leftToGqlgen)
+	if err != nil {
+		panic(err)
+	}
+	var b strings.Builder
+	b.WriteString("query($id: ID, $agent: String!) { __typename agent(agentId: $agent, networkId: $id) ")
+	writeSelection(&b, fg.types["AgentDetail"])
+	b.WriteString(" }")
+	return b.String()
+}
+
 func writeSelection(b *strings.Builder, t *fastType) {
 	b.WriteString("{ __typename")
 	for _, name := range t.order {

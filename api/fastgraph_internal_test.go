@@ -36,7 +36,7 @@ func TestFastGraphClaimsEveryGraphField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{"Graph", "GraphNode", "GraphEdge", "GraphMetadata", "Network"} {
+	for _, typ := range []string{"Graph", "GraphNode", "GraphEdge", "GraphMetadata", "Network", "AgentDetail", "Neighbor"} {
 		var want []string
 		for _, f := range s.Types[typ].Fields {
 			if !leftToGqlgen[typ+"."+f.Name] {
@@ -145,7 +145,7 @@ func TestFastGraphPanicFallsBackLogged(t *testing.T) {
 	writers := maps.Clone(fastTypes)
 	writers["GraphEdge"] = maps.Clone(fastTypes["GraphEdge"])
 	w := writers["GraphEdge"]["weight"]
-	w.leaf = func(*bytes.Buffer, *graphstore.Graph, int) error { panic("writer broke") }
+	w.leaf = func(*bytes.Buffer, *fastSrc, int) error { panic("writer broke") }
 	writers["GraphEdge"]["weight"] = w
 	fg, err := newFastGraph(realSchema(), writers, leftToGqlgen)
 	if err != nil {

@@ -56,6 +56,21 @@ func TestGraphFastPathMatchesExecutor(t *testing.T) {
 		e.query(`mutation { generateNetwork(input: {numAgents: 40, seed: 7}) { id } }`, nil).decode(t, &gen)
 		same(all, nil)
 		same(all, map[string]any{"id": gen.GenerateNetwork.ID})
+		// One agent and its neighbours: every claimed field, on each network
+		// (a self-tie, repeated ties and odd values among them).
+		agentQ := api.FastAgentQueryForTest()
+		for _, id := range []any{nil, up.UploadGraph.Network.ID, gen.GenerateNetwork.ID} {
+			var g struct {
+				Graph struct{ Nodes []struct{ AgentID string } }
+			}
+			e.query(`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": id}).decode(t, &g)
+			if len(g.Graph.Nodes) == 0 {
+				t.Fatalf("network %v has no agents", id)
+			}
+			for _, n := range g.Graph.Nodes {
+				same(agentQ, map[string]any{"id": id, "agent": n.AgentID})
+			}
+		}
 		for reason, n := range fallbackCounts(t, e.url) {
 			if n != "0" {
 				t.Fatalf("the generated query fell back (%s: %s): the comparison did not test the fast path", reason, n)
@@ -75,6 +90,11 @@ func TestGraphFastPathMatchesExecutor(t *testing.T) {
 			{`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": "12884901999"}}, // not found: gqlgen's path
 			{`{ graph { nodes { ... on GraphNode { agentId } } } }`, nil},                                           // a fragment: gqlgen's path
 			{`{ graph { network { id agents(first: 2) { totalCount } } } }`, nil},                                   // a field left to gqlgen
+			{`{ x: agent(agentId: "x") { neighbors { weight w2: weight agentId degree __typename } n: node { __typename agentId traits } } }`, nil},
+			{`{ x: agent(agentId: "x") { node { agentId } } g: graph { metadata { nodeCount } } }`, nil}, // two reads: gqlgen's path
+			{`{ agent(agentId: "nobody") { node { agentId } } }`, nil},                                   // not found: gqlgen's path
+			{`query($id: ID) { agent(agentId: "x", networkId: $id) { node { agentId } } }`, map[string]any{"id": "12884901999"}},
+			{`{ agent(agentId: "x") { ... on AgentDetail { node { agentId } } } }`, nil},
 		} {
 			same(q.q, q.vars)
 		}
@@ -152,4 +172,27 @@ func fallbackCounts(t *testing.T, base string) map[string]string {
 		t.Fatalf("/metrics has no ethox_graph_fast_path_fallbacks_total")
 	}
 	return out
+}
+
+// An agent's kept response is never served once its network is deleted:
+// EvictNetwork drops the network with every body kept with it.
+func TestAgentFastPathForgetsDeletedNetwork(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		up := e.mustUpload(readFixture(t, "ethox-network-20.json"), "kept then deleted")
+		id := up.UploadGraph.Network.ID
+		var g struct{ Graph struct{ Nodes []struct{ AgentID string } } }
+		e.query(`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": id}).decode(t, &g)
+		body, _ := json.Marshal(map[string]any{"query": `query($id: ID, $a: String!) { agent(agentId: $a, networkId: $id) { node { agentId } neighbors { agentId } } }`,
+			"variables": map[string]any{"id": id, "a": g.Graph.Nodes[0].AgentID}})
+		first := postRaw(t, e.url, body)
+		if again := postRaw(t, e.url, body); !bytes.Equal(first, again) || !bytes.Contains(first, []byte(`"node":{"agentId"`)) {
+			t.Fatalf("agent read: %s then %s", first, again)
+		}
+		e.query(`mutation($id: ID!) { deleteNetwork(id: $id) { deletedId } }`, map[string]any{"id": id}).decode(t, &struct{}{})
+		after := postRaw(t, e.url, body)
+		if !bytes.Contains(after, []byte(`"NOT_FOUND"`)) || !bytes.Contains(after, []byte(`"data":{"agent":null}`)) {
+			t.Fatalf("agent of a deleted network: %s", after)
+		}
+	})
 }

@@ -396,6 +396,12 @@ func (g *Graph) Body(key string, encode func() ([]byte, error)) (*httpenc.Body, 
 		g.bodies[key] = slot
 	}
 	g.bodiesMu.Unlock()
+	return g.fill(slot, encode, nil)
+}
+
+// fill encodes slot's body once (counted in the budget, and by kept when
+// set), or a body for this caller only when slot is nil.
+func (g *Graph) fill(slot *bodySlot, encode func() ([]byte, error), kept func(int)) (*httpenc.Body, error) {
 	if slot == nil {
 		raw, err := encode()
 		if err != nil {
@@ -411,6 +417,9 @@ func (g *Graph) Body(key string, encode func() ([]byte, error)) (*httpenc.Body, 
 		}
 		slot.body = httpenc.NewKeptBody(raw, g.grown)
 		g.grown(len(raw))
+		if kept != nil {
+			kept(len(raw))
+		}
 	})
 	return slot.body, slot.err
 }
@@ -419,4 +428,66 @@ func (g *Graph) grown(n int) {
 	if g.grow != nil {
 		g.grow(n)
 	}
+}
+
+// MemoryGraph is the network a read means (id, or the default one) as kept
+// in memory, loaded when it fits the budget; nil, nil when there is no
+// network or it is too large to keep. The agent fast path reads from it.
+func (s *Store) MemoryGraph(ctx context.Context, id *int) (*Graph, error) {
+	nid, ok, err := s.resolveID(ctx, id)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return s.memGraph(ctx, nid)
+}
+
+// AgentIndex is the node index of the agent with that id.
+func (g *Graph) AgentIndex(agentID string) (int, bool) {
+	i, ok := g.buildIndex().byID[agentID]
+	return int(i), ok
+}
+
+// Neighbors are the agent's neighbours as Store.Agent returns them; nil when
+// no agent has that id.
+func (g *Graph) Neighbors(agentID string) []Neighbor {
+	if d := g.agentDetail(agentID); d != nil {
+		return d.Neighbors
+	}
+	return nil
+}
+
+// maxAgentBodyBytes bounds the encoded agent responses kept per network
+// (raw bytes; they and their compressed forms count in the memory budget
+// too): the agents read most since the network was loaded.
+const maxAgentBodyBytes = 8 << 20
+
+// agentBodies are the encoded responses of Query.agent kept with a graph,
+// per agent and selection.
+type agentBodies struct {
+	mu    sync.Mutex
+	slots map[string]*bodySlot
+	bytes int64
+}
+
+// AgentBody is Body for one agent's read: kept under (agentID, key) until
+// maxAgentBodyBytes of them are kept for g; later ones are encoded for the
+// caller only.
+func (g *Graph) AgentBody(agentID, key string, encode func() ([]byte, error)) (*httpenc.Body, error) {
+	a := &g.agents
+	k := agentID + "\x00" + key
+	a.mu.Lock()
+	slot := a.slots[k]
+	if slot == nil && a.bytes < maxAgentBodyBytes {
+		if a.slots == nil {
+			a.slots = map[string]*bodySlot{}
+		}
+		slot = &bodySlot{}
+		a.slots[k] = slot
+	}
+	a.mu.Unlock()
+	return g.fill(slot, encode, func(n int) {
+		a.mu.Lock()
+		a.bytes += int64(n)
+		a.mu.Unlock()
+	})
 }

@@ -127,6 +127,7 @@ type Graph struct {
 	bodiesMu sync.Mutex
 	bodies   map[string]*bodySlot // see Body
 	index    graphIndex           // see Find
+	agents   agentBodies          // see AgentBody
 }
 
 // encodedJSON holds JSON pieces of a Graph, encoded once on first use: a
