@@ -181,7 +181,9 @@ func TestAgentFastPathForgetsDeletedNetwork(t *testing.T) {
 		e := newEnv(t, dialect)
 		up := e.mustUpload(readFixture(t, "ethox-network-20.json"), "kept then deleted")
 		id := up.UploadGraph.Network.ID
-		var g struct{ Graph struct{ Nodes []struct{ AgentID string } } }
+		var g struct {
+			Graph struct{ Nodes []struct{ AgentID string } }
+		}
 		e.query(`query($id: ID) { graph(networkId: $id) { nodes { agentId } } }`, map[string]any{"id": id}).decode(t, &g)
 		body, _ := json.Marshal(map[string]any{"query": `query($id: ID, $a: String!) { agent(agentId: $a, networkId: $id) { node { agentId } neighbors { agentId } } }`,
 			"variables": map[string]any{"id": id, "a": g.Graph.Nodes[0].AgentID}})
