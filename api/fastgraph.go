@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/graph/scalars"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/httpenc"
@@ -337,6 +338,10 @@ func argumentList(args ast.ArgumentDefinitionList) string {
 type fallback struct {
 	reason, detail string
 	err            error
+	// quiet: an ordinary outcome of a client's input (an unknown network or
+	// agent, a network too large to keep), logged at DEBUG so that a client
+	// asking for missing ids cannot flood the log at WARN.
+	quiet bool
 }
 
 // middleware answers plain graph queries and hands everything else to next.
@@ -360,7 +365,11 @@ func (fg *fastGraph) middleware(ctx context.Context, next graphql.OperationHandl
 		if fb.err != nil {
 			args = append(args, "error", fb.err)
 		}
-		fg.log.WarnContext(ctx, "graph fast path fell back to gqlgen", args...)
+		level := slog.LevelWarn
+		if fb.quiet {
+			level = slog.LevelDebug
+		}
+		fg.log.Log(ctx, level, "graph fast path fell back to gqlgen", args...)
 		return next(ctx)
 	}
 	done := false
@@ -460,7 +469,8 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 			g, err := fg.graphs.LoadGraph(ctx, r.id)
 			if err != nil {
 				// gqlgen reports the error with its path and code.
-				return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err}
+				return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err,
+					quiet: apperr.KindOf(err) == apperr.NotFound}
 			}
 			r.src = &fastSrc{Graph: g}
 			continue
@@ -470,14 +480,15 @@ func (fg *fastGraph) answer(ctx context.Context, oc *graphql.OperationContext) (
 		// (its errors and its indexed queries).
 		g, err := fg.graphs.MemoryGraph(ctx, r.id)
 		if err != nil {
-			return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err}
+			return nil, &fallback{reason: fallbackLoad, detail: "the network could not be read", err: err,
+				quiet: apperr.KindOf(err) == apperr.NotFound}
 		}
 		if g == nil {
-			return nil, &fallback{reason: fallbackLoad, detail: "no network, or one not kept in memory"}
+			return nil, &fallback{reason: fallbackLoad, detail: "no network, or one not kept in memory", quiet: true}
 		}
 		n, ok := g.AgentIndex(r.agentID)
 		if !ok {
-			return nil, &fallback{reason: fallbackLoad, detail: "no such agent"}
+			return nil, &fallback{reason: fallbackLoad, detail: "no such agent", quiet: true}
 		}
 		r.src, r.index = &fastSrc{Graph: g}, n
 	}

@@ -186,3 +186,47 @@ func TestFastGraphPanicFallsBackLogged(t *testing.T) {
 		t.Errorf("panic fallbacks = %v (%v), want 1", m.GetCounter().GetValue(), err)
 	}
 }
+
+// Reads of unknown networks and agents are ordinary client input: they fall
+// back to gqlgen (which reports them) counted, but not logged at WARN,
+// so a client asking for missing ids cannot flood the log.
+func TestFastGraphNotFoundFallbacksAreQuiet(t *testing.T) {
+	db := testdb.Open(t, "sqlite")
+	graphs := graphstore.New(db)
+	fg, err := newFastGraph(realSchema(), fastTypes, leftToGqlgen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	metrics := telemetry.New(nil)
+	fg.graphs, fg.log, fg.fallbacks = graphs, slog.New(slog.NewTextHandler(&logs, nil)), metrics.GraphFastPathFallbacks
+	srv := handler.New(resolvers.NewSchema(&resolvers.Resolver{Client: db.Client, Graphs: graphs}))
+	srv.AddTransport(jsonPOST{})
+	srv.AroundOperations(fg.middleware)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	queries := []string{
+		`{ graph(networkId: "987654") { nodes { agentId } } }`,
+		`{ agent(agentId: "nobody", networkId: "987654") { node { agentId } } }`,
+		`{ agent(agentId: "nobody") { node { agentId } } }`,
+	}
+	for _, q := range queries {
+		body, _ := json.Marshal(map[string]string{"query": q})
+		resp, err := http.Post(ts.URL, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `not found`) { // no error presenter here: the message, not the code
+			t.Errorf("%s: %s, want not found", q, b)
+		}
+	}
+	if out := logs.String(); strings.Contains(out, "level=WARN") {
+		t.Errorf("not-found reads logged at WARN:\n%s", out)
+	}
+	var m dto.Metric
+	if err := metrics.GraphFastPathFallbacks.WithLabelValues(fallbackLoad).Write(&m); err != nil || m.GetCounter().GetValue() != float64(len(queries)) {
+		t.Errorf("load_error fallbacks = %v (%v), want %d", m.GetCounter().GetValue(), err, len(queries))
+	}
+}
