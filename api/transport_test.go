@@ -245,7 +245,7 @@ func TestMultipartRequestErrors(t *testing.T) {
 		{name: "cut short, graphql-response", body: whole[:len(whole)-60], accept: gqlCT, status: 400, msg: `cut short in file part "0"`},
 		{name: "over MAX_UPLOAD_BYTES", body: mustForm(ops(fileVars), okMap, formPart{name: "0", filename: "n.json", content: strings.Repeat(" ", 5000)}), status: 413, msg: "MAX_UPLOAD_BYTES"},
 		{name: "over MAX_UPLOAD_BYTES, chunked", body: mustForm(ops(fileVars), okMap, formPart{name: "0", filename: "n.json", content: strings.Repeat(" ", 5000)}), chunked: true, status: 413, msg: "MAX_UPLOAD_BYTES"},
-		{name: "operations over MAX_BODY_BYTES", body: mustForm(ops(`{"file":null,"name":"` + strings.Repeat("x", 1100) + `"}`), okMap, file), status: 413, msg: `part "operations" exceeds MAX_BODY_BYTES`},
+		{name: "operations over MAX_BODY_BYTES", body: mustForm(ops(`{"file":null,"name":"`+strings.Repeat("x", 1100)+`"}`), okMap, file), status: 413, msg: `part "operations" exceeds MAX_BODY_BYTES`},
 		{name: "validation error, json", body: mustForm(formPart{name: "operations", content: `{"query":"mutation($file: Upload!) { nope(file: $file) }","variables":{"file":null}}`}, okMap, file), accept: jsonCT, status: 200, msg: "nope"},
 		{name: "validation error, graphql-response", body: mustForm(formPart{name: "operations", content: `{"query":"mutation($file: Upload!) { nope(file: $file) }","variables":{"file":null}}`}, okMap, file), accept: gqlCT, status: 400, msg: "nope"},
 	} {
