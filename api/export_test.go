@@ -8,6 +8,7 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -102,6 +103,88 @@ func TestExports(t *testing.T) {
 		}
 		if status, _ := download(t, e.url+"/exports/simulations/x/states.csv"); status != http.StatusBadRequest {
 			t.Fatalf("bad id: %d", status)
+		}
+	})
+}
+
+// Downloads are compressed in the coding the client prefers, streamed, and
+// decode to the identity body; exports still end with their trailer, and
+// charts carry a strong ETag answering If-None-Match with 304.
+func TestDownloadsCompressed(t *testing.T) {
+	forEachDB(t, func(t *testing.T, dialect string) {
+		e := newEnv(t, dialect)
+		e.mustUpload(readFixture(t, "ethox-network-20.json"), "")
+		var run struct{ RunSimulation struct{ ID string } }
+		e.query(`mutation { runSimulation(input: {trigger: "Compress me.", engine: FRIEDKIN_JOHNSEN, rounds: 2}) { id } }`, nil).decode(t, &run)
+		waitDone(t, e, run.RunSimulation.ID)
+		var out struct {
+			Simulation struct {
+				Exports struct{ StatesCsv, StatesJsonl string }
+				Network struct {
+					Exports struct{ NetworkJSON, Graphml string }
+				}
+			}
+			GenerateReport struct{ Charts []struct{ URL string } }
+		}
+		e.query(`query($id: ID!) { simulation(id: $id) { exports { statesCsv statesJsonl } network { exports { networkJson graphml } } } }`,
+			map[string]any{"id": run.RunSimulation.ID}).decode(t, &out)
+		e.query(`mutation($id: ID!) { generateReport(simulationId: $id) { charts { url } } }`,
+			map[string]any{"id": run.RunSimulation.ID}).decode(t, &out)
+		exports := []string{out.Simulation.Exports.StatesCsv, out.Simulation.Exports.StatesJsonl,
+			out.Simulation.Network.Exports.NetworkJSON, out.Simulation.Network.Exports.Graphml}
+		urls := append(append([]string{}, exports...), out.GenerateReport.Charts[0].URL)
+
+		get := func(url, acceptEncoding, ifNoneMatch string) (*http.Response, []byte) {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodGet, e.url+url, nil)
+			// Set explicitly, even empty: Go's transport then neither adds gzip nor decodes.
+			req.Header.Set("Accept-Encoding", acceptEncoding)
+			if ifNoneMatch != "" {
+				req.Header.Set("If-None-Match", ifNoneMatch)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("%s: %v", url, err)
+			}
+			return resp, b
+		}
+		for i, url := range urls {
+			plain, want := get(url, "identity", "")
+			if plain.StatusCode != http.StatusOK || plain.Header.Get("Content-Encoding") != "" || len(want) < 1024 {
+				t.Fatalf("%s plain: %d %q, %d bytes", url, plain.StatusCode, plain.Header.Get("Content-Encoding"), len(want))
+			}
+			for _, c := range []struct{ accept, coding string }{
+				{"gzip", "gzip"}, {"br", "br"}, {"zstd", "zstd"}, {"gzip, deflate, br, zstd", "br"}, {"gzip;q=1, br;q=0.5", "gzip"}, {"br;q=0", ""},
+			} {
+				resp, body := get(url, c.accept, "")
+				if got := resp.Header.Get("Content-Encoding"); resp.StatusCode != http.StatusOK || got != c.coding {
+					t.Fatalf("%s with Accept-Encoding %q: %d, Content-Encoding %q, want %q", url, c.accept, resp.StatusCode, got, c.coding)
+				}
+				if c.coding != "" && len(body) >= len(want) {
+					t.Fatalf("%s in %s: %d bytes, not smaller than %d", url, c.coding, len(body), len(want))
+				}
+				if got := decodeBody(t, c.coding, body); !bytes.Equal(got, want) {
+					t.Fatalf("%s in %s decodes to %d bytes that differ from the %d plain ones", url, c.coding, len(got), len(want))
+				}
+				if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Encoding") {
+					t.Fatalf("%s: no Vary: Accept-Encoding", url)
+				}
+				if i < len(exports) && resp.Trailer.Get("Ethox-Export-Status") != "complete" {
+					t.Fatalf("%s in %q: trailer %v", url, c.coding, resp.Trailer)
+				}
+			}
+		}
+		chart := out.GenerateReport.Charts[0].URL
+		first, _ := get(chart, "br", "")
+		if etag := first.Header.Get("ETag"); etag == "" {
+			t.Fatal("chart without ETag")
+		} else if again, body := get(chart, "br", etag); again.StatusCode != http.StatusNotModified || len(body) != 0 {
+			t.Fatalf("chart If-None-Match: %d, %d bytes", again.StatusCode, len(body))
 		}
 	})
 }

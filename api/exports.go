@@ -12,6 +12,7 @@ import (
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/export"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/httpenc"
 	"github.com/ethox/ethox/runmetrics"
 )
 
@@ -96,8 +97,7 @@ func mountCharts(mux *http.ServeMux, db *database.DB) {
 			httpError(w, apperr.New(apperr.NotFound, "no chart %q; charts: %s", r.PathValue("file"), strings.Join(runmetrics.ChartNames, ", ")))
 			return
 		}
-		w.Header().Set("Content-Type", "image/svg+xml")
 		w.Header().Set("Cache-Control", "private, max-age=86400") // a report version never changes; private: reads may need a token
-		_, _ = w.Write(svg)
+		httpenc.NewBody(svg).Serve(w, r, "image/svg+xml", true)
 	})
 }

@@ -839,3 +839,22 @@ func TestLegacyRunOutlivesTimeoutsAndClient(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A run's answer (every agent's opinion, megabytes on large networks) is
+// compressed in the coding the client prefers; error answers stay plain.
+func TestLegacyAnswersCompressed(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	for _, coding := range []string{"br", "gzip", "zstd"} {
+		r := e.restJSON("/api/simulations/run/", map[string]any{"trigger": "Compress the answer.", "num_agents": 6}, "Accept-Encoding", coding)
+		if r.Status != http.StatusOK || r.Header.Get("Content-Encoding") != coding {
+			t.Fatalf("%s: %d, Content-Encoding %q", coding, r.Status, r.Header.Get("Content-Encoding"))
+		}
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(decodeBody(t, coding, r.Body), &top); err != nil || len(top) != 4 {
+			t.Fatalf("%s: decoded answer %v, keys %d", coding, err, len(top))
+		}
+	}
+	if r := e.restJSON("/api/simulations/run/", map[string]any{"trigger": ""}, "Accept-Encoding", "br"); r.Status != http.StatusBadRequest || r.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("error answer: %d, Content-Encoding %q", r.Status, r.Header.Get("Content-Encoding"))
+	}
+}

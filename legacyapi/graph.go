@@ -207,7 +207,7 @@ func (h *handler) upload(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"detail": msgUploaded, "metadata": networkMetadata(n)})
+	writeOK(w, r, map[string]any{"detail": msgUploaded, "metadata": networkMetadata(n)})
 }
 
 func networkMetadata(n *ent.Network) metadata {

@@ -30,6 +30,7 @@ import (
 	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/ent"
 	"github.com/ethox/ethox/graphstore"
+	"github.com/ethox/ethox/internal/httpenc"
 	"github.com/ethox/ethox/reporting"
 	"github.com/ethox/ethox/simulation"
 )
@@ -209,6 +210,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// writeOK sends a successful answer compressed when the client accepts it
+// (a run's answer holds every agent's opinion: megabytes on a large network).
+func writeOK(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, detail{msgInternal})
+		return
+	}
+	httpenc.NewBody(b).Serve(w, r, "application/json", false)
 }
 
 type detail struct {

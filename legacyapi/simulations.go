@@ -105,7 +105,7 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeOK(w, r, out)
 }
 
 func triggerField(obj map[string]json.RawMessage) (string, string) {
@@ -281,7 +281,7 @@ func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	writeJSON(w, http.StatusOK, reportOut{SimulationID: text, CareScore100: rep.CareScore100,
+	writeOK(w, r, reportOut{SimulationID: text, CareScore100: rep.CareScore100,
 		ChangeInSupport50: rep.ChangeInSupport50, ReportText: rep.ReportText})
 }
 
@@ -320,6 +320,6 @@ func (h *handler) latestReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inc := rep.IncludeInitial
-	writeJSON(w, http.StatusOK, reportOut{SimulationID: q, CareScore100: rep.CareScore100,
+	writeOK(w, r, reportOut{SimulationID: q, CareScore100: rep.CareScore100,
 		ChangeInSupport50: rep.ChangeInSupport50, ReportText: rep.ReportText, IncludeInitial: &inc})
 }
