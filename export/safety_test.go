@@ -138,9 +138,15 @@ func TestStatesCSVNeutralisesFormulas(t *testing.T) {
 }
 
 // get downloads url with a real HTTP/1.1 client and reads the whole body.
-func get(t *testing.T, url string) (*http.Response, []byte, error) {
+// get downloads url uncompressed, unless gzip: then Go's transport asks for
+// gzip and decodes it, as most clients do.
+func get(t *testing.T, url string, gzip ...bool) (*http.Response, []byte, error) {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if len(gzip) == 0 || !gzip[0] {
+		req.Header.Set("Accept-Encoding", "identity")
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,5 +253,15 @@ func TestStatesJSONLFailingMidStreamIsTruncated(t *testing.T) {
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("reading the body: %v after %d bytes, want io.ErrUnexpectedEOF", err, len(body))
+	}
+	// Compressed, the good rows may still sit in the coder when the failure
+	// comes, but the status has gone with the gzip header: the decoded body
+	// must end in an error too, never cleanly.
+	resp, body, err = get(t, srv.URL, true)
+	if resp.StatusCode != 200 || resp.Uncompressed != true {
+		t.Fatalf("gzip: status %d, decoded by the transport %v", resp.StatusCode, resp.Uncompressed)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("gzip: reading the body: %v after %d bytes, want io.ErrUnexpectedEOF", err, len(body))
 	}
 }
