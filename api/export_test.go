@@ -134,36 +134,23 @@ func TestDownloadsCompressed(t *testing.T) {
 			out.Simulation.Network.Exports.NetworkJSON, out.Simulation.Network.Exports.Graphml}
 		urls := append(append([]string{}, exports...), out.GenerateReport.Charts[0].URL)
 
-		get := func(url, acceptEncoding, ifNoneMatch string) (*http.Response, []byte) {
-			t.Helper()
+		get := func(url, acceptEncoding, ifNoneMatch string) rawResponse {
 			req, _ := http.NewRequest(http.MethodGet, e.url+url, nil)
-			// Set explicitly, even empty: Go's transport then neither adds gzip nor decodes.
-			req.Header.Set("Accept-Encoding", acceptEncoding)
-			if ifNoneMatch != "" {
-				req.Header.Set("If-None-Match", ifNoneMatch)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatalf("%s: %v", url, err)
-			}
-			return resp, b
+			return sendRaw(t, req, acceptEncoding, ifNoneMatch)
 		}
 		for i, url := range urls {
-			plain, want := get(url, "identity", "")
-			if plain.StatusCode != http.StatusOK || plain.Header.Get("Content-Encoding") != "" || len(want) < 1024 {
-				t.Fatalf("%s plain: %d %q, %d bytes", url, plain.StatusCode, plain.Header.Get("Content-Encoding"), len(want))
+			plain := get(url, "identity", "")
+			want := plain.body
+			if plain.status != http.StatusOK || plain.header.Get("Content-Encoding") != "" || len(want) < 1024 {
+				t.Fatalf("%s plain: %d %q, %d bytes", url, plain.status, plain.header.Get("Content-Encoding"), len(want))
 			}
 			for _, c := range []struct{ accept, coding string }{
 				{"gzip", "gzip"}, {"br", "br"}, {"zstd", "zstd"}, {"gzip, deflate, br, zstd", "br"}, {"gzip;q=1, br;q=0.5", "gzip"}, {"br;q=0", ""},
 			} {
-				resp, body := get(url, c.accept, "")
-				if got := resp.Header.Get("Content-Encoding"); resp.StatusCode != http.StatusOK || got != c.coding {
-					t.Fatalf("%s with Accept-Encoding %q: %d, Content-Encoding %q, want %q", url, c.accept, resp.StatusCode, got, c.coding)
+				resp := get(url, c.accept, "")
+				body := resp.body
+				if got := resp.header.Get("Content-Encoding"); resp.status != http.StatusOK || got != c.coding {
+					t.Fatalf("%s with Accept-Encoding %q: %d, Content-Encoding %q, want %q", url, c.accept, resp.status, got, c.coding)
 				}
 				if c.coding != "" && len(body) >= len(want) {
 					t.Fatalf("%s in %s: %d bytes, not smaller than %d", url, c.coding, len(body), len(want))
@@ -171,20 +158,19 @@ func TestDownloadsCompressed(t *testing.T) {
 				if got := decodeBody(t, c.coding, body); !bytes.Equal(got, want) {
 					t.Fatalf("%s in %s decodes to %d bytes that differ from the %d plain ones", url, c.coding, len(got), len(want))
 				}
-				if !strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Encoding") {
+				if !strings.Contains(strings.Join(resp.header.Values("Vary"), ","), "Accept-Encoding") {
 					t.Fatalf("%s: no Vary: Accept-Encoding", url)
 				}
-				if i < len(exports) && resp.Trailer.Get("Ethox-Export-Status") != "complete" {
-					t.Fatalf("%s in %q: trailer %v", url, c.coding, resp.Trailer)
+				if i < len(exports) && resp.trailer.Get("Ethox-Export-Status") != "complete" {
+					t.Fatalf("%s in %q: trailer %v", url, c.coding, resp.trailer)
 				}
 			}
 		}
 		chart := out.GenerateReport.Charts[0].URL
-		first, _ := get(chart, "br", "")
-		if etag := first.Header.Get("ETag"); etag == "" {
+		if etag := get(chart, "br", "").header.Get("ETag"); etag == "" {
 			t.Fatal("chart without ETag")
-		} else if again, body := get(chart, "br", etag); again.StatusCode != http.StatusNotModified || len(body) != 0 {
-			t.Fatalf("chart If-None-Match: %d, %d bytes", again.StatusCode, len(body))
+		} else if again := get(chart, "br", etag); again.status != http.StatusNotModified || len(again.body) != 0 {
+			t.Fatalf("chart If-None-Match: %d, %d bytes", again.status, len(again.body))
 		}
 	})
 }

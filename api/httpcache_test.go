@@ -18,9 +18,10 @@ const nodeFields = `agentId degree traits degreeCentrality betweennessCentrality
 
 // rawResponse is a response as it came over the wire.
 type rawResponse struct {
-	status int
-	header http.Header
-	body   []byte
+	status  int
+	header  http.Header
+	body    []byte
+	trailer http.Header
 }
 
 // sendRaw sends req with exactly the Accept-Encoding and If-None-Match given
@@ -43,7 +44,7 @@ func sendRaw(t *testing.T, req *http.Request, acceptEncoding, ifNoneMatch string
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rawResponse{resp.StatusCode, resp.Header, b}
+	return rawResponse{resp.StatusCode, resp.Header, b, resp.Trailer}
 }
 
 func decodeBody(t *testing.T, coding string, b []byte) []byte {
