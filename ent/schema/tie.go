@@ -29,6 +29,9 @@ func (Tie) Fields() []ent.Field {
 
 func (Tie) Edges() []ent.Edge {
 	return []ent.Edge{
+		// Not a database foreign key either (internal/migrationgen's
+		// unconstrained): its per-row check slowed the COPY of ties; a purge
+		// deletes ties before their network (graphstore/delete.go).
 		edge.From("network", Network.Type).Ref("ties").Field("network_id").
 			Unique().Required().Immutable(),
 	}
