@@ -61,7 +61,12 @@ func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, 
 	if name == "" {
 		name = fmt.Sprintf("synthetic %d agents (seed %d)", o.NumAgents, seed)
 	}
-	// Metrics were computed by the generator; Import keeps them.
+	// Checked like an upload: a generator bug must not store a network that
+	// reads or simulations would trip over. Metrics were computed by the
+	// generator; importGraph keeps them.
+	if err := res.Graph.Validate(); err != nil {
+		return nil, err
+	}
 	return s.importGraph(ctx, res.Graph, ImportOptions{Name: name, Source: Generated, Params: res.Params, KeepDefault: o.KeepDefault})
 }
 

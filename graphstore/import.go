@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -63,10 +65,20 @@ func newImportRows(g *networkfile.Graph, opts ImportOptions) (*importRows, error
 			return nil, fmt.Errorf("params: %w", err)
 		}
 	}
-	index := make(map[string]int, len(g.Nodes))
-	for i := range g.Nodes {
+	if err := parallelRange(len(g.Nodes), func(lo, hi int) error { return r.fillAgents(g, lo, hi) }); err != nil {
+		return nil, err
+	}
+	for j, e := range g.Ends() { // resolved when g was validated
+		r.ties[j] = tieRow{source: int(e[0]), target: int(e[1]), weight: g.Edges[j].Weight}
+	}
+	return r, nil
+}
+
+// fillAgents turns nodes lo..hi-1 into rows. Encoding their traits and
+// profiles as JSON is most of newImportRows's time: chunks run in parallel.
+func (r *importRows) fillAgents(g *networkfile.Graph, lo, hi int) (err error) {
+	for i := lo; i < hi; i++ {
 		n := &g.Nodes[i]
-		index[n.AgentID] = i
 		a := agentRow{
 			agentID:       n.AgentID,
 			age:           n.Age,
@@ -86,20 +98,40 @@ func newImportRows(g *networkfile.Graph, opts ImportOptions) (*importRows, error
 			a.betweenness = *n.BetweennessCentrality
 		}
 		if a.traits, err = marshalObject(n.Traits); err != nil {
-			return nil, fmt.Errorf("nodes[%d].traits: %w", i, err)
+			return fmt.Errorf("nodes[%d].traits: %w", i, err)
 		}
 		if a.profile, err = marshalObject(n.Profile); err != nil {
-			return nil, fmt.Errorf("nodes[%d].profile: %w", i, err)
+			return fmt.Errorf("nodes[%d].profile: %w", i, err)
 		}
 		if a.attributes, err = marshalObject(n.Attributes); err != nil {
-			return nil, fmt.Errorf("nodes[%d].attributes: %w", i, err)
+			return fmt.Errorf("nodes[%d].attributes: %w", i, err)
 		}
 		r.agents[i] = a
 	}
-	for j, e := range g.Edges {
-		r.ties[j] = tieRow{source: index[e.Source], target: index[e.Target], weight: e.Weight}
+	return nil
+}
+
+// parallelRange runs fn over n items split into one contiguous chunk per
+// core and returns the error of the earliest failing chunk, so the error
+// reported does not depend on scheduling.
+func parallelRange(n int, fn func(lo, hi int) error) error {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/1024))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = fn(w*n/workers, (w+1)*n/workers)
+		}()
 	}
-	return r, nil
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func marshalObject[V any](m map[string]V) ([]byte, error) {

@@ -62,7 +62,7 @@ func (s *Store) ImportFile(ctx context.Context, r io.Reader, opts ImportOptions)
 		return nil, err
 	}
 	defer release()
-	g, err := networkfile.Decode(r)
+	g, err := networkfile.Decode(r) // validates as it reads
 	if err != nil {
 		return nil, err
 	}

@@ -66,13 +66,16 @@ func (s *Store) Import(ctx context.Context, g *networkfile.Graph, opts ImportOpt
 		return nil, err
 	}
 	defer release()
-	return s.importGraph(ctx, g, opts)
-}
-
-func (s *Store) importGraph(ctx context.Context, g *networkfile.Graph, opts ImportOptions) (*ent.Network, error) {
 	if err := g.Validate(); err != nil {
 		return nil, err
 	}
+	return s.importGraph(ctx, g, opts)
+}
+
+// importGraph stores g, which its caller has validated: with g.Validate, or
+// through networkfile.Decode, which applies the same checks as it reads (so an
+// upload is not checked twice).
+func (s *Store) importGraph(ctx context.Context, g *networkfile.Graph, opts ImportOptions) (*ent.Network, error) {
 	if opts.Name == "" {
 		return nil, apperr.New(apperr.BadInput, "name must not be empty")
 	}

@@ -21,6 +21,37 @@ type Graph struct {
 	Directed bool
 	Nodes    []Node
 	Edges    []Edge
+
+	// ends holds the node positions of every edge's endpoints, set when
+	// Decode or Validate accepts the graph (see Ends).
+	ends [][2]int32
+}
+
+// Ends returns the node positions (source, target) of every edge, in edge
+// order. Decode and Validate keep the positions they resolved while checking,
+// so a validated graph's callers (metrics, the importer) do not look every
+// endpoint up again; a graph changed since, or never validated, has them
+// resolved here (endpoints that are not nodes come out as -1). Callers must
+// not modify the result.
+func (g *Graph) Ends() [][2]int32 {
+	if g.ends != nil && len(g.ends) == len(g.Edges) {
+		return g.ends
+	}
+	index := make(map[string]int32, len(g.Nodes))
+	for i := range g.Nodes {
+		index[g.Nodes[i].AgentID] = int32(i)
+	}
+	pos := func(id string) int32 {
+		if i, ok := index[id]; ok {
+			return i
+		}
+		return -1
+	}
+	ends := make([][2]int32, len(g.Edges))
+	for j, e := range g.Edges {
+		ends[j] = [2]int32{pos(e.Source), pos(e.Target)}
+	}
+	return ends
 }
 
 // Node is one agent. Pointer fields are optional in the upload: nil means the

@@ -109,16 +109,11 @@ func (g *Graph) ComputeMetrics(opts MetricsOptions) {
 // resolvedEdges maps edges to node positions, dropping self-loops and edges
 // whose endpoints are not nodes (neither survives Validate).
 func (g *Graph) resolvedEdges() [][2]int32 {
-	index := make(map[string]int32, len(g.Nodes))
-	for i := range g.Nodes {
-		index[g.Nodes[i].AgentID] = int32(i)
-	}
-	ends := make([][2]int32, 0, len(g.Edges))
-	for _, e := range g.Edges {
-		s, ok1 := index[e.Source]
-		t, ok2 := index[e.Target]
-		if ok1 && ok2 && s != t {
-			ends = append(ends, [2]int32{s, t})
+	all := g.Ends()
+	ends := make([][2]int32, 0, len(all))
+	for _, e := range all {
+		if e[0] >= 0 && e[1] >= 0 && e[0] != e[1] {
+			ends = append(ends, e)
 		}
 	}
 	return ends

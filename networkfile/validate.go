@@ -15,6 +15,7 @@ import (
 // same edge unless the graph is directed). The first problem found is
 // returned.
 func (g *Graph) Validate() error {
+	g.ends = nil
 	index := make(map[string]int, len(g.Nodes))
 	for i := range g.Nodes {
 		if err := checkNode(i, &g.Nodes[i], index); err != nil {
@@ -131,6 +132,9 @@ func checkEdges(g *Graph, index map[string]int, cache [][2]int32) error {
 	if j, k := firstDuplicate(len(g.Nodes), ends[:limit], g.Directed); j >= 0 {
 		e := &g.Edges[j]
 		return bad("edges[%d] duplicates edges[%d] (%q–%q)", j, k, e.Source, e.Target)
+	}
+	if firstErr == nil {
+		g.ends = ends // valid: every endpoint resolved (see Ends)
 	}
 	return firstErr
 }
