@@ -1411,6 +1411,38 @@ func (c *SimulationClient) QueryReports(_m *Simulation) *ReportQuery {
 	return query
 }
 
+// QueryParent queries the parent edge of a Simulation.
+func (c *SimulationClient) QueryParent(_m *Simulation) *SimulationQuery {
+	query := (&SimulationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(simulation.Table, simulation.FieldID, id),
+			sqlgraph.To(simulation.Table, simulation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, simulation.ParentTable, simulation.ParentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBranches queries the branches edge of a Simulation.
+func (c *SimulationClient) QueryBranches(_m *Simulation) *SimulationQuery {
+	query := (&SimulationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(simulation.Table, simulation.FieldID, id),
+			sqlgraph.To(simulation.Table, simulation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, simulation.BranchesTable, simulation.BranchesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *SimulationClient) Hooks() []Hook {
 	return c.hooks.Simulation

@@ -933,6 +933,21 @@ func (_q *SimulationQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			_q.WithNamedReports(alias, func(wq *ReportQuery) {
 				*wq = *query
 			})
+
+		case "parent":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&SimulationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, simulationImplementors)...); err != nil {
+				return err
+			}
+			_q.withParent = query
+			if _, ok := fieldSeen[simulation.FieldParentID]; !ok {
+				selectedFields = append(selectedFields, simulation.FieldParentID)
+				fieldSeen[simulation.FieldParentID] = struct{}{}
+			}
 		case "networkID":
 			if _, ok := fieldSeen[simulation.FieldNetworkID]; !ok {
 				selectedFields = append(selectedFields, simulation.FieldNetworkID)
@@ -1027,6 +1042,16 @@ func (_q *SimulationQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[simulation.FieldFinishedAt]; !ok {
 				selectedFields = append(selectedFields, simulation.FieldFinishedAt)
 				fieldSeen[simulation.FieldFinishedAt] = struct{}{}
+			}
+		case "parentID":
+			if _, ok := fieldSeen[simulation.FieldParentID]; !ok {
+				selectedFields = append(selectedFields, simulation.FieldParentID)
+				fieldSeen[simulation.FieldParentID] = struct{}{}
+			}
+		case "branchedFromRound":
+			if _, ok := fieldSeen[simulation.FieldBranchedFromRound]; !ok {
+				selectedFields = append(selectedFields, simulation.FieldBranchedFromRound)
+				fieldSeen[simulation.FieldBranchedFromRound] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -122,6 +122,14 @@ func (_m *Simulation) Reports(ctx context.Context) (result []*Report, err error)
 	return result, err
 }
 
+func (_m *Simulation) Parent(ctx context.Context) (*Simulation, error) {
+	result, err := _m.Edges.ParentOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryParent().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *Tie) Network(ctx context.Context) (*Network, error) {
 	result, err := _m.Edges.NetworkOrErr()
 	if IsNotLoaded(err) {

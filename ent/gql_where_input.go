@@ -2259,6 +2259,26 @@ type SimulationWhereInput struct {
 	FinishedAtIsNil  bool        `json:"finishedAtIsNil,omitempty"`
 	FinishedAtNotNil bool        `json:"finishedAtNotNil,omitempty"`
 
+	// "parent_id" field predicates.
+	ParentID       *int  `json:"parentID,omitempty"`
+	ParentIDNEQ    *int  `json:"parentIDNEQ,omitempty"`
+	ParentIDIn     []int `json:"parentIDIn,omitempty"`
+	ParentIDNotIn  []int `json:"parentIDNotIn,omitempty"`
+	ParentIDIsNil  bool  `json:"parentIDIsNil,omitempty"`
+	ParentIDNotNil bool  `json:"parentIDNotNil,omitempty"`
+
+	// "branched_from_round" field predicates.
+	BranchedFromRound       *int  `json:"branchedFromRound,omitempty"`
+	BranchedFromRoundNEQ    *int  `json:"branchedFromRoundNEQ,omitempty"`
+	BranchedFromRoundIn     []int `json:"branchedFromRoundIn,omitempty"`
+	BranchedFromRoundNotIn  []int `json:"branchedFromRoundNotIn,omitempty"`
+	BranchedFromRoundGT     *int  `json:"branchedFromRoundGT,omitempty"`
+	BranchedFromRoundGTE    *int  `json:"branchedFromRoundGTE,omitempty"`
+	BranchedFromRoundLT     *int  `json:"branchedFromRoundLT,omitempty"`
+	BranchedFromRoundLTE    *int  `json:"branchedFromRoundLTE,omitempty"`
+	BranchedFromRoundIsNil  bool  `json:"branchedFromRoundIsNil,omitempty"`
+	BranchedFromRoundNotNil bool  `json:"branchedFromRoundNotNil,omitempty"`
+
 	// "network" edge predicates.
 	HasNetwork     *bool                `json:"hasNetwork,omitempty"`
 	HasNetworkWith []*NetworkWhereInput `json:"hasNetworkWith,omitempty"`
@@ -2266,6 +2286,10 @@ type SimulationWhereInput struct {
 	// "reports" edge predicates.
 	HasReports     *bool               `json:"hasReports,omitempty"`
 	HasReportsWith []*ReportWhereInput `json:"hasReportsWith,omitempty"`
+
+	// "parent" edge predicates.
+	HasParent     *bool                   `json:"hasParent,omitempty"`
+	HasParentWith []*SimulationWhereInput `json:"hasParentWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -2807,6 +2831,54 @@ func (i *SimulationWhereInput) P() (predicate.Simulation, error) {
 	if i.FinishedAtNotNil {
 		predicates = append(predicates, simulation.FinishedAtNotNil())
 	}
+	if i.ParentID != nil {
+		predicates = append(predicates, simulation.ParentIDEQ(*i.ParentID))
+	}
+	if i.ParentIDNEQ != nil {
+		predicates = append(predicates, simulation.ParentIDNEQ(*i.ParentIDNEQ))
+	}
+	if len(i.ParentIDIn) > 0 {
+		predicates = append(predicates, simulation.ParentIDIn(i.ParentIDIn...))
+	}
+	if len(i.ParentIDNotIn) > 0 {
+		predicates = append(predicates, simulation.ParentIDNotIn(i.ParentIDNotIn...))
+	}
+	if i.ParentIDIsNil {
+		predicates = append(predicates, simulation.ParentIDIsNil())
+	}
+	if i.ParentIDNotNil {
+		predicates = append(predicates, simulation.ParentIDNotNil())
+	}
+	if i.BranchedFromRound != nil {
+		predicates = append(predicates, simulation.BranchedFromRoundEQ(*i.BranchedFromRound))
+	}
+	if i.BranchedFromRoundNEQ != nil {
+		predicates = append(predicates, simulation.BranchedFromRoundNEQ(*i.BranchedFromRoundNEQ))
+	}
+	if len(i.BranchedFromRoundIn) > 0 {
+		predicates = append(predicates, simulation.BranchedFromRoundIn(i.BranchedFromRoundIn...))
+	}
+	if len(i.BranchedFromRoundNotIn) > 0 {
+		predicates = append(predicates, simulation.BranchedFromRoundNotIn(i.BranchedFromRoundNotIn...))
+	}
+	if i.BranchedFromRoundGT != nil {
+		predicates = append(predicates, simulation.BranchedFromRoundGT(*i.BranchedFromRoundGT))
+	}
+	if i.BranchedFromRoundGTE != nil {
+		predicates = append(predicates, simulation.BranchedFromRoundGTE(*i.BranchedFromRoundGTE))
+	}
+	if i.BranchedFromRoundLT != nil {
+		predicates = append(predicates, simulation.BranchedFromRoundLT(*i.BranchedFromRoundLT))
+	}
+	if i.BranchedFromRoundLTE != nil {
+		predicates = append(predicates, simulation.BranchedFromRoundLTE(*i.BranchedFromRoundLTE))
+	}
+	if i.BranchedFromRoundIsNil {
+		predicates = append(predicates, simulation.BranchedFromRoundIsNil())
+	}
+	if i.BranchedFromRoundNotNil {
+		predicates = append(predicates, simulation.BranchedFromRoundNotNil())
+	}
 
 	if i.HasNetwork != nil {
 		p := simulation.HasNetwork()
@@ -2843,6 +2915,24 @@ func (i *SimulationWhereInput) P() (predicate.Simulation, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, simulation.HasReportsWith(with...))
+	}
+	if i.HasParent != nil {
+		p := simulation.HasParent()
+		if !*i.HasParent {
+			p = simulation.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasParentWith) > 0 {
+		with := make([]predicate.Simulation, 0, len(i.HasParentWith))
+		for _, w := range i.HasParentWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasParentWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, simulation.HasParentWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

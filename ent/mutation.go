@@ -6172,52 +6172,59 @@ func (m *ReportMutation) ResetEdge(name string) error {
 // SimulationMutation represents an operation that mutates the Simulation nodes in the graph.
 type SimulationMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *int
-	status                *simulation.Status
-	engine                *simulation.Engine
-	trigger               *string
-	params                *simtypes.Params
-	error                 *string
-	rounds                *int
-	addrounds             *int
-	current_round         *int
-	addcurrent_round      *int
-	completed_steps       *int
-	addcompleted_steps    *int
-	total_steps           *int
-	addtotal_steps        *int
-	calls                 *int
-	addcalls              *int
-	prompt_tokens         *int
-	addprompt_tokens      *int
-	completion_tokens     *int
-	addcompletion_tokens  *int
-	retries               *int
-	addretries            *int
-	failed_steps          *int
-	addfailed_steps       *int
-	estimated_cost_usd    *float64
-	addestimated_cost_usd *float64
-	created_at            *time.Time
-	started_at            *time.Time
-	finished_at           *time.Time
-	clearedFields         map[string]struct{}
-	network               *int
-	clearednetwork        bool
-	states                map[int]struct{}
-	removedstates         map[int]struct{}
-	clearedstates         bool
-	events                map[int]struct{}
-	removedevents         map[int]struct{}
-	clearedevents         bool
-	reports               map[int]struct{}
-	removedreports        map[int]struct{}
-	clearedreports        bool
-	done                  bool
-	oldValue              func(context.Context) (*Simulation, error)
-	predicates            []predicate.Simulation
+	op                     Op
+	typ                    string
+	id                     *int
+	status                 *simulation.Status
+	engine                 *simulation.Engine
+	trigger                *string
+	params                 *simtypes.Params
+	error                  *string
+	rounds                 *int
+	addrounds              *int
+	current_round          *int
+	addcurrent_round       *int
+	completed_steps        *int
+	addcompleted_steps     *int
+	total_steps            *int
+	addtotal_steps         *int
+	calls                  *int
+	addcalls               *int
+	prompt_tokens          *int
+	addprompt_tokens       *int
+	completion_tokens      *int
+	addcompletion_tokens   *int
+	retries                *int
+	addretries             *int
+	failed_steps           *int
+	addfailed_steps        *int
+	estimated_cost_usd     *float64
+	addestimated_cost_usd  *float64
+	created_at             *time.Time
+	started_at             *time.Time
+	finished_at            *time.Time
+	branched_from_round    *int
+	addbranched_from_round *int
+	clearedFields          map[string]struct{}
+	network                *int
+	clearednetwork         bool
+	states                 map[int]struct{}
+	removedstates          map[int]struct{}
+	clearedstates          bool
+	events                 map[int]struct{}
+	removedevents          map[int]struct{}
+	clearedevents          bool
+	reports                map[int]struct{}
+	removedreports         map[int]struct{}
+	clearedreports         bool
+	parent                 *int
+	clearedparent          bool
+	branches               map[int]struct{}
+	removedbranches        map[int]struct{}
+	clearedbranches        bool
+	done                   bool
+	oldValue               func(context.Context) (*Simulation, error)
+	predicates             []predicate.Simulation
 }
 
 var _ ent.Mutation = (*SimulationMutation)(nil)
@@ -7241,6 +7248,125 @@ func (m *SimulationMutation) ResetFinishedAt() {
 	delete(m.clearedFields, simulation.FieldFinishedAt)
 }
 
+// SetParentID sets the "parent_id" field.
+func (m *SimulationMutation) SetParentID(i int) {
+	m.parent = &i
+}
+
+// ParentID returns the value of the "parent_id" field in the mutation.
+func (m *SimulationMutation) ParentID() (r int, exists bool) {
+	v := m.parent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldParentID returns the old "parent_id" field's value of the Simulation entity.
+// If the Simulation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SimulationMutation) OldParentID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldParentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldParentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldParentID: %w", err)
+	}
+	return oldValue.ParentID, nil
+}
+
+// ClearParentID clears the value of the "parent_id" field.
+func (m *SimulationMutation) ClearParentID() {
+	m.parent = nil
+	m.clearedFields[simulation.FieldParentID] = struct{}{}
+}
+
+// ParentIDCleared returns if the "parent_id" field was cleared in this mutation.
+func (m *SimulationMutation) ParentIDCleared() bool {
+	_, ok := m.clearedFields[simulation.FieldParentID]
+	return ok
+}
+
+// ResetParentID resets all changes to the "parent_id" field.
+func (m *SimulationMutation) ResetParentID() {
+	m.parent = nil
+	delete(m.clearedFields, simulation.FieldParentID)
+}
+
+// SetBranchedFromRound sets the "branched_from_round" field.
+func (m *SimulationMutation) SetBranchedFromRound(i int) {
+	m.branched_from_round = &i
+	m.addbranched_from_round = nil
+}
+
+// BranchedFromRound returns the value of the "branched_from_round" field in the mutation.
+func (m *SimulationMutation) BranchedFromRound() (r int, exists bool) {
+	v := m.branched_from_round
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBranchedFromRound returns the old "branched_from_round" field's value of the Simulation entity.
+// If the Simulation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SimulationMutation) OldBranchedFromRound(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBranchedFromRound is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBranchedFromRound requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBranchedFromRound: %w", err)
+	}
+	return oldValue.BranchedFromRound, nil
+}
+
+// AddBranchedFromRound adds i to the "branched_from_round" field.
+func (m *SimulationMutation) AddBranchedFromRound(i int) {
+	if m.addbranched_from_round != nil {
+		*m.addbranched_from_round += i
+	} else {
+		m.addbranched_from_round = &i
+	}
+}
+
+// AddedBranchedFromRound returns the value that was added to the "branched_from_round" field in this mutation.
+func (m *SimulationMutation) AddedBranchedFromRound() (r int, exists bool) {
+	v := m.addbranched_from_round
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearBranchedFromRound clears the value of the "branched_from_round" field.
+func (m *SimulationMutation) ClearBranchedFromRound() {
+	m.branched_from_round = nil
+	m.addbranched_from_round = nil
+	m.clearedFields[simulation.FieldBranchedFromRound] = struct{}{}
+}
+
+// BranchedFromRoundCleared returns if the "branched_from_round" field was cleared in this mutation.
+func (m *SimulationMutation) BranchedFromRoundCleared() bool {
+	_, ok := m.clearedFields[simulation.FieldBranchedFromRound]
+	return ok
+}
+
+// ResetBranchedFromRound resets all changes to the "branched_from_round" field.
+func (m *SimulationMutation) ResetBranchedFromRound() {
+	m.branched_from_round = nil
+	m.addbranched_from_round = nil
+	delete(m.clearedFields, simulation.FieldBranchedFromRound)
+}
+
 // ClearNetwork clears the "network" edge to the Network entity.
 func (m *SimulationMutation) ClearNetwork() {
 	m.clearednetwork = true
@@ -7430,6 +7556,87 @@ func (m *SimulationMutation) ResetReports() {
 	m.removedreports = nil
 }
 
+// ClearParent clears the "parent" edge to the Simulation entity.
+func (m *SimulationMutation) ClearParent() {
+	m.clearedparent = true
+	m.clearedFields[simulation.FieldParentID] = struct{}{}
+}
+
+// ParentCleared reports if the "parent" edge to the Simulation entity was cleared.
+func (m *SimulationMutation) ParentCleared() bool {
+	return m.ParentIDCleared() || m.clearedparent
+}
+
+// ParentIDs returns the "parent" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ParentID instead. It exists only for internal usage by the builders.
+func (m *SimulationMutation) ParentIDs() (ids []int) {
+	if id := m.parent; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetParent resets all changes to the "parent" edge.
+func (m *SimulationMutation) ResetParent() {
+	m.parent = nil
+	m.clearedparent = false
+}
+
+// AddBranchIDs adds the "branches" edge to the Simulation entity by ids.
+func (m *SimulationMutation) AddBranchIDs(ids ...int) {
+	if m.branches == nil {
+		m.branches = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.branches[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBranches clears the "branches" edge to the Simulation entity.
+func (m *SimulationMutation) ClearBranches() {
+	m.clearedbranches = true
+}
+
+// BranchesCleared reports if the "branches" edge to the Simulation entity was cleared.
+func (m *SimulationMutation) BranchesCleared() bool {
+	return m.clearedbranches
+}
+
+// RemoveBranchIDs removes the "branches" edge to the Simulation entity by IDs.
+func (m *SimulationMutation) RemoveBranchIDs(ids ...int) {
+	if m.removedbranches == nil {
+		m.removedbranches = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.branches, ids[i])
+		m.removedbranches[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBranches returns the removed IDs of the "branches" edge to the Simulation entity.
+func (m *SimulationMutation) RemovedBranchesIDs() (ids []int) {
+	for id := range m.removedbranches {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BranchesIDs returns the "branches" edge IDs in the mutation.
+func (m *SimulationMutation) BranchesIDs() (ids []int) {
+	for id := range m.branches {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBranches resets all changes to the "branches" edge.
+func (m *SimulationMutation) ResetBranches() {
+	m.branches = nil
+	m.clearedbranches = false
+	m.removedbranches = nil
+}
+
 // Where appends a list predicates to the SimulationMutation builder.
 func (m *SimulationMutation) Where(ps ...predicate.Simulation) {
 	m.predicates = append(m.predicates, ps...)
@@ -7464,7 +7671,7 @@ func (m *SimulationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SimulationMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 21)
 	if m.network != nil {
 		fields = append(fields, simulation.FieldNetworkID)
 	}
@@ -7522,6 +7729,12 @@ func (m *SimulationMutation) Fields() []string {
 	if m.finished_at != nil {
 		fields = append(fields, simulation.FieldFinishedAt)
 	}
+	if m.parent != nil {
+		fields = append(fields, simulation.FieldParentID)
+	}
+	if m.branched_from_round != nil {
+		fields = append(fields, simulation.FieldBranchedFromRound)
+	}
 	return fields
 }
 
@@ -7568,6 +7781,10 @@ func (m *SimulationMutation) Field(name string) (ent.Value, bool) {
 		return m.StartedAt()
 	case simulation.FieldFinishedAt:
 		return m.FinishedAt()
+	case simulation.FieldParentID:
+		return m.ParentID()
+	case simulation.FieldBranchedFromRound:
+		return m.BranchedFromRound()
 	}
 	return nil, false
 }
@@ -7615,6 +7832,10 @@ func (m *SimulationMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldStartedAt(ctx)
 	case simulation.FieldFinishedAt:
 		return m.OldFinishedAt(ctx)
+	case simulation.FieldParentID:
+		return m.OldParentID(ctx)
+	case simulation.FieldBranchedFromRound:
+		return m.OldBranchedFromRound(ctx)
 	}
 	return nil, fmt.Errorf("unknown Simulation field %s", name)
 }
@@ -7757,6 +7978,20 @@ func (m *SimulationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFinishedAt(v)
 		return nil
+	case simulation.FieldParentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetParentID(v)
+		return nil
+	case simulation.FieldBranchedFromRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBranchedFromRound(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Simulation field %s", name)
 }
@@ -7795,6 +8030,9 @@ func (m *SimulationMutation) AddedFields() []string {
 	if m.addestimated_cost_usd != nil {
 		fields = append(fields, simulation.FieldEstimatedCostUsd)
 	}
+	if m.addbranched_from_round != nil {
+		fields = append(fields, simulation.FieldBranchedFromRound)
+	}
 	return fields
 }
 
@@ -7823,6 +8061,8 @@ func (m *SimulationMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedFailedSteps()
 	case simulation.FieldEstimatedCostUsd:
 		return m.AddedEstimatedCostUsd()
+	case simulation.FieldBranchedFromRound:
+		return m.AddedBranchedFromRound()
 	}
 	return nil, false
 }
@@ -7902,6 +8142,13 @@ func (m *SimulationMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddEstimatedCostUsd(v)
 		return nil
+	case simulation.FieldBranchedFromRound:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBranchedFromRound(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Simulation numeric field %s", name)
 }
@@ -7918,6 +8165,12 @@ func (m *SimulationMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(simulation.FieldFinishedAt) {
 		fields = append(fields, simulation.FieldFinishedAt)
+	}
+	if m.FieldCleared(simulation.FieldParentID) {
+		fields = append(fields, simulation.FieldParentID)
+	}
+	if m.FieldCleared(simulation.FieldBranchedFromRound) {
+		fields = append(fields, simulation.FieldBranchedFromRound)
 	}
 	return fields
 }
@@ -7941,6 +8194,12 @@ func (m *SimulationMutation) ClearField(name string) error {
 		return nil
 	case simulation.FieldFinishedAt:
 		m.ClearFinishedAt()
+		return nil
+	case simulation.FieldParentID:
+		m.ClearParentID()
+		return nil
+	case simulation.FieldBranchedFromRound:
+		m.ClearBranchedFromRound()
 		return nil
 	}
 	return fmt.Errorf("unknown Simulation nullable field %s", name)
@@ -8007,13 +8266,19 @@ func (m *SimulationMutation) ResetField(name string) error {
 	case simulation.FieldFinishedAt:
 		m.ResetFinishedAt()
 		return nil
+	case simulation.FieldParentID:
+		m.ResetParentID()
+		return nil
+	case simulation.FieldBranchedFromRound:
+		m.ResetBranchedFromRound()
+		return nil
 	}
 	return fmt.Errorf("unknown Simulation field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *SimulationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.network != nil {
 		edges = append(edges, simulation.EdgeNetwork)
 	}
@@ -8025,6 +8290,12 @@ func (m *SimulationMutation) AddedEdges() []string {
 	}
 	if m.reports != nil {
 		edges = append(edges, simulation.EdgeReports)
+	}
+	if m.parent != nil {
+		edges = append(edges, simulation.EdgeParent)
+	}
+	if m.branches != nil {
+		edges = append(edges, simulation.EdgeBranches)
 	}
 	return edges
 }
@@ -8055,13 +8326,23 @@ func (m *SimulationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case simulation.EdgeParent:
+		if id := m.parent; id != nil {
+			return []ent.Value{*id}
+		}
+	case simulation.EdgeBranches:
+		ids := make([]ent.Value, 0, len(m.branches))
+		for id := range m.branches {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *SimulationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.removedstates != nil {
 		edges = append(edges, simulation.EdgeStates)
 	}
@@ -8070,6 +8351,9 @@ func (m *SimulationMutation) RemovedEdges() []string {
 	}
 	if m.removedreports != nil {
 		edges = append(edges, simulation.EdgeReports)
+	}
+	if m.removedbranches != nil {
+		edges = append(edges, simulation.EdgeBranches)
 	}
 	return edges
 }
@@ -8096,13 +8380,19 @@ func (m *SimulationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case simulation.EdgeBranches:
+		ids := make([]ent.Value, 0, len(m.removedbranches))
+		for id := range m.removedbranches {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *SimulationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.clearednetwork {
 		edges = append(edges, simulation.EdgeNetwork)
 	}
@@ -8114,6 +8404,12 @@ func (m *SimulationMutation) ClearedEdges() []string {
 	}
 	if m.clearedreports {
 		edges = append(edges, simulation.EdgeReports)
+	}
+	if m.clearedparent {
+		edges = append(edges, simulation.EdgeParent)
+	}
+	if m.clearedbranches {
+		edges = append(edges, simulation.EdgeBranches)
 	}
 	return edges
 }
@@ -8130,6 +8426,10 @@ func (m *SimulationMutation) EdgeCleared(name string) bool {
 		return m.clearedevents
 	case simulation.EdgeReports:
 		return m.clearedreports
+	case simulation.EdgeParent:
+		return m.clearedparent
+	case simulation.EdgeBranches:
+		return m.clearedbranches
 	}
 	return false
 }
@@ -8140,6 +8440,9 @@ func (m *SimulationMutation) ClearEdge(name string) error {
 	switch name {
 	case simulation.EdgeNetwork:
 		m.ClearNetwork()
+		return nil
+	case simulation.EdgeParent:
+		m.ClearParent()
 		return nil
 	}
 	return fmt.Errorf("unknown Simulation unique edge %s", name)
@@ -8160,6 +8463,12 @@ func (m *SimulationMutation) ResetEdge(name string) error {
 		return nil
 	case simulation.EdgeReports:
 		m.ResetReports()
+		return nil
+	case simulation.EdgeParent:
+		m.ResetParent()
+		return nil
+	case simulation.EdgeBranches:
+		m.ResetBranches()
 		return nil
 	}
 	return fmt.Errorf("unknown Simulation edge %s", name)

@@ -263,6 +263,10 @@ func init() {
 	simulationDescCreatedAt := simulationFields[16].Descriptor()
 	// simulation.DefaultCreatedAt holds the default value on creation for the created_at field.
 	simulation.DefaultCreatedAt = simulationDescCreatedAt.Default.(func() time.Time)
+	// simulationDescBranchedFromRound is the schema descriptor for branched_from_round field.
+	simulationDescBranchedFromRound := simulationFields[20].Descriptor()
+	// simulation.BranchedFromRoundValidator is a validator for the "branched_from_round" field. It is called by the builders before save.
+	simulation.BranchedFromRoundValidator = simulationDescBranchedFromRound.Validators[0].(func(int) error)
 	simulationeventFields := schema.SimulationEvent{}.Fields()
 	_ = simulationeventFields
 	// simulationeventDescSeq is the schema descriptor for seq field.

@@ -58,6 +58,10 @@ type Simulation struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	// FinishedAt holds the value of the "finished_at" field.
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// The run this one branched from (fromSimulation); null on a run started from scratch, or once its parent is deleted.
+	ParentID *int `json:"parent_id,omitempty"`
+	// A branch's fromRound: its rounds 0..branchedFromRound are its parent's, copied; null on a run started from scratch.
+	BranchedFromRound *int `json:"branched_from_round,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the SimulationQuery when eager-loading is set.
 	Edges        SimulationEdges `json:"edges"`
@@ -74,15 +78,20 @@ type SimulationEdges struct {
 	Events []*SimulationEvent `json:"events,omitempty"`
 	// Reports holds the value of the reports edge.
 	Reports []*Report `json:"reports,omitempty"`
+	// Parent holds the value of the parent edge.
+	Parent *Simulation `json:"parent,omitempty"`
+	// Branches holds the value of the branches edge.
+	Branches []*Simulation `json:"branches,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
+	totalCount [3]map[string]int
 
-	namedStates  map[string][]*AgentState
-	namedEvents  map[string][]*SimulationEvent
-	namedReports map[string][]*Report
+	namedStates   map[string][]*AgentState
+	namedEvents   map[string][]*SimulationEvent
+	namedReports  map[string][]*Report
+	namedBranches map[string][]*Simulation
 }
 
 // NetworkOrErr returns the Network value or an error if the edge
@@ -123,6 +132,26 @@ func (e SimulationEdges) ReportsOrErr() ([]*Report, error) {
 	return nil, &NotLoadedError{edge: "reports"}
 }
 
+// ParentOrErr returns the Parent value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e SimulationEdges) ParentOrErr() (*Simulation, error) {
+	if e.Parent != nil {
+		return e.Parent, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: simulation.Label}
+	}
+	return nil, &NotLoadedError{edge: "parent"}
+}
+
+// BranchesOrErr returns the Branches value or an error if the edge
+// was not loaded in eager-loading.
+func (e SimulationEdges) BranchesOrErr() ([]*Simulation, error) {
+	if e.loadedTypes[5] {
+		return e.Branches, nil
+	}
+	return nil, &NotLoadedError{edge: "branches"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Simulation) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -132,7 +161,7 @@ func (*Simulation) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case simulation.FieldEstimatedCostUsd:
 			values[i] = new(sql.NullFloat64)
-		case simulation.FieldID, simulation.FieldNetworkID, simulation.FieldRounds, simulation.FieldCurrentRound, simulation.FieldCompletedSteps, simulation.FieldTotalSteps, simulation.FieldCalls, simulation.FieldPromptTokens, simulation.FieldCompletionTokens, simulation.FieldRetries, simulation.FieldFailedSteps:
+		case simulation.FieldID, simulation.FieldNetworkID, simulation.FieldRounds, simulation.FieldCurrentRound, simulation.FieldCompletedSteps, simulation.FieldTotalSteps, simulation.FieldCalls, simulation.FieldPromptTokens, simulation.FieldCompletionTokens, simulation.FieldRetries, simulation.FieldFailedSteps, simulation.FieldParentID, simulation.FieldBranchedFromRound:
 			values[i] = new(sql.NullInt64)
 		case simulation.FieldStatus, simulation.FieldEngine, simulation.FieldTrigger, simulation.FieldError:
 			values[i] = new(sql.NullString)
@@ -278,6 +307,20 @@ func (_m *Simulation) assignValues(columns []string, values []any) error {
 				_m.FinishedAt = new(time.Time)
 				*_m.FinishedAt = value.Time
 			}
+		case simulation.FieldParentID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field parent_id", values[i])
+			} else if value.Valid {
+				_m.ParentID = new(int)
+				*_m.ParentID = int(value.Int64)
+			}
+		case simulation.FieldBranchedFromRound:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field branched_from_round", values[i])
+			} else if value.Valid {
+				_m.BranchedFromRound = new(int)
+				*_m.BranchedFromRound = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -309,6 +352,16 @@ func (_m *Simulation) QueryEvents() *SimulationEventQuery {
 // QueryReports queries the "reports" edge of the Simulation entity.
 func (_m *Simulation) QueryReports() *ReportQuery {
 	return NewSimulationClient(_m.config).QueryReports(_m)
+}
+
+// QueryParent queries the "parent" edge of the Simulation entity.
+func (_m *Simulation) QueryParent() *SimulationQuery {
+	return NewSimulationClient(_m.config).QueryParent(_m)
+}
+
+// QueryBranches queries the "branches" edge of the Simulation entity.
+func (_m *Simulation) QueryBranches() *SimulationQuery {
+	return NewSimulationClient(_m.config).QueryBranches(_m)
 }
 
 // Update returns a builder for updating this Simulation.
@@ -396,6 +449,16 @@ func (_m *Simulation) String() string {
 		builder.WriteString("finished_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	if v := _m.ParentID; v != nil {
+		builder.WriteString("parent_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.BranchedFromRound; v != nil {
+		builder.WriteString("branched_from_round=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }
@@ -469,6 +532,30 @@ func (_m *Simulation) appendNamedReports(name string, edges ...*Report) {
 		_m.Edges.namedReports[name] = []*Report{}
 	} else {
 		_m.Edges.namedReports[name] = append(_m.Edges.namedReports[name], edges...)
+	}
+}
+
+// NamedBranches returns the Branches named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Simulation) NamedBranches(name string) ([]*Simulation, error) {
+	if _m.Edges.namedBranches == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedBranches[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Simulation) appendNamedBranches(name string, edges ...*Simulation) {
+	if _m.Edges.namedBranches == nil {
+		_m.Edges.namedBranches = make(map[string][]*Simulation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedBranches[name] = []*Simulation{}
+	} else {
+		_m.Edges.namedBranches[name] = append(_m.Edges.namedBranches[name], edges...)
 	}
 }
 

@@ -269,6 +269,34 @@ func (_c *SimulationCreate) SetNillableFinishedAt(v *time.Time) *SimulationCreat
 	return _c
 }
 
+// SetParentID sets the "parent_id" field.
+func (_c *SimulationCreate) SetParentID(v int) *SimulationCreate {
+	_c.mutation.SetParentID(v)
+	return _c
+}
+
+// SetNillableParentID sets the "parent_id" field if the given value is not nil.
+func (_c *SimulationCreate) SetNillableParentID(v *int) *SimulationCreate {
+	if v != nil {
+		_c.SetParentID(*v)
+	}
+	return _c
+}
+
+// SetBranchedFromRound sets the "branched_from_round" field.
+func (_c *SimulationCreate) SetBranchedFromRound(v int) *SimulationCreate {
+	_c.mutation.SetBranchedFromRound(v)
+	return _c
+}
+
+// SetNillableBranchedFromRound sets the "branched_from_round" field if the given value is not nil.
+func (_c *SimulationCreate) SetNillableBranchedFromRound(v *int) *SimulationCreate {
+	if v != nil {
+		_c.SetBranchedFromRound(*v)
+	}
+	return _c
+}
+
 // SetNetwork sets the "network" edge to the Network entity.
 func (_c *SimulationCreate) SetNetwork(v *Network) *SimulationCreate {
 	return _c.SetNetworkID(v.ID)
@@ -317,6 +345,26 @@ func (_c *SimulationCreate) AddReports(v ...*Report) *SimulationCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddReportIDs(ids...)
+}
+
+// SetParent sets the "parent" edge to the Simulation entity.
+func (_c *SimulationCreate) SetParent(v *Simulation) *SimulationCreate {
+	return _c.SetParentID(v.ID)
+}
+
+// AddBranchIDs adds the "branches" edge to the Simulation entity by IDs.
+func (_c *SimulationCreate) AddBranchIDs(ids ...int) *SimulationCreate {
+	_c.mutation.AddBranchIDs(ids...)
+	return _c
+}
+
+// AddBranches adds the "branches" edges to the Simulation entity.
+func (_c *SimulationCreate) AddBranches(v ...*Simulation) *SimulationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddBranchIDs(ids...)
 }
 
 // Mutation returns the SimulationMutation object of the builder.
@@ -518,6 +566,11 @@ func (_c *SimulationCreate) check() error {
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "Simulation.created_at"`)}
 	}
+	if v, ok := _c.mutation.BranchedFromRound(); ok {
+		if err := simulation.BranchedFromRoundValidator(v); err != nil {
+			return &ValidationError{Name: "branched_from_round", err: fmt.Errorf(`ent: validator failed for field "Simulation.branched_from_round": %w`, err)}
+		}
+	}
 	if len(_c.mutation.NetworkIDs()) == 0 {
 		return &ValidationError{Name: "network", err: errors.New(`ent: missing required edge "Simulation.network"`)}
 	}
@@ -620,6 +673,10 @@ func (_c *SimulationCreate) createSpec() (*Simulation, *sqlgraph.CreateSpec) {
 		_spec.SetField(simulation.FieldFinishedAt, field.TypeTime, value)
 		_node.FinishedAt = &value
 	}
+	if value, ok := _c.mutation.BranchedFromRound(); ok {
+		_spec.SetField(simulation.FieldBranchedFromRound, field.TypeInt, value)
+		_node.BranchedFromRound = &value
+	}
 	if nodes := _c.mutation.NetworkIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -678,6 +735,39 @@ func (_c *SimulationCreate) createSpec() (*Simulation, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(report.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ParentIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   simulation.ParentTable,
+			Columns: []string{simulation.ParentColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ParentID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.BranchesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1017,6 +1107,12 @@ func (u *SimulationUpsertOne) UpdateNewValues() *SimulationUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(simulation.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.ParentID(); exists {
+			s.SetIgnore(simulation.FieldParentID)
+		}
+		if _, exists := u.create.mutation.BranchedFromRound(); exists {
+			s.SetIgnore(simulation.FieldBranchedFromRound)
 		}
 	}))
 	return u
@@ -1537,6 +1633,12 @@ func (u *SimulationUpsertBulk) UpdateNewValues() *SimulationUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(simulation.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.ParentID(); exists {
+				s.SetIgnore(simulation.FieldParentID)
+			}
+			if _, exists := b.mutation.BranchedFromRound(); exists {
+				s.SetIgnore(simulation.FieldBranchedFromRound)
 			}
 		}
 	}))

@@ -24,19 +24,22 @@ import (
 // SimulationQuery is the builder for querying Simulation entities.
 type SimulationQuery struct {
 	config
-	ctx              *QueryContext
-	order            []simulation.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.Simulation
-	withNetwork      *NetworkQuery
-	withStates       *AgentStateQuery
-	withEvents       *SimulationEventQuery
-	withReports      *ReportQuery
-	loadTotal        []func(context.Context, []*Simulation) error
-	modifiers        []func(*sql.Selector)
-	withNamedStates  map[string]*AgentStateQuery
-	withNamedEvents  map[string]*SimulationEventQuery
-	withNamedReports map[string]*ReportQuery
+	ctx               *QueryContext
+	order             []simulation.OrderOption
+	inters            []Interceptor
+	predicates        []predicate.Simulation
+	withNetwork       *NetworkQuery
+	withStates        *AgentStateQuery
+	withEvents        *SimulationEventQuery
+	withReports       *ReportQuery
+	withParent        *SimulationQuery
+	withBranches      *SimulationQuery
+	loadTotal         []func(context.Context, []*Simulation) error
+	modifiers         []func(*sql.Selector)
+	withNamedStates   map[string]*AgentStateQuery
+	withNamedEvents   map[string]*SimulationEventQuery
+	withNamedReports  map[string]*ReportQuery
+	withNamedBranches map[string]*SimulationQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -154,6 +157,50 @@ func (_q *SimulationQuery) QueryReports() *ReportQuery {
 			sqlgraph.From(simulation.Table, simulation.FieldID, selector),
 			sqlgraph.To(report.Table, report.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, simulation.ReportsTable, simulation.ReportsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryParent chains the current query on the "parent" edge.
+func (_q *SimulationQuery) QueryParent() *SimulationQuery {
+	query := (&SimulationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(simulation.Table, simulation.FieldID, selector),
+			sqlgraph.To(simulation.Table, simulation.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, simulation.ParentTable, simulation.ParentColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryBranches chains the current query on the "branches" edge.
+func (_q *SimulationQuery) QueryBranches() *SimulationQuery {
+	query := (&SimulationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(simulation.Table, simulation.FieldID, selector),
+			sqlgraph.To(simulation.Table, simulation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, simulation.BranchesTable, simulation.BranchesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -348,15 +395,17 @@ func (_q *SimulationQuery) Clone() *SimulationQuery {
 		return nil
 	}
 	return &SimulationQuery{
-		config:      _q.config,
-		ctx:         _q.ctx.Clone(),
-		order:       append([]simulation.OrderOption{}, _q.order...),
-		inters:      append([]Interceptor{}, _q.inters...),
-		predicates:  append([]predicate.Simulation{}, _q.predicates...),
-		withNetwork: _q.withNetwork.Clone(),
-		withStates:  _q.withStates.Clone(),
-		withEvents:  _q.withEvents.Clone(),
-		withReports: _q.withReports.Clone(),
+		config:       _q.config,
+		ctx:          _q.ctx.Clone(),
+		order:        append([]simulation.OrderOption{}, _q.order...),
+		inters:       append([]Interceptor{}, _q.inters...),
+		predicates:   append([]predicate.Simulation{}, _q.predicates...),
+		withNetwork:  _q.withNetwork.Clone(),
+		withStates:   _q.withStates.Clone(),
+		withEvents:   _q.withEvents.Clone(),
+		withReports:  _q.withReports.Clone(),
+		withParent:   _q.withParent.Clone(),
+		withBranches: _q.withBranches.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -404,6 +453,28 @@ func (_q *SimulationQuery) WithReports(opts ...func(*ReportQuery)) *SimulationQu
 		opt(query)
 	}
 	_q.withReports = query
+	return _q
+}
+
+// WithParent tells the query-builder to eager-load the nodes that are connected to
+// the "parent" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *SimulationQuery) WithParent(opts ...func(*SimulationQuery)) *SimulationQuery {
+	query := (&SimulationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withParent = query
+	return _q
+}
+
+// WithBranches tells the query-builder to eager-load the nodes that are connected to
+// the "branches" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *SimulationQuery) WithBranches(opts ...func(*SimulationQuery)) *SimulationQuery {
+	query := (&SimulationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withBranches = query
 	return _q
 }
 
@@ -485,11 +556,13 @@ func (_q *SimulationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*S
 	var (
 		nodes       = []*Simulation{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [6]bool{
 			_q.withNetwork != nil,
 			_q.withStates != nil,
 			_q.withEvents != nil,
 			_q.withReports != nil,
+			_q.withParent != nil,
+			_q.withBranches != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -540,6 +613,19 @@ func (_q *SimulationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*S
 			return nil, err
 		}
 	}
+	if query := _q.withParent; query != nil {
+		if err := _q.loadParent(ctx, query, nodes, nil,
+			func(n *Simulation, e *Simulation) { n.Edges.Parent = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withBranches; query != nil {
+		if err := _q.loadBranches(ctx, query, nodes,
+			func(n *Simulation) { n.Edges.Branches = []*Simulation{} },
+			func(n *Simulation, e *Simulation) { n.Edges.Branches = append(n.Edges.Branches, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedStates {
 		if err := _q.loadStates(ctx, query, nodes,
 			func(n *Simulation) { n.appendNamedStates(name) },
@@ -558,6 +644,13 @@ func (_q *SimulationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*S
 		if err := _q.loadReports(ctx, query, nodes,
 			func(n *Simulation) { n.appendNamedReports(name) },
 			func(n *Simulation, e *Report) { n.appendNamedReports(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedBranches {
+		if err := _q.loadBranches(ctx, query, nodes,
+			func(n *Simulation) { n.appendNamedBranches(name) },
+			func(n *Simulation, e *Simulation) { n.appendNamedBranches(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -688,6 +781,71 @@ func (_q *SimulationQuery) loadReports(ctx context.Context, query *ReportQuery, 
 	}
 	return nil
 }
+func (_q *SimulationQuery) loadParent(ctx context.Context, query *SimulationQuery, nodes []*Simulation, init func(*Simulation), assign func(*Simulation, *Simulation)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*Simulation)
+	for i := range nodes {
+		if nodes[i].ParentID == nil {
+			continue
+		}
+		fk := *nodes[i].ParentID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(simulation.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "parent_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
+func (_q *SimulationQuery) loadBranches(ctx context.Context, query *SimulationQuery, nodes []*Simulation, init func(*Simulation), assign func(*Simulation, *Simulation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Simulation)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(simulation.FieldParentID)
+	}
+	query.Where(predicate.Simulation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(simulation.BranchesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ParentID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "parent_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "parent_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *SimulationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -719,6 +877,9 @@ func (_q *SimulationQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withNetwork != nil {
 			_spec.Node.AddColumnOnce(simulation.FieldNetworkID)
+		}
+		if _q.withParent != nil {
+			_spec.Node.AddColumnOnce(simulation.FieldParentID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {
@@ -844,6 +1005,20 @@ func (_q *SimulationQuery) WithNamedReports(name string, opts ...func(*ReportQue
 		_q.withNamedReports = make(map[string]*ReportQuery)
 	}
 	_q.withNamedReports[name] = query
+	return _q
+}
+
+// WithNamedBranches tells the query-builder to eager-load the nodes that are connected to the "branches"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *SimulationQuery) WithNamedBranches(name string, opts ...func(*SimulationQuery)) *SimulationQuery {
+	query := (&SimulationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedBranches == nil {
+		_q.withNamedBranches = make(map[string]*SimulationQuery)
+	}
+	_q.withNamedBranches[name] = query
 	return _q
 }
 

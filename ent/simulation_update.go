@@ -375,6 +375,21 @@ func (_u *SimulationUpdate) AddReports(v ...*Report) *SimulationUpdate {
 	return _u.AddReportIDs(ids...)
 }
 
+// AddBranchIDs adds the "branches" edge to the Simulation entity by IDs.
+func (_u *SimulationUpdate) AddBranchIDs(ids ...int) *SimulationUpdate {
+	_u.mutation.AddBranchIDs(ids...)
+	return _u
+}
+
+// AddBranches adds the "branches" edges to the Simulation entity.
+func (_u *SimulationUpdate) AddBranches(v ...*Simulation) *SimulationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBranchIDs(ids...)
+}
+
 // Mutation returns the SimulationMutation object of the builder.
 func (_u *SimulationUpdate) Mutation() *SimulationMutation {
 	return _u.mutation
@@ -441,6 +456,27 @@ func (_u *SimulationUpdate) RemoveReports(v ...*Report) *SimulationUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveReportIDs(ids...)
+}
+
+// ClearBranches clears all "branches" edges to the Simulation entity.
+func (_u *SimulationUpdate) ClearBranches() *SimulationUpdate {
+	_u.mutation.ClearBranches()
+	return _u
+}
+
+// RemoveBranchIDs removes the "branches" edge to Simulation entities by IDs.
+func (_u *SimulationUpdate) RemoveBranchIDs(ids ...int) *SimulationUpdate {
+	_u.mutation.RemoveBranchIDs(ids...)
+	return _u
+}
+
+// RemoveBranches removes "branches" edges to Simulation entities.
+func (_u *SimulationUpdate) RemoveBranches(v ...*Simulation) *SimulationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBranchIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -624,6 +660,9 @@ func (_u *SimulationUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(simulation.FieldFinishedAt, field.TypeTime)
 	}
+	if _u.mutation.BranchedFromRoundCleared() {
+		_spec.ClearField(simulation.FieldBranchedFromRound, field.TypeInt)
+	}
 	if _u.mutation.StatesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -752,6 +791,51 @@ func (_u *SimulationUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(report.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BranchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBranchesIDs(); len(nodes) > 0 && !_u.mutation.BranchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BranchesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1122,6 +1206,21 @@ func (_u *SimulationUpdateOne) AddReports(v ...*Report) *SimulationUpdateOne {
 	return _u.AddReportIDs(ids...)
 }
 
+// AddBranchIDs adds the "branches" edge to the Simulation entity by IDs.
+func (_u *SimulationUpdateOne) AddBranchIDs(ids ...int) *SimulationUpdateOne {
+	_u.mutation.AddBranchIDs(ids...)
+	return _u
+}
+
+// AddBranches adds the "branches" edges to the Simulation entity.
+func (_u *SimulationUpdateOne) AddBranches(v ...*Simulation) *SimulationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddBranchIDs(ids...)
+}
+
 // Mutation returns the SimulationMutation object of the builder.
 func (_u *SimulationUpdateOne) Mutation() *SimulationMutation {
 	return _u.mutation
@@ -1188,6 +1287,27 @@ func (_u *SimulationUpdateOne) RemoveReports(v ...*Report) *SimulationUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveReportIDs(ids...)
+}
+
+// ClearBranches clears all "branches" edges to the Simulation entity.
+func (_u *SimulationUpdateOne) ClearBranches() *SimulationUpdateOne {
+	_u.mutation.ClearBranches()
+	return _u
+}
+
+// RemoveBranchIDs removes the "branches" edge to Simulation entities by IDs.
+func (_u *SimulationUpdateOne) RemoveBranchIDs(ids ...int) *SimulationUpdateOne {
+	_u.mutation.RemoveBranchIDs(ids...)
+	return _u
+}
+
+// RemoveBranches removes "branches" edges to Simulation entities.
+func (_u *SimulationUpdateOne) RemoveBranches(v ...*Simulation) *SimulationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveBranchIDs(ids...)
 }
 
 // Where appends a list predicates to the SimulationUpdate builder.
@@ -1401,6 +1521,9 @@ func (_u *SimulationUpdateOne) sqlSave(ctx context.Context) (_node *Simulation, 
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(simulation.FieldFinishedAt, field.TypeTime)
 	}
+	if _u.mutation.BranchedFromRoundCleared() {
+		_spec.ClearField(simulation.FieldBranchedFromRound, field.TypeInt)
+	}
 	if _u.mutation.StatesCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1529,6 +1652,51 @@ func (_u *SimulationUpdateOne) sqlSave(ctx context.Context) (_node *Simulation, 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(report.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.BranchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedBranchesIDs(); len(nodes) > 0 && !_u.mutation.BranchesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.BranchesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   simulation.BranchesTable,
+			Columns: []string{simulation.BranchesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(simulation.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

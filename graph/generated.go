@@ -361,37 +361,41 @@ type ComplexityRoot struct {
 	}
 
 	Simulation struct {
-		Calls            func(childComplexity int) int
-		CompletedSteps   func(childComplexity int) int
-		CompletionTokens func(childComplexity int) int
-		CreatedAt        func(childComplexity int) int
-		CurrentRound     func(childComplexity int) int
-		Engine           func(childComplexity int) int
-		Error            func(childComplexity int) int
-		EstimatedCostUsd func(childComplexity int) int
-		Exports          func(childComplexity int) int
-		FailedSteps      func(childComplexity int) int
-		FinalGraph       func(childComplexity int) int
-		FinishedAt       func(childComplexity int) int
-		GraphAt          func(childComplexity int, round int) int
-		ID               func(childComplexity int) int
-		InitialGraph     func(childComplexity int) int
-		Network          func(childComplexity int) int
-		NetworkID        func(childComplexity int) int
-		Params           func(childComplexity int) int
-		PostTriggerGraph func(childComplexity int) int
-		Progress         func(childComplexity int) int
-		PromptTokens     func(childComplexity int) int
-		Report           func(childComplexity int) int
-		Reports          func(childComplexity int) int
-		Retries          func(childComplexity int) int
-		Rounds           func(childComplexity int) int
-		StartedAt        func(childComplexity int) int
-		States           func(childComplexity int, round *int, agentID *string, first *int, after *entgql.Cursor[int]) int
-		Status           func(childComplexity int) int
-		TotalSteps       func(childComplexity int) int
-		Trigger          func(childComplexity int) int
-		Usage            func(childComplexity int) int
+		BranchedFromRound func(childComplexity int) int
+		Branches          func(childComplexity int) int
+		Calls             func(childComplexity int) int
+		CompletedSteps    func(childComplexity int) int
+		CompletionTokens  func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		CurrentRound      func(childComplexity int) int
+		Engine            func(childComplexity int) int
+		Error             func(childComplexity int) int
+		EstimatedCostUsd  func(childComplexity int) int
+		Exports           func(childComplexity int) int
+		FailedSteps       func(childComplexity int) int
+		FinalGraph        func(childComplexity int) int
+		FinishedAt        func(childComplexity int) int
+		GraphAt           func(childComplexity int, round int) int
+		ID                func(childComplexity int) int
+		InitialGraph      func(childComplexity int) int
+		Network           func(childComplexity int) int
+		NetworkID         func(childComplexity int) int
+		Params            func(childComplexity int) int
+		Parent            func(childComplexity int) int
+		ParentID          func(childComplexity int) int
+		PostTriggerGraph  func(childComplexity int) int
+		Progress          func(childComplexity int) int
+		PromptTokens      func(childComplexity int) int
+		Report            func(childComplexity int) int
+		Reports           func(childComplexity int) int
+		Retries           func(childComplexity int) int
+		Rounds            func(childComplexity int) int
+		StartedAt         func(childComplexity int) int
+		States            func(childComplexity int, round *int, agentID *string, first *int, after *entgql.Cursor[int]) int
+		Status            func(childComplexity int) int
+		TotalSteps        func(childComplexity int) int
+		Trigger           func(childComplexity int) int
+		Usage             func(childComplexity int) int
 	}
 
 	SimulationConnection struct {
@@ -525,6 +529,7 @@ type SimulationResolver interface {
 	Exports(ctx context.Context, obj *ent.Simulation) (*model.SimulationExports, error)
 	Progress(ctx context.Context, obj *ent.Simulation) (*model.SimulationProgress, error)
 	Usage(ctx context.Context, obj *ent.Simulation) (*model.SimulationUsage, error)
+	Branches(ctx context.Context, obj *ent.Simulation) ([]*ent.Simulation, error)
 	InitialGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
 	PostTriggerGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
 	FinalGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error)
@@ -1861,6 +1866,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SegmentValue.Value(childComplexity), true
 
+	case "Simulation.branchedFromRound":
+		if e.ComplexityRoot.Simulation.BranchedFromRound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.BranchedFromRound(childComplexity), true
+	case "Simulation.branches":
+		if e.ComplexityRoot.Simulation.Branches == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.Branches(childComplexity), true
 	case "Simulation.calls":
 		if e.ComplexityRoot.Simulation.Calls == nil {
 			break
@@ -1974,6 +1991,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.Params(childComplexity), true
+	case "Simulation.parent":
+		if e.ComplexityRoot.Simulation.Parent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.Parent(childComplexity), true
+	case "Simulation.parentID":
+		if e.ComplexityRoot.Simulation.ParentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.ParentID(childComplexity), true
 	case "Simulation.postTriggerGraph":
 		if e.ComplexityRoot.Simulation.PostTriggerGraph == nil {
 			break
@@ -3098,10 +3127,16 @@ func (ec *executionContext) childFields_Simulation(ctx context.Context, field gr
 		return ec.fieldContext_Simulation_startedAt(ctx, field)
 	case "finishedAt":
 		return ec.fieldContext_Simulation_finishedAt(ctx, field)
+	case "parentID":
+		return ec.fieldContext_Simulation_parentID(ctx, field)
+	case "branchedFromRound":
+		return ec.fieldContext_Simulation_branchedFromRound(ctx, field)
 	case "network":
 		return ec.fieldContext_Simulation_network(ctx, field)
 	case "reports":
 		return ec.fieldContext_Simulation_reports(ctx, field)
+	case "parent":
+		return ec.fieldContext_Simulation_parent(ctx, field)
 	case "report":
 		return ec.fieldContext_Simulation_report(ctx, field)
 	case "exports":
@@ -3110,6 +3145,8 @@ func (ec *executionContext) childFields_Simulation(ctx context.Context, field gr
 		return ec.fieldContext_Simulation_progress(ctx, field)
 	case "usage":
 		return ec.fieldContext_Simulation_usage(ctx, field)
+	case "branches":
+		return ec.fieldContext_Simulation_branches(ctx, field)
 	case "initialGraph":
 		return ec.fieldContext_Simulation_initialGraph(ctx, field)
 	case "postTriggerGraph":
@@ -9844,6 +9881,52 @@ func (ec *executionContext) fieldContext_Simulation_finishedAt(_ context.Context
 	return graphql.NewScalarFieldContext("Simulation", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Simulation_parentID(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_parentID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_parentID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Simulation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Simulation_branchedFromRound(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_branchedFromRound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BranchedFromRound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_branchedFromRound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Simulation", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Simulation_network(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9903,6 +9986,38 @@ func (ec *executionContext) fieldContext_Simulation_reports(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Report(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_parent(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_parent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Parent(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
+			return ec.marshalOSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Simulation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10031,6 +10146,38 @@ func (ec *executionContext) fieldContext_Simulation_usage(_ context.Context, fie
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SimulationUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Simulation_branches(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_branches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Simulation().Branches(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Simulation) graphql.Marshaler {
+			return ec.marshalNSimulation2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_branches(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Simulation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Simulation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -15939,7 +16086,7 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"trigger", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "maxOutputTokens", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience", "preset", "speaker", "neighborNumbers", "updateOrder", "neighborhood", "profileSource", "profileSampling", "minTies", "traitVarianceScale"}
+	fieldsInOrder := [...]string{"trigger", "fromSimulation", "fromRound", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "maxOutputTokens", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience", "preset", "speaker", "neighborNumbers", "updateOrder", "neighborhood", "profileSource", "profileSampling", "minTies", "traitVarianceScale"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15948,11 +16095,25 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 		switch k {
 		case "trigger":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trigger"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Trigger = data
+		case "fromSimulation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromSimulation"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromSimulation = data
+		case "fromRound":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fromRound"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FromRound = data
 		case "networkId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkId"))
 			data, err := ec.unmarshalOID2ᚖint(ctx, v)
@@ -16216,7 +16377,7 @@ func (ec *executionContext) unmarshalInputSimulationWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "engine", "engineNEQ", "engineIn", "engineNotIn", "trigger", "triggerNEQ", "triggerIn", "triggerNotIn", "triggerGT", "triggerGTE", "triggerLT", "triggerLTE", "triggerContains", "triggerHasPrefix", "triggerHasSuffix", "triggerEqualFold", "triggerContainsFold", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "rounds", "roundsNEQ", "roundsIn", "roundsNotIn", "roundsGT", "roundsGTE", "roundsLT", "roundsLTE", "currentRound", "currentRoundNEQ", "currentRoundIn", "currentRoundNotIn", "currentRoundGT", "currentRoundGTE", "currentRoundLT", "currentRoundLTE", "completedSteps", "completedStepsNEQ", "completedStepsIn", "completedStepsNotIn", "completedStepsGT", "completedStepsGTE", "completedStepsLT", "completedStepsLTE", "totalSteps", "totalStepsNEQ", "totalStepsIn", "totalStepsNotIn", "totalStepsGT", "totalStepsGTE", "totalStepsLT", "totalStepsLTE", "calls", "callsNEQ", "callsIn", "callsNotIn", "callsGT", "callsGTE", "callsLT", "callsLTE", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "retries", "retriesNEQ", "retriesIn", "retriesNotIn", "retriesGT", "retriesGTE", "retriesLT", "retriesLTE", "failedSteps", "failedStepsNEQ", "failedStepsIn", "failedStepsNotIn", "failedStepsGT", "failedStepsGTE", "failedStepsLT", "failedStepsLTE", "estimatedCostUsd", "estimatedCostUsdNEQ", "estimatedCostUsdIn", "estimatedCostUsdNotIn", "estimatedCostUsdGT", "estimatedCostUsdGTE", "estimatedCostUsdLT", "estimatedCostUsdLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "hasNetwork", "hasNetworkWith", "hasReports", "hasReportsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "engine", "engineNEQ", "engineIn", "engineNotIn", "trigger", "triggerNEQ", "triggerIn", "triggerNotIn", "triggerGT", "triggerGTE", "triggerLT", "triggerLTE", "triggerContains", "triggerHasPrefix", "triggerHasSuffix", "triggerEqualFold", "triggerContainsFold", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "rounds", "roundsNEQ", "roundsIn", "roundsNotIn", "roundsGT", "roundsGTE", "roundsLT", "roundsLTE", "currentRound", "currentRoundNEQ", "currentRoundIn", "currentRoundNotIn", "currentRoundGT", "currentRoundGTE", "currentRoundLT", "currentRoundLTE", "completedSteps", "completedStepsNEQ", "completedStepsIn", "completedStepsNotIn", "completedStepsGT", "completedStepsGTE", "completedStepsLT", "completedStepsLTE", "totalSteps", "totalStepsNEQ", "totalStepsIn", "totalStepsNotIn", "totalStepsGT", "totalStepsGTE", "totalStepsLT", "totalStepsLTE", "calls", "callsNEQ", "callsIn", "callsNotIn", "callsGT", "callsGTE", "callsLT", "callsLTE", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "retries", "retriesNEQ", "retriesIn", "retriesNotIn", "retriesGT", "retriesGTE", "retriesLT", "retriesLTE", "failedSteps", "failedStepsNEQ", "failedStepsIn", "failedStepsNotIn", "failedStepsGT", "failedStepsGTE", "failedStepsLT", "failedStepsLTE", "estimatedCostUsd", "estimatedCostUsdNEQ", "estimatedCostUsdIn", "estimatedCostUsdNotIn", "estimatedCostUsdGT", "estimatedCostUsdGTE", "estimatedCostUsdLT", "estimatedCostUsdLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "parentID", "parentIDNEQ", "parentIDIn", "parentIDNotIn", "parentIDIsNil", "parentIDNotNil", "branchedFromRound", "branchedFromRoundNEQ", "branchedFromRoundIn", "branchedFromRoundNotIn", "branchedFromRoundGT", "branchedFromRoundGTE", "branchedFromRoundLT", "branchedFromRoundLTE", "branchedFromRoundIsNil", "branchedFromRoundNotNil", "hasNetwork", "hasNetworkWith", "hasReports", "hasReportsWith", "hasParent", "hasParentWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17336,6 +17497,118 @@ func (ec *executionContext) unmarshalInputSimulationWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.FinishedAtNotNil = data
+		case "parentID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentID = data
+		case "parentIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentIDNEQ = data
+		case "parentIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentIDIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentIDIn = data
+		case "parentIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentIDNotIn = data
+		case "parentIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentIDIsNil = data
+		case "parentIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentIDNotNil = data
+		case "branchedFromRound":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRound"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRound = data
+		case "branchedFromRoundNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundNEQ = data
+		case "branchedFromRoundIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundIn = data
+		case "branchedFromRoundNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundNotIn = data
+		case "branchedFromRoundGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundGT = data
+		case "branchedFromRoundGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundGTE = data
+		case "branchedFromRoundLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundLT = data
+		case "branchedFromRoundLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundLTE = data
+		case "branchedFromRoundIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundIsNil = data
+		case "branchedFromRoundNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("branchedFromRoundNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BranchedFromRoundNotNil = data
 		case "hasNetwork":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasNetwork"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -17364,6 +17637,20 @@ func (ec *executionContext) unmarshalInputSimulationWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.HasReportsWith = data
+		case "hasParent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasParent"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasParent = data
+		case "hasParentWith":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasParentWith"))
+			data, err := ec.unmarshalOSimulationWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulationWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HasParentWith = data
 		}
 	}
 	return it, nil
@@ -19927,6 +20214,16 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "parentID":
+			out.Values[i] = ec._Simulation_parentID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "branchedFromRound":
+			out.Values[i] = ec._Simulation_branchedFromRound(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "network":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19938,6 +20235,12 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Simulation_reports(ctx, field, obj)
+				})
+		case "parent":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_parent(ctx, field, obj)
 				})
 		case "report":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -19962,6 +20265,12 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Simulation_usage(ctx, field, obj)
+				})
+		case "branches":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Simulation_branches(ctx, field, obj)
 				})
 		case "initialGraph":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -21558,6 +21867,22 @@ func (ec *executionContext) marshalNSegmentValue2ᚕgithubᚗcomᚋethoxᚋethox
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSegmentValue2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegmentValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSimulation2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulationᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Simulation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {

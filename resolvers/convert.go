@@ -146,7 +146,7 @@ func ptr[T any](v T) *T { return &v }
 
 func runInput(in model.RunSimulationInput) (simulation.RunInput, error) {
 	out := simulation.RunInput{
-		Trigger: in.Trigger, NetworkID: in.NetworkID, Rounds: in.Rounds, SelfWeight: in.SelfWeight,
+		NetworkID: in.NetworkID, Rounds: in.Rounds, SelfWeight: in.SelfWeight,
 		NeighborLimit: in.NeighborLimit, Model: in.Model, Temperature: in.Temperature, Concurrency: in.Concurrency,
 		Epsilon: in.Epsilon, MaxCalls: in.MaxCalls, MaxTokens: in.MaxTokens, MaxCostUSD: in.MaxCostUsd,
 	}
@@ -158,6 +158,10 @@ func runInput(in model.RunSimulationInput) (simulation.RunInput, error) {
 		seed := int64(*in.Seed)
 		out.Seed = &seed
 	}
+	if in.Trigger != nil {
+		out.Trigger = *in.Trigger // required unless fromSimulation gives it (Run says so)
+	}
+	out.FromSimulation, out.FromRound = in.FromSimulation, in.FromRound
 	out.NumAgents = in.NumAgents
 	out.Speaker, out.NeighborNumbers, out.MaxOutputTokens = in.Speaker, in.NeighborNumbers, in.MaxOutputTokens
 	out.MinTies, out.TraitVarianceScale = in.MinTies, in.TraitVarianceScale

@@ -62,6 +62,12 @@ func (r *simulationResolver) Usage(ctx context.Context, obj *ent.Simulation) (*m
 	return usageOf(obj), nil
 }
 
+// Branches is the resolver for the branches field.
+func (r *simulationResolver) Branches(ctx context.Context, obj *ent.Simulation) ([]*ent.Simulation, error) {
+	return r.Client.Simulation.Query().Where(simulation1.ParentID(obj.ID)).
+		Order(ent.Asc(simulation1.FieldCreatedAt), ent.Asc(simulation1.FieldID)).All(ctx)
+}
+
 // InitialGraph is the resolver for the initialGraph field.
 func (r *simulationResolver) InitialGraph(ctx context.Context, obj *ent.Simulation) (*model.Graph, error) {
 	return r.snapshot(ctx, obj, -1)

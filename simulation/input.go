@@ -36,6 +36,12 @@ type RunInput struct {
 	MaxCostUSD     *float64
 	Audience       *Audience
 
+	// FromSimulation branches the run from a stored run, taking its states
+	// of rounds 0..FromRound (default 0) and computing only the rounds
+	// after (branch.go). Fields left nil take the parent's values.
+	FromSimulation *int
+	FromRound      *int
+
 	// Preset is "" or simtypes.PresetPrototype, which sets every option
 	// below and the LLM's sampling to the prototype's values; fields given
 	// explicitly override it.

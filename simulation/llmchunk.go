@@ -329,7 +329,7 @@ func (s *Service) advance(ctx context.Context, simID, round int) error {
 			if terminal(sim.Status) || sim.CurrentRound != round {
 				return nil
 			}
-			if sim.CompletedSteps < n*(round+1) {
+			if sim.CompletedSteps+copiedSteps(sim, n) < n*(round+1) {
 				// Rounds before this one are complete and every stored state is counted
 				// with it: the round cannot be, and the count (a scan of the round,
 				// under SQLite's write lock at each job's end) is not needed.

@@ -22,8 +22,16 @@ var runMessages = map[entsim.Status]string{
 // what, what it has cost so far (rounded for reading; the row keeps the full
 // value) and how long it waited or took.
 func (s *Service) logRun(ctx context.Context, sim *ent.Simulation) {
-	attrs := []any{"simulation", sim.ID, "network", sim.NetworkID, "agents", sim.TotalSteps / (sim.Rounds + 1),
-		"rounds", sim.Rounds, "engine", sim.Engine}
+	attrs := []any{"simulation", sim.ID, "network", sim.NetworkID}
+	if computed := sim.Rounds + 1; sim.BranchedFromRound == nil {
+		attrs = append(attrs, "agents", sim.TotalSteps/computed)
+	} else if computed -= *sim.BranchedFromRound + 1; computed > 0 {
+		attrs = append(attrs, "agents", sim.TotalSteps/computed) // a branch's total is of the rounds it computes
+	}
+	attrs = append(attrs, "rounds", sim.Rounds, "engine", sim.Engine)
+	if sim.ParentID != nil {
+		attrs = append(attrs, "parent", *sim.ParentID, "from_round", *sim.BranchedFromRound)
+	}
 	if sim.Params.Model != "" {
 		attrs = append(attrs, "model", sim.Params.Model)
 	}

@@ -262,9 +262,16 @@ func (s *Service) Stop(ctx context.Context) error {
 // Run validates the input, writes the Simulation row and its first job in one
 // transaction, and returns at once with status QUEUED.
 func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error) {
+	parent, from, err := s.branchOf(ctx, &in) // a branch: the parent's values for what in leaves out
+	if err != nil {
+		return nil, err
+	}
 	engine, p, err := in.resolve(s.cfg, s.llm != nil)
 	if err != nil {
 		return nil, err
+	}
+	if parent != nil && !sameAudience(p.Audience, parent.Params.Audience) {
+		return nil, apperr.New(apperr.BadInput, "audience differs from fromSimulation %d's: a branch keeps its parent's stage-0 audience; leave audience out", parent.ID)
 	}
 	if s.llm != nil {
 		if p.Model == "" {
@@ -317,14 +324,19 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	}
 	var sim *ent.Simulation
 	err = s.inTx(ctx, func(tx *sql.Tx, client *ent.Client) error {
-		sim, err = client.Simulation.Create().
+		create := client.Simulation.Create().
 			SetNetworkID(net.ID).
 			SetEngine(engine).
 			SetTrigger(in.Trigger).
 			SetParams(p).
 			SetRounds(p.Rounds).
-			SetTotalSteps(steps).
-			Save(ctx)
+			SetTotalSteps(steps)
+		if parent != nil {
+			// Progress counts what the branch computes, not the stages it copies.
+			create.SetParentID(parent.ID).SetBranchedFromRound(from).
+				SetTotalSteps(net.NodeCount * (p.Rounds - from)).SetCurrentRound(min(from+1, p.Rounds))
+		}
+		sim, err = create.Save(ctx)
 		if err != nil {
 			return err
 		}
@@ -334,6 +346,9 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		// Logged as created: a worker may start the run before Run reads it back.
 		created := sim
 		s.onCommit(tx, func() { s.logRun(ctx, created) })
+		if parent != nil {
+			return s.startBranch(ctx, tx, client, sim, parent.ID, from, net.NodeCount)
+		}
 		if err := s.enqueueRound(ctx, tx, sim.ID, engine, 0, net.NodeCount, s.chunkSize(p)); err != nil {
 			return err
 		}

@@ -180,7 +180,12 @@ func (t agentStates) count(ctx context.Context, q querier, simID, round int) (in
 // completeRounds returns the highest round r such that rounds 0..r all have
 // every one of the n agents' states, or -1.
 func (t agentStates) completeRounds(ctx context.Context, simID, n int) (int, error) {
-	rows, err := t.db.SQL.QueryContext(ctx, `SELECT round, COUNT(*) FROM agent_states WHERE simulation_id = `+t.db.Placeholder(1)+
+	return t.completeRoundsIn(ctx, t.db.SQL, simID, n)
+}
+
+// completeRoundsIn is completeRounds read through q (a transaction, or the database).
+func (t agentStates) completeRoundsIn(ctx context.Context, q querier, simID, n int) (int, error) {
+	rows, err := q.QueryContext(ctx, `SELECT round, COUNT(*) FROM agent_states WHERE simulation_id = `+t.db.Placeholder(1)+
 		` GROUP BY round ORDER BY round`, simID)
 	if err != nil {
 		return 0, err
@@ -198,6 +203,25 @@ func (t agentStates) completeRounds(ctx context.Context, simID, n int) (int, err
 		last = r
 	}
 	return last, rows.Err()
+}
+
+// copyRounds copies run from's states of rounds 0..last into run to, in tx,
+// with one INSERT … SELECT (a 100,000-agent stage is one statement, no rows
+// through Go), and returns how many it copied. The copies keep what the
+// agents thought (opinion, care, support, failed, error) and when it was
+// computed, but not the calls' latency, tokens or retries: those were paid
+// by the parent, and the branch's usage is its own. Stored copies are
+// skipped (ON CONFLICT), like every insert here.
+func (t agentStates) copyRounds(ctx context.Context, tx execer, from, to, last int) (int64, error) {
+	ph := t.db.Placeholder
+	res, err := tx.ExecContext(ctx, `INSERT INTO agent_states (`+strings.Join(stateColumns, ", ")+`)
+		SELECT `+ph(1)+`, agent_id, round, opinion, care, support, failed, error, 0, 0, 0, 0, created_at
+		FROM agent_states WHERE simulation_id = `+ph(2)+` AND round <= `+ph(3)+`
+		ORDER BY round, agent_id `+skipStored, to, from, last)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // StateRow is one stored step of a run, as exports and reports read it.

@@ -232,7 +232,9 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "branched_from_round", Type: field.TypeInt, Nullable: true},
 		{Name: "network_id", Type: field.TypeInt},
+		{Name: "parent_id", Type: field.TypeInt, Nullable: true},
 	}
 	// SimulationsTable holds the schema information for the "simulations" table.
 	SimulationsTable = &schema.Table{
@@ -242,9 +244,15 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "simulations_networks_simulations",
-				Columns:    []*schema.Column{SimulationsColumns[19]},
+				Columns:    []*schema.Column{SimulationsColumns[20]},
 				RefColumns: []*schema.Column{NetworksColumns[0]},
 				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "simulations_simulations_branches",
+				Columns:    []*schema.Column{SimulationsColumns[21]},
+				RefColumns: []*schema.Column{SimulationsColumns[0]},
+				OnDelete:   schema.SetNull,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -256,7 +264,12 @@ var (
 			{
 				Name:    "simulation_network_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{SimulationsColumns[19], SimulationsColumns[16]},
+				Columns: []*schema.Column{SimulationsColumns[20], SimulationsColumns[16]},
+			},
+			{
+				Name:    "simulation_parent_id",
+				Unique:  false,
+				Columns: []*schema.Column{SimulationsColumns[21]},
 			},
 		},
 	}
@@ -379,6 +392,7 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(17179869184),
 	}
 	SimulationsTable.ForeignKeys[0].RefTable = NetworksTable
+	SimulationsTable.ForeignKeys[1].RefTable = SimulationsTable
 	SimulationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(21474836480),
 	}

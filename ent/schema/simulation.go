@@ -47,6 +47,13 @@ func (Simulation) Fields() []ent.Field {
 			Annotations(entgql.OrderField("CREATED_AT")),
 		field.Time("started_at").Optional().Nillable(),
 		field.Time("finished_at").Optional().Nillable(),
+		// A branch (runSimulation's fromSimulation) starts from its parent's
+		// stored states at branched_from_round, copied into its own rows
+		// (simulation/branch.go). Both stay null on other runs.
+		field.Int("parent_id").Optional().Nillable().Immutable().
+			Comment("The run this one branched from (fromSimulation); null on a run started from scratch, or once its parent is deleted."),
+		field.Int("branched_from_round").Optional().Nillable().NonNegative().Immutable().
+			Comment("A branch's fromRound: its rounds 0..branchedFromRound are its parent's, copied; null on a run started from scratch."),
 	}
 }
 
@@ -60,6 +67,13 @@ func (Simulation) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
 		edge.To("reports", Report.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
+		// The branch tree. SET NULL: deleteNetwork's purge deletes a network's
+		// runs in batches in any order, and a branch always shares its parent's
+		// network; a branch keeps its copied states, so it stands on its own.
+		// GraphQL's branches field is written by hand ([Simulation!]!, oldest first).
+		edge.To("branches", Simulation.Type).
+			Annotations(entsql.OnDelete(entsql.SetNull), entgql.Skip()).
+			From("parent").Field("parent_id").Unique().Immutable(),
 	}
 }
 
@@ -67,6 +81,7 @@ func (Simulation) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("status"),
 		index.Fields("network_id", "created_at"),
+		index.Fields("parent_id"), // branches of a run; SET NULL when it is deleted
 	}
 }
 

@@ -56,6 +56,10 @@ const (
 	FieldStartedAt = "started_at"
 	// FieldFinishedAt holds the string denoting the finished_at field in the database.
 	FieldFinishedAt = "finished_at"
+	// FieldParentID holds the string denoting the parent_id field in the database.
+	FieldParentID = "parent_id"
+	// FieldBranchedFromRound holds the string denoting the branched_from_round field in the database.
+	FieldBranchedFromRound = "branched_from_round"
 	// EdgeNetwork holds the string denoting the network edge name in mutations.
 	EdgeNetwork = "network"
 	// EdgeStates holds the string denoting the states edge name in mutations.
@@ -64,6 +68,10 @@ const (
 	EdgeEvents = "events"
 	// EdgeReports holds the string denoting the reports edge name in mutations.
 	EdgeReports = "reports"
+	// EdgeParent holds the string denoting the parent edge name in mutations.
+	EdgeParent = "parent"
+	// EdgeBranches holds the string denoting the branches edge name in mutations.
+	EdgeBranches = "branches"
 	// Table holds the table name of the simulation in the database.
 	Table = "simulations"
 	// NetworkTable is the table that holds the network relation/edge.
@@ -94,6 +102,14 @@ const (
 	ReportsInverseTable = "reports"
 	// ReportsColumn is the table column denoting the reports relation/edge.
 	ReportsColumn = "simulation_id"
+	// ParentTable is the table that holds the parent relation/edge.
+	ParentTable = "simulations"
+	// ParentColumn is the table column denoting the parent relation/edge.
+	ParentColumn = "parent_id"
+	// BranchesTable is the table that holds the branches relation/edge.
+	BranchesTable = "simulations"
+	// BranchesColumn is the table column denoting the branches relation/edge.
+	BranchesColumn = "parent_id"
 )
 
 // Columns holds all SQL columns for simulation fields.
@@ -118,6 +134,8 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldStartedAt,
 	FieldFinishedAt,
+	FieldParentID,
+	FieldBranchedFromRound,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -175,6 +193,8 @@ var (
 	DefaultEstimatedCostUsd float64
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
+	// BranchedFromRoundValidator is a validator for the "branched_from_round" field. It is called by the builders before save.
+	BranchedFromRoundValidator func(int) error
 )
 
 // Status defines the type for the "status" enum field.
@@ -330,6 +350,16 @@ func ByFinishedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFinishedAt, opts...).ToFunc()
 }
 
+// ByParentID orders the results by the parent_id field.
+func ByParentID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldParentID, opts...).ToFunc()
+}
+
+// ByBranchedFromRound orders the results by the branched_from_round field.
+func ByBranchedFromRound(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBranchedFromRound, opts...).ToFunc()
+}
+
 // ByNetworkField orders the results by network field.
 func ByNetworkField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -378,6 +408,27 @@ func ByReports(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newReportsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByParentField orders the results by parent field.
+func ByParentField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newParentStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByBranchesCount orders the results by branches count.
+func ByBranchesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newBranchesStep(), opts...)
+	}
+}
+
+// ByBranches orders the results by branches terms.
+func ByBranches(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newBranchesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newNetworkStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -404,6 +455,20 @@ func newReportsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ReportsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ReportsTable, ReportsColumn),
+	)
+}
+func newParentStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, ParentTable, ParentColumn),
+	)
+}
+func newBranchesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(Table, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, BranchesTable, BranchesColumn),
 	)
 }
 

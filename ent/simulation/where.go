@@ -135,6 +135,16 @@ func FinishedAt(v time.Time) predicate.Simulation {
 	return predicate.Simulation(sql.FieldEQ(FieldFinishedAt, v))
 }
 
+// ParentID applies equality check predicate on the "parent_id" field. It's identical to ParentIDEQ.
+func ParentID(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldParentID, v))
+}
+
+// BranchedFromRound applies equality check predicate on the "branched_from_round" field. It's identical to BranchedFromRoundEQ.
+func BranchedFromRound(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldBranchedFromRound, v))
+}
+
 // NetworkIDEQ applies the EQ predicate on the "network_id" field.
 func NetworkIDEQ(v int) predicate.Simulation {
 	return predicate.Simulation(sql.FieldEQ(FieldNetworkID, v))
@@ -875,6 +885,86 @@ func FinishedAtNotNil() predicate.Simulation {
 	return predicate.Simulation(sql.FieldNotNull(FieldFinishedAt))
 }
 
+// ParentIDEQ applies the EQ predicate on the "parent_id" field.
+func ParentIDEQ(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldParentID, v))
+}
+
+// ParentIDNEQ applies the NEQ predicate on the "parent_id" field.
+func ParentIDNEQ(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNEQ(FieldParentID, v))
+}
+
+// ParentIDIn applies the In predicate on the "parent_id" field.
+func ParentIDIn(vs ...int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldIn(FieldParentID, vs...))
+}
+
+// ParentIDNotIn applies the NotIn predicate on the "parent_id" field.
+func ParentIDNotIn(vs ...int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNotIn(FieldParentID, vs...))
+}
+
+// ParentIDIsNil applies the IsNil predicate on the "parent_id" field.
+func ParentIDIsNil() predicate.Simulation {
+	return predicate.Simulation(sql.FieldIsNull(FieldParentID))
+}
+
+// ParentIDNotNil applies the NotNil predicate on the "parent_id" field.
+func ParentIDNotNil() predicate.Simulation {
+	return predicate.Simulation(sql.FieldNotNull(FieldParentID))
+}
+
+// BranchedFromRoundEQ applies the EQ predicate on the "branched_from_round" field.
+func BranchedFromRoundEQ(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldBranchedFromRound, v))
+}
+
+// BranchedFromRoundNEQ applies the NEQ predicate on the "branched_from_round" field.
+func BranchedFromRoundNEQ(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNEQ(FieldBranchedFromRound, v))
+}
+
+// BranchedFromRoundIn applies the In predicate on the "branched_from_round" field.
+func BranchedFromRoundIn(vs ...int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldIn(FieldBranchedFromRound, vs...))
+}
+
+// BranchedFromRoundNotIn applies the NotIn predicate on the "branched_from_round" field.
+func BranchedFromRoundNotIn(vs ...int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNotIn(FieldBranchedFromRound, vs...))
+}
+
+// BranchedFromRoundGT applies the GT predicate on the "branched_from_round" field.
+func BranchedFromRoundGT(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldGT(FieldBranchedFromRound, v))
+}
+
+// BranchedFromRoundGTE applies the GTE predicate on the "branched_from_round" field.
+func BranchedFromRoundGTE(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldGTE(FieldBranchedFromRound, v))
+}
+
+// BranchedFromRoundLT applies the LT predicate on the "branched_from_round" field.
+func BranchedFromRoundLT(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldLT(FieldBranchedFromRound, v))
+}
+
+// BranchedFromRoundLTE applies the LTE predicate on the "branched_from_round" field.
+func BranchedFromRoundLTE(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldLTE(FieldBranchedFromRound, v))
+}
+
+// BranchedFromRoundIsNil applies the IsNil predicate on the "branched_from_round" field.
+func BranchedFromRoundIsNil() predicate.Simulation {
+	return predicate.Simulation(sql.FieldIsNull(FieldBranchedFromRound))
+}
+
+// BranchedFromRoundNotNil applies the NotNil predicate on the "branched_from_round" field.
+func BranchedFromRoundNotNil() predicate.Simulation {
+	return predicate.Simulation(sql.FieldNotNull(FieldBranchedFromRound))
+}
+
 // HasNetwork applies the HasEdge predicate on the "network" edge.
 func HasNetwork() predicate.Simulation {
 	return predicate.Simulation(func(s *sql.Selector) {
@@ -959,6 +1049,52 @@ func HasReports() predicate.Simulation {
 func HasReportsWith(preds ...predicate.Report) predicate.Simulation {
 	return predicate.Simulation(func(s *sql.Selector) {
 		step := newReportsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasParent applies the HasEdge predicate on the "parent" edge.
+func HasParent() predicate.Simulation {
+	return predicate.Simulation(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ParentTable, ParentColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasParentWith applies the HasEdge predicate on the "parent" edge with a given conditions (other predicates).
+func HasParentWith(preds ...predicate.Simulation) predicate.Simulation {
+	return predicate.Simulation(func(s *sql.Selector) {
+		step := newParentStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasBranches applies the HasEdge predicate on the "branches" edge.
+func HasBranches() predicate.Simulation {
+	return predicate.Simulation(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, BranchesTable, BranchesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasBranchesWith applies the HasEdge predicate on the "branches" edge with a given conditions (other predicates).
+func HasBranchesWith(preds ...predicate.Simulation) predicate.Simulation {
+	return predicate.Simulation(func(s *sql.Selector) {
+		step := newBranchesStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

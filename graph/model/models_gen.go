@@ -165,8 +165,18 @@ type ReportChart struct {
 }
 
 type RunSimulationInput struct {
-	// The message the population reacts to (at most SIM_MAX_TRIGGER_CHARS characters).
-	Trigger string `json:"trigger"`
+	// The message the population reacts to (at most SIM_MAX_TRIGGER_CHARS characters). Required, except on a branch
+	// (fromSimulation), which takes its parent's: a branch given another trigger is refused.
+	Trigger *string `json:"trigger,omitempty"`
+	// Branch from a stored run: start from its stored states at fromRound (copied into this run, never asked of the LLM
+	// again) and compute only rounds fromRound+1..rounds. The parent must have completed rounds 0..fromRound (a
+	// SUCCEEDED run, or a FAILED, CANCELED or still running one that got that far). A branch runs on its parent's
+	// network with its parent's trigger, audience and speaker (giving another one, or numAgents, is refused), and every
+	// other field left out takes the parent's value: give engine, selfWeight, model, temperature... to change what
+	// the later rounds do.
+	FromSimulation *int `json:"fromSimulation,omitempty"`
+	// With fromSimulation: the last of the parent's rounds the branch takes (0: its stage-0 reaction). Default 0.
+	FromRound *int `json:"fromRound,omitempty"`
 	// Default: the default network (see Network.isDefault).
 	NetworkID *int `json:"networkId,omitempty"`
 	// Instead of networkId: generate a fresh synthetic population of this size (as the prototype did) and run on it.
@@ -175,7 +185,8 @@ type RunSimulationInput struct {
 	NumAgents *int `json:"numAgents,omitempty"`
 	// Seed of the generated population (with numAgents).
 	PopulationSeed *int `json:"populationSeed,omitempty"`
-	// Influence rounds after the stage-0 reaction. Default 1.
+	// Influence rounds after the stage-0 reaction. Default 1. On a branch, the total count including the parent's
+	// rounds 0..fromRound it takes (at least fromRound; default: the parent's rounds).
 	Rounds *int `json:"rounds,omitempty"`
 	// Default: LLM when an LLM is configured, else FRIEDKIN_JOHNSEN.
 	Engine *simulation.Engine `json:"engine,omitempty"`
@@ -228,13 +239,15 @@ type SimulationExports struct {
 
 type SimulationProgress struct {
 	// The round being computed (0 is the reaction to the trigger).
-	Round          int               `json:"round"`
-	Rounds         int               `json:"rounds"`
-	CompletedSteps int               `json:"completedSteps"`
-	TotalSteps     int               `json:"totalSteps"`
-	SimulationID   int               `json:"simulationId"`
-	Status         simulation.Status `json:"status"`
-	Usage          *SimulationUsage  `json:"usage"`
+	Round  int `json:"round"`
+	Rounds int `json:"rounds"`
+	// Agent steps this run has computed; a branch does not count the states it copied from its parent.
+	CompletedSteps int `json:"completedSteps"`
+	// Agent steps this run computes: agents × (rounds + 1), or on a branch agents × (rounds − branchedFromRound).
+	TotalSteps   int               `json:"totalSteps"`
+	SimulationID int               `json:"simulationId"`
+	Status       simulation.Status `json:"status"`
+	Usage        *SimulationUsage  `json:"usage"`
 }
 
 type SimulationUsage struct {

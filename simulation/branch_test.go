@@ -1,0 +1,109 @@
+package simulation
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethox/ethox/ent"
+	entsim "github.com/ethox/ethox/ent/simulation"
+	"github.com/ethox/ethox/internal/fakellm"
+	"github.com/ethox/ethox/internal/testdb"
+)
+
+// TestBranchResumesWithoutRedoingCopiedStages: a branch's River jobs,
+// stopped hard mid-round and resumed by a restarted process, ask neither the
+// copied stage 0 nor a stored step of their own again; the branch ends
+// complete. Then deleting the network purges parent and branch alike.
+func TestBranchResumesWithoutRedoingCopiedStages(t *testing.T) {
+	for _, dialect := range testdb.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHarness(t, dialect, 2*time.Millisecond)
+			first := h.service(1, func(c *Config) { c.DefaultConcurrency = 1 })
+			ctx := context.Background()
+			parent, err := first.Run(ctx, RunInput{Trigger: "Branch me.", Rounds: ptrTo(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.wait(parent.ID, 60*time.Second)
+			if n := reactionCalls(h); n != 20 {
+				t.Fatalf("parent made %d stage-0 calls, want 20", n)
+			}
+
+			h.fk.SetLatency(150 * time.Millisecond)
+			callsBefore := len(h.fk.Requests())
+			branch, err := first.Run(ctx, RunInput{FromSimulation: &parent.ID, Rounds: ptrTo(2)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if branch.ParentID == nil || *branch.ParentID != parent.ID || *branch.BranchedFromRound != 0 || branch.TotalSteps != 40 ||
+				branch.CurrentRound != 1 || h.states(branch.ID, 0) != 20 {
+				t.Fatalf("queued branch = %+v with %d states at round 0", branch, h.states(branch.ID, 0))
+			}
+			for h.states(branch.ID, 1) < 3 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// A hard stop: in-flight jobs are canceled mid-call, as in a crash.
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := first.river.StopAndCancel(sctx); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			// Every step of the branch makes one call (every agent has a view):
+			// after the restart, exactly the steps not stored are asked.
+			stored := h.states(branch.ID, 1) + h.states(branch.ID, 2)
+			if stored == 0 || stored >= 40 {
+				t.Fatalf("stopped with %d of 40 steps stored", stored)
+			}
+			resumeFrom := len(h.fk.Requests())
+
+			h.fk.SetLatency(2 * time.Millisecond)
+			h.service(2, nil) // a restarted process
+			done := h.wait(branch.ID, 60*time.Second)
+			if done.Status != entsim.StatusSUCCEEDED || h.states(branch.ID, 0) != 20 || h.states(branch.ID, 1) != 20 || h.states(branch.ID, 2) != 20 {
+				t.Fatalf("after resume: %s with %d/%d/%d states", done.Status, h.states(branch.ID, 0), h.states(branch.ID, 1), h.states(branch.ID, 2))
+			}
+			reqs := h.fk.Requests()
+			if n := reactionCallsIn(reqs[callsBefore:]); n != 0 {
+				t.Fatalf("the branch asked %d stage-0 reactions", n)
+			}
+			if n := len(reqs) - resumeFrom; n != 40-stored {
+				t.Fatalf("after the restart the branch made %d calls for its %d missing steps", n, 40-stored)
+			}
+			if done.CompletedSteps != 40 || done.TotalSteps != 40 {
+				t.Fatalf("branch progress %d/%d, want 40/40", done.CompletedSteps, done.TotalSteps)
+			}
+
+			// The purge deletes parent and branch (SET NULL keeps any order valid).
+			if err := first.Graphs().Delete(ctx, h.net.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.db.Client.Simulation.Get(ctx, branch.ID); !ent.IsNotFound(err) {
+				t.Fatalf("a deleted network's branch is still read: %v", err)
+			}
+			if ok, err := first.Graphs().Purge(ctx, h.net.ID, 0); !ok || err != nil {
+				t.Fatalf("purge: %v %v", ok, err)
+			}
+			var left int
+			if err := h.db.SQL.QueryRow("SELECT COUNT(*) FROM simulations").Scan(&left); err != nil || left != 0 {
+				t.Fatalf("%d simulations left after the purge (%v)", left, err)
+			}
+		})
+	}
+}
+
+// reactionCalls counts the stage-0 calls the fake has seen.
+func reactionCalls(h *harness) int { return reactionCallsIn(h.fk.Requests()) }
+
+// reactionCallsIn counts the stage-0 calls among reqs: the reaction prompt is
+// the only one without the agent's own view.
+func reactionCallsIn(reqs []fakellm.Request) int {
+	n := 0
+	for _, r := range reqs {
+		if !strings.Contains(r.User, "Your view (") && !strings.Contains(r.User, "no view on it yet") {
+			n++
+		}
+	}
+	return n
+}
