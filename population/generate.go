@@ -132,9 +132,10 @@ type Options struct {
 	// otherwise it must lie in (0, MaxTraitVarianceScale]. 1 gives the
 	// published SDs (ethox-population/1).
 	TraitVarianceScale float64
-	// Workers bounds the goroutines used for the neighbour search; <= 0
-	// means GOMAXPROCS. It does not change the result. (Betweenness, in
-	// the network package, always uses GOMAXPROCS goroutines.)
+	// Workers bounds the goroutines used for the neighbour search and the
+	// graph's assembly; <= 0 means GOMAXPROCS. It does not change the
+	// result. (Betweenness, in the network package, always uses GOMAXPROCS
+	// goroutines; Louvain runs beside it in one more.)
 	Workers int
 }
 
@@ -406,59 +407,29 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 
-	// 4. Communities.
-	clusters := louvainClusters(n, ties, opts.Seed)
-	ncl := 0
-	for _, c := range clusters {
-		ncl = max(ncl, c+1)
-	}
-	params["communities"] = ncl
-	if n <= gonumLouvainMaxAgents {
-		params["communityDetection"] = "gonum-louvain"
-	} else {
-		params["communityDetection"] = "louvain"
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+	// 4. Communities, 5. metrics, and the graph's assembly depend only on
+	// the ties: Louvain (single-threaded) runs beside the other two, which
+	// use every core. Each stage has its own random stream, so the result
+	// does not depend on how they interleave.
+	var clusters []int
+	louvainDone := make(chan struct{})
+	go func() {
+		defer close(louvainDone)
+		clusters = louvainClusters(n, ties, opts.Seed)
+	}()
 
-	// Assemble the graph.
+	// Assemble the graph (clusters are filled in once Louvain is done).
 	g := &networkfile.Graph{Directed: directed, Nodes: make([]networkfile.Node, n), Edges: make([]networkfile.Edge, len(edges))}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = strconv.Itoa(i)
 	}
-	for i := range g.Nodes {
-		p := &profiles[i]
-		tr := make(map[string]float64, numFacets)
-		rw := make(map[string]float64, numFacets)
-		for f, name := range facetNames {
-			tr[name] = traits[i][f]
-			rw[name] = raw[i][f]
+	clusterOf := make([]int, n) // each node's Cluster points here
+	_ = parallelChunks(context.Background(), n, 4096, opts.Workers, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g.Nodes[i] = assembleNode(ids[i], &profiles[i], &traits[i], &raw[i], ks[i], &clusterOf[i])
 		}
-		prof := make(map[string]any, len(p.Fields)+1)
-		for k, v := range p.Fields {
-			prof[k] = v
-		}
-		prof[profileKeyRaw] = rw
-		node := networkfile.Node{
-			AgentID:    ids[i],
-			Traits:     tr,
-			Profile:    prof,
-			Attributes: map[string]any{"target_ties": ks[i]},
-		}
-		vals := new(struct {
-			age, cluster int
-			gender       string
-		})
-		vals.age, vals.cluster = p.Age, clusters[i]
-		node.Age, node.Cluster = &vals.age, &vals.cluster
-		if p.Gender != "" {
-			vals.gender = strings.ToLower(p.Gender)
-			node.Gender = &vals.gender
-		}
-		g.Nodes[i] = node
-	}
+	})
 	for j, t := range edges {
 		g.Edges[j] = networkfile.Edge{Source: ids[t.a], Target: ids[t.b], Weight: t.weight}
 	}
@@ -475,8 +446,54 @@ func Generate(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	mg.ComputeMetrics(networkfile.MetricsOptions{Seed: int64(newRand(opts.Seed, streamBetweenness).Uint64() >> 1)})
+
+	<-louvainDone
+	copy(clusterOf, clusters)
+	ncl := 0
+	for _, c := range clusters {
+		ncl = max(ncl, c+1)
+	}
+	params["communities"] = ncl
+	if n <= gonumLouvainMaxAgents {
+		params["communityDetection"] = "gonum-louvain"
+	} else {
+		params["communityDetection"] = "louvain"
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return &Result{Graph: g, Params: params}, nil
+}
+
+// assembleNode builds agent i's node; cluster is where its Cluster will be.
+func assembleNode(id string, p *Profile, traits, raw *[numFacets]float64, k int, cluster *int) networkfile.Node {
+	tr := make(map[string]float64, numFacets)
+	rw := make(map[string]float64, numFacets)
+	for f, name := range facetNames {
+		tr[name] = traits[f]
+		rw[name] = raw[f]
+	}
+	prof := make(map[string]any, len(p.Fields)+1)
+	for k, v := range p.Fields {
+		prof[k] = v
+	}
+	prof[profileKeyRaw] = rw
+	node := networkfile.Node{
+		AgentID:    id,
+		Traits:     tr,
+		Profile:    prof,
+		Attributes: map[string]any{"target_ties": k},
+		Cluster:    cluster,
+	}
+	vals := new(struct {
+		age    int
+		gender string
+	})
+	vals.age = p.Age
+	node.Age = &vals.age
+	if p.Gender != "" {
+		vals.gender = strings.ToLower(p.Gender)
+		node.Gender = &vals.gender
+	}
+	return node
 }

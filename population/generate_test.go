@@ -695,3 +695,27 @@ func BenchmarkGenerate(b *testing.B) {
 		})
 	}
 }
+
+// The default model (ethox-population/2) gives the same graphs release after
+// release: SHA-256 sums of the graphs (encoding/json), computed at commit
+// 7515b78, before Louvain ran beside the graph's assembly and metrics. The
+// sizes reach the exact and NN-descent neighbour searches and gonum's and
+// the fast Louvain.
+func TestDefaultModelReproducesVersion2(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		seed uint64
+		sum  string
+	}{
+		{1, 1, "d4e7570e18ce3999d43ae876d9d25c8d36a8969579ac9352996fe8e3bc506481"},
+		{20, 7, "3a27e0024d99dc28c5347020c929f8b709db11d45a203a9a55a632c7d9b0be42"},
+		{300, 5, "eb7bd4d655fc841d6fde61b1150446831b88ba28fd7e03f61c6c8c3f38258909"},
+		{2500, 9, "638262ae87043a5c199adb9dc65e853443866820aa6f6c273cbd09440ad47070"},   // NN-descent
+		{12_000, 1, "96c8363f27fc11106434f445299809ff79495e782e9abe1e8bc6a8629cf8356a"}, // louvainFast, sampled betweenness
+	} {
+		r := generate(t, Options{NumAgents: c.n, Seed: c.seed})
+		if got := fmt.Sprintf("%x", sha256.Sum256(marshal(t, r.Graph))); got != c.sum {
+			t.Errorf("n=%d seed=%d: graph sha256 %s, want %s", c.n, c.seed, got, c.sum)
+		}
+	}
+}
