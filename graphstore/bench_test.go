@@ -156,3 +156,21 @@ func BenchmarkDeleteNetwork(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGenerate generates and stores 100k agents (seed 1), as
+// `ethox generate --agents 100000 --seed 1` does.
+//
+//	go test ./graphstore -run '^$' -bench BenchmarkGenerate -benchtime 1x
+func BenchmarkGenerate(b *testing.B) {
+	seed := uint64(1)
+	for _, dialect := range testdb.Dialects() {
+		b.Run(dialect+"/100k", func(b *testing.B) {
+			s := graphstore.New(testdb.Open(b, dialect))
+			for b.Loop() {
+				if _, err := s.Generate(context.Background(), graphstore.GenerateOptions{NumAgents: 100_000, Seed: &seed}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/internal/jsonenc"
 	"github.com/ethox/ethox/networkfile"
 )
 
@@ -138,7 +139,7 @@ func marshalObject[V any](m map[string]V) ([]byte, error) {
 	if len(m) == 0 {
 		return []byte("{}"), nil
 	}
-	return json.Marshal(m)
+	return jsonenc.Append(make([]byte, 0, 32*len(m)), any(m)) // json.Marshal's bytes, faster
 }
 
 var agentColumns = []string{

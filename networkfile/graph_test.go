@@ -2,6 +2,7 @@ package networkfile
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -42,5 +43,35 @@ func TestEnds(t *testing.T) {
 				t.Fatalf("unknown endpoint: %v, want [-1 0]", got)
 			}
 		})
+	}
+}
+
+// Validate checks node values on every core but still reports the first
+// problem in node order, whether an id or a value.
+func TestValidateReportsFirstNodeProblem(t *testing.T) {
+	const n = 5000 // several workers
+	for _, c := range []struct {
+		dup, badValue int // node positions, -1: none
+		want          string
+	}{
+		{dup: 1500, badValue: 3000, want: "nodes[1500].agent_id"},
+		{dup: 3000, badValue: 1000, want: "nodes[1000].traits.x"},
+		{dup: -1, badValue: 4999, want: "nodes[4999].traits.x"},
+		{dup: 2600, badValue: 2600, want: "nodes[2600].agent_id"},
+		{dup: 10, badValue: -1, want: "nodes[10].agent_id"},
+	} {
+		g := &Graph{Nodes: make([]Node, n)}
+		for i := range g.Nodes {
+			g.Nodes[i] = Node{AgentID: strconv.Itoa(i), Traits: map[string]float64{"x": 0.5}}
+		}
+		if c.dup >= 0 {
+			g.Nodes[c.dup].AgentID = "0"
+		}
+		if c.badValue >= 0 {
+			g.Nodes[c.badValue].Traits = map[string]float64{"x": 7}
+		}
+		if err := g.Validate(); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("dup %d, bad value %d: %v, want %s…", c.dup, c.badValue, err, c.want)
+		}
 	}
 }

@@ -3,8 +3,10 @@ package networkfile
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 )
 
 // Validate checks a Graph built without Decode (for example from a typed
@@ -16,18 +18,62 @@ import (
 // returned.
 func (g *Graph) Validate() error {
 	g.ends = nil
+	// The value checks run on every core (they are most of the work on a
+	// generated population's profiles); the ids are then checked in order,
+	// so the problem reported is the first, as Decode reports it.
+	bad, badErr := firstBadNodeValues(g.Nodes)
 	index := make(map[string]int, len(g.Nodes))
 	for i := range g.Nodes {
-		if err := checkNode(i, &g.Nodes[i], index); err != nil {
+		if err := checkNodeID(i, &g.Nodes[i], index); err != nil {
 			return err
+		}
+		if i == bad {
+			return badErr
 		}
 	}
 	return checkEdges(g, index, nil)
 }
 
+// firstBadNodeValues returns the first node whose values fail checkNodeValues
+// and its error, or -1.
+func firstBadNodeValues(nodes []Node) (int, error) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(nodes)/1024))
+	first := make([]int, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first[w] = -1
+			for i := w * len(nodes) / workers; i < (w+1)*len(nodes)/workers; i++ {
+				if err := checkNodeValues(i, &nodes[i]); err != nil {
+					first[w], errs[w] = i, err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		if first[w] >= 0 {
+			return first[w], errs[w]
+		}
+	}
+	return -1, nil
+}
+
 // checkNode validates one node and records its id in index. Decode calls it
 // as each node arrives so errors come out in document order.
 func checkNode(i int, n *Node, index map[string]int) error {
+	if err := checkNodeID(i, n, index); err != nil {
+		return err
+	}
+	return checkNodeValues(i, n)
+}
+
+// checkNodeID checks a node's id against the ids before it, recorded in index.
+func checkNodeID(i int, n *Node, index map[string]int) error {
 	if n.AgentID == "" {
 		return bad("nodes[%d].agent_id must not be empty", i)
 	}
@@ -35,7 +81,11 @@ func checkNode(i int, n *Node, index map[string]int) error {
 		return bad("nodes[%d].agent_id %q duplicates nodes[%d]", i, n.AgentID, j)
 	}
 	index[n.AgentID] = i
+	return nil
+}
 
+// checkNodeValues checks everything of a node but its id.
+func checkNodeValues(i int, n *Node) error {
 	if k, ok := firstNonFiniteTrait(n.Traits); !ok {
 		return bad("nodes[%d].traits.%s must be a finite number", i, k)
 	}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/internal/jsonenc"
 )
 
 // MarshalTraits writes a trait map (facet name to a 0..1 value) as a JSON
@@ -40,39 +40,15 @@ func MarshalTraits(v map[string]float64) graphql.Marshaler {
 }
 
 // appendJSONString quotes s as encoding/json does (HTML-safe escaping).
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
-			q, _ := json.Marshal(s) // rare: let encoding/json handle escapes and UTF-8
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
+func appendJSONString(b []byte, s string) []byte { return jsonenc.AppendString(b, s) }
 
-// appendJSONFloat formats f as encoding/json does: 'f' in [1e-6, 1e21), else
-// 'e' with a two-digit minimum exponent trimmed. NaN and Inf never reach it
+// appendJSONFloat formats f as encoding/json does. NaN and Inf never reach it
 // (traits are validated as finite) and are written as 0.
 func appendJSONFloat(b []byte, f float64) []byte {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(b, '0')
+	if out, err := jsonenc.AppendFloat(b, f); err == nil {
+		return out
 	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
+	return append(b, '0')
 }
 
 // UnmarshalTraits accepts a JSON object of finite numbers.
