@@ -175,18 +175,20 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 	graphs.SetLimits(graphstore.Limits{MaxGenerateAgents: cfg.MaxGenerateAgents, Concurrent: cfg.MaxConcurrentImports})
 	graphs.ServeFromMemory(ctx, int64(cfg.GraphMemoryMB)<<20, log)
 	sims, err := simulation.New(db, llmClient, simulation.Config{
-		Graphs:             graphs,
-		Workers:            workers(cfg),
-		ChunkSize:          cfg.SimChunkSize,
-		FailShare:          cfg.SimFailShare,
-		MaxAgentRounds:     cfg.SimMaxAgentRounds,
-		MaxRounds:          cfg.SimMaxRounds,
-		MaxTriggerChars:    cfg.SimMaxTriggerChars,
-		DefaultConcurrency: llmCfg.Concurrency,
-		JobTimeout:         cfg.JobTimeout,
-		RescueAfter:        cfg.JobRescueAfter,
-		Lease:              cfg.WorkerLease,
-		PollInterval:       cfg.JobPollInterval,
+		Graphs:               graphs,
+		Workers:              workers(cfg),
+		ChunkSize:            cfg.SimChunkSize,
+		FailShare:            cfg.SimFailShare,
+		MaxAgentRounds:       cfg.SimMaxAgentRounds,
+		MaxRounds:            cfg.SimMaxRounds,
+		MaxTriggerChars:      cfg.SimMaxTriggerChars,
+		DefaultConcurrency:   llmCfg.Concurrency,
+		JobTimeout:           cfg.JobTimeout,
+		RescueAfter:          cfg.JobRescueAfter,
+		Lease:                cfg.WorkerLease,
+		PollInterval:         cfg.JobPollInterval,
+		EstimateAnswerTokens: cfg.EstimateAnswerTokens,
+		EstimateLatency:      cfg.EstimateCallLatency,
 	}, log)
 	if err != nil {
 		db.Close()

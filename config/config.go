@@ -64,6 +64,9 @@ type Config struct {
 	DemoData           bool   // create a demo network when the database has none
 	FrontendDir        string // a built single-page app served at /; "" = none
 	ProgressInterval   time.Duration
+	// estimateRun's assumptions: completion tokens per call, time of a call.
+	EstimateAnswerTokens int
+	EstimateCallLatency  time.Duration
 
 	// Security and limits (README "Production").
 	APITokens           []auth.StaticToken
@@ -147,19 +150,21 @@ func FromEnv(get func(string) string) (Config, error) {
 		LogLevel:             p.str("LOG_LEVEL"),
 		ShutdownTimeout:      p.duration("SHUTDOWN_TIMEOUT"),
 
-		Workers:            p.int("WORKERS"),
-		SimChunkSize:       p.int("SIM_CHUNK_SIZE"),
-		SimFailShare:       p.float("SIM_FAIL_SHARE"),
-		SimMaxAgentRounds:  p.int("SIM_MAX_AGENT_ROUNDS"),
-		SimMaxRounds:       p.int("SIM_MAX_ROUNDS"),
-		SimMaxTriggerChars: p.int("SIM_MAX_TRIGGER_CHARS"),
-		JobTimeout:         p.duration("JOB_TIMEOUT"),
-		JobRescueAfter:     p.duration("JOB_RESCUE_AFTER"),
-		WorkerLease:        p.duration("WORKER_LEASE"),
-		JobPollInterval:    p.duration("JOB_POLL_INTERVAL"),
-		DemoData:           p.bool("DEMO_DATA"),
-		FrontendDir:        p.str("FRONTEND_DIR"),
-		ProgressInterval:   p.duration("SIM_PROGRESS_INTERVAL"),
+		Workers:              p.int("WORKERS"),
+		SimChunkSize:         p.int("SIM_CHUNK_SIZE"),
+		SimFailShare:         p.float("SIM_FAIL_SHARE"),
+		SimMaxAgentRounds:    p.int("SIM_MAX_AGENT_ROUNDS"),
+		SimMaxRounds:         p.int("SIM_MAX_ROUNDS"),
+		SimMaxTriggerChars:   p.int("SIM_MAX_TRIGGER_CHARS"),
+		JobTimeout:           p.duration("JOB_TIMEOUT"),
+		JobRescueAfter:       p.duration("JOB_RESCUE_AFTER"),
+		WorkerLease:          p.duration("WORKER_LEASE"),
+		JobPollInterval:      p.duration("JOB_POLL_INTERVAL"),
+		DemoData:             p.bool("DEMO_DATA"),
+		FrontendDir:          p.str("FRONTEND_DIR"),
+		ProgressInterval:     p.duration("SIM_PROGRESS_INTERVAL"),
+		EstimateAnswerTokens: p.int("SIM_ESTIMATE_ANSWER_TOKENS"),
+		EstimateCallLatency:  p.duration("SIM_ESTIMATE_CALL_LATENCY"),
 
 		// Development stays open and friendly; production is closed unless
 		// opened (Settings gives these their per-environment defaults).
@@ -238,6 +243,12 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	if !(c.SimFailShare > 0 && c.SimFailShare <= 1) {
 		p.errs = append(p.errs, fmt.Errorf("SIM_FAIL_SHARE must be in (0, 1]"))
+	}
+	if c.EstimateAnswerTokens < 1 || c.EstimateAnswerTokens > 100_000 {
+		p.errs = append(p.errs, fmt.Errorf("SIM_ESTIMATE_ANSWER_TOKENS must be between 1 and 100000"))
+	}
+	if c.EstimateCallLatency <= 0 {
+		p.errs = append(p.errs, fmt.Errorf("SIM_ESTIMATE_CALL_LATENCY must be positive"))
 	}
 	if c.WorkerLease < 3*time.Second {
 		p.errs = append(p.errs, fmt.Errorf("WORKER_LEASE (%s) must be at least 3s", c.WorkerLease))

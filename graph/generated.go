@@ -277,6 +277,7 @@ type ComplexityRoot struct {
 	Query struct {
 		Agent          func(childComplexity int, agentID string, networkID *int) int
 		DefaultNetwork func(childComplexity int) int
+		EstimateRun    func(childComplexity int, input model.RunSimulationInput) int
 		Graph          func(childComplexity int, networkID *int) int
 		Networks       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkOrder, where *ent.NetworkWhereInput) int
 		Node           func(childComplexity int, id int) int
@@ -339,12 +340,38 @@ type ComplexityRoot struct {
 		TopMovers       func(childComplexity int) int
 	}
 
+	RoundEstimate struct {
+		Calls            func(childComplexity int) int
+		CompletionTokens func(childComplexity int) int
+		PromptTokens     func(childComplexity int) int
+		Round            func(childComplexity int) int
+		WallTimeSeconds  func(childComplexity int) int
+	}
+
 	RoundStats struct {
 		Care    func(childComplexity int) int
 		Failed  func(childComplexity int) int
 		N       func(childComplexity int) int
 		Round   func(childComplexity int) int
 		Support func(childComplexity int) int
+	}
+
+	RunEstimate struct {
+		Agents             func(childComplexity int) int
+		AnswerTokens       func(childComplexity int) int
+		CallLatencySeconds func(childComplexity int) int
+		Calls              func(childComplexity int) int
+		CompletionTokens   func(childComplexity int) int
+		Concurrency        func(childComplexity int) int
+		CostUsd            func(childComplexity int) int
+		Engine             func(childComplexity int) int
+		Model              func(childComplexity int) int
+		PerRound           func(childComplexity int) int
+		PopulationSeed     func(childComplexity int) int
+		Priced             func(childComplexity int) int
+		PromptTokens       func(childComplexity int) int
+		Rounds             func(childComplexity int) int
+		WallTimeSeconds    func(childComplexity int) int
 	}
 
 	Segment struct {
@@ -519,6 +546,7 @@ type QueryResolver interface {
 	Agent(ctx context.Context, agentID string, networkID *int) (*model.AgentDetail, error)
 	DefaultNetwork(ctx context.Context) (*ent.Network, error)
 	Simulation(ctx context.Context, id int) (*ent.Simulation, error)
+	EstimateRun(ctx context.Context, input model.RunSimulationInput) (*model.RunEstimate, error)
 }
 type ReportResolver interface {
 	Charts(ctx context.Context, obj *ent.Report) ([]*model.ReportChart, error)
@@ -1501,6 +1529,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DefaultNetwork(childComplexity), true
+	case "Query.estimateRun":
+		if e.ComplexityRoot.Query.EstimateRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_estimateRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EstimateRun(childComplexity, args["input"].(model.RunSimulationInput)), true
 	case "Query.graph":
 		if e.ComplexityRoot.Query.Graph == nil {
 			break
@@ -1791,6 +1830,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReportMetrics.TopMovers(childComplexity), true
 
+	case "RoundEstimate.calls":
+		if e.ComplexityRoot.RoundEstimate.Calls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundEstimate.Calls(childComplexity), true
+	case "RoundEstimate.completionTokens":
+		if e.ComplexityRoot.RoundEstimate.CompletionTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundEstimate.CompletionTokens(childComplexity), true
+	case "RoundEstimate.promptTokens":
+		if e.ComplexityRoot.RoundEstimate.PromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundEstimate.PromptTokens(childComplexity), true
+	case "RoundEstimate.round":
+		if e.ComplexityRoot.RoundEstimate.Round == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundEstimate.Round(childComplexity), true
+	case "RoundEstimate.wallTimeSeconds":
+		if e.ComplexityRoot.RoundEstimate.WallTimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoundEstimate.WallTimeSeconds(childComplexity), true
+
 	case "RoundStats.care":
 		if e.ComplexityRoot.RoundStats.Care == nil {
 			break
@@ -1821,6 +1891,97 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RoundStats.Support(childComplexity), true
+
+	case "RunEstimate.agents":
+		if e.ComplexityRoot.RunEstimate.Agents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Agents(childComplexity), true
+	case "RunEstimate.answerTokens":
+		if e.ComplexityRoot.RunEstimate.AnswerTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.AnswerTokens(childComplexity), true
+	case "RunEstimate.callLatencySeconds":
+		if e.ComplexityRoot.RunEstimate.CallLatencySeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.CallLatencySeconds(childComplexity), true
+	case "RunEstimate.calls":
+		if e.ComplexityRoot.RunEstimate.Calls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Calls(childComplexity), true
+	case "RunEstimate.completionTokens":
+		if e.ComplexityRoot.RunEstimate.CompletionTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.CompletionTokens(childComplexity), true
+	case "RunEstimate.concurrency":
+		if e.ComplexityRoot.RunEstimate.Concurrency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Concurrency(childComplexity), true
+	case "RunEstimate.costUSD":
+		if e.ComplexityRoot.RunEstimate.CostUsd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.CostUsd(childComplexity), true
+	case "RunEstimate.engine":
+		if e.ComplexityRoot.RunEstimate.Engine == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Engine(childComplexity), true
+	case "RunEstimate.model":
+		if e.ComplexityRoot.RunEstimate.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Model(childComplexity), true
+	case "RunEstimate.perRound":
+		if e.ComplexityRoot.RunEstimate.PerRound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.PerRound(childComplexity), true
+	case "RunEstimate.populationSeed":
+		if e.ComplexityRoot.RunEstimate.PopulationSeed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.PopulationSeed(childComplexity), true
+	case "RunEstimate.priced":
+		if e.ComplexityRoot.RunEstimate.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Priced(childComplexity), true
+	case "RunEstimate.promptTokens":
+		if e.ComplexityRoot.RunEstimate.PromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.PromptTokens(childComplexity), true
+	case "RunEstimate.rounds":
+		if e.ComplexityRoot.RunEstimate.Rounds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.Rounds(childComplexity), true
+	case "RunEstimate.wallTimeSeconds":
+		if e.ComplexityRoot.RunEstimate.WallTimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEstimate.WallTimeSeconds(childComplexity), true
 
 	case "Segment.key":
 		if e.ComplexityRoot.Segment.Key == nil {
@@ -3043,6 +3204,22 @@ func (ec *executionContext) childFields_ReportMetrics(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ReportMetrics", field.Name)
 }
 
+func (ec *executionContext) childFields_RoundEstimate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "round":
+		return ec.fieldContext_RoundEstimate_round(ctx, field)
+	case "calls":
+		return ec.fieldContext_RoundEstimate_calls(ctx, field)
+	case "promptTokens":
+		return ec.fieldContext_RoundEstimate_promptTokens(ctx, field)
+	case "completionTokens":
+		return ec.fieldContext_RoundEstimate_completionTokens(ctx, field)
+	case "wallTimeSeconds":
+		return ec.fieldContext_RoundEstimate_wallTimeSeconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoundEstimate", field.Name)
+}
+
 func (ec *executionContext) childFields_RoundStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "round":
@@ -3057,6 +3234,42 @@ func (ec *executionContext) childFields_RoundStats(ctx context.Context, field gr
 		return ec.fieldContext_RoundStats_support(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoundStats", field.Name)
+}
+
+func (ec *executionContext) childFields_RunEstimate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "engine":
+		return ec.fieldContext_RunEstimate_engine(ctx, field)
+	case "model":
+		return ec.fieldContext_RunEstimate_model(ctx, field)
+	case "agents":
+		return ec.fieldContext_RunEstimate_agents(ctx, field)
+	case "rounds":
+		return ec.fieldContext_RunEstimate_rounds(ctx, field)
+	case "calls":
+		return ec.fieldContext_RunEstimate_calls(ctx, field)
+	case "promptTokens":
+		return ec.fieldContext_RunEstimate_promptTokens(ctx, field)
+	case "completionTokens":
+		return ec.fieldContext_RunEstimate_completionTokens(ctx, field)
+	case "costUSD":
+		return ec.fieldContext_RunEstimate_costUSD(ctx, field)
+	case "priced":
+		return ec.fieldContext_RunEstimate_priced(ctx, field)
+	case "answerTokens":
+		return ec.fieldContext_RunEstimate_answerTokens(ctx, field)
+	case "concurrency":
+		return ec.fieldContext_RunEstimate_concurrency(ctx, field)
+	case "callLatencySeconds":
+		return ec.fieldContext_RunEstimate_callLatencySeconds(ctx, field)
+	case "wallTimeSeconds":
+		return ec.fieldContext_RunEstimate_wallTimeSeconds(ctx, field)
+	case "populationSeed":
+		return ec.fieldContext_RunEstimate_populationSeed(ctx, field)
+	case "perRound":
+		return ec.fieldContext_RunEstimate_perRound(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunEstimate", field.Name)
 }
 
 func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3756,6 +3969,20 @@ func (ec *executionContext) field_Query_agent_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["networkId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_estimateRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RunSimulationInput, error) {
+			return ec.unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -8079,6 +8306,50 @@ func (ec *executionContext) fieldContext_Query_simulation(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_estimateRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_estimateRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EstimateRun(ctx, fc.Args["input"].(model.RunSimulationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RunEstimate) graphql.Marshaler {
+			return ec.marshalNRunEstimate2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_estimateRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RunEstimate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_estimateRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9118,6 +9389,121 @@ func (ec *executionContext) fieldContext_ReportMetrics_mostInfluential(_ context
 	return fc, nil
 }
 
+func (ec *executionContext) _RoundEstimate_round(ctx context.Context, field graphql.CollectedField, obj *model.RoundEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundEstimate_round(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Round, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundEstimate_round(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundEstimate_calls(ctx context.Context, field graphql.CollectedField, obj *model.RoundEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundEstimate_calls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Calls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundEstimate_calls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundEstimate_promptTokens(ctx context.Context, field graphql.CollectedField, obj *model.RoundEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundEstimate_promptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundEstimate_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundEstimate_completionTokens(ctx context.Context, field graphql.CollectedField, obj *model.RoundEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundEstimate_completionTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundEstimate_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RoundEstimate_wallTimeSeconds(ctx context.Context, field graphql.CollectedField, obj *model.RoundEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RoundEstimate_wallTimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WallTimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RoundEstimate_wallTimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RoundEstimate", field, false, false, "Float")
+}
+
 func (ec *executionContext) _RoundStats_round(ctx context.Context, field graphql.CollectedField, obj *runmetrics.RoundStats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9246,6 +9632,360 @@ func (ec *executionContext) fieldContext_RoundStats_support(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Distribution(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RunEstimate_engine(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_engine(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Engine, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v simulation1.Engine) graphql.Marshaler {
+			return ec.marshalNSimulationEngine2githubᚗcomᚋethoxᚋethoxᚋentᚋsimulationᚐEngine(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_engine(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "SimulationEngine")
+}
+
+func (ec *executionContext) _RunEstimate_model(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "String")
+}
+
+func (ec *executionContext) _RunEstimate_agents(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_agents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Agents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_agents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_rounds(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_rounds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rounds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_rounds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_calls(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_calls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Calls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_calls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_promptTokens(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_promptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_completionTokens(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_completionTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_costUSD(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_costUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostUsd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_costUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunEstimate_priced(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_priced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_priced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RunEstimate_answerTokens(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_answerTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AnswerTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_answerTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_concurrency(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_concurrency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Concurrency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_concurrency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_callLatencySeconds(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_callLatencySeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CallLatencySeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_callLatencySeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunEstimate_wallTimeSeconds(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_wallTimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WallTimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_wallTimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _RunEstimate_populationSeed(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_populationSeed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PopulationSeed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_populationSeed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RunEstimate_perRound(ctx context.Context, field graphql.CollectedField, obj *model.RunEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEstimate_perRound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PerRound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RoundEstimate) graphql.Marshaler {
+			return ec.marshalNRoundEstimate2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundEstimateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEstimate_perRound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RunEstimate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RoundEstimate(ctx, field)
 		},
 	}
 	return fc, nil
@@ -19577,6 +20317,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_simulation(ctx, field)
 				})
+		case "estimateRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_estimateRun(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -19959,6 +20705,59 @@ func (ec *executionContext) _ReportMetrics(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var roundEstimateImplementors = []string{"RoundEstimate"}
+
+func (ec *executionContext) _RoundEstimate(ctx context.Context, sel ast.SelectionSet, obj *model.RoundEstimate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, roundEstimateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RoundEstimate")
+		case "round":
+			out.Values[i] = ec._RoundEstimate_round(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "calls":
+			out.Values[i] = ec._RoundEstimate_calls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promptTokens":
+			out.Values[i] = ec._RoundEstimate_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._RoundEstimate_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wallTimeSeconds":
+			out.Values[i] = ec._RoundEstimate_wallTimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var roundStatsImplementors = []string{"RoundStats"}
 
 func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.RoundStats) graphql.Marshaler {
@@ -19993,6 +20792,109 @@ func (ec *executionContext) _RoundStats(ctx context.Context, sel ast.SelectionSe
 		case "support":
 			out.Values[i] = ec._RoundStats_support(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var runEstimateImplementors = []string{"RunEstimate"}
+
+func (ec *executionContext) _RunEstimate(ctx context.Context, sel ast.SelectionSet, obj *model.RunEstimate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runEstimateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RunEstimate")
+		case "engine":
+			out.Values[i] = ec._RunEstimate_engine(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "model":
+			out.Values[i] = ec._RunEstimate_model(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "agents":
+			out.Values[i] = ec._RunEstimate_agents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rounds":
+			out.Values[i] = ec._RunEstimate_rounds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "calls":
+			out.Values[i] = ec._RunEstimate_calls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promptTokens":
+			out.Values[i] = ec._RunEstimate_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._RunEstimate_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costUSD":
+			out.Values[i] = ec._RunEstimate_costUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "priced":
+			out.Values[i] = ec._RunEstimate_priced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "answerTokens":
+			out.Values[i] = ec._RunEstimate_answerTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "concurrency":
+			out.Values[i] = ec._RunEstimate_concurrency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "callLatencySeconds":
+			out.Values[i] = ec._RunEstimate_callLatencySeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "wallTimeSeconds":
+			out.Values[i] = ec._RunEstimate_wallTimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "populationSeed":
+			out.Values[i] = ec._RunEstimate_populationSeed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "perRound":
+			out.Values[i] = ec._RunEstimate_perRound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -21813,6 +22715,30 @@ func (ec *executionContext) unmarshalNReportWhereInput2ᚖgithubᚗcomᚋethox�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRoundEstimate2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundEstimateᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.RoundEstimate) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRoundEstimate2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundEstimate(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRoundEstimate2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRoundEstimate(ctx context.Context, sel ast.SelectionSet, v *model.RoundEstimate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RoundEstimate!")
+		return graphql.Null
+	}
+	return ec._RoundEstimate(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRoundStats2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐRoundStats(ctx context.Context, sel ast.SelectionSet, v runmetrics.RoundStats) graphql.Marshaler {
 	return ec._RoundStats(ctx, sel, &v)
 }
@@ -21831,6 +22757,14 @@ func (ec *executionContext) marshalNRoundStats2ᚕgithubᚗcomᚋethoxᚋethox�
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNRunEstimate2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunEstimate(ctx context.Context, sel ast.SelectionSet, v *model.RunEstimate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RunEstimate!")
+		return graphql.Null
+	}
+	return ec._RunEstimate(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx context.Context, v any) (model.RunSimulationInput, error) {

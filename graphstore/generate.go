@@ -47,13 +47,7 @@ func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, 
 		return nil, err
 	}
 	defer release()
-	seed := RandomSeed()
-	if o.Seed != nil {
-		seed = *o.Seed
-	}
-	res, err := population.Generate(ctx, population.Options{NumAgents: o.NumAgents, Seed: seed, Profiles: o.Profiles,
-		ProfileSource: o.ProfileSource, ProfileSampling: o.ProfileSampling, Neighbourhood: o.Neighbourhood,
-		MinTies: o.MinTies, TraitVarianceScale: o.TraitVarianceScale})
+	res, seed, err := generate(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +62,42 @@ func (s *Store) Generate(ctx context.Context, o GenerateOptions) (*ent.Network, 
 		return nil, err
 	}
 	return s.importGraph(ctx, res.Graph, ImportOptions{Name: name, Source: Generated, Params: res.Params, KeepDefault: o.KeepDefault})
+}
+
+func generate(ctx context.Context, o GenerateOptions) (*population.Result, uint64, error) {
+	seed := RandomSeed()
+	if o.Seed != nil {
+		seed = *o.Seed
+	}
+	res, err := population.Generate(ctx, population.Options{NumAgents: o.NumAgents, Seed: seed, Profiles: o.Profiles,
+		ProfileSource: o.ProfileSource, ProfileSampling: o.ProfileSampling, Neighbourhood: o.Neighbourhood,
+		MinTies: o.MinTies, TraitVarianceScale: o.TraitVarianceScale})
+	return res, seed, err
+}
+
+// GenerateInMemory builds the population Generate would store, under the
+// same limits, and stores nothing: the network it returns has no id and
+// the graph's AgentPKs are node positions (1-based). With the same seed and
+// options it is the population a run with numAgents generates.
+func (s *Store) GenerateInMemory(ctx context.Context, o GenerateOptions) (*ent.Network, *Graph, uint64, error) {
+	if limit := s.maxGenerateAgents(); o.NumAgents > limit {
+		return nil, nil, 0, apperr.New(apperr.BadInput, "numAgents must be between 1 and %d (MAX_GENERATE_AGENTS), got %d", limit, o.NumAgents)
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer release()
+	res, seed, err := generate(ctx, o)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	n := &ent.Network{Directed: res.Graph.Directed, NodeCount: len(res.Graph.Nodes), EdgeCount: len(res.Graph.Edges), Params: res.Params}
+	g := &Graph{Network: n, Graph: *res.Graph, AgentPKs: make([]int, len(res.Graph.Nodes))}
+	for i := range g.AgentPKs {
+		g.AgentPKs[i] = i + 1
+	}
+	return n, g, seed, nil
 }
 
 // RandomSeed is a fresh seed that fits a GraphQL Int, so clients can pass it back.

@@ -267,3 +267,22 @@ func relay[T, U any](ctx context.Context, in <-chan T, conv func(T) U) <-chan U 
 	}()
 	return out
 }
+
+func estimateOf(e *simulation.Estimate) *model.RunEstimate {
+	out := &model.RunEstimate{Engine: e.Engine, Agents: e.Agents, Rounds: e.Rounds, Calls: e.Calls, PromptTokens: e.PromptTokens,
+		CompletionTokens: e.CompletionTokens, CostUsd: e.CostUSD, Priced: e.Priced, AnswerTokens: e.AnswerTokens,
+		Concurrency: e.Concurrency, CallLatencySeconds: e.CallLatency.Seconds(), WallTimeSeconds: e.WallTime.Seconds(),
+		PerRound: make([]*model.RoundEstimate, len(e.PerRound))}
+	if e.Model != "" {
+		out.Model = &e.Model
+	}
+	if e.PopulationSeed != nil {
+		seed := int(*e.PopulationSeed) // RandomSeed and seedOf keep it within a GraphQL Int
+		out.PopulationSeed = &seed
+	}
+	for i, r := range e.PerRound {
+		out.PerRound[i] = &model.RoundEstimate{Round: r.Round, Calls: r.Calls, PromptTokens: r.PromptTokens,
+			CompletionTokens: r.CompletionTokens, WallTimeSeconds: r.WallTime.Seconds()}
+	}
+	return out
+}

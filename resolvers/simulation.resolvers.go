@@ -52,6 +52,19 @@ func (r *queryResolver) Simulation(ctx context.Context, id int) (*ent.Simulation
 	return sim, err
 }
 
+// EstimateRun is the resolver for the estimateRun field.
+func (r *queryResolver) EstimateRun(ctx context.Context, input model.RunSimulationInput) (*model.RunEstimate, error) {
+	in, err := runInput(input)
+	if err != nil {
+		return nil, err
+	}
+	est, err := r.Sims.Estimate(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return estimateOf(est), nil
+}
+
 // Progress is the resolver for the progress field.
 func (r *simulationResolver) Progress(ctx context.Context, obj *ent.Simulation) (*model.SimulationProgress, error) {
 	return progressOf(obj), nil

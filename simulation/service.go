@@ -62,6 +62,12 @@ type Config struct {
 	// wake subscribers at once, and the poll (default 1s) catches a writer in
 	// another process (`ethox worker` on the same file).
 	EventPoll time.Duration
+	// EstimateAnswerTokens is the completion tokens an estimate assumes per
+	// call (SIM_ESTIMATE_ANSWER_TOKENS, default 60: a JSON answer with an
+	// opinion of two sentences), and EstimateLatency the time of one call
+	// (SIM_ESTIMATE_CALL_LATENCY, default 1s).
+	EstimateAnswerTokens int
+	EstimateLatency      time.Duration
 	// Graphs is the process's network store, shared so that its limits and
 	// cache are too (nil: a store of its own).
 	Graphs *graphstore.Store
@@ -83,6 +89,7 @@ func (c *Config) defaults() {
 	// Both drivers here poll (no LISTEN/NOTIFY through database/sql), and the
 	// next round's jobs wait for the next poll: keep it short.
 	orDefault(&c.PollInterval, 50*time.Millisecond)
+	c.estimateDefaults()
 }
 
 // orDefault sets *v to d unless it is positive.
@@ -112,6 +119,8 @@ type Service struct {
 
 	started atomic.Bool // job workers running in this process
 
+	estimating chan struct{} // estimates building prompts now (estimate.go)
+
 	committed sync.Map // *sql.Tx → *[]func(): what runs once that transaction commits (see onCommit)
 
 	mu        sync.Mutex
@@ -136,7 +145,8 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 		cfg.Graphs = graphstore.New(db)
 	}
 	s := &Service{db: db, graphs: cfg.Graphs, llm: llmClient, cfg: cfg, log: log, states: agentStates{db}, process: thisProcess,
-		plans: map[int]*plan{}, running: map[int]map[*int]context.CancelFunc{}}
+		plans: map[int]*plan{}, running: map[int]map[*int]context.CancelFunc{},
+		estimating: make(chan struct{}, 1)}
 	rc := &river.Config{
 		Logger:               log.With("component", "river"),
 		JobTimeout:           cfg.JobTimeout,
@@ -266,34 +276,18 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	if err != nil {
 		return nil, err
 	}
-	engine, p, err := in.resolve(s.cfg, s.llm != nil)
+	engine, p, err := s.prepare(in)
 	if err != nil {
 		return nil, err
 	}
 	if parent != nil && !sameAudience(p.Audience, parent.Params.Audience) {
 		return nil, apperr.New(apperr.BadInput, "audience differs from fromSimulation %d's: a branch keeps its parent's stage-0 audience; leave audience out", parent.ID)
 	}
-	if s.llm != nil {
-		if p.Model == "" {
-			p.Model = s.llm.Config().Model
-		}
-		if err := s.checkModel(engine, p); err != nil {
-			return nil, err
-		}
-	}
-	if engine == entsim.EngineLLM || engine == entsim.EngineHYBRID {
-		s.sampling(&p, in)
-	} else {
-		p.Temperature = nil // no LLM call: nothing sampled
-	}
 	var net *ent.Network
 	if in.NumAgents != nil {
 		// As the prototype did: a fresh synthetic population for this run.
-		if in.NetworkID != nil {
-			return nil, apperr.New(apperr.BadInput, "give networkId or numAgents, not both")
-		}
-		if steps := *in.NumAgents * (p.Rounds + 1); steps > s.cfg.MaxAgentRounds {
-			return nil, apperr.New(apperr.BadInput, "numAgents × (rounds+1) = %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)", steps, s.cfg.MaxAgentRounds)
+		if err := s.checkNumAgents(in, p); err != nil {
+			return nil, err
 		}
 		net, err = s.graphs.Generate(ctx, generateOptions(in, p))
 	} else {
@@ -302,19 +296,9 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	if err != nil {
 		return nil, err
 	}
-	if net == nil {
-		return nil, apperr.New(apperr.NotFound, "there is no network to run on: upload one first, or give networkId")
-	}
-	if net.NodeCount == 0 {
-		return nil, apperr.New(apperr.BadInput, "network %d has no agents", net.ID)
-	}
-	if err := neighborhoodOf(net, in, &p); err != nil {
+	steps, err := s.checkNetwork(net, in, &p)
+	if err != nil {
 		return nil, err
-	}
-	steps := net.NodeCount * (p.Rounds + 1)
-	if steps > s.cfg.MaxAgentRounds {
-		return nil, apperr.New(apperr.BadInput, "agents × (rounds+1) = %d × %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)",
-			net.NodeCount, p.Rounds+1, s.cfg.MaxAgentRounds)
 	}
 	if p.Audience.Mode == simtypes.AudienceManual {
 		// Check the ids now, so a typo is a clear error instead of a failed run.
@@ -363,6 +347,61 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 	}
 	// Read it back through the root client: the created entity is bound to the committed transaction.
 	return s.db.Client.Simulation.Get(ctx, sim.ID)
+}
+
+// prepare checks a run's input and resolves its parameters (model,
+// sampling): the part of Run that Estimate shares, so both refuse the same
+// inputs with the same errors.
+func (s *Service) prepare(in RunInput) (entsim.Engine, Params, error) {
+	engine, p, err := in.resolve(s.cfg, s.llm != nil)
+	if err != nil {
+		return "", Params{}, err
+	}
+	if s.llm != nil {
+		if p.Model == "" {
+			p.Model = s.llm.Config().Model
+		}
+		if err := s.checkModel(engine, p); err != nil {
+			return "", Params{}, err
+		}
+	}
+	if engine == entsim.EngineLLM || engine == entsim.EngineHYBRID {
+		s.sampling(&p, in)
+	} else {
+		p.Temperature = nil // no LLM call: nothing sampled
+	}
+	return engine, p, nil
+}
+
+// checkNumAgents checks a run on a population generated for it.
+func (s *Service) checkNumAgents(in RunInput, p Params) error {
+	if in.NetworkID != nil {
+		return apperr.New(apperr.BadInput, "give networkId or numAgents, not both")
+	}
+	if steps := *in.NumAgents * (p.Rounds + 1); steps > s.cfg.MaxAgentRounds {
+		return apperr.New(apperr.BadInput, "numAgents × (rounds+1) = %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)", steps, s.cfg.MaxAgentRounds)
+	}
+	return nil
+}
+
+// checkNetwork checks a run against its network and sets the parameters
+// that depend on it; it returns the run's steps, agents × (rounds+1).
+func (s *Service) checkNetwork(net *ent.Network, in RunInput, p *Params) (int, error) {
+	if net == nil {
+		return 0, apperr.New(apperr.NotFound, "there is no network to run on: upload one first, or give networkId")
+	}
+	if net.NodeCount == 0 {
+		return 0, apperr.New(apperr.BadInput, "network %d has no agents", net.ID)
+	}
+	if err := neighborhoodOf(net, in, p); err != nil {
+		return 0, err
+	}
+	steps := net.NodeCount * (p.Rounds + 1)
+	if steps > s.cfg.MaxAgentRounds {
+		return 0, apperr.New(apperr.BadInput, "agents × (rounds+1) = %d × %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)",
+			net.NodeCount, p.Rounds+1, s.cfg.MaxAgentRounds)
+	}
+	return steps, nil
 }
 
 // sampling sets the temperature and the answer's token limit of a run that

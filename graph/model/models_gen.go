@@ -164,6 +164,50 @@ type ReportChart struct {
 	URL  string `json:"url"`
 }
 
+type RoundEstimate struct {
+	Round            int     `json:"round"`
+	Calls            int     `json:"calls"`
+	PromptTokens     int     `json:"promptTokens"`
+	CompletionTokens int     `json:"completionTokens"`
+	WallTimeSeconds  float64 `json:"wallTimeSeconds"`
+}
+
+// What a run would use, computed before running it (estimateRun) from the prompts it would send: built with the run's own code for
+// this network and input, counted, not sent. Assumptions: every call answers validly at its first attempt and every agent reached
+// answers; an answer takes SIM_ESTIMATE_ANSWER_TOKENS completion tokens (default 60, a JSON answer with an opinion of one to three
+// sentences; at most the run's maxOutputTokens; a reasoning model's hidden reasoning is not included), and the opinions later rounds
+// show are that long; prompt tokens are counted as the client's own pre-call estimate (about 4 bytes a token), the server's count
+// being the one a run records; a call takes SIM_ESTIMATE_CALL_LATENCY (default 1s).
+type RunEstimate struct {
+	Engine simulation.Engine `json:"engine"`
+	// The model the run would call; null for the classical engines.
+	Model  *string `json:"model,omitempty"`
+	Agents int     `json:"agents"`
+	Rounds int     `json:"rounds"`
+	// LLM calls (0 for DEGROOT, FRIEDKIN_JOHNSEN, HEGSELMANN_KRAUSE; stage 0 only for HYBRID).
+	Calls        int `json:"calls"`
+	PromptTokens int `json:"promptTokens"`
+	// calls × answerTokens.
+	CompletionTokens int `json:"completionTokens"`
+	// At LLM_PRICES, the table a run's usage is priced with; 0 when the model has no price (see priced).
+	CostUsd float64 `json:"costUSD"`
+	// Whether the model has a price in LLM_PRICES.
+	Priced bool `json:"priced"`
+	// Completion tokens assumed per call.
+	AnswerTokens int `json:"answerTokens"`
+	// Calls in flight assumed: the run's concurrency, at most LLM_CONCURRENCY.
+	Concurrency int `json:"concurrency"`
+	// Time of one call assumed (SIM_ESTIMATE_CALL_LATENCY), in seconds.
+	CallLatencySeconds float64 `json:"callLatencySeconds"`
+	// Expected time of the run's LLM calls: per round, waves of `concurrency` calls (a SEQUENTIAL round at least its longest chain of
+	// calls that wait for one another), summed over rounds, and at least what LLM_REQUESTS_PER_MINUTE and LLM_TOKENS_PER_MINUTE allow.
+	// 0 for the classical engines (they take milliseconds to seconds).
+	WallTimeSeconds float64 `json:"wallTimeSeconds"`
+	// With numAgents: the seed of the population the estimate generated (in memory, not stored). Pass it as populationSeed to run on that population.
+	PopulationSeed *int             `json:"populationSeed,omitempty"`
+	PerRound       []*RoundEstimate `json:"perRound"`
+}
+
 type RunSimulationInput struct {
 	// The message the population reacts to (at most SIM_MAX_TRIGGER_CHARS characters). Required, except on a branch
 	// (fromSimulation), which takes its parent's: a branch given another trigger is refused.

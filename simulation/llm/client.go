@@ -645,10 +645,27 @@ func toOpenAI(in []Message) ([]openai.ChatCompletionMessage, error) {
 func estimateTokens(msgs []openai.ChatCompletionMessage) int {
 	n := 0
 	for _, m := range msgs {
-		n += (len(m.Content)+3)/4 + 4
+		n += messageTokens(m.Content)
 	}
 	return n
 }
+
+// EstimatePromptTokens is the prompt tokens msgs are expected to take: the
+// estimate the client reserves against LLM_TOKENS_PER_MINUTE before a call,
+// about 4 bytes a token for English text (OpenAI's rule of thumb; no
+// tokenizer is bundled, and the server's count is the one a run records).
+func EstimatePromptTokens(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += messageTokens(m.Content)
+	}
+	return n
+}
+
+func messageTokens(content string) int { return MessageTokens(len(content)) }
+
+// MessageTokens is EstimatePromptTokens of one message of n bytes.
+func MessageTokens(n int) int { return (n+3)/4 + 4 }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
