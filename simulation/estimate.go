@@ -8,11 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/ent"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/networkfile"
 	"github.com/ethox/ethox/simulation/llm"
+	"github.com/ethox/ethox/simulation/simtypes"
 )
 
 // Estimate is what a run would use, computed before running it from the
@@ -71,9 +73,16 @@ const answerFrame = 46
 // every agent reached (by the audience, then through its ties) is taken to
 // answer.
 func (s *Service) Estimate(ctx context.Context, in RunInput) (*Estimate, error) {
+	parent, from, err := s.branchOf(ctx, &in) // the same inheritance and checks as Run's
+	if err != nil {
+		return nil, err
+	}
 	engine, p, err := s.prepare(in)
 	if err != nil {
 		return nil, err
+	}
+	if parent != nil && !sameAudience(p.Audience, parent.Params.Audience) {
+		return nil, apperr.New(apperr.BadInput, "audience differs from fromSimulation %d's: a branch keeps its parent's stage-0 audience; leave audience out", parent.ID)
 	}
 	var (
 		net  *ent.Network
@@ -97,7 +106,7 @@ func (s *Service) Estimate(ctx context.Context, in RunInput) (*Estimate, error) 
 		return nil, err
 	}
 	llmRun := engine == entsim.EngineLLM || engine == entsim.EngineHYBRID
-	if g == nil && (llmRun || p.Audience.Mode == "MANUAL") {
+	if g == nil && (llmRun || p.Audience.Mode == simtypes.AudienceManual) {
 		if g, err = s.graphs.LoadGraph(ctx, &net.ID); err != nil {
 			return nil, err
 		}
@@ -154,14 +163,29 @@ func (s *Service) Estimate(ctx context.Context, in RunInput) (*Estimate, error) 
 	for i := range personaLen {
 		personaLen[i] = -1
 	}
+	// A branch copies its parent's rounds 0..from: no call, and the views
+	// round from+1 reads are the parent's stored ones, known exactly.
+	var known []StateView
+	if parent != nil {
+		if known, err = s.roundStates(ctx, parent.ID, from, pl); err != nil {
+			return nil, err
+		}
+		for i, v := range known {
+			prev[i] = v.Opinion != ""
+		}
+	}
 	for r := 0; r <= p.Rounds; r++ {
 		re := RoundEstimate{Round: r}
-		if r <= lastRound {
+		if r <= lastRound && (parent == nil || r > from) {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
+			var shown []StateView
+			if parent != nil && r == from+1 {
+				shown = known
+			}
 			longest := callsOf(pl, r, prev, cur, calls, depth)
-			re.Calls, re.PromptTokens = countPrompts(ctx, pl, r, in.Trigger, opinion, opts, prev, cur, calls, p.Sequential(), personaLen)
+			re.Calls, re.PromptTokens = countPrompts(ctx, pl, r, in.Trigger, opinion, shown, opts, prev, cur, calls, p.Sequential(), personaLen)
 			re.CompletionTokens = re.Calls * est.AnswerTokens
 			waves := (re.Calls + est.Concurrency - 1) / est.Concurrency
 			re.WallTime = time.Duration(max(waves, longest)) * est.CallLatency
@@ -234,7 +258,10 @@ func callsOf(pl *plan, r int, prev, cur, calls []bool, depth []int32) int {
 // the same in every round and opens its user message: it is written once
 // per agent (personaLen, -1 until then), and later rounds build their
 // prompts around an empty persona and add its length.
-func countPrompts(ctx context.Context, pl *plan, r int, trigger, opinion string, opts promptOptions, prev, cur, calls []bool, sequential bool, personaLen []int32) (nCalls, tokens int) {
+//
+// known, when not nil, is the previous round's stored states (a branch's
+// first round): its views are shown as they are instead of assumed.
+func countPrompts(ctx context.Context, pl *plan, r int, trigger, opinion string, known []StateView, opts promptOptions, prev, cur, calls []bool, sequential bool, personaLen []int32) (nCalls, tokens int) {
 	n := len(calls)
 	var total, count atomic.Int64
 	workers := max(1, min(runtime.GOMAXPROCS(0), n/1000))
@@ -265,16 +292,24 @@ func countPrompts(ctx context.Context, pl *plan, r int, trigger, opinion string,
 					cols, ws := pl.csr.Row(i)
 					views = views[:0]
 					for k, j := range cols {
-						has := prev[j]
-						if sequential && int(j) < i {
-							has = cur[j]
-						}
-						if has {
+						switch {
+						case sequential && int(j) < i:
+							if cur[j] {
+								views = append(views, neighborView{weight: ws[k], opinion: opinion, care: 5})
+							}
+						case known != nil:
+							if v := known[j]; v.Opinion != "" {
+								views = append(views, neighborView{weight: ws[k], opinion: v.Opinion, care: v.Care, support: v.Support})
+							}
+						case prev[j]:
 							views = append(views, neighborView{weight: ws[k], opinion: opinion, care: 5})
 						}
 					}
 					own := neighborView{}
-					if prev[i] {
+					switch {
+					case known != nil:
+						own = neighborView{opinion: known[i].Opinion, care: known[i].Care, support: known[i].Support}
+					case prev[i]:
 						own = neighborView{opinion: opinion, care: 5}
 					}
 					msgs = influencePrompt(&blank, trigger, own, views, opts)

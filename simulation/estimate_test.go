@@ -40,17 +40,20 @@ func within(got, want float64) bool { return math.Abs(got-want) <= 0.1*math.Abs(
 
 func TestEstimateMatchesRun(t *testing.T) {
 	cases := []struct {
-		name string
-		in   RunInput
+		name   string
+		in     RunInput
+		branch *int // estimate and run a branch of a run of in, from this round, with 3 rounds in all
 	}{
-		{"LLM synchronous", RunInput{Rounds: ptrTo(2)}},
-		{"LLM top influencers", RunInput{Rounds: ptrTo(2), Audience: &Audience{Mode: simtypes.AudienceTopInfluencers, TopN: 2}}},
+		{"branch from round 0", RunInput{Rounds: ptrTo(1)}, ptrTo(0)},
+		{"branch from round 1, sequential", RunInput{Rounds: ptrTo(1), UpdateOrder: ptrTo(simtypes.UpdateSequential)}, ptrTo(1)},
+		{"LLM synchronous", RunInput{Rounds: ptrTo(2)}, nil},
+		{"LLM top influencers", RunInput{Rounds: ptrTo(2), Audience: &Audience{Mode: simtypes.AudienceTopInfluencers, TopN: 2}}, nil},
 		{"LLM manual audience, sequential, numbers", RunInput{Rounds: ptrTo(2), UpdateOrder: ptrTo(simtypes.UpdateSequential),
-			NeighborNumbers: ptrTo(true), Audience: &Audience{Mode: simtypes.AudienceManual, AgentIDs: []string{"3"}}}},
-		{"HYBRID", RunInput{Rounds: ptrTo(3), Engine: ptrTo(string(entsim.EngineHYBRID))}},
-		{"prototype preset", RunInput{Rounds: ptrTo(1), Preset: ptrTo(simtypes.PresetPrototype)}},
-		{"numAgents", RunInput{Rounds: ptrTo(1), NumAgents: ptrTo(40), PopulationSeed: ptrTo(uint64(7))}},
-		{"DEGROOT", RunInput{Rounds: ptrTo(2), Engine: ptrTo(string(entsim.EngineDEGROOT))}},
+			NeighborNumbers: ptrTo(true), Audience: &Audience{Mode: simtypes.AudienceManual, AgentIDs: []string{"3"}}}, nil},
+		{"HYBRID", RunInput{Rounds: ptrTo(3), Engine: ptrTo(string(entsim.EngineHYBRID))}, nil},
+		{"prototype preset", RunInput{Rounds: ptrTo(1), Preset: ptrTo(simtypes.PresetPrototype)}, nil},
+		{"numAgents", RunInput{Rounds: ptrTo(1), NumAgents: ptrTo(40), PopulationSeed: ptrTo(uint64(7))}, nil},
+		{"DEGROOT", RunInput{Rounds: ptrTo(2), Engine: ptrTo(string(entsim.EngineDEGROOT))}, nil},
 	}
 	answer := fakeAnswerTokens(t)
 	for _, dialect := range testdb.Dialects() {
@@ -62,6 +65,14 @@ func TestEstimateMatchesRun(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					in := tc.in
 					in.Trigger = "The city will close the central library on Sundays."
+					if tc.branch != nil {
+						parent, err := s.Run(ctx, in)
+						if err != nil {
+							t.Fatal(err)
+						}
+						h.wait(parent.ID, 60*time.Second)
+						in = RunInput{FromSimulation: &parent.ID, FromRound: tc.branch, Rounds: ptrTo(3)}
+					}
 					networks := h.count("networks")
 					sims := h.count("simulations")
 					est, err := s.Estimate(ctx, in)
@@ -138,6 +149,8 @@ func TestEstimateRefusesWhatRunRefuses(t *testing.T) {
 		{"numAgents too many", RunInput{NumAgents: ptrTo(10_000_000)}, apperr.BadInput, "numAgents"},
 		{"population option without numAgents", RunInput{MinTies: ptrTo(3)}, apperr.BadInput, "minTies"},
 		{"CHOSEN on undirected", RunInput{Neighborhood: ptrTo(simtypes.NeighborhoodChosen)}, apperr.BadInput, "CHOSEN"},
+		{"fromRound without fromSimulation", RunInput{FromRound: ptrTo(0)}, apperr.BadInput, "fromRound"},
+		{"fromSimulation missing", RunInput{FromSimulation: ptrTo(987654)}, apperr.NotFound, "fromSimulation"},
 		{"maxCostUSD on an unpriced model", RunInput{Model: ptrTo("local-model"), MaxCostUSD: ptrTo(1.0)}, apperr.BadInput, "maxCostUSD"},
 	}
 	for _, dialect := range testdb.Dialects() {
