@@ -34,6 +34,9 @@ func pageCost(child int, first, last *int) int {
 
 type cursor = *entgql.Cursor[int]
 
+// branchesEstimate is what one run's list of branches counts as.
+const branchesEstimate = 20
+
 // neighborsEstimate is what one agent's neighbour list counts as.
 const neighborsEstimate = 100
 
@@ -54,6 +57,13 @@ func complexity() graph.ComplexityRoot {
 	}
 	c.Network.Ties = func(child int, _ cursor, first *int, _ cursor, last *int, _ *ent.TieWhereInput) int {
 		return pageCost(child, first, last)
+	}
+	// A run's branches are a plain list, usually a handful; costed as a page
+	// of branchesEstimate so that nesting branches { branches { … } } grows
+	// as nested connections do.
+	c.Simulation.Branches = func(child int) int {
+		n := branchesEstimate
+		return pageCost(child, &n, nil)
 	}
 	c.Simulation.States = func(child int, _ *int, _ *string, first *int, _ cursor) int {
 		return pageCost(child, first, nil)

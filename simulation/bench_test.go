@@ -260,3 +260,37 @@ func BenchmarkEstimate100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
+
+// BenchmarkBranchCopy measures starting a branch from the stored stage 0 of
+// a run on n agents: Run with fromRound 0 and rounds 0, which checks the
+// parent and copies its n states in one INSERT … SELECT, in the transaction
+// creating the branch (a branch computing nothing ends there).
+func BenchmarkBranchCopy(b *testing.B) {
+	for _, dialect := range testdb.Dialects() {
+		for _, n := range []int{10_000, 100_000} {
+			b.Run(fmt.Sprintf("%s/agents=%d", dialect, n), func(b *testing.B) {
+				s, _ := benchServiceOn(b, dialect, 0, 8, 2)
+				netID := benchNetwork(b, s, n)
+				parent, err := s.Run(context.Background(), RunInput{Trigger: "Benchmark message.", NetworkID: &netID, Rounds: ptrTo(0), Engine: ptrTo("DEGROOT")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				testwait.RunEnd(b, 5*time.Minute, func() (entsim.Status, string) {
+					st, err := s.status(context.Background(), parent.ID)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return st, ""
+				})
+				b.ResetTimer()
+				for b.Loop() {
+					br, err := s.Run(context.Background(), RunInput{FromSimulation: &parent.ID, Rounds: ptrTo(0)})
+					if err != nil || br.Status != entsim.StatusSUCCEEDED {
+						b.Fatalf("branch: %v %v", br, err)
+					}
+				}
+				b.ReportMetric(float64(n), "states/op")
+			})
+		}
+	}
+}

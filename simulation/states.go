@@ -210,14 +210,15 @@ func (t agentStates) completeRoundsIn(ctx context.Context, q querier, simID, n i
 // through Go), and returns how many it copied. The copies keep what the
 // agents thought (opinion, care, support, failed, error) and when it was
 // computed, but not the calls' latency, tokens or retries: those were paid
-// by the parent, and the branch's usage is its own. Stored copies are
-// skipped (ON CONFLICT), like every insert here.
+// by the parent, and the branch's usage is its own. The branch is created
+// in the same transaction, so nothing can conflict: no ON CONFLICT clause
+// (PostgreSQL's speculative insertion costs on every row).
 func (t agentStates) copyRounds(ctx context.Context, tx execer, from, to, last int) (int64, error) {
 	ph := t.db.Placeholder
 	res, err := tx.ExecContext(ctx, `INSERT INTO agent_states (`+strings.Join(stateColumns, ", ")+`)
 		SELECT `+ph(1)+`, agent_id, round, opinion, care, support, failed, error, 0, 0, 0, 0, created_at
 		FROM agent_states WHERE simulation_id = `+ph(2)+` AND round <= `+ph(3)+`
-		ORDER BY round, agent_id `+skipStored, to, from, last)
+		ORDER BY round, agent_id`, to, from, last)
 	if err != nil {
 		return 0, err
 	}
