@@ -107,3 +107,42 @@ func reactionCallsIn(reqs []fakellm.Request) int {
 	}
 	return n
 }
+
+// TestBranchFromRunningParent: a run still working on its later rounds can
+// be branched from a round it has completed (a complete round's states never
+// change), but not from one it has not.
+func TestBranchFromRunningParent(t *testing.T) {
+	for _, dialect := range testdb.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHarness(t, dialect, 100*time.Millisecond)
+			s := h.service(1, func(c *Config) { c.DefaultConcurrency = 1 })
+			ctx := context.Background()
+			parent, err := s.Run(ctx, RunInput{Trigger: "Still running.", Rounds: ptrTo(2)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for h.states(parent.ID, 0) < 20 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// Round 1 takes 20 calls of 100 ms one at a time: it is far from complete.
+			_, err = s.Run(ctx, RunInput{FromSimulation: &parent.ID, FromRound: ptrTo(1), Engine: ptrTo("DEGROOT")})
+			if err == nil || !strings.Contains(err.Error(), "fromRound 1") || !strings.Contains(err.Error(), "rounds 0..0 complete") {
+				t.Fatalf("branch from an incomplete round: %v", err)
+			}
+			branch, err := s.Run(ctx, RunInput{FromSimulation: &parent.ID, Engine: ptrTo("DEGROOT")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, _ := s.status(ctx, parent.ID); st != entsim.StatusRUNNING {
+				t.Fatalf("the parent is %s, not running any more: the test proves nothing", st)
+			}
+			done := h.wait(branch.ID, 60*time.Second)
+			if done.Status != entsim.StatusSUCCEEDED || h.states(branch.ID, 2) != 20 || done.Calls != 0 {
+				t.Fatalf("branch of a running parent: %+v", done)
+			}
+			if _, err := s.Cancel(ctx, parent.ID); err != nil { // no need to finish it
+				t.Fatal(err)
+			}
+		})
+	}
+}
