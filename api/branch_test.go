@@ -201,6 +201,12 @@ func TestBranchFromStoredStage(t *testing.T) {
 			t.Fatalf("the branch of a branch's round 1 is not its parent's")
 		}
 
+		// The speaker defines the support the stored stages measured: another one is refused.
+		resp := e.query(branchRun, map[string]any{"in": map[string]any{"fromSimulation": parentID, "speaker": "the mayor"}})
+		if resp.code() != "BAD_USER_INPUT" || !strings.Contains(resp.Errors[0].Message, "speaker") {
+			t.Fatalf("another speaker: %+v", resp.Errors)
+		}
+
 		// The tree.
 		tree := e.view(t, parentID).Simulation
 		var ids []string
