@@ -33,6 +33,7 @@ import (
 	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/config"
 	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/experiment"
 	"github.com/ethox/ethox/frontend"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
@@ -155,17 +156,17 @@ func migrate(ctx context.Context) error {
 }
 
 // start opens and migrates the database and builds the simulation service.
-func start(ctx context.Context, workers func(config.Config) int) (config.Config, *slog.Logger, *database.DB, *simulation.Service, error) {
+func start(ctx context.Context, workers func(config.Config) int) (config.Config, *slog.Logger, *database.DB, *simulation.Service, *experiment.Service, error) {
 	cfg, log, db, err := openMigrated(ctx)
 	if err != nil {
-		return cfg, nil, nil, nil, err
+		return cfg, nil, nil, nil, nil, err
 	}
 	llmCfg := cfg.LLM
 	var llmClient *llm.Client
 	if llmCfg.Configured() {
 		if llmClient, err = llm.New(llmCfg); err != nil {
 			db.Close()
-			return cfg, nil, nil, nil, err
+			return cfg, nil, nil, nil, nil, err
 		}
 		log.Info("LLM configured", "model", llmClient.Config().Model, "base_url", llmClient.Config().BaseURL)
 	} else {
@@ -174,7 +175,11 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 	graphs := graphstore.New(db)
 	graphs.SetLimits(graphstore.Limits{MaxGenerateAgents: cfg.MaxGenerateAgents, Concurrent: cfg.MaxConcurrentImports})
 	graphs.ServeFromMemory(ctx, int64(cfg.GraphMemoryMB)<<20, log)
+	exps := experiment.New(db, experiment.Config{MaxReplicates: cfg.Experiments.MaxReplicates, MaxRuns: cfg.Experiments.MaxRuns,
+		MaxConcurrentRuns: cfg.Experiments.MaxConcurrentRuns, BootstrapResamples: cfg.Experiments.BootstrapResamples,
+		Poll: cfg.Experiments.Poll}, log)
 	sims, err := simulation.New(db, llmClient, simulation.Config{
+		AddWorkers:           exps.AddWorkers, // experiments' jobs
 		Graphs:               graphs,
 		Workers:              workers(cfg),
 		ChunkSize:            cfg.SimChunkSize,
@@ -192,13 +197,18 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 	}, log)
 	if err != nil {
 		db.Close()
-		return cfg, nil, nil, nil, err
+		return cfg, nil, nil, nil, nil, err
 	}
-	return cfg, log, db, sims, nil
+	exps.Attach(sims)
+	narrator := reporting.Narrator{Model: cfg.ReportModel, Temperature: cfg.ReportTemperature, MaxTokens: cfg.ReportMaxTokens}
+	if llmClient != nil {
+		exps.SetNarrator(reporting.New(db, llmClient, narrator))
+	}
+	return cfg, log, db, sims, exps, nil
 }
 
 func worker(ctx context.Context) error {
-	cfg, log, db, sims, err := start(ctx, func(c config.Config) int { return max(c.Workers, 1) })
+	cfg, log, db, sims, _, err := start(ctx, func(c config.Config) int { return max(c.Workers, 1) })
 	if err != nil {
 		return err
 	}
@@ -215,7 +225,7 @@ func worker(ctx context.Context) error {
 }
 
 func serve(ctx context.Context) error {
-	cfg, log, db, sims, err := start(ctx, func(c config.Config) int { return c.Workers })
+	cfg, log, db, sims, exps, err := start(ctx, func(c config.Config) int { return c.Workers })
 	if err != nil {
 		return err
 	}
@@ -267,6 +277,7 @@ func serve(ctx context.Context) error {
 		Graphs:           sims.Graphs(),
 		Sims:             sims,
 		Reports:          reporting.New(db, sims.LLM(), narrator),
+		Experiments:      exps,
 		Logger:           log,
 		CORSOrigins:      cfg.CORSOrigins,
 		MaxUploadBytes:   cfg.MaxUploadBytes,

@@ -22,7 +22,7 @@ var mutationRoles = map[string]auth.Role{
 
 // runMutations are counted against the stricter run limit too: each one can
 // spend money on LLM calls (a report's narrative is one).
-var runMutations = map[string]bool{"runSimulation": true, "generateReport": true}
+var runMutations = map[string]bool{"runSimulation": true, "generateReport": true, "createExperiment": true, "generateExperimentReport": true}
 
 // authorize checks the token and role an operation needs before any of it
 // runs, then applies the mutation rate limits. A rejected operation runs no

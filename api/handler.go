@@ -21,6 +21,7 @@ import (
 	"github.com/ethox/ethox/auth"
 	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/experiment"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/ide"
 	"github.com/ethox/ethox/internal/origins"
@@ -37,6 +38,7 @@ type Options struct {
 	Graphs         *graphstore.Store
 	Sims           *simulation.Service
 	Reports        *reporting.Service
+	Experiments    *experiment.Service // nil: experiments are not served
 	Logger         *slog.Logger
 	CORSOrigins    []string // allowed browser origins (CORS, cross-site requests, WebSockets); syntax in internal/origins
 	MaxUploadBytes int64    // multipart requests, enforced while reading
@@ -150,6 +152,9 @@ func NewHandler(o Options) http.Handler {
 		reads := http.NewServeMux()
 		mountExports(reads, o.DB, o.Graphs)
 		mountCharts(reads, o.DB)
+		if o.Experiments != nil {
+			mountExperimentExports(reads, o.Experiments)
+		}
 		guarded := requireRole(o.checker, readNeed, "downloads", false, o.Logger, reads)
 		mux.Handle("/exports/", guarded)
 		mux.Handle("/reports/", guarded)
@@ -203,7 +208,7 @@ func NewGraphQL(o Options) http.Handler {
 	if o.checker == nil {
 		o.checker = throttleAuth(o.Auth, o.AuthFailures)
 	}
-	schema := resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)})
+	schema := resolvers.NewSchema(&resolvers.Resolver{Client: o.Client, Graphs: o.Graphs, Sims: o.Sims, Reports: o.Reports, Exps: o.Experiments, ProgressInterval: cmp.Or(o.ProgressInterval, 250*time.Millisecond)})
 	srv := handler.New(schema)
 	authenticate := wsAuthenticate(o.checker, o.RequireAuthForReads, o.Logger)
 	acceptOpts := websocketAcceptOptions(o.CORSOrigins)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ethox/ethox/api"
 	"github.com/ethox/ethox/database"
+	"github.com/ethox/ethox/experiment"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/internal/fakellm"
 	"github.com/ethox/ethox/internal/fixtures"
@@ -55,10 +56,14 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 	t.Cleanup(stopMem)
 	graphs.ServeFromMemory(memCtx, graphstore.DefaultMemoryBytes, nil)
 	// Shared with the simulations, as the server does: its deletes enqueue purges for their workers.
-	sims, err := simulation.New(db, lc, simulation.Config{Workers: 2, ChunkSize: 8, PollInterval: 50 * time.Millisecond, Graphs: graphs}, nil)
+	exps := experiment.New(db, experiment.Config{Poll: 100 * time.Millisecond, BootstrapResamples: 500}, nil)
+	sims, err := simulation.New(db, lc, simulation.Config{Workers: 2, ChunkSize: 8, PollInterval: 50 * time.Millisecond, Graphs: graphs,
+		AddWorkers: exps.AddWorkers}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	exps.Attach(sims)
+	exps.SetNarrator(reporting.New(db, lc, reporting.Narrator{}))
 	metrics := telemetry.New(db.SQL)
 	sims.SetMetrics(metrics)
 	if err := sims.Start(context.Background()); err != nil {
@@ -75,6 +80,7 @@ func newEnv(t testing.TB, dialect string, opts ...func(*api.Options)) *env {
 		Graphs:         graphs,
 		Sims:           sims,
 		Reports:        reporting.New(db, lc, reporting.Narrator{}),
+		Experiments:    exps,
 		Metrics:        metrics,
 		CORSOrigins:    []string{"*"},
 		MaxUploadBytes: 256 << 20,

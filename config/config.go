@@ -61,6 +61,7 @@ type Config struct {
 	JobRescueAfter     time.Duration
 	WorkerLease        time.Duration
 	JobPollInterval    time.Duration
+	Experiments        ExperimentLimits
 	DemoData           bool   // create a demo network when the database has none
 	FrontendDir        string // a built single-page app served at /; "" = none
 	ProgressInterval   time.Duration
@@ -165,6 +166,9 @@ func FromEnv(get func(string) string) (Config, error) {
 		ProgressInterval:     p.duration("SIM_PROGRESS_INTERVAL"),
 		EstimateAnswerTokens: p.int("SIM_ESTIMATE_ANSWER_TOKENS"),
 		EstimateCallLatency:  p.duration("SIM_ESTIMATE_CALL_LATENCY"),
+		Experiments: ExperimentLimits{MaxReplicates: p.int("EXPERIMENT_MAX_REPLICATES"), MaxRuns: p.int("EXPERIMENT_MAX_RUNS"),
+			MaxConcurrentRuns: p.int("EXPERIMENT_MAX_CONCURRENT_RUNS"), BootstrapResamples: p.int("EXPERIMENT_BOOTSTRAP_RESAMPLES"),
+			Poll: p.duration("EXPERIMENT_POLL_INTERVAL")},
 
 		// Development stays open and friendly; production is closed unless
 		// opened (Settings gives these their per-environment defaults).
@@ -510,4 +514,13 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// ExperimentLimits are the EXPERIMENT_* settings.
+type ExperimentLimits struct {
+	MaxReplicates      int
+	MaxRuns            int
+	MaxConcurrentRuns  int
+	BootstrapResamples int
+	Poll               time.Duration
 }

@@ -239,6 +239,16 @@ var Settings = []Setting{
 			"resumes within about this long; at least 3s"},
 	{Name: "JOB_POLL_INTERVAL", Group: GroupSimulation, Type: TypeDuration, Default: "50ms",
 		Doc: "how often workers look for jobs"},
+	{Name: "EXPERIMENT_MAX_REPLICATES", Group: GroupSimulation, Type: TypeInt, Default: "100",
+		Doc: "most replicates (runs per arm) of an experiment (`createExperiment`)"},
+	{Name: "EXPERIMENT_MAX_RUNS", Group: GroupSimulation, Type: TypeInt, Default: "500",
+		Doc: "most runs of an experiment: arms × replicates"},
+	{Name: "EXPERIMENT_MAX_CONCURRENT_RUNS", Group: GroupSimulation, Type: TypeInt, Default: "4",
+		Doc: "most runs of one experiment in flight at once (its `concurrentRuns`, which defaults to this); the others wait their turn"},
+	{Name: "EXPERIMENT_BOOTSTRAP_RESAMPLES", Group: GroupSimulation, Type: TypeInt, Default: "2000",
+		Doc: "resamples of the bootstrap over agents that gives an experiment with one replicate its intervals (an experiment's `bootstrapResamples` overrides it)"},
+	{Name: "EXPERIMENT_POLL_INTERVAL", Group: GroupSimulation, Type: TypeDuration, Default: "1s",
+		Doc: "how often a live experiment's job checks its runs (budget, next runs, end); a run ending in the same process wakes it at once"},
 
 	// LLM
 	{Name: "OPENAI_API_KEY", Group: GroupLLM, Type: TypeString, Default: "",

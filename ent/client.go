@@ -19,6 +19,9 @@ import (
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
 	"github.com/ethox/ethox/ent/defaultselection"
+	"github.com/ethox/ethox/ent/experiment"
+	"github.com/ethox/ethox/ent/experimentresult"
+	"github.com/ethox/ethox/ent/experimentrun"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -42,6 +45,12 @@ type Client struct {
 	AgentState *AgentStateClient
 	// DefaultSelection is the client for interacting with the DefaultSelection builders.
 	DefaultSelection *DefaultSelectionClient
+	// Experiment is the client for interacting with the Experiment builders.
+	Experiment *ExperimentClient
+	// ExperimentResult is the client for interacting with the ExperimentResult builders.
+	ExperimentResult *ExperimentResultClient
+	// ExperimentRun is the client for interacting with the ExperimentRun builders.
+	ExperimentRun *ExperimentRunClient
 	// Network is the client for interacting with the Network builders.
 	Network *NetworkClient
 	// Report is the client for interacting with the Report builders.
@@ -69,6 +78,9 @@ func (c *Client) init() {
 	c.Agent = NewAgentClient(c.config)
 	c.AgentState = NewAgentStateClient(c.config)
 	c.DefaultSelection = NewDefaultSelectionClient(c.config)
+	c.Experiment = NewExperimentClient(c.config)
+	c.ExperimentResult = NewExperimentResultClient(c.config)
+	c.ExperimentRun = NewExperimentRunClient(c.config)
 	c.Network = NewNetworkClient(c.config)
 	c.Report = NewReportClient(c.config)
 	c.Simulation = NewSimulationClient(c.config)
@@ -171,6 +183,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Agent:            NewAgentClient(cfg),
 		AgentState:       NewAgentStateClient(cfg),
 		DefaultSelection: NewDefaultSelectionClient(cfg),
+		Experiment:       NewExperimentClient(cfg),
+		ExperimentResult: NewExperimentResultClient(cfg),
+		ExperimentRun:    NewExperimentRunClient(cfg),
 		Network:          NewNetworkClient(cfg),
 		Report:           NewReportClient(cfg),
 		Simulation:       NewSimulationClient(cfg),
@@ -200,6 +215,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Agent:            NewAgentClient(cfg),
 		AgentState:       NewAgentStateClient(cfg),
 		DefaultSelection: NewDefaultSelectionClient(cfg),
+		Experiment:       NewExperimentClient(cfg),
+		ExperimentResult: NewExperimentResultClient(cfg),
+		ExperimentRun:    NewExperimentRunClient(cfg),
 		Network:          NewNetworkClient(cfg),
 		Report:           NewReportClient(cfg),
 		Simulation:       NewSimulationClient(cfg),
@@ -235,8 +253,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Network, c.Report,
-		c.Simulation, c.SimulationEvent, c.Tie, c.WorkerLease,
+		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Experiment,
+		c.ExperimentResult, c.ExperimentRun, c.Network, c.Report, c.Simulation,
+		c.SimulationEvent, c.Tie, c.WorkerLease,
 	} {
 		n.Use(hooks...)
 	}
@@ -246,8 +265,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Network, c.Report,
-		c.Simulation, c.SimulationEvent, c.Tie, c.WorkerLease,
+		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Experiment,
+		c.ExperimentResult, c.ExperimentRun, c.Network, c.Report, c.Simulation,
+		c.SimulationEvent, c.Tie, c.WorkerLease,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -264,6 +284,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AgentState.mutate(ctx, m)
 	case *DefaultSelectionMutation:
 		return c.DefaultSelection.mutate(ctx, m)
+	case *ExperimentMutation:
+		return c.Experiment.mutate(ctx, m)
+	case *ExperimentResultMutation:
+		return c.ExperimentResult.mutate(ctx, m)
+	case *ExperimentRunMutation:
+		return c.ExperimentRun.mutate(ctx, m)
 	case *NetworkMutation:
 		return c.Network.mutate(ctx, m)
 	case *ReportMutation:
@@ -890,6 +916,469 @@ func (c *DefaultSelectionClient) mutate(ctx context.Context, m *DefaultSelection
 		return (&DefaultSelectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown DefaultSelection mutation op: %q", m.Op())
+	}
+}
+
+// ExperimentClient is a client for the Experiment schema.
+type ExperimentClient struct {
+	config
+}
+
+// NewExperimentClient returns a client for the Experiment from the given config.
+func NewExperimentClient(c config) *ExperimentClient {
+	return &ExperimentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `experiment.Hooks(f(g(h())))`.
+func (c *ExperimentClient) Use(hooks ...Hook) {
+	c.hooks.Experiment = append(c.hooks.Experiment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `experiment.Intercept(f(g(h())))`.
+func (c *ExperimentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Experiment = append(c.inters.Experiment, interceptors...)
+}
+
+// Create returns a builder for creating a Experiment entity.
+func (c *ExperimentClient) Create() *ExperimentCreate {
+	mutation := newExperimentMutation(c.config, OpCreate)
+	return &ExperimentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Experiment entities.
+func (c *ExperimentClient) CreateBulk(builders ...*ExperimentCreate) *ExperimentCreateBulk {
+	return &ExperimentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ExperimentClient) MapCreateBulk(slice any, setFunc func(*ExperimentCreate, int)) *ExperimentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ExperimentCreateBulk{err: fmt.Errorf("calling to ExperimentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ExperimentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ExperimentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Experiment.
+func (c *ExperimentClient) Update() *ExperimentUpdate {
+	mutation := newExperimentMutation(c.config, OpUpdate)
+	return &ExperimentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ExperimentClient) UpdateOne(_m *Experiment) *ExperimentUpdateOne {
+	mutation := newExperimentMutation(c.config, OpUpdateOne, withExperiment(_m))
+	return &ExperimentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ExperimentClient) UpdateOneID(id int) *ExperimentUpdateOne {
+	mutation := newExperimentMutation(c.config, OpUpdateOne, withExperimentID(id))
+	return &ExperimentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Experiment.
+func (c *ExperimentClient) Delete() *ExperimentDelete {
+	mutation := newExperimentMutation(c.config, OpDelete)
+	return &ExperimentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ExperimentClient) DeleteOne(_m *Experiment) *ExperimentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ExperimentClient) DeleteOneID(id int) *ExperimentDeleteOne {
+	builder := c.Delete().Where(experiment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ExperimentDeleteOne{builder}
+}
+
+// Query returns a query builder for Experiment.
+func (c *ExperimentClient) Query() *ExperimentQuery {
+	return &ExperimentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeExperiment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Experiment entity by its id.
+func (c *ExperimentClient) Get(ctx context.Context, id int) (*Experiment, error) {
+	return c.Query().Where(experiment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ExperimentClient) GetX(ctx context.Context, id int) *Experiment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryRuns queries the runs edge of a Experiment.
+func (c *ExperimentClient) QueryRuns(_m *Experiment) *ExperimentRunQuery {
+	query := (&ExperimentRunClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(experiment.Table, experiment.FieldID, id),
+			sqlgraph.To(experimentrun.Table, experimentrun.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, experiment.RunsTable, experiment.RunsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryResults queries the results edge of a Experiment.
+func (c *ExperimentClient) QueryResults(_m *Experiment) *ExperimentResultQuery {
+	query := (&ExperimentResultClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(experiment.Table, experiment.FieldID, id),
+			sqlgraph.To(experimentresult.Table, experimentresult.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, experiment.ResultsTable, experiment.ResultsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ExperimentClient) Hooks() []Hook {
+	return c.hooks.Experiment
+}
+
+// Interceptors returns the client interceptors.
+func (c *ExperimentClient) Interceptors() []Interceptor {
+	return c.inters.Experiment
+}
+
+func (c *ExperimentClient) mutate(ctx context.Context, m *ExperimentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ExperimentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ExperimentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ExperimentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ExperimentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Experiment mutation op: %q", m.Op())
+	}
+}
+
+// ExperimentResultClient is a client for the ExperimentResult schema.
+type ExperimentResultClient struct {
+	config
+}
+
+// NewExperimentResultClient returns a client for the ExperimentResult from the given config.
+func NewExperimentResultClient(c config) *ExperimentResultClient {
+	return &ExperimentResultClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `experimentresult.Hooks(f(g(h())))`.
+func (c *ExperimentResultClient) Use(hooks ...Hook) {
+	c.hooks.ExperimentResult = append(c.hooks.ExperimentResult, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `experimentresult.Intercept(f(g(h())))`.
+func (c *ExperimentResultClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ExperimentResult = append(c.inters.ExperimentResult, interceptors...)
+}
+
+// Create returns a builder for creating a ExperimentResult entity.
+func (c *ExperimentResultClient) Create() *ExperimentResultCreate {
+	mutation := newExperimentResultMutation(c.config, OpCreate)
+	return &ExperimentResultCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ExperimentResult entities.
+func (c *ExperimentResultClient) CreateBulk(builders ...*ExperimentResultCreate) *ExperimentResultCreateBulk {
+	return &ExperimentResultCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ExperimentResultClient) MapCreateBulk(slice any, setFunc func(*ExperimentResultCreate, int)) *ExperimentResultCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ExperimentResultCreateBulk{err: fmt.Errorf("calling to ExperimentResultClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ExperimentResultCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ExperimentResultCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ExperimentResult.
+func (c *ExperimentResultClient) Update() *ExperimentResultUpdate {
+	mutation := newExperimentResultMutation(c.config, OpUpdate)
+	return &ExperimentResultUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ExperimentResultClient) UpdateOne(_m *ExperimentResult) *ExperimentResultUpdateOne {
+	mutation := newExperimentResultMutation(c.config, OpUpdateOne, withExperimentResult(_m))
+	return &ExperimentResultUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ExperimentResultClient) UpdateOneID(id int) *ExperimentResultUpdateOne {
+	mutation := newExperimentResultMutation(c.config, OpUpdateOne, withExperimentResultID(id))
+	return &ExperimentResultUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ExperimentResult.
+func (c *ExperimentResultClient) Delete() *ExperimentResultDelete {
+	mutation := newExperimentResultMutation(c.config, OpDelete)
+	return &ExperimentResultDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ExperimentResultClient) DeleteOne(_m *ExperimentResult) *ExperimentResultDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ExperimentResultClient) DeleteOneID(id int) *ExperimentResultDeleteOne {
+	builder := c.Delete().Where(experimentresult.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ExperimentResultDeleteOne{builder}
+}
+
+// Query returns a query builder for ExperimentResult.
+func (c *ExperimentResultClient) Query() *ExperimentResultQuery {
+	return &ExperimentResultQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeExperimentResult},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ExperimentResult entity by its id.
+func (c *ExperimentResultClient) Get(ctx context.Context, id int) (*ExperimentResult, error) {
+	return c.Query().Where(experimentresult.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ExperimentResultClient) GetX(ctx context.Context, id int) *ExperimentResult {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryExperiment queries the experiment edge of a ExperimentResult.
+func (c *ExperimentResultClient) QueryExperiment(_m *ExperimentResult) *ExperimentQuery {
+	query := (&ExperimentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(experimentresult.Table, experimentresult.FieldID, id),
+			sqlgraph.To(experiment.Table, experiment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, experimentresult.ExperimentTable, experimentresult.ExperimentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ExperimentResultClient) Hooks() []Hook {
+	return c.hooks.ExperimentResult
+}
+
+// Interceptors returns the client interceptors.
+func (c *ExperimentResultClient) Interceptors() []Interceptor {
+	return c.inters.ExperimentResult
+}
+
+func (c *ExperimentResultClient) mutate(ctx context.Context, m *ExperimentResultMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ExperimentResultCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ExperimentResultUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ExperimentResultUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ExperimentResultDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ExperimentResult mutation op: %q", m.Op())
+	}
+}
+
+// ExperimentRunClient is a client for the ExperimentRun schema.
+type ExperimentRunClient struct {
+	config
+}
+
+// NewExperimentRunClient returns a client for the ExperimentRun from the given config.
+func NewExperimentRunClient(c config) *ExperimentRunClient {
+	return &ExperimentRunClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `experimentrun.Hooks(f(g(h())))`.
+func (c *ExperimentRunClient) Use(hooks ...Hook) {
+	c.hooks.ExperimentRun = append(c.hooks.ExperimentRun, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `experimentrun.Intercept(f(g(h())))`.
+func (c *ExperimentRunClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ExperimentRun = append(c.inters.ExperimentRun, interceptors...)
+}
+
+// Create returns a builder for creating a ExperimentRun entity.
+func (c *ExperimentRunClient) Create() *ExperimentRunCreate {
+	mutation := newExperimentRunMutation(c.config, OpCreate)
+	return &ExperimentRunCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ExperimentRun entities.
+func (c *ExperimentRunClient) CreateBulk(builders ...*ExperimentRunCreate) *ExperimentRunCreateBulk {
+	return &ExperimentRunCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ExperimentRunClient) MapCreateBulk(slice any, setFunc func(*ExperimentRunCreate, int)) *ExperimentRunCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ExperimentRunCreateBulk{err: fmt.Errorf("calling to ExperimentRunClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ExperimentRunCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ExperimentRunCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ExperimentRun.
+func (c *ExperimentRunClient) Update() *ExperimentRunUpdate {
+	mutation := newExperimentRunMutation(c.config, OpUpdate)
+	return &ExperimentRunUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ExperimentRunClient) UpdateOne(_m *ExperimentRun) *ExperimentRunUpdateOne {
+	mutation := newExperimentRunMutation(c.config, OpUpdateOne, withExperimentRun(_m))
+	return &ExperimentRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ExperimentRunClient) UpdateOneID(id int) *ExperimentRunUpdateOne {
+	mutation := newExperimentRunMutation(c.config, OpUpdateOne, withExperimentRunID(id))
+	return &ExperimentRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ExperimentRun.
+func (c *ExperimentRunClient) Delete() *ExperimentRunDelete {
+	mutation := newExperimentRunMutation(c.config, OpDelete)
+	return &ExperimentRunDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ExperimentRunClient) DeleteOne(_m *ExperimentRun) *ExperimentRunDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ExperimentRunClient) DeleteOneID(id int) *ExperimentRunDeleteOne {
+	builder := c.Delete().Where(experimentrun.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ExperimentRunDeleteOne{builder}
+}
+
+// Query returns a query builder for ExperimentRun.
+func (c *ExperimentRunClient) Query() *ExperimentRunQuery {
+	return &ExperimentRunQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeExperimentRun},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ExperimentRun entity by its id.
+func (c *ExperimentRunClient) Get(ctx context.Context, id int) (*ExperimentRun, error) {
+	return c.Query().Where(experimentrun.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ExperimentRunClient) GetX(ctx context.Context, id int) *ExperimentRun {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryExperiment queries the experiment edge of a ExperimentRun.
+func (c *ExperimentRunClient) QueryExperiment(_m *ExperimentRun) *ExperimentQuery {
+	query := (&ExperimentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(experimentrun.Table, experimentrun.FieldID, id),
+			sqlgraph.To(experiment.Table, experiment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, experimentrun.ExperimentTable, experimentrun.ExperimentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ExperimentRunClient) Hooks() []Hook {
+	return c.hooks.ExperimentRun
+}
+
+// Interceptors returns the client interceptors.
+func (c *ExperimentRunClient) Interceptors() []Interceptor {
+	return c.inters.ExperimentRun
+}
+
+func (c *ExperimentRunClient) mutate(ctx context.Context, m *ExperimentRunMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ExperimentRunCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ExperimentRunUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ExperimentRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ExperimentRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ExperimentRun mutation op: %q", m.Op())
 	}
 }
 
@@ -1902,12 +2391,14 @@ func (c *WorkerLeaseClient) mutate(ctx context.Context, m *WorkerLeaseMutation) 
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Agent, AgentState, DefaultSelection, Network, Report, Simulation,
-		SimulationEvent, Tie, WorkerLease []ent.Hook
+		APIToken, Agent, AgentState, DefaultSelection, Experiment, ExperimentResult,
+		ExperimentRun, Network, Report, Simulation, SimulationEvent, Tie,
+		WorkerLease []ent.Hook
 	}
 	inters struct {
-		APIToken, Agent, AgentState, DefaultSelection, Network, Report, Simulation,
-		SimulationEvent, Tie, WorkerLease []ent.Interceptor
+		APIToken, Agent, AgentState, DefaultSelection, Experiment, ExperimentResult,
+		ExperimentRun, Network, Report, Simulation, SimulationEvent, Tie,
+		WorkerLease []ent.Interceptor
 	}
 )
 

@@ -16,6 +16,9 @@ import (
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
 	"github.com/ethox/ethox/ent/defaultselection"
+	"github.com/ethox/ethox/ent/experiment"
+	"github.com/ethox/ethox/ent/experimentresult"
+	"github.com/ethox/ethox/ent/experimentrun"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -86,6 +89,9 @@ func checkColumn(t, c string) error {
 			agent.Table:            agent.ValidColumn,
 			agentstate.Table:       agentstate.ValidColumn,
 			defaultselection.Table: defaultselection.ValidColumn,
+			experiment.Table:       experiment.ValidColumn,
+			experimentresult.Table: experimentresult.ValidColumn,
+			experimentrun.Table:    experimentrun.ValidColumn,
 			network.Table:          network.ValidColumn,
 			report.Table:           report.ValidColumn,
 			simulation.Table:       simulation.ValidColumn,

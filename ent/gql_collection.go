@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
+	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -335,6 +336,170 @@ func newAgentStatePaginateArgs(rv map[string]any) *agentstatePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AgentStateWhereInput); ok {
 		args.opts = append(args.opts, WithAgentStateFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ExperimentQuery) CollectFields(ctx context.Context, satisfies ...string) (*ExperimentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ExperimentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(experiment.Columns))
+		selectedFields = []string{experiment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "name":
+			if _, ok := fieldSeen[experiment.FieldName]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldName)
+				fieldSeen[experiment.FieldName] = struct{}{}
+			}
+		case "networkID":
+			if _, ok := fieldSeen[experiment.FieldNetworkID]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldNetworkID)
+				fieldSeen[experiment.FieldNetworkID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[experiment.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldStatus)
+				fieldSeen[experiment.FieldStatus] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[experiment.FieldError]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldError)
+				fieldSeen[experiment.FieldError] = struct{}{}
+			}
+		case "seed":
+			if _, ok := fieldSeen[experiment.FieldSeed]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldSeed)
+				fieldSeen[experiment.FieldSeed] = struct{}{}
+			}
+		case "replicates":
+			if _, ok := fieldSeen[experiment.FieldReplicates]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldReplicates)
+				fieldSeen[experiment.FieldReplicates] = struct{}{}
+			}
+		case "maxCalls":
+			if _, ok := fieldSeen[experiment.FieldMaxCalls]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldMaxCalls)
+				fieldSeen[experiment.FieldMaxCalls] = struct{}{}
+			}
+		case "maxTokens":
+			if _, ok := fieldSeen[experiment.FieldMaxTokens]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldMaxTokens)
+				fieldSeen[experiment.FieldMaxTokens] = struct{}{}
+			}
+		case "maxCostUsd":
+			if _, ok := fieldSeen[experiment.FieldMaxCostUsd]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldMaxCostUsd)
+				fieldSeen[experiment.FieldMaxCostUsd] = struct{}{}
+			}
+		case "concurrentRuns":
+			if _, ok := fieldSeen[experiment.FieldConcurrentRuns]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldConcurrentRuns)
+				fieldSeen[experiment.FieldConcurrentRuns] = struct{}{}
+			}
+		case "bootstrapResamples":
+			if _, ok := fieldSeen[experiment.FieldBootstrapResamples]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldBootstrapResamples)
+				fieldSeen[experiment.FieldBootstrapResamples] = struct{}{}
+			}
+		case "cache":
+			if _, ok := fieldSeen[experiment.FieldCache]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldCache)
+				fieldSeen[experiment.FieldCache] = struct{}{}
+			}
+		case "totalSteps":
+			if _, ok := fieldSeen[experiment.FieldTotalSteps]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldTotalSteps)
+				fieldSeen[experiment.FieldTotalSteps] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[experiment.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldCreatedAt)
+				fieldSeen[experiment.FieldCreatedAt] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[experiment.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldStartedAt)
+				fieldSeen[experiment.FieldStartedAt] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[experiment.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, experiment.FieldFinishedAt)
+				fieldSeen[experiment.FieldFinishedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type experimentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ExperimentPaginateOption
+}
+
+func newExperimentPaginateArgs(rv map[string]any) *experimentPaginateArgs {
+	args := &experimentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ExperimentOrder{Field: &ExperimentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithExperimentOrder(order))
+			}
+		case *ExperimentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithExperimentOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ExperimentWhereInput); ok {
+		args.opts = append(args.opts, WithExperimentFilter(v.Filter))
 	}
 	return args
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
+	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/internal"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
@@ -33,6 +34,11 @@ var agentstateImplementors = []string{"AgentState", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*AgentState) IsNode() {}
+
+var experimentImplementors = []string{"Experiment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Experiment) IsNode() {}
 
 var networkImplementors = []string{"Network", "Node"}
 
@@ -145,6 +151,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(agentstate.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, agentstateImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case experiment.Table:
+		query := c.Experiment.Query().
+			Where(experiment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, experimentImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -278,6 +293,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.AgentState.Query().
 			Where(agentstate.IDIn(ids...))
 		query, err := query.CollectFields(ctx, agentstateImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case experiment.Table:
+		query := c.Experiment.Query().
+			Where(experiment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, experimentImplementors...)
 		if err != nil {
 			return nil, err
 		}

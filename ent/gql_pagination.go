@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
+	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -697,6 +698,320 @@ func (_m *AgentState) ToEdge(order *AgentStateOrder) *AgentStateEdge {
 		order = DefaultAgentStateOrder
 	}
 	return &AgentStateEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ExperimentEdge is the edge representation of Experiment.
+type ExperimentEdge struct {
+	Node   *Experiment `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// ExperimentConnection is the connection containing edges to Experiment.
+type ExperimentConnection struct {
+	Edges      []*ExperimentEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *ExperimentConnection) build(nodes []*Experiment, pager *experimentPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Experiment
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Experiment {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Experiment {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ExperimentEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ExperimentEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ExperimentPaginateOption enables pagination customization.
+type ExperimentPaginateOption func(*experimentPager) error
+
+// WithExperimentOrder configures pagination ordering.
+func WithExperimentOrder(order *ExperimentOrder) ExperimentPaginateOption {
+	if order == nil {
+		order = DefaultExperimentOrder
+	}
+	o := *order
+	return func(pager *experimentPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultExperimentOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithExperimentFilter configures pagination filter.
+func WithExperimentFilter(filter func(*ExperimentQuery) (*ExperimentQuery, error)) ExperimentPaginateOption {
+	return func(pager *experimentPager) error {
+		if filter == nil {
+			return errors.New("ExperimentQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type experimentPager struct {
+	reverse bool
+	order   *ExperimentOrder
+	filter  func(*ExperimentQuery) (*ExperimentQuery, error)
+}
+
+func newExperimentPager(opts []ExperimentPaginateOption, reverse bool) (*experimentPager, error) {
+	pager := &experimentPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultExperimentOrder
+	}
+	return pager, nil
+}
+
+func (p *experimentPager) applyFilter(query *ExperimentQuery) (*ExperimentQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *experimentPager) toCursor(_m *Experiment) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *experimentPager) applyCursors(query *ExperimentQuery, after, before *Cursor) (*ExperimentQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultExperimentOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *experimentPager) applyOrder(query *ExperimentQuery) *ExperimentQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultExperimentOrder.Field {
+		query = query.Order(DefaultExperimentOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *experimentPager) orderExpr(query *ExperimentQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultExperimentOrder.Field {
+			b.Comma().Ident(DefaultExperimentOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Experiment.
+func (_m *ExperimentQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ExperimentPaginateOption,
+) (*ExperimentConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newExperimentPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ExperimentConnection{Edges: []*ExperimentEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ExperimentOrderFieldStatus orders Experiment by status.
+	ExperimentOrderFieldStatus = &ExperimentOrderField{
+		Value: func(_m *Experiment) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: experiment.FieldStatus,
+		toTerm: experiment.ByStatus,
+		toCursor: func(_m *Experiment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+	// ExperimentOrderFieldCreatedAt orders Experiment by created_at.
+	ExperimentOrderFieldCreatedAt = &ExperimentOrderField{
+		Value: func(_m *Experiment) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: experiment.FieldCreatedAt,
+		toTerm: experiment.ByCreatedAt,
+		toCursor: func(_m *Experiment) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ExperimentOrderField) String() string {
+	var str string
+	switch f.column {
+	case ExperimentOrderFieldStatus.column:
+		str = "STATUS"
+	case ExperimentOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ExperimentOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ExperimentOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ExperimentOrderField %T must be a string", v)
+	}
+	switch str {
+	case "STATUS":
+		*f = *ExperimentOrderFieldStatus
+	case "CREATED_AT":
+		*f = *ExperimentOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ExperimentOrderField", str)
+	}
+	return nil
+}
+
+// ExperimentOrderField defines the ordering field of Experiment.
+type ExperimentOrderField struct {
+	// Value extracts the ordering value from the given Experiment.
+	Value    func(*Experiment) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) experiment.OrderOption
+	toCursor func(*Experiment) Cursor
+}
+
+// ExperimentOrder defines the ordering of Experiment.
+type ExperimentOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *ExperimentOrderField `json:"field"`
+}
+
+// DefaultExperimentOrder is the default ordering of Experiment.
+var DefaultExperimentOrder = &ExperimentOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ExperimentOrderField{
+		Value: func(_m *Experiment) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: experiment.FieldID,
+		toTerm: experiment.ByID,
+		toCursor: func(_m *Experiment) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Experiment into ExperimentEdge.
+func (_m *Experiment) ToEdge(order *ExperimentOrder) *ExperimentEdge {
+	if order == nil {
+		order = DefaultExperimentOrder
+	}
+	return &ExperimentEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

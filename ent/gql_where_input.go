@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethox/ethox/ent/agent"
 	"github.com/ethox/ethox/ent/agentstate"
+	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/report"
@@ -1227,6 +1228,698 @@ func (i *AgentStateWhereInput) P() (predicate.AgentState, error) {
 		return predicates[0], nil
 	default:
 		return agentstate.And(predicates...), nil
+	}
+}
+
+// ExperimentWhereInput represents a where input for filtering Experiment queries.
+type ExperimentWhereInput struct {
+	Predicates []predicate.Experiment  `json:"-"`
+	Not        *ExperimentWhereInput   `json:"not,omitempty"`
+	Or         []*ExperimentWhereInput `json:"or,omitempty"`
+	And        []*ExperimentWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "network_id" field predicates.
+	NetworkID      *int  `json:"networkID,omitempty"`
+	NetworkIDNEQ   *int  `json:"networkIDNEQ,omitempty"`
+	NetworkIDIn    []int `json:"networkIDIn,omitempty"`
+	NetworkIDNotIn []int `json:"networkIDNotIn,omitempty"`
+	NetworkIDGT    *int  `json:"networkIDGT,omitempty"`
+	NetworkIDGTE   *int  `json:"networkIDGTE,omitempty"`
+	NetworkIDLT    *int  `json:"networkIDLT,omitempty"`
+	NetworkIDLTE   *int  `json:"networkIDLTE,omitempty"`
+
+	// "status" field predicates.
+	Status      *experiment.Status  `json:"status,omitempty"`
+	StatusNEQ   *experiment.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []experiment.Status `json:"statusIn,omitempty"`
+	StatusNotIn []experiment.Status `json:"statusNotIn,omitempty"`
+
+	// "error" field predicates.
+	Error             *string  `json:"error,omitempty"`
+	ErrorNEQ          *string  `json:"errorNEQ,omitempty"`
+	ErrorIn           []string `json:"errorIn,omitempty"`
+	ErrorNotIn        []string `json:"errorNotIn,omitempty"`
+	ErrorGT           *string  `json:"errorGT,omitempty"`
+	ErrorGTE          *string  `json:"errorGTE,omitempty"`
+	ErrorLT           *string  `json:"errorLT,omitempty"`
+	ErrorLTE          *string  `json:"errorLTE,omitempty"`
+	ErrorContains     *string  `json:"errorContains,omitempty"`
+	ErrorHasPrefix    *string  `json:"errorHasPrefix,omitempty"`
+	ErrorHasSuffix    *string  `json:"errorHasSuffix,omitempty"`
+	ErrorIsNil        bool     `json:"errorIsNil,omitempty"`
+	ErrorNotNil       bool     `json:"errorNotNil,omitempty"`
+	ErrorEqualFold    *string  `json:"errorEqualFold,omitempty"`
+	ErrorContainsFold *string  `json:"errorContainsFold,omitempty"`
+
+	// "seed" field predicates.
+	Seed      *int64  `json:"seed,omitempty"`
+	SeedNEQ   *int64  `json:"seedNEQ,omitempty"`
+	SeedIn    []int64 `json:"seedIn,omitempty"`
+	SeedNotIn []int64 `json:"seedNotIn,omitempty"`
+	SeedGT    *int64  `json:"seedGT,omitempty"`
+	SeedGTE   *int64  `json:"seedGTE,omitempty"`
+	SeedLT    *int64  `json:"seedLT,omitempty"`
+	SeedLTE   *int64  `json:"seedLTE,omitempty"`
+
+	// "replicates" field predicates.
+	Replicates      *int  `json:"replicates,omitempty"`
+	ReplicatesNEQ   *int  `json:"replicatesNEQ,omitempty"`
+	ReplicatesIn    []int `json:"replicatesIn,omitempty"`
+	ReplicatesNotIn []int `json:"replicatesNotIn,omitempty"`
+	ReplicatesGT    *int  `json:"replicatesGT,omitempty"`
+	ReplicatesGTE   *int  `json:"replicatesGTE,omitempty"`
+	ReplicatesLT    *int  `json:"replicatesLT,omitempty"`
+	ReplicatesLTE   *int  `json:"replicatesLTE,omitempty"`
+
+	// "max_calls" field predicates.
+	MaxCalls      *int  `json:"maxCalls,omitempty"`
+	MaxCallsNEQ   *int  `json:"maxCallsNEQ,omitempty"`
+	MaxCallsIn    []int `json:"maxCallsIn,omitempty"`
+	MaxCallsNotIn []int `json:"maxCallsNotIn,omitempty"`
+	MaxCallsGT    *int  `json:"maxCallsGT,omitempty"`
+	MaxCallsGTE   *int  `json:"maxCallsGTE,omitempty"`
+	MaxCallsLT    *int  `json:"maxCallsLT,omitempty"`
+	MaxCallsLTE   *int  `json:"maxCallsLTE,omitempty"`
+
+	// "max_tokens" field predicates.
+	MaxTokens      *int  `json:"maxTokens,omitempty"`
+	MaxTokensNEQ   *int  `json:"maxTokensNEQ,omitempty"`
+	MaxTokensIn    []int `json:"maxTokensIn,omitempty"`
+	MaxTokensNotIn []int `json:"maxTokensNotIn,omitempty"`
+	MaxTokensGT    *int  `json:"maxTokensGT,omitempty"`
+	MaxTokensGTE   *int  `json:"maxTokensGTE,omitempty"`
+	MaxTokensLT    *int  `json:"maxTokensLT,omitempty"`
+	MaxTokensLTE   *int  `json:"maxTokensLTE,omitempty"`
+
+	// "max_cost_usd" field predicates.
+	MaxCostUsd      *float64  `json:"maxCostUsd,omitempty"`
+	MaxCostUsdNEQ   *float64  `json:"maxCostUsdNEQ,omitempty"`
+	MaxCostUsdIn    []float64 `json:"maxCostUsdIn,omitempty"`
+	MaxCostUsdNotIn []float64 `json:"maxCostUsdNotIn,omitempty"`
+	MaxCostUsdGT    *float64  `json:"maxCostUsdGT,omitempty"`
+	MaxCostUsdGTE   *float64  `json:"maxCostUsdGTE,omitempty"`
+	MaxCostUsdLT    *float64  `json:"maxCostUsdLT,omitempty"`
+	MaxCostUsdLTE   *float64  `json:"maxCostUsdLTE,omitempty"`
+
+	// "concurrent_runs" field predicates.
+	ConcurrentRuns      *int  `json:"concurrentRuns,omitempty"`
+	ConcurrentRunsNEQ   *int  `json:"concurrentRunsNEQ,omitempty"`
+	ConcurrentRunsIn    []int `json:"concurrentRunsIn,omitempty"`
+	ConcurrentRunsNotIn []int `json:"concurrentRunsNotIn,omitempty"`
+	ConcurrentRunsGT    *int  `json:"concurrentRunsGT,omitempty"`
+	ConcurrentRunsGTE   *int  `json:"concurrentRunsGTE,omitempty"`
+	ConcurrentRunsLT    *int  `json:"concurrentRunsLT,omitempty"`
+	ConcurrentRunsLTE   *int  `json:"concurrentRunsLTE,omitempty"`
+
+	// "bootstrap_resamples" field predicates.
+	BootstrapResamples      *int  `json:"bootstrapResamples,omitempty"`
+	BootstrapResamplesNEQ   *int  `json:"bootstrapResamplesNEQ,omitempty"`
+	BootstrapResamplesIn    []int `json:"bootstrapResamplesIn,omitempty"`
+	BootstrapResamplesNotIn []int `json:"bootstrapResamplesNotIn,omitempty"`
+	BootstrapResamplesGT    *int  `json:"bootstrapResamplesGT,omitempty"`
+	BootstrapResamplesGTE   *int  `json:"bootstrapResamplesGTE,omitempty"`
+	BootstrapResamplesLT    *int  `json:"bootstrapResamplesLT,omitempty"`
+	BootstrapResamplesLTE   *int  `json:"bootstrapResamplesLTE,omitempty"`
+
+	// "cache" field predicates.
+	Cache    *bool `json:"cache,omitempty"`
+	CacheNEQ *bool `json:"cacheNEQ,omitempty"`
+
+	// "total_steps" field predicates.
+	TotalSteps      *int  `json:"totalSteps,omitempty"`
+	TotalStepsNEQ   *int  `json:"totalStepsNEQ,omitempty"`
+	TotalStepsIn    []int `json:"totalStepsIn,omitempty"`
+	TotalStepsNotIn []int `json:"totalStepsNotIn,omitempty"`
+	TotalStepsGT    *int  `json:"totalStepsGT,omitempty"`
+	TotalStepsGTE   *int  `json:"totalStepsGTE,omitempty"`
+	TotalStepsLT    *int  `json:"totalStepsLT,omitempty"`
+	TotalStepsLTE   *int  `json:"totalStepsLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "started_at" field predicates.
+	StartedAt       *time.Time  `json:"startedAt,omitempty"`
+	StartedAtNEQ    *time.Time  `json:"startedAtNEQ,omitempty"`
+	StartedAtIn     []time.Time `json:"startedAtIn,omitempty"`
+	StartedAtNotIn  []time.Time `json:"startedAtNotIn,omitempty"`
+	StartedAtGT     *time.Time  `json:"startedAtGT,omitempty"`
+	StartedAtGTE    *time.Time  `json:"startedAtGTE,omitempty"`
+	StartedAtLT     *time.Time  `json:"startedAtLT,omitempty"`
+	StartedAtLTE    *time.Time  `json:"startedAtLTE,omitempty"`
+	StartedAtIsNil  bool        `json:"startedAtIsNil,omitempty"`
+	StartedAtNotNil bool        `json:"startedAtNotNil,omitempty"`
+
+	// "finished_at" field predicates.
+	FinishedAt       *time.Time  `json:"finishedAt,omitempty"`
+	FinishedAtNEQ    *time.Time  `json:"finishedAtNEQ,omitempty"`
+	FinishedAtIn     []time.Time `json:"finishedAtIn,omitempty"`
+	FinishedAtNotIn  []time.Time `json:"finishedAtNotIn,omitempty"`
+	FinishedAtGT     *time.Time  `json:"finishedAtGT,omitempty"`
+	FinishedAtGTE    *time.Time  `json:"finishedAtGTE,omitempty"`
+	FinishedAtLT     *time.Time  `json:"finishedAtLT,omitempty"`
+	FinishedAtLTE    *time.Time  `json:"finishedAtLTE,omitempty"`
+	FinishedAtIsNil  bool        `json:"finishedAtIsNil,omitempty"`
+	FinishedAtNotNil bool        `json:"finishedAtNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ExperimentWhereInput) AddPredicates(predicates ...predicate.Experiment) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ExperimentWhereInput filter on the ExperimentQuery builder.
+func (i *ExperimentWhereInput) Filter(q *ExperimentQuery) (*ExperimentQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyExperimentWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyExperimentWhereInput is returned in case the ExperimentWhereInput is empty.
+var ErrEmptyExperimentWhereInput = errors.New("ent: empty predicate ExperimentWhereInput")
+
+// P returns a predicate for filtering experiments.
+// An error is returned if the input is empty or invalid.
+func (i *ExperimentWhereInput) P() (predicate.Experiment, error) {
+	var predicates []predicate.Experiment
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, experiment.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Experiment, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, experiment.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Experiment, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, experiment.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, experiment.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, experiment.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, experiment.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, experiment.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, experiment.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, experiment.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, experiment.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, experiment.IDLTE(*i.IDLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, experiment.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, experiment.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, experiment.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, experiment.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, experiment.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, experiment.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, experiment.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, experiment.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, experiment.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, experiment.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, experiment.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, experiment.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, experiment.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.NetworkID != nil {
+		predicates = append(predicates, experiment.NetworkIDEQ(*i.NetworkID))
+	}
+	if i.NetworkIDNEQ != nil {
+		predicates = append(predicates, experiment.NetworkIDNEQ(*i.NetworkIDNEQ))
+	}
+	if len(i.NetworkIDIn) > 0 {
+		predicates = append(predicates, experiment.NetworkIDIn(i.NetworkIDIn...))
+	}
+	if len(i.NetworkIDNotIn) > 0 {
+		predicates = append(predicates, experiment.NetworkIDNotIn(i.NetworkIDNotIn...))
+	}
+	if i.NetworkIDGT != nil {
+		predicates = append(predicates, experiment.NetworkIDGT(*i.NetworkIDGT))
+	}
+	if i.NetworkIDGTE != nil {
+		predicates = append(predicates, experiment.NetworkIDGTE(*i.NetworkIDGTE))
+	}
+	if i.NetworkIDLT != nil {
+		predicates = append(predicates, experiment.NetworkIDLT(*i.NetworkIDLT))
+	}
+	if i.NetworkIDLTE != nil {
+		predicates = append(predicates, experiment.NetworkIDLTE(*i.NetworkIDLTE))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, experiment.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, experiment.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, experiment.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, experiment.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Error != nil {
+		predicates = append(predicates, experiment.ErrorEQ(*i.Error))
+	}
+	if i.ErrorNEQ != nil {
+		predicates = append(predicates, experiment.ErrorNEQ(*i.ErrorNEQ))
+	}
+	if len(i.ErrorIn) > 0 {
+		predicates = append(predicates, experiment.ErrorIn(i.ErrorIn...))
+	}
+	if len(i.ErrorNotIn) > 0 {
+		predicates = append(predicates, experiment.ErrorNotIn(i.ErrorNotIn...))
+	}
+	if i.ErrorGT != nil {
+		predicates = append(predicates, experiment.ErrorGT(*i.ErrorGT))
+	}
+	if i.ErrorGTE != nil {
+		predicates = append(predicates, experiment.ErrorGTE(*i.ErrorGTE))
+	}
+	if i.ErrorLT != nil {
+		predicates = append(predicates, experiment.ErrorLT(*i.ErrorLT))
+	}
+	if i.ErrorLTE != nil {
+		predicates = append(predicates, experiment.ErrorLTE(*i.ErrorLTE))
+	}
+	if i.ErrorContains != nil {
+		predicates = append(predicates, experiment.ErrorContains(*i.ErrorContains))
+	}
+	if i.ErrorHasPrefix != nil {
+		predicates = append(predicates, experiment.ErrorHasPrefix(*i.ErrorHasPrefix))
+	}
+	if i.ErrorHasSuffix != nil {
+		predicates = append(predicates, experiment.ErrorHasSuffix(*i.ErrorHasSuffix))
+	}
+	if i.ErrorIsNil {
+		predicates = append(predicates, experiment.ErrorIsNil())
+	}
+	if i.ErrorNotNil {
+		predicates = append(predicates, experiment.ErrorNotNil())
+	}
+	if i.ErrorEqualFold != nil {
+		predicates = append(predicates, experiment.ErrorEqualFold(*i.ErrorEqualFold))
+	}
+	if i.ErrorContainsFold != nil {
+		predicates = append(predicates, experiment.ErrorContainsFold(*i.ErrorContainsFold))
+	}
+	if i.Seed != nil {
+		predicates = append(predicates, experiment.SeedEQ(*i.Seed))
+	}
+	if i.SeedNEQ != nil {
+		predicates = append(predicates, experiment.SeedNEQ(*i.SeedNEQ))
+	}
+	if len(i.SeedIn) > 0 {
+		predicates = append(predicates, experiment.SeedIn(i.SeedIn...))
+	}
+	if len(i.SeedNotIn) > 0 {
+		predicates = append(predicates, experiment.SeedNotIn(i.SeedNotIn...))
+	}
+	if i.SeedGT != nil {
+		predicates = append(predicates, experiment.SeedGT(*i.SeedGT))
+	}
+	if i.SeedGTE != nil {
+		predicates = append(predicates, experiment.SeedGTE(*i.SeedGTE))
+	}
+	if i.SeedLT != nil {
+		predicates = append(predicates, experiment.SeedLT(*i.SeedLT))
+	}
+	if i.SeedLTE != nil {
+		predicates = append(predicates, experiment.SeedLTE(*i.SeedLTE))
+	}
+	if i.Replicates != nil {
+		predicates = append(predicates, experiment.ReplicatesEQ(*i.Replicates))
+	}
+	if i.ReplicatesNEQ != nil {
+		predicates = append(predicates, experiment.ReplicatesNEQ(*i.ReplicatesNEQ))
+	}
+	if len(i.ReplicatesIn) > 0 {
+		predicates = append(predicates, experiment.ReplicatesIn(i.ReplicatesIn...))
+	}
+	if len(i.ReplicatesNotIn) > 0 {
+		predicates = append(predicates, experiment.ReplicatesNotIn(i.ReplicatesNotIn...))
+	}
+	if i.ReplicatesGT != nil {
+		predicates = append(predicates, experiment.ReplicatesGT(*i.ReplicatesGT))
+	}
+	if i.ReplicatesGTE != nil {
+		predicates = append(predicates, experiment.ReplicatesGTE(*i.ReplicatesGTE))
+	}
+	if i.ReplicatesLT != nil {
+		predicates = append(predicates, experiment.ReplicatesLT(*i.ReplicatesLT))
+	}
+	if i.ReplicatesLTE != nil {
+		predicates = append(predicates, experiment.ReplicatesLTE(*i.ReplicatesLTE))
+	}
+	if i.MaxCalls != nil {
+		predicates = append(predicates, experiment.MaxCallsEQ(*i.MaxCalls))
+	}
+	if i.MaxCallsNEQ != nil {
+		predicates = append(predicates, experiment.MaxCallsNEQ(*i.MaxCallsNEQ))
+	}
+	if len(i.MaxCallsIn) > 0 {
+		predicates = append(predicates, experiment.MaxCallsIn(i.MaxCallsIn...))
+	}
+	if len(i.MaxCallsNotIn) > 0 {
+		predicates = append(predicates, experiment.MaxCallsNotIn(i.MaxCallsNotIn...))
+	}
+	if i.MaxCallsGT != nil {
+		predicates = append(predicates, experiment.MaxCallsGT(*i.MaxCallsGT))
+	}
+	if i.MaxCallsGTE != nil {
+		predicates = append(predicates, experiment.MaxCallsGTE(*i.MaxCallsGTE))
+	}
+	if i.MaxCallsLT != nil {
+		predicates = append(predicates, experiment.MaxCallsLT(*i.MaxCallsLT))
+	}
+	if i.MaxCallsLTE != nil {
+		predicates = append(predicates, experiment.MaxCallsLTE(*i.MaxCallsLTE))
+	}
+	if i.MaxTokens != nil {
+		predicates = append(predicates, experiment.MaxTokensEQ(*i.MaxTokens))
+	}
+	if i.MaxTokensNEQ != nil {
+		predicates = append(predicates, experiment.MaxTokensNEQ(*i.MaxTokensNEQ))
+	}
+	if len(i.MaxTokensIn) > 0 {
+		predicates = append(predicates, experiment.MaxTokensIn(i.MaxTokensIn...))
+	}
+	if len(i.MaxTokensNotIn) > 0 {
+		predicates = append(predicates, experiment.MaxTokensNotIn(i.MaxTokensNotIn...))
+	}
+	if i.MaxTokensGT != nil {
+		predicates = append(predicates, experiment.MaxTokensGT(*i.MaxTokensGT))
+	}
+	if i.MaxTokensGTE != nil {
+		predicates = append(predicates, experiment.MaxTokensGTE(*i.MaxTokensGTE))
+	}
+	if i.MaxTokensLT != nil {
+		predicates = append(predicates, experiment.MaxTokensLT(*i.MaxTokensLT))
+	}
+	if i.MaxTokensLTE != nil {
+		predicates = append(predicates, experiment.MaxTokensLTE(*i.MaxTokensLTE))
+	}
+	if i.MaxCostUsd != nil {
+		predicates = append(predicates, experiment.MaxCostUsdEQ(*i.MaxCostUsd))
+	}
+	if i.MaxCostUsdNEQ != nil {
+		predicates = append(predicates, experiment.MaxCostUsdNEQ(*i.MaxCostUsdNEQ))
+	}
+	if len(i.MaxCostUsdIn) > 0 {
+		predicates = append(predicates, experiment.MaxCostUsdIn(i.MaxCostUsdIn...))
+	}
+	if len(i.MaxCostUsdNotIn) > 0 {
+		predicates = append(predicates, experiment.MaxCostUsdNotIn(i.MaxCostUsdNotIn...))
+	}
+	if i.MaxCostUsdGT != nil {
+		predicates = append(predicates, experiment.MaxCostUsdGT(*i.MaxCostUsdGT))
+	}
+	if i.MaxCostUsdGTE != nil {
+		predicates = append(predicates, experiment.MaxCostUsdGTE(*i.MaxCostUsdGTE))
+	}
+	if i.MaxCostUsdLT != nil {
+		predicates = append(predicates, experiment.MaxCostUsdLT(*i.MaxCostUsdLT))
+	}
+	if i.MaxCostUsdLTE != nil {
+		predicates = append(predicates, experiment.MaxCostUsdLTE(*i.MaxCostUsdLTE))
+	}
+	if i.ConcurrentRuns != nil {
+		predicates = append(predicates, experiment.ConcurrentRunsEQ(*i.ConcurrentRuns))
+	}
+	if i.ConcurrentRunsNEQ != nil {
+		predicates = append(predicates, experiment.ConcurrentRunsNEQ(*i.ConcurrentRunsNEQ))
+	}
+	if len(i.ConcurrentRunsIn) > 0 {
+		predicates = append(predicates, experiment.ConcurrentRunsIn(i.ConcurrentRunsIn...))
+	}
+	if len(i.ConcurrentRunsNotIn) > 0 {
+		predicates = append(predicates, experiment.ConcurrentRunsNotIn(i.ConcurrentRunsNotIn...))
+	}
+	if i.ConcurrentRunsGT != nil {
+		predicates = append(predicates, experiment.ConcurrentRunsGT(*i.ConcurrentRunsGT))
+	}
+	if i.ConcurrentRunsGTE != nil {
+		predicates = append(predicates, experiment.ConcurrentRunsGTE(*i.ConcurrentRunsGTE))
+	}
+	if i.ConcurrentRunsLT != nil {
+		predicates = append(predicates, experiment.ConcurrentRunsLT(*i.ConcurrentRunsLT))
+	}
+	if i.ConcurrentRunsLTE != nil {
+		predicates = append(predicates, experiment.ConcurrentRunsLTE(*i.ConcurrentRunsLTE))
+	}
+	if i.BootstrapResamples != nil {
+		predicates = append(predicates, experiment.BootstrapResamplesEQ(*i.BootstrapResamples))
+	}
+	if i.BootstrapResamplesNEQ != nil {
+		predicates = append(predicates, experiment.BootstrapResamplesNEQ(*i.BootstrapResamplesNEQ))
+	}
+	if len(i.BootstrapResamplesIn) > 0 {
+		predicates = append(predicates, experiment.BootstrapResamplesIn(i.BootstrapResamplesIn...))
+	}
+	if len(i.BootstrapResamplesNotIn) > 0 {
+		predicates = append(predicates, experiment.BootstrapResamplesNotIn(i.BootstrapResamplesNotIn...))
+	}
+	if i.BootstrapResamplesGT != nil {
+		predicates = append(predicates, experiment.BootstrapResamplesGT(*i.BootstrapResamplesGT))
+	}
+	if i.BootstrapResamplesGTE != nil {
+		predicates = append(predicates, experiment.BootstrapResamplesGTE(*i.BootstrapResamplesGTE))
+	}
+	if i.BootstrapResamplesLT != nil {
+		predicates = append(predicates, experiment.BootstrapResamplesLT(*i.BootstrapResamplesLT))
+	}
+	if i.BootstrapResamplesLTE != nil {
+		predicates = append(predicates, experiment.BootstrapResamplesLTE(*i.BootstrapResamplesLTE))
+	}
+	if i.Cache != nil {
+		predicates = append(predicates, experiment.CacheEQ(*i.Cache))
+	}
+	if i.CacheNEQ != nil {
+		predicates = append(predicates, experiment.CacheNEQ(*i.CacheNEQ))
+	}
+	if i.TotalSteps != nil {
+		predicates = append(predicates, experiment.TotalStepsEQ(*i.TotalSteps))
+	}
+	if i.TotalStepsNEQ != nil {
+		predicates = append(predicates, experiment.TotalStepsNEQ(*i.TotalStepsNEQ))
+	}
+	if len(i.TotalStepsIn) > 0 {
+		predicates = append(predicates, experiment.TotalStepsIn(i.TotalStepsIn...))
+	}
+	if len(i.TotalStepsNotIn) > 0 {
+		predicates = append(predicates, experiment.TotalStepsNotIn(i.TotalStepsNotIn...))
+	}
+	if i.TotalStepsGT != nil {
+		predicates = append(predicates, experiment.TotalStepsGT(*i.TotalStepsGT))
+	}
+	if i.TotalStepsGTE != nil {
+		predicates = append(predicates, experiment.TotalStepsGTE(*i.TotalStepsGTE))
+	}
+	if i.TotalStepsLT != nil {
+		predicates = append(predicates, experiment.TotalStepsLT(*i.TotalStepsLT))
+	}
+	if i.TotalStepsLTE != nil {
+		predicates = append(predicates, experiment.TotalStepsLTE(*i.TotalStepsLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, experiment.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, experiment.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, experiment.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, experiment.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, experiment.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, experiment.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, experiment.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, experiment.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.StartedAt != nil {
+		predicates = append(predicates, experiment.StartedAtEQ(*i.StartedAt))
+	}
+	if i.StartedAtNEQ != nil {
+		predicates = append(predicates, experiment.StartedAtNEQ(*i.StartedAtNEQ))
+	}
+	if len(i.StartedAtIn) > 0 {
+		predicates = append(predicates, experiment.StartedAtIn(i.StartedAtIn...))
+	}
+	if len(i.StartedAtNotIn) > 0 {
+		predicates = append(predicates, experiment.StartedAtNotIn(i.StartedAtNotIn...))
+	}
+	if i.StartedAtGT != nil {
+		predicates = append(predicates, experiment.StartedAtGT(*i.StartedAtGT))
+	}
+	if i.StartedAtGTE != nil {
+		predicates = append(predicates, experiment.StartedAtGTE(*i.StartedAtGTE))
+	}
+	if i.StartedAtLT != nil {
+		predicates = append(predicates, experiment.StartedAtLT(*i.StartedAtLT))
+	}
+	if i.StartedAtLTE != nil {
+		predicates = append(predicates, experiment.StartedAtLTE(*i.StartedAtLTE))
+	}
+	if i.StartedAtIsNil {
+		predicates = append(predicates, experiment.StartedAtIsNil())
+	}
+	if i.StartedAtNotNil {
+		predicates = append(predicates, experiment.StartedAtNotNil())
+	}
+	if i.FinishedAt != nil {
+		predicates = append(predicates, experiment.FinishedAtEQ(*i.FinishedAt))
+	}
+	if i.FinishedAtNEQ != nil {
+		predicates = append(predicates, experiment.FinishedAtNEQ(*i.FinishedAtNEQ))
+	}
+	if len(i.FinishedAtIn) > 0 {
+		predicates = append(predicates, experiment.FinishedAtIn(i.FinishedAtIn...))
+	}
+	if len(i.FinishedAtNotIn) > 0 {
+		predicates = append(predicates, experiment.FinishedAtNotIn(i.FinishedAtNotIn...))
+	}
+	if i.FinishedAtGT != nil {
+		predicates = append(predicates, experiment.FinishedAtGT(*i.FinishedAtGT))
+	}
+	if i.FinishedAtGTE != nil {
+		predicates = append(predicates, experiment.FinishedAtGTE(*i.FinishedAtGTE))
+	}
+	if i.FinishedAtLT != nil {
+		predicates = append(predicates, experiment.FinishedAtLT(*i.FinishedAtLT))
+	}
+	if i.FinishedAtLTE != nil {
+		predicates = append(predicates, experiment.FinishedAtLTE(*i.FinishedAtLTE))
+	}
+	if i.FinishedAtIsNil {
+		predicates = append(predicates, experiment.FinishedAtIsNil())
+	}
+	if i.FinishedAtNotNil {
+		predicates = append(predicates, experiment.FinishedAtNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyExperimentWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return experiment.And(predicates...), nil
 	}
 }
 

@@ -15,6 +15,9 @@ import (
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
 	"github.com/ethox/ethox/ent/defaultselection"
+	"github.com/ethox/ethox/ent/experiment"
+	"github.com/ethox/ethox/ent/experimentresult"
+	"github.com/ethox/ethox/ent/experimentrun"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/report"
@@ -38,6 +41,9 @@ const (
 	TypeAgent            = "Agent"
 	TypeAgentState       = "AgentState"
 	TypeDefaultSelection = "DefaultSelection"
+	TypeExperiment       = "Experiment"
+	TypeExperimentResult = "ExperimentResult"
+	TypeExperimentRun    = "ExperimentRun"
 	TypeNetwork          = "Network"
 	TypeReport           = "Report"
 	TypeSimulation       = "Simulation"
@@ -3897,6 +3903,3318 @@ func (m *DefaultSelectionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown DefaultSelection edge %s", name)
+}
+
+// ExperimentMutation represents an operation that mutates the Experiment nodes in the graph.
+type ExperimentMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *int
+	name                   *string
+	network_id             *int
+	addnetwork_id          *int
+	status                 *experiment.Status
+	error                  *string
+	seed                   *int64
+	addseed                *int64
+	replicates             *int
+	addreplicates          *int
+	arms                   *[]simtypes.ExperimentArm
+	appendarms             []simtypes.ExperimentArm
+	max_calls              *int
+	addmax_calls           *int
+	max_tokens             *int
+	addmax_tokens          *int
+	max_cost_usd           *float64
+	addmax_cost_usd        *float64
+	concurrent_runs        *int
+	addconcurrent_runs     *int
+	bootstrap_resamples    *int
+	addbootstrap_resamples *int
+	cache                  *bool
+	total_steps            *int
+	addtotal_steps         *int
+	created_at             *time.Time
+	started_at             *time.Time
+	finished_at            *time.Time
+	clearedFields          map[string]struct{}
+	runs                   map[int]struct{}
+	removedruns            map[int]struct{}
+	clearedruns            bool
+	results                map[int]struct{}
+	removedresults         map[int]struct{}
+	clearedresults         bool
+	done                   bool
+	oldValue               func(context.Context) (*Experiment, error)
+	predicates             []predicate.Experiment
+}
+
+var _ ent.Mutation = (*ExperimentMutation)(nil)
+
+// experimentOption allows management of the mutation configuration using functional options.
+type experimentOption func(*ExperimentMutation)
+
+// newExperimentMutation creates new mutation for the Experiment entity.
+func newExperimentMutation(c config, op Op, opts ...experimentOption) *ExperimentMutation {
+	m := &ExperimentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeExperiment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withExperimentID sets the ID field of the mutation.
+func withExperimentID(id int) experimentOption {
+	return func(m *ExperimentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Experiment
+		)
+		m.oldValue = func(ctx context.Context) (*Experiment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Experiment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withExperiment sets the old Experiment of the mutation.
+func withExperiment(node *Experiment) experimentOption {
+	return func(m *ExperimentMutation) {
+		m.oldValue = func(context.Context) (*Experiment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ExperimentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ExperimentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ExperimentMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ExperimentMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Experiment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *ExperimentMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ExperimentMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ExperimentMutation) ResetName() {
+	m.name = nil
+}
+
+// SetNetworkID sets the "network_id" field.
+func (m *ExperimentMutation) SetNetworkID(i int) {
+	m.network_id = &i
+	m.addnetwork_id = nil
+}
+
+// NetworkID returns the value of the "network_id" field in the mutation.
+func (m *ExperimentMutation) NetworkID() (r int, exists bool) {
+	v := m.network_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNetworkID returns the old "network_id" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldNetworkID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNetworkID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNetworkID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNetworkID: %w", err)
+	}
+	return oldValue.NetworkID, nil
+}
+
+// AddNetworkID adds i to the "network_id" field.
+func (m *ExperimentMutation) AddNetworkID(i int) {
+	if m.addnetwork_id != nil {
+		*m.addnetwork_id += i
+	} else {
+		m.addnetwork_id = &i
+	}
+}
+
+// AddedNetworkID returns the value that was added to the "network_id" field in this mutation.
+func (m *ExperimentMutation) AddedNetworkID() (r int, exists bool) {
+	v := m.addnetwork_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNetworkID resets all changes to the "network_id" field.
+func (m *ExperimentMutation) ResetNetworkID() {
+	m.network_id = nil
+	m.addnetwork_id = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ExperimentMutation) SetStatus(e experiment.Status) {
+	m.status = &e
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ExperimentMutation) Status() (r experiment.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldStatus(ctx context.Context) (v experiment.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ExperimentMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetError sets the "error" field.
+func (m *ExperimentMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *ExperimentMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldError(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ClearError clears the value of the "error" field.
+func (m *ExperimentMutation) ClearError() {
+	m.error = nil
+	m.clearedFields[experiment.FieldError] = struct{}{}
+}
+
+// ErrorCleared returns if the "error" field was cleared in this mutation.
+func (m *ExperimentMutation) ErrorCleared() bool {
+	_, ok := m.clearedFields[experiment.FieldError]
+	return ok
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *ExperimentMutation) ResetError() {
+	m.error = nil
+	delete(m.clearedFields, experiment.FieldError)
+}
+
+// SetSeed sets the "seed" field.
+func (m *ExperimentMutation) SetSeed(i int64) {
+	m.seed = &i
+	m.addseed = nil
+}
+
+// Seed returns the value of the "seed" field in the mutation.
+func (m *ExperimentMutation) Seed() (r int64, exists bool) {
+	v := m.seed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeed returns the old "seed" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldSeed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeed: %w", err)
+	}
+	return oldValue.Seed, nil
+}
+
+// AddSeed adds i to the "seed" field.
+func (m *ExperimentMutation) AddSeed(i int64) {
+	if m.addseed != nil {
+		*m.addseed += i
+	} else {
+		m.addseed = &i
+	}
+}
+
+// AddedSeed returns the value that was added to the "seed" field in this mutation.
+func (m *ExperimentMutation) AddedSeed() (r int64, exists bool) {
+	v := m.addseed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeed resets all changes to the "seed" field.
+func (m *ExperimentMutation) ResetSeed() {
+	m.seed = nil
+	m.addseed = nil
+}
+
+// SetReplicates sets the "replicates" field.
+func (m *ExperimentMutation) SetReplicates(i int) {
+	m.replicates = &i
+	m.addreplicates = nil
+}
+
+// Replicates returns the value of the "replicates" field in the mutation.
+func (m *ExperimentMutation) Replicates() (r int, exists bool) {
+	v := m.replicates
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplicates returns the old "replicates" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldReplicates(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplicates is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplicates requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplicates: %w", err)
+	}
+	return oldValue.Replicates, nil
+}
+
+// AddReplicates adds i to the "replicates" field.
+func (m *ExperimentMutation) AddReplicates(i int) {
+	if m.addreplicates != nil {
+		*m.addreplicates += i
+	} else {
+		m.addreplicates = &i
+	}
+}
+
+// AddedReplicates returns the value that was added to the "replicates" field in this mutation.
+func (m *ExperimentMutation) AddedReplicates() (r int, exists bool) {
+	v := m.addreplicates
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReplicates resets all changes to the "replicates" field.
+func (m *ExperimentMutation) ResetReplicates() {
+	m.replicates = nil
+	m.addreplicates = nil
+}
+
+// SetArms sets the "arms" field.
+func (m *ExperimentMutation) SetArms(sa []simtypes.ExperimentArm) {
+	m.arms = &sa
+	m.appendarms = nil
+}
+
+// Arms returns the value of the "arms" field in the mutation.
+func (m *ExperimentMutation) Arms() (r []simtypes.ExperimentArm, exists bool) {
+	v := m.arms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArms returns the old "arms" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldArms(ctx context.Context) (v []simtypes.ExperimentArm, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArms is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArms requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArms: %w", err)
+	}
+	return oldValue.Arms, nil
+}
+
+// AppendArms adds sa to the "arms" field.
+func (m *ExperimentMutation) AppendArms(sa []simtypes.ExperimentArm) {
+	m.appendarms = append(m.appendarms, sa...)
+}
+
+// AppendedArms returns the list of values that were appended to the "arms" field in this mutation.
+func (m *ExperimentMutation) AppendedArms() ([]simtypes.ExperimentArm, bool) {
+	if len(m.appendarms) == 0 {
+		return nil, false
+	}
+	return m.appendarms, true
+}
+
+// ResetArms resets all changes to the "arms" field.
+func (m *ExperimentMutation) ResetArms() {
+	m.arms = nil
+	m.appendarms = nil
+}
+
+// SetMaxCalls sets the "max_calls" field.
+func (m *ExperimentMutation) SetMaxCalls(i int) {
+	m.max_calls = &i
+	m.addmax_calls = nil
+}
+
+// MaxCalls returns the value of the "max_calls" field in the mutation.
+func (m *ExperimentMutation) MaxCalls() (r int, exists bool) {
+	v := m.max_calls
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxCalls returns the old "max_calls" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldMaxCalls(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxCalls is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxCalls requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxCalls: %w", err)
+	}
+	return oldValue.MaxCalls, nil
+}
+
+// AddMaxCalls adds i to the "max_calls" field.
+func (m *ExperimentMutation) AddMaxCalls(i int) {
+	if m.addmax_calls != nil {
+		*m.addmax_calls += i
+	} else {
+		m.addmax_calls = &i
+	}
+}
+
+// AddedMaxCalls returns the value that was added to the "max_calls" field in this mutation.
+func (m *ExperimentMutation) AddedMaxCalls() (r int, exists bool) {
+	v := m.addmax_calls
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxCalls resets all changes to the "max_calls" field.
+func (m *ExperimentMutation) ResetMaxCalls() {
+	m.max_calls = nil
+	m.addmax_calls = nil
+}
+
+// SetMaxTokens sets the "max_tokens" field.
+func (m *ExperimentMutation) SetMaxTokens(i int) {
+	m.max_tokens = &i
+	m.addmax_tokens = nil
+}
+
+// MaxTokens returns the value of the "max_tokens" field in the mutation.
+func (m *ExperimentMutation) MaxTokens() (r int, exists bool) {
+	v := m.max_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxTokens returns the old "max_tokens" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldMaxTokens(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxTokens: %w", err)
+	}
+	return oldValue.MaxTokens, nil
+}
+
+// AddMaxTokens adds i to the "max_tokens" field.
+func (m *ExperimentMutation) AddMaxTokens(i int) {
+	if m.addmax_tokens != nil {
+		*m.addmax_tokens += i
+	} else {
+		m.addmax_tokens = &i
+	}
+}
+
+// AddedMaxTokens returns the value that was added to the "max_tokens" field in this mutation.
+func (m *ExperimentMutation) AddedMaxTokens() (r int, exists bool) {
+	v := m.addmax_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxTokens resets all changes to the "max_tokens" field.
+func (m *ExperimentMutation) ResetMaxTokens() {
+	m.max_tokens = nil
+	m.addmax_tokens = nil
+}
+
+// SetMaxCostUsd sets the "max_cost_usd" field.
+func (m *ExperimentMutation) SetMaxCostUsd(f float64) {
+	m.max_cost_usd = &f
+	m.addmax_cost_usd = nil
+}
+
+// MaxCostUsd returns the value of the "max_cost_usd" field in the mutation.
+func (m *ExperimentMutation) MaxCostUsd() (r float64, exists bool) {
+	v := m.max_cost_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxCostUsd returns the old "max_cost_usd" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldMaxCostUsd(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxCostUsd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxCostUsd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxCostUsd: %w", err)
+	}
+	return oldValue.MaxCostUsd, nil
+}
+
+// AddMaxCostUsd adds f to the "max_cost_usd" field.
+func (m *ExperimentMutation) AddMaxCostUsd(f float64) {
+	if m.addmax_cost_usd != nil {
+		*m.addmax_cost_usd += f
+	} else {
+		m.addmax_cost_usd = &f
+	}
+}
+
+// AddedMaxCostUsd returns the value that was added to the "max_cost_usd" field in this mutation.
+func (m *ExperimentMutation) AddedMaxCostUsd() (r float64, exists bool) {
+	v := m.addmax_cost_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxCostUsd resets all changes to the "max_cost_usd" field.
+func (m *ExperimentMutation) ResetMaxCostUsd() {
+	m.max_cost_usd = nil
+	m.addmax_cost_usd = nil
+}
+
+// SetConcurrentRuns sets the "concurrent_runs" field.
+func (m *ExperimentMutation) SetConcurrentRuns(i int) {
+	m.concurrent_runs = &i
+	m.addconcurrent_runs = nil
+}
+
+// ConcurrentRuns returns the value of the "concurrent_runs" field in the mutation.
+func (m *ExperimentMutation) ConcurrentRuns() (r int, exists bool) {
+	v := m.concurrent_runs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConcurrentRuns returns the old "concurrent_runs" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldConcurrentRuns(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConcurrentRuns is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConcurrentRuns requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConcurrentRuns: %w", err)
+	}
+	return oldValue.ConcurrentRuns, nil
+}
+
+// AddConcurrentRuns adds i to the "concurrent_runs" field.
+func (m *ExperimentMutation) AddConcurrentRuns(i int) {
+	if m.addconcurrent_runs != nil {
+		*m.addconcurrent_runs += i
+	} else {
+		m.addconcurrent_runs = &i
+	}
+}
+
+// AddedConcurrentRuns returns the value that was added to the "concurrent_runs" field in this mutation.
+func (m *ExperimentMutation) AddedConcurrentRuns() (r int, exists bool) {
+	v := m.addconcurrent_runs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetConcurrentRuns resets all changes to the "concurrent_runs" field.
+func (m *ExperimentMutation) ResetConcurrentRuns() {
+	m.concurrent_runs = nil
+	m.addconcurrent_runs = nil
+}
+
+// SetBootstrapResamples sets the "bootstrap_resamples" field.
+func (m *ExperimentMutation) SetBootstrapResamples(i int) {
+	m.bootstrap_resamples = &i
+	m.addbootstrap_resamples = nil
+}
+
+// BootstrapResamples returns the value of the "bootstrap_resamples" field in the mutation.
+func (m *ExperimentMutation) BootstrapResamples() (r int, exists bool) {
+	v := m.bootstrap_resamples
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBootstrapResamples returns the old "bootstrap_resamples" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldBootstrapResamples(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBootstrapResamples is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBootstrapResamples requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBootstrapResamples: %w", err)
+	}
+	return oldValue.BootstrapResamples, nil
+}
+
+// AddBootstrapResamples adds i to the "bootstrap_resamples" field.
+func (m *ExperimentMutation) AddBootstrapResamples(i int) {
+	if m.addbootstrap_resamples != nil {
+		*m.addbootstrap_resamples += i
+	} else {
+		m.addbootstrap_resamples = &i
+	}
+}
+
+// AddedBootstrapResamples returns the value that was added to the "bootstrap_resamples" field in this mutation.
+func (m *ExperimentMutation) AddedBootstrapResamples() (r int, exists bool) {
+	v := m.addbootstrap_resamples
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBootstrapResamples resets all changes to the "bootstrap_resamples" field.
+func (m *ExperimentMutation) ResetBootstrapResamples() {
+	m.bootstrap_resamples = nil
+	m.addbootstrap_resamples = nil
+}
+
+// SetCache sets the "cache" field.
+func (m *ExperimentMutation) SetCache(b bool) {
+	m.cache = &b
+}
+
+// Cache returns the value of the "cache" field in the mutation.
+func (m *ExperimentMutation) Cache() (r bool, exists bool) {
+	v := m.cache
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCache returns the old "cache" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldCache(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCache is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCache requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCache: %w", err)
+	}
+	return oldValue.Cache, nil
+}
+
+// ResetCache resets all changes to the "cache" field.
+func (m *ExperimentMutation) ResetCache() {
+	m.cache = nil
+}
+
+// SetTotalSteps sets the "total_steps" field.
+func (m *ExperimentMutation) SetTotalSteps(i int) {
+	m.total_steps = &i
+	m.addtotal_steps = nil
+}
+
+// TotalSteps returns the value of the "total_steps" field in the mutation.
+func (m *ExperimentMutation) TotalSteps() (r int, exists bool) {
+	v := m.total_steps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotalSteps returns the old "total_steps" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldTotalSteps(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotalSteps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotalSteps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotalSteps: %w", err)
+	}
+	return oldValue.TotalSteps, nil
+}
+
+// AddTotalSteps adds i to the "total_steps" field.
+func (m *ExperimentMutation) AddTotalSteps(i int) {
+	if m.addtotal_steps != nil {
+		*m.addtotal_steps += i
+	} else {
+		m.addtotal_steps = &i
+	}
+}
+
+// AddedTotalSteps returns the value that was added to the "total_steps" field in this mutation.
+func (m *ExperimentMutation) AddedTotalSteps() (r int, exists bool) {
+	v := m.addtotal_steps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotalSteps resets all changes to the "total_steps" field.
+func (m *ExperimentMutation) ResetTotalSteps() {
+	m.total_steps = nil
+	m.addtotal_steps = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ExperimentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ExperimentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ExperimentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ExperimentMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ExperimentMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *ExperimentMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[experiment.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *ExperimentMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[experiment.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ExperimentMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, experiment.FieldStartedAt)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *ExperimentMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *ExperimentMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the Experiment entity.
+// If the Experiment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *ExperimentMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[experiment.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *ExperimentMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[experiment.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *ExperimentMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, experiment.FieldFinishedAt)
+}
+
+// AddRunIDs adds the "runs" edge to the ExperimentRun entity by ids.
+func (m *ExperimentMutation) AddRunIDs(ids ...int) {
+	if m.runs == nil {
+		m.runs = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.runs[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRuns clears the "runs" edge to the ExperimentRun entity.
+func (m *ExperimentMutation) ClearRuns() {
+	m.clearedruns = true
+}
+
+// RunsCleared reports if the "runs" edge to the ExperimentRun entity was cleared.
+func (m *ExperimentMutation) RunsCleared() bool {
+	return m.clearedruns
+}
+
+// RemoveRunIDs removes the "runs" edge to the ExperimentRun entity by IDs.
+func (m *ExperimentMutation) RemoveRunIDs(ids ...int) {
+	if m.removedruns == nil {
+		m.removedruns = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.runs, ids[i])
+		m.removedruns[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRuns returns the removed IDs of the "runs" edge to the ExperimentRun entity.
+func (m *ExperimentMutation) RemovedRunsIDs() (ids []int) {
+	for id := range m.removedruns {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RunsIDs returns the "runs" edge IDs in the mutation.
+func (m *ExperimentMutation) RunsIDs() (ids []int) {
+	for id := range m.runs {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRuns resets all changes to the "runs" edge.
+func (m *ExperimentMutation) ResetRuns() {
+	m.runs = nil
+	m.clearedruns = false
+	m.removedruns = nil
+}
+
+// AddResultIDs adds the "results" edge to the ExperimentResult entity by ids.
+func (m *ExperimentMutation) AddResultIDs(ids ...int) {
+	if m.results == nil {
+		m.results = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.results[ids[i]] = struct{}{}
+	}
+}
+
+// ClearResults clears the "results" edge to the ExperimentResult entity.
+func (m *ExperimentMutation) ClearResults() {
+	m.clearedresults = true
+}
+
+// ResultsCleared reports if the "results" edge to the ExperimentResult entity was cleared.
+func (m *ExperimentMutation) ResultsCleared() bool {
+	return m.clearedresults
+}
+
+// RemoveResultIDs removes the "results" edge to the ExperimentResult entity by IDs.
+func (m *ExperimentMutation) RemoveResultIDs(ids ...int) {
+	if m.removedresults == nil {
+		m.removedresults = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.results, ids[i])
+		m.removedresults[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedResults returns the removed IDs of the "results" edge to the ExperimentResult entity.
+func (m *ExperimentMutation) RemovedResultsIDs() (ids []int) {
+	for id := range m.removedresults {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResultsIDs returns the "results" edge IDs in the mutation.
+func (m *ExperimentMutation) ResultsIDs() (ids []int) {
+	for id := range m.results {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetResults resets all changes to the "results" edge.
+func (m *ExperimentMutation) ResetResults() {
+	m.results = nil
+	m.clearedresults = false
+	m.removedresults = nil
+}
+
+// Where appends a list predicates to the ExperimentMutation builder.
+func (m *ExperimentMutation) Where(ps ...predicate.Experiment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ExperimentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ExperimentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Experiment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ExperimentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ExperimentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Experiment).
+func (m *ExperimentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ExperimentMutation) Fields() []string {
+	fields := make([]string, 0, 17)
+	if m.name != nil {
+		fields = append(fields, experiment.FieldName)
+	}
+	if m.network_id != nil {
+		fields = append(fields, experiment.FieldNetworkID)
+	}
+	if m.status != nil {
+		fields = append(fields, experiment.FieldStatus)
+	}
+	if m.error != nil {
+		fields = append(fields, experiment.FieldError)
+	}
+	if m.seed != nil {
+		fields = append(fields, experiment.FieldSeed)
+	}
+	if m.replicates != nil {
+		fields = append(fields, experiment.FieldReplicates)
+	}
+	if m.arms != nil {
+		fields = append(fields, experiment.FieldArms)
+	}
+	if m.max_calls != nil {
+		fields = append(fields, experiment.FieldMaxCalls)
+	}
+	if m.max_tokens != nil {
+		fields = append(fields, experiment.FieldMaxTokens)
+	}
+	if m.max_cost_usd != nil {
+		fields = append(fields, experiment.FieldMaxCostUsd)
+	}
+	if m.concurrent_runs != nil {
+		fields = append(fields, experiment.FieldConcurrentRuns)
+	}
+	if m.bootstrap_resamples != nil {
+		fields = append(fields, experiment.FieldBootstrapResamples)
+	}
+	if m.cache != nil {
+		fields = append(fields, experiment.FieldCache)
+	}
+	if m.total_steps != nil {
+		fields = append(fields, experiment.FieldTotalSteps)
+	}
+	if m.created_at != nil {
+		fields = append(fields, experiment.FieldCreatedAt)
+	}
+	if m.started_at != nil {
+		fields = append(fields, experiment.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, experiment.FieldFinishedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ExperimentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case experiment.FieldName:
+		return m.Name()
+	case experiment.FieldNetworkID:
+		return m.NetworkID()
+	case experiment.FieldStatus:
+		return m.Status()
+	case experiment.FieldError:
+		return m.Error()
+	case experiment.FieldSeed:
+		return m.Seed()
+	case experiment.FieldReplicates:
+		return m.Replicates()
+	case experiment.FieldArms:
+		return m.Arms()
+	case experiment.FieldMaxCalls:
+		return m.MaxCalls()
+	case experiment.FieldMaxTokens:
+		return m.MaxTokens()
+	case experiment.FieldMaxCostUsd:
+		return m.MaxCostUsd()
+	case experiment.FieldConcurrentRuns:
+		return m.ConcurrentRuns()
+	case experiment.FieldBootstrapResamples:
+		return m.BootstrapResamples()
+	case experiment.FieldCache:
+		return m.Cache()
+	case experiment.FieldTotalSteps:
+		return m.TotalSteps()
+	case experiment.FieldCreatedAt:
+		return m.CreatedAt()
+	case experiment.FieldStartedAt:
+		return m.StartedAt()
+	case experiment.FieldFinishedAt:
+		return m.FinishedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ExperimentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case experiment.FieldName:
+		return m.OldName(ctx)
+	case experiment.FieldNetworkID:
+		return m.OldNetworkID(ctx)
+	case experiment.FieldStatus:
+		return m.OldStatus(ctx)
+	case experiment.FieldError:
+		return m.OldError(ctx)
+	case experiment.FieldSeed:
+		return m.OldSeed(ctx)
+	case experiment.FieldReplicates:
+		return m.OldReplicates(ctx)
+	case experiment.FieldArms:
+		return m.OldArms(ctx)
+	case experiment.FieldMaxCalls:
+		return m.OldMaxCalls(ctx)
+	case experiment.FieldMaxTokens:
+		return m.OldMaxTokens(ctx)
+	case experiment.FieldMaxCostUsd:
+		return m.OldMaxCostUsd(ctx)
+	case experiment.FieldConcurrentRuns:
+		return m.OldConcurrentRuns(ctx)
+	case experiment.FieldBootstrapResamples:
+		return m.OldBootstrapResamples(ctx)
+	case experiment.FieldCache:
+		return m.OldCache(ctx)
+	case experiment.FieldTotalSteps:
+		return m.OldTotalSteps(ctx)
+	case experiment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case experiment.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case experiment.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Experiment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExperimentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case experiment.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case experiment.FieldNetworkID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNetworkID(v)
+		return nil
+	case experiment.FieldStatus:
+		v, ok := value.(experiment.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case experiment.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case experiment.FieldSeed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeed(v)
+		return nil
+	case experiment.FieldReplicates:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplicates(v)
+		return nil
+	case experiment.FieldArms:
+		v, ok := value.([]simtypes.ExperimentArm)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArms(v)
+		return nil
+	case experiment.FieldMaxCalls:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxCalls(v)
+		return nil
+	case experiment.FieldMaxTokens:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxTokens(v)
+		return nil
+	case experiment.FieldMaxCostUsd:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxCostUsd(v)
+		return nil
+	case experiment.FieldConcurrentRuns:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConcurrentRuns(v)
+		return nil
+	case experiment.FieldBootstrapResamples:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBootstrapResamples(v)
+		return nil
+	case experiment.FieldCache:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCache(v)
+		return nil
+	case experiment.FieldTotalSteps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotalSteps(v)
+		return nil
+	case experiment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case experiment.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case experiment.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Experiment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ExperimentMutation) AddedFields() []string {
+	var fields []string
+	if m.addnetwork_id != nil {
+		fields = append(fields, experiment.FieldNetworkID)
+	}
+	if m.addseed != nil {
+		fields = append(fields, experiment.FieldSeed)
+	}
+	if m.addreplicates != nil {
+		fields = append(fields, experiment.FieldReplicates)
+	}
+	if m.addmax_calls != nil {
+		fields = append(fields, experiment.FieldMaxCalls)
+	}
+	if m.addmax_tokens != nil {
+		fields = append(fields, experiment.FieldMaxTokens)
+	}
+	if m.addmax_cost_usd != nil {
+		fields = append(fields, experiment.FieldMaxCostUsd)
+	}
+	if m.addconcurrent_runs != nil {
+		fields = append(fields, experiment.FieldConcurrentRuns)
+	}
+	if m.addbootstrap_resamples != nil {
+		fields = append(fields, experiment.FieldBootstrapResamples)
+	}
+	if m.addtotal_steps != nil {
+		fields = append(fields, experiment.FieldTotalSteps)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ExperimentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case experiment.FieldNetworkID:
+		return m.AddedNetworkID()
+	case experiment.FieldSeed:
+		return m.AddedSeed()
+	case experiment.FieldReplicates:
+		return m.AddedReplicates()
+	case experiment.FieldMaxCalls:
+		return m.AddedMaxCalls()
+	case experiment.FieldMaxTokens:
+		return m.AddedMaxTokens()
+	case experiment.FieldMaxCostUsd:
+		return m.AddedMaxCostUsd()
+	case experiment.FieldConcurrentRuns:
+		return m.AddedConcurrentRuns()
+	case experiment.FieldBootstrapResamples:
+		return m.AddedBootstrapResamples()
+	case experiment.FieldTotalSteps:
+		return m.AddedTotalSteps()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExperimentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case experiment.FieldNetworkID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNetworkID(v)
+		return nil
+	case experiment.FieldSeed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeed(v)
+		return nil
+	case experiment.FieldReplicates:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReplicates(v)
+		return nil
+	case experiment.FieldMaxCalls:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxCalls(v)
+		return nil
+	case experiment.FieldMaxTokens:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxTokens(v)
+		return nil
+	case experiment.FieldMaxCostUsd:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxCostUsd(v)
+		return nil
+	case experiment.FieldConcurrentRuns:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddConcurrentRuns(v)
+		return nil
+	case experiment.FieldBootstrapResamples:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBootstrapResamples(v)
+		return nil
+	case experiment.FieldTotalSteps:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotalSteps(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Experiment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ExperimentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(experiment.FieldError) {
+		fields = append(fields, experiment.FieldError)
+	}
+	if m.FieldCleared(experiment.FieldStartedAt) {
+		fields = append(fields, experiment.FieldStartedAt)
+	}
+	if m.FieldCleared(experiment.FieldFinishedAt) {
+		fields = append(fields, experiment.FieldFinishedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ExperimentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ExperimentMutation) ClearField(name string) error {
+	switch name {
+	case experiment.FieldError:
+		m.ClearError()
+		return nil
+	case experiment.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case experiment.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Experiment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ExperimentMutation) ResetField(name string) error {
+	switch name {
+	case experiment.FieldName:
+		m.ResetName()
+		return nil
+	case experiment.FieldNetworkID:
+		m.ResetNetworkID()
+		return nil
+	case experiment.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case experiment.FieldError:
+		m.ResetError()
+		return nil
+	case experiment.FieldSeed:
+		m.ResetSeed()
+		return nil
+	case experiment.FieldReplicates:
+		m.ResetReplicates()
+		return nil
+	case experiment.FieldArms:
+		m.ResetArms()
+		return nil
+	case experiment.FieldMaxCalls:
+		m.ResetMaxCalls()
+		return nil
+	case experiment.FieldMaxTokens:
+		m.ResetMaxTokens()
+		return nil
+	case experiment.FieldMaxCostUsd:
+		m.ResetMaxCostUsd()
+		return nil
+	case experiment.FieldConcurrentRuns:
+		m.ResetConcurrentRuns()
+		return nil
+	case experiment.FieldBootstrapResamples:
+		m.ResetBootstrapResamples()
+		return nil
+	case experiment.FieldCache:
+		m.ResetCache()
+		return nil
+	case experiment.FieldTotalSteps:
+		m.ResetTotalSteps()
+		return nil
+	case experiment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case experiment.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case experiment.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Experiment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ExperimentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.runs != nil {
+		edges = append(edges, experiment.EdgeRuns)
+	}
+	if m.results != nil {
+		edges = append(edges, experiment.EdgeResults)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ExperimentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case experiment.EdgeRuns:
+		ids := make([]ent.Value, 0, len(m.runs))
+		for id := range m.runs {
+			ids = append(ids, id)
+		}
+		return ids
+	case experiment.EdgeResults:
+		ids := make([]ent.Value, 0, len(m.results))
+		for id := range m.results {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ExperimentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedruns != nil {
+		edges = append(edges, experiment.EdgeRuns)
+	}
+	if m.removedresults != nil {
+		edges = append(edges, experiment.EdgeResults)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ExperimentMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case experiment.EdgeRuns:
+		ids := make([]ent.Value, 0, len(m.removedruns))
+		for id := range m.removedruns {
+			ids = append(ids, id)
+		}
+		return ids
+	case experiment.EdgeResults:
+		ids := make([]ent.Value, 0, len(m.removedresults))
+		for id := range m.removedresults {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ExperimentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedruns {
+		edges = append(edges, experiment.EdgeRuns)
+	}
+	if m.clearedresults {
+		edges = append(edges, experiment.EdgeResults)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ExperimentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case experiment.EdgeRuns:
+		return m.clearedruns
+	case experiment.EdgeResults:
+		return m.clearedresults
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ExperimentMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Experiment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ExperimentMutation) ResetEdge(name string) error {
+	switch name {
+	case experiment.EdgeRuns:
+		m.ResetRuns()
+		return nil
+	case experiment.EdgeResults:
+		m.ResetResults()
+		return nil
+	}
+	return fmt.Errorf("unknown Experiment edge %s", name)
+}
+
+// ExperimentResultMutation represents an operation that mutates the ExperimentResult nodes in the graph.
+type ExperimentResultMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	version           *int
+	addversion        *int
+	result            *map[string]interface{}
+	narrative         *string
+	narrative_source  *experimentresult.NarrativeSource
+	model             *string
+	created_at        *time.Time
+	clearedFields     map[string]struct{}
+	experiment        *int
+	clearedexperiment bool
+	done              bool
+	oldValue          func(context.Context) (*ExperimentResult, error)
+	predicates        []predicate.ExperimentResult
+}
+
+var _ ent.Mutation = (*ExperimentResultMutation)(nil)
+
+// experimentresultOption allows management of the mutation configuration using functional options.
+type experimentresultOption func(*ExperimentResultMutation)
+
+// newExperimentResultMutation creates new mutation for the ExperimentResult entity.
+func newExperimentResultMutation(c config, op Op, opts ...experimentresultOption) *ExperimentResultMutation {
+	m := &ExperimentResultMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeExperimentResult,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withExperimentResultID sets the ID field of the mutation.
+func withExperimentResultID(id int) experimentresultOption {
+	return func(m *ExperimentResultMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ExperimentResult
+		)
+		m.oldValue = func(ctx context.Context) (*ExperimentResult, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ExperimentResult.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withExperimentResult sets the old ExperimentResult of the mutation.
+func withExperimentResult(node *ExperimentResult) experimentresultOption {
+	return func(m *ExperimentResultMutation) {
+		m.oldValue = func(context.Context) (*ExperimentResult, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ExperimentResultMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ExperimentResultMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ExperimentResultMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ExperimentResultMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ExperimentResult.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetExperimentID sets the "experiment_id" field.
+func (m *ExperimentResultMutation) SetExperimentID(i int) {
+	m.experiment = &i
+}
+
+// ExperimentID returns the value of the "experiment_id" field in the mutation.
+func (m *ExperimentResultMutation) ExperimentID() (r int, exists bool) {
+	v := m.experiment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExperimentID returns the old "experiment_id" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldExperimentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExperimentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExperimentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExperimentID: %w", err)
+	}
+	return oldValue.ExperimentID, nil
+}
+
+// ResetExperimentID resets all changes to the "experiment_id" field.
+func (m *ExperimentResultMutation) ResetExperimentID() {
+	m.experiment = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *ExperimentResultMutation) SetVersion(i int) {
+	m.version = &i
+	m.addversion = nil
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *ExperimentResultMutation) Version() (r int, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldVersion(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// AddVersion adds i to the "version" field.
+func (m *ExperimentResultMutation) AddVersion(i int) {
+	if m.addversion != nil {
+		*m.addversion += i
+	} else {
+		m.addversion = &i
+	}
+}
+
+// AddedVersion returns the value that was added to the "version" field in this mutation.
+func (m *ExperimentResultMutation) AddedVersion() (r int, exists bool) {
+	v := m.addversion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *ExperimentResultMutation) ResetVersion() {
+	m.version = nil
+	m.addversion = nil
+}
+
+// SetResult sets the "result" field.
+func (m *ExperimentResultMutation) SetResult(value map[string]interface{}) {
+	m.result = &value
+}
+
+// Result returns the value of the "result" field in the mutation.
+func (m *ExperimentResultMutation) Result() (r map[string]interface{}, exists bool) {
+	v := m.result
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResult returns the old "result" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldResult(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResult is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResult requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResult: %w", err)
+	}
+	return oldValue.Result, nil
+}
+
+// ResetResult resets all changes to the "result" field.
+func (m *ExperimentResultMutation) ResetResult() {
+	m.result = nil
+}
+
+// SetNarrative sets the "narrative" field.
+func (m *ExperimentResultMutation) SetNarrative(s string) {
+	m.narrative = &s
+}
+
+// Narrative returns the value of the "narrative" field in the mutation.
+func (m *ExperimentResultMutation) Narrative() (r string, exists bool) {
+	v := m.narrative
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNarrative returns the old "narrative" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldNarrative(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNarrative is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNarrative requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNarrative: %w", err)
+	}
+	return oldValue.Narrative, nil
+}
+
+// ResetNarrative resets all changes to the "narrative" field.
+func (m *ExperimentResultMutation) ResetNarrative() {
+	m.narrative = nil
+}
+
+// SetNarrativeSource sets the "narrative_source" field.
+func (m *ExperimentResultMutation) SetNarrativeSource(es experimentresult.NarrativeSource) {
+	m.narrative_source = &es
+}
+
+// NarrativeSource returns the value of the "narrative_source" field in the mutation.
+func (m *ExperimentResultMutation) NarrativeSource() (r experimentresult.NarrativeSource, exists bool) {
+	v := m.narrative_source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNarrativeSource returns the old "narrative_source" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldNarrativeSource(ctx context.Context) (v experimentresult.NarrativeSource, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNarrativeSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNarrativeSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNarrativeSource: %w", err)
+	}
+	return oldValue.NarrativeSource, nil
+}
+
+// ResetNarrativeSource resets all changes to the "narrative_source" field.
+func (m *ExperimentResultMutation) ResetNarrativeSource() {
+	m.narrative_source = nil
+}
+
+// SetModel sets the "model" field.
+func (m *ExperimentResultMutation) SetModel(s string) {
+	m.model = &s
+}
+
+// Model returns the value of the "model" field in the mutation.
+func (m *ExperimentResultMutation) Model() (r string, exists bool) {
+	v := m.model
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModel returns the old "model" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldModel(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModel: %w", err)
+	}
+	return oldValue.Model, nil
+}
+
+// ClearModel clears the value of the "model" field.
+func (m *ExperimentResultMutation) ClearModel() {
+	m.model = nil
+	m.clearedFields[experimentresult.FieldModel] = struct{}{}
+}
+
+// ModelCleared returns if the "model" field was cleared in this mutation.
+func (m *ExperimentResultMutation) ModelCleared() bool {
+	_, ok := m.clearedFields[experimentresult.FieldModel]
+	return ok
+}
+
+// ResetModel resets all changes to the "model" field.
+func (m *ExperimentResultMutation) ResetModel() {
+	m.model = nil
+	delete(m.clearedFields, experimentresult.FieldModel)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ExperimentResultMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ExperimentResultMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ExperimentResult entity.
+// If the ExperimentResult object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentResultMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ExperimentResultMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearExperiment clears the "experiment" edge to the Experiment entity.
+func (m *ExperimentResultMutation) ClearExperiment() {
+	m.clearedexperiment = true
+	m.clearedFields[experimentresult.FieldExperimentID] = struct{}{}
+}
+
+// ExperimentCleared reports if the "experiment" edge to the Experiment entity was cleared.
+func (m *ExperimentResultMutation) ExperimentCleared() bool {
+	return m.clearedexperiment
+}
+
+// ExperimentIDs returns the "experiment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ExperimentID instead. It exists only for internal usage by the builders.
+func (m *ExperimentResultMutation) ExperimentIDs() (ids []int) {
+	if id := m.experiment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetExperiment resets all changes to the "experiment" edge.
+func (m *ExperimentResultMutation) ResetExperiment() {
+	m.experiment = nil
+	m.clearedexperiment = false
+}
+
+// Where appends a list predicates to the ExperimentResultMutation builder.
+func (m *ExperimentResultMutation) Where(ps ...predicate.ExperimentResult) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ExperimentResultMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ExperimentResultMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ExperimentResult, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ExperimentResultMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ExperimentResultMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ExperimentResult).
+func (m *ExperimentResultMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ExperimentResultMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.experiment != nil {
+		fields = append(fields, experimentresult.FieldExperimentID)
+	}
+	if m.version != nil {
+		fields = append(fields, experimentresult.FieldVersion)
+	}
+	if m.result != nil {
+		fields = append(fields, experimentresult.FieldResult)
+	}
+	if m.narrative != nil {
+		fields = append(fields, experimentresult.FieldNarrative)
+	}
+	if m.narrative_source != nil {
+		fields = append(fields, experimentresult.FieldNarrativeSource)
+	}
+	if m.model != nil {
+		fields = append(fields, experimentresult.FieldModel)
+	}
+	if m.created_at != nil {
+		fields = append(fields, experimentresult.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ExperimentResultMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case experimentresult.FieldExperimentID:
+		return m.ExperimentID()
+	case experimentresult.FieldVersion:
+		return m.Version()
+	case experimentresult.FieldResult:
+		return m.Result()
+	case experimentresult.FieldNarrative:
+		return m.Narrative()
+	case experimentresult.FieldNarrativeSource:
+		return m.NarrativeSource()
+	case experimentresult.FieldModel:
+		return m.Model()
+	case experimentresult.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ExperimentResultMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case experimentresult.FieldExperimentID:
+		return m.OldExperimentID(ctx)
+	case experimentresult.FieldVersion:
+		return m.OldVersion(ctx)
+	case experimentresult.FieldResult:
+		return m.OldResult(ctx)
+	case experimentresult.FieldNarrative:
+		return m.OldNarrative(ctx)
+	case experimentresult.FieldNarrativeSource:
+		return m.OldNarrativeSource(ctx)
+	case experimentresult.FieldModel:
+		return m.OldModel(ctx)
+	case experimentresult.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ExperimentResult field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExperimentResultMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case experimentresult.FieldExperimentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExperimentID(v)
+		return nil
+	case experimentresult.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case experimentresult.FieldResult:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResult(v)
+		return nil
+	case experimentresult.FieldNarrative:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNarrative(v)
+		return nil
+	case experimentresult.FieldNarrativeSource:
+		v, ok := value.(experimentresult.NarrativeSource)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNarrativeSource(v)
+		return nil
+	case experimentresult.FieldModel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModel(v)
+		return nil
+	case experimentresult.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentResult field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ExperimentResultMutation) AddedFields() []string {
+	var fields []string
+	if m.addversion != nil {
+		fields = append(fields, experimentresult.FieldVersion)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ExperimentResultMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case experimentresult.FieldVersion:
+		return m.AddedVersion()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExperimentResultMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case experimentresult.FieldVersion:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddVersion(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentResult numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ExperimentResultMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(experimentresult.FieldModel) {
+		fields = append(fields, experimentresult.FieldModel)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ExperimentResultMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ExperimentResultMutation) ClearField(name string) error {
+	switch name {
+	case experimentresult.FieldModel:
+		m.ClearModel()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentResult nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ExperimentResultMutation) ResetField(name string) error {
+	switch name {
+	case experimentresult.FieldExperimentID:
+		m.ResetExperimentID()
+		return nil
+	case experimentresult.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case experimentresult.FieldResult:
+		m.ResetResult()
+		return nil
+	case experimentresult.FieldNarrative:
+		m.ResetNarrative()
+		return nil
+	case experimentresult.FieldNarrativeSource:
+		m.ResetNarrativeSource()
+		return nil
+	case experimentresult.FieldModel:
+		m.ResetModel()
+		return nil
+	case experimentresult.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentResult field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ExperimentResultMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.experiment != nil {
+		edges = append(edges, experimentresult.EdgeExperiment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ExperimentResultMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case experimentresult.EdgeExperiment:
+		if id := m.experiment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ExperimentResultMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ExperimentResultMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ExperimentResultMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedexperiment {
+		edges = append(edges, experimentresult.EdgeExperiment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ExperimentResultMutation) EdgeCleared(name string) bool {
+	switch name {
+	case experimentresult.EdgeExperiment:
+		return m.clearedexperiment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ExperimentResultMutation) ClearEdge(name string) error {
+	switch name {
+	case experimentresult.EdgeExperiment:
+		m.ClearExperiment()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentResult unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ExperimentResultMutation) ResetEdge(name string) error {
+	switch name {
+	case experimentresult.EdgeExperiment:
+		m.ResetExperiment()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentResult edge %s", name)
+}
+
+// ExperimentRunMutation represents an operation that mutates the ExperimentRun nodes in the graph.
+type ExperimentRunMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	arm_index         *int
+	addarm_index      *int
+	arm               *string
+	replicate         *int
+	addreplicate      *int
+	seed              *int64
+	addseed           *int64
+	simulation_id     *int
+	addsimulation_id  *int
+	clearedFields     map[string]struct{}
+	experiment        *int
+	clearedexperiment bool
+	done              bool
+	oldValue          func(context.Context) (*ExperimentRun, error)
+	predicates        []predicate.ExperimentRun
+}
+
+var _ ent.Mutation = (*ExperimentRunMutation)(nil)
+
+// experimentrunOption allows management of the mutation configuration using functional options.
+type experimentrunOption func(*ExperimentRunMutation)
+
+// newExperimentRunMutation creates new mutation for the ExperimentRun entity.
+func newExperimentRunMutation(c config, op Op, opts ...experimentrunOption) *ExperimentRunMutation {
+	m := &ExperimentRunMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeExperimentRun,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withExperimentRunID sets the ID field of the mutation.
+func withExperimentRunID(id int) experimentrunOption {
+	return func(m *ExperimentRunMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ExperimentRun
+		)
+		m.oldValue = func(ctx context.Context) (*ExperimentRun, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ExperimentRun.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withExperimentRun sets the old ExperimentRun of the mutation.
+func withExperimentRun(node *ExperimentRun) experimentrunOption {
+	return func(m *ExperimentRunMutation) {
+		m.oldValue = func(context.Context) (*ExperimentRun, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ExperimentRunMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ExperimentRunMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ExperimentRunMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ExperimentRunMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ExperimentRun.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetExperimentID sets the "experiment_id" field.
+func (m *ExperimentRunMutation) SetExperimentID(i int) {
+	m.experiment = &i
+}
+
+// ExperimentID returns the value of the "experiment_id" field in the mutation.
+func (m *ExperimentRunMutation) ExperimentID() (r int, exists bool) {
+	v := m.experiment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExperimentID returns the old "experiment_id" field's value of the ExperimentRun entity.
+// If the ExperimentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentRunMutation) OldExperimentID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExperimentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExperimentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExperimentID: %w", err)
+	}
+	return oldValue.ExperimentID, nil
+}
+
+// ResetExperimentID resets all changes to the "experiment_id" field.
+func (m *ExperimentRunMutation) ResetExperimentID() {
+	m.experiment = nil
+}
+
+// SetArmIndex sets the "arm_index" field.
+func (m *ExperimentRunMutation) SetArmIndex(i int) {
+	m.arm_index = &i
+	m.addarm_index = nil
+}
+
+// ArmIndex returns the value of the "arm_index" field in the mutation.
+func (m *ExperimentRunMutation) ArmIndex() (r int, exists bool) {
+	v := m.arm_index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArmIndex returns the old "arm_index" field's value of the ExperimentRun entity.
+// If the ExperimentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentRunMutation) OldArmIndex(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArmIndex is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArmIndex requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArmIndex: %w", err)
+	}
+	return oldValue.ArmIndex, nil
+}
+
+// AddArmIndex adds i to the "arm_index" field.
+func (m *ExperimentRunMutation) AddArmIndex(i int) {
+	if m.addarm_index != nil {
+		*m.addarm_index += i
+	} else {
+		m.addarm_index = &i
+	}
+}
+
+// AddedArmIndex returns the value that was added to the "arm_index" field in this mutation.
+func (m *ExperimentRunMutation) AddedArmIndex() (r int, exists bool) {
+	v := m.addarm_index
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetArmIndex resets all changes to the "arm_index" field.
+func (m *ExperimentRunMutation) ResetArmIndex() {
+	m.arm_index = nil
+	m.addarm_index = nil
+}
+
+// SetArm sets the "arm" field.
+func (m *ExperimentRunMutation) SetArm(s string) {
+	m.arm = &s
+}
+
+// Arm returns the value of the "arm" field in the mutation.
+func (m *ExperimentRunMutation) Arm() (r string, exists bool) {
+	v := m.arm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArm returns the old "arm" field's value of the ExperimentRun entity.
+// If the ExperimentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentRunMutation) OldArm(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArm: %w", err)
+	}
+	return oldValue.Arm, nil
+}
+
+// ResetArm resets all changes to the "arm" field.
+func (m *ExperimentRunMutation) ResetArm() {
+	m.arm = nil
+}
+
+// SetReplicate sets the "replicate" field.
+func (m *ExperimentRunMutation) SetReplicate(i int) {
+	m.replicate = &i
+	m.addreplicate = nil
+}
+
+// Replicate returns the value of the "replicate" field in the mutation.
+func (m *ExperimentRunMutation) Replicate() (r int, exists bool) {
+	v := m.replicate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplicate returns the old "replicate" field's value of the ExperimentRun entity.
+// If the ExperimentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentRunMutation) OldReplicate(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplicate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplicate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplicate: %w", err)
+	}
+	return oldValue.Replicate, nil
+}
+
+// AddReplicate adds i to the "replicate" field.
+func (m *ExperimentRunMutation) AddReplicate(i int) {
+	if m.addreplicate != nil {
+		*m.addreplicate += i
+	} else {
+		m.addreplicate = &i
+	}
+}
+
+// AddedReplicate returns the value that was added to the "replicate" field in this mutation.
+func (m *ExperimentRunMutation) AddedReplicate() (r int, exists bool) {
+	v := m.addreplicate
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReplicate resets all changes to the "replicate" field.
+func (m *ExperimentRunMutation) ResetReplicate() {
+	m.replicate = nil
+	m.addreplicate = nil
+}
+
+// SetSeed sets the "seed" field.
+func (m *ExperimentRunMutation) SetSeed(i int64) {
+	m.seed = &i
+	m.addseed = nil
+}
+
+// Seed returns the value of the "seed" field in the mutation.
+func (m *ExperimentRunMutation) Seed() (r int64, exists bool) {
+	v := m.seed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeed returns the old "seed" field's value of the ExperimentRun entity.
+// If the ExperimentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentRunMutation) OldSeed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeed: %w", err)
+	}
+	return oldValue.Seed, nil
+}
+
+// AddSeed adds i to the "seed" field.
+func (m *ExperimentRunMutation) AddSeed(i int64) {
+	if m.addseed != nil {
+		*m.addseed += i
+	} else {
+		m.addseed = &i
+	}
+}
+
+// AddedSeed returns the value that was added to the "seed" field in this mutation.
+func (m *ExperimentRunMutation) AddedSeed() (r int64, exists bool) {
+	v := m.addseed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeed resets all changes to the "seed" field.
+func (m *ExperimentRunMutation) ResetSeed() {
+	m.seed = nil
+	m.addseed = nil
+}
+
+// SetSimulationID sets the "simulation_id" field.
+func (m *ExperimentRunMutation) SetSimulationID(i int) {
+	m.simulation_id = &i
+	m.addsimulation_id = nil
+}
+
+// SimulationID returns the value of the "simulation_id" field in the mutation.
+func (m *ExperimentRunMutation) SimulationID() (r int, exists bool) {
+	v := m.simulation_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSimulationID returns the old "simulation_id" field's value of the ExperimentRun entity.
+// If the ExperimentRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ExperimentRunMutation) OldSimulationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSimulationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSimulationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSimulationID: %w", err)
+	}
+	return oldValue.SimulationID, nil
+}
+
+// AddSimulationID adds i to the "simulation_id" field.
+func (m *ExperimentRunMutation) AddSimulationID(i int) {
+	if m.addsimulation_id != nil {
+		*m.addsimulation_id += i
+	} else {
+		m.addsimulation_id = &i
+	}
+}
+
+// AddedSimulationID returns the value that was added to the "simulation_id" field in this mutation.
+func (m *ExperimentRunMutation) AddedSimulationID() (r int, exists bool) {
+	v := m.addsimulation_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearSimulationID clears the value of the "simulation_id" field.
+func (m *ExperimentRunMutation) ClearSimulationID() {
+	m.simulation_id = nil
+	m.addsimulation_id = nil
+	m.clearedFields[experimentrun.FieldSimulationID] = struct{}{}
+}
+
+// SimulationIDCleared returns if the "simulation_id" field was cleared in this mutation.
+func (m *ExperimentRunMutation) SimulationIDCleared() bool {
+	_, ok := m.clearedFields[experimentrun.FieldSimulationID]
+	return ok
+}
+
+// ResetSimulationID resets all changes to the "simulation_id" field.
+func (m *ExperimentRunMutation) ResetSimulationID() {
+	m.simulation_id = nil
+	m.addsimulation_id = nil
+	delete(m.clearedFields, experimentrun.FieldSimulationID)
+}
+
+// ClearExperiment clears the "experiment" edge to the Experiment entity.
+func (m *ExperimentRunMutation) ClearExperiment() {
+	m.clearedexperiment = true
+	m.clearedFields[experimentrun.FieldExperimentID] = struct{}{}
+}
+
+// ExperimentCleared reports if the "experiment" edge to the Experiment entity was cleared.
+func (m *ExperimentRunMutation) ExperimentCleared() bool {
+	return m.clearedexperiment
+}
+
+// ExperimentIDs returns the "experiment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ExperimentID instead. It exists only for internal usage by the builders.
+func (m *ExperimentRunMutation) ExperimentIDs() (ids []int) {
+	if id := m.experiment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetExperiment resets all changes to the "experiment" edge.
+func (m *ExperimentRunMutation) ResetExperiment() {
+	m.experiment = nil
+	m.clearedexperiment = false
+}
+
+// Where appends a list predicates to the ExperimentRunMutation builder.
+func (m *ExperimentRunMutation) Where(ps ...predicate.ExperimentRun) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ExperimentRunMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ExperimentRunMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ExperimentRun, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ExperimentRunMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ExperimentRunMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ExperimentRun).
+func (m *ExperimentRunMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ExperimentRunMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.experiment != nil {
+		fields = append(fields, experimentrun.FieldExperimentID)
+	}
+	if m.arm_index != nil {
+		fields = append(fields, experimentrun.FieldArmIndex)
+	}
+	if m.arm != nil {
+		fields = append(fields, experimentrun.FieldArm)
+	}
+	if m.replicate != nil {
+		fields = append(fields, experimentrun.FieldReplicate)
+	}
+	if m.seed != nil {
+		fields = append(fields, experimentrun.FieldSeed)
+	}
+	if m.simulation_id != nil {
+		fields = append(fields, experimentrun.FieldSimulationID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ExperimentRunMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case experimentrun.FieldExperimentID:
+		return m.ExperimentID()
+	case experimentrun.FieldArmIndex:
+		return m.ArmIndex()
+	case experimentrun.FieldArm:
+		return m.Arm()
+	case experimentrun.FieldReplicate:
+		return m.Replicate()
+	case experimentrun.FieldSeed:
+		return m.Seed()
+	case experimentrun.FieldSimulationID:
+		return m.SimulationID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ExperimentRunMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case experimentrun.FieldExperimentID:
+		return m.OldExperimentID(ctx)
+	case experimentrun.FieldArmIndex:
+		return m.OldArmIndex(ctx)
+	case experimentrun.FieldArm:
+		return m.OldArm(ctx)
+	case experimentrun.FieldReplicate:
+		return m.OldReplicate(ctx)
+	case experimentrun.FieldSeed:
+		return m.OldSeed(ctx)
+	case experimentrun.FieldSimulationID:
+		return m.OldSimulationID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ExperimentRun field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExperimentRunMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case experimentrun.FieldExperimentID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExperimentID(v)
+		return nil
+	case experimentrun.FieldArmIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArmIndex(v)
+		return nil
+	case experimentrun.FieldArm:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArm(v)
+		return nil
+	case experimentrun.FieldReplicate:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplicate(v)
+		return nil
+	case experimentrun.FieldSeed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeed(v)
+		return nil
+	case experimentrun.FieldSimulationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSimulationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentRun field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ExperimentRunMutation) AddedFields() []string {
+	var fields []string
+	if m.addarm_index != nil {
+		fields = append(fields, experimentrun.FieldArmIndex)
+	}
+	if m.addreplicate != nil {
+		fields = append(fields, experimentrun.FieldReplicate)
+	}
+	if m.addseed != nil {
+		fields = append(fields, experimentrun.FieldSeed)
+	}
+	if m.addsimulation_id != nil {
+		fields = append(fields, experimentrun.FieldSimulationID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ExperimentRunMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case experimentrun.FieldArmIndex:
+		return m.AddedArmIndex()
+	case experimentrun.FieldReplicate:
+		return m.AddedReplicate()
+	case experimentrun.FieldSeed:
+		return m.AddedSeed()
+	case experimentrun.FieldSimulationID:
+		return m.AddedSimulationID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ExperimentRunMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case experimentrun.FieldArmIndex:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddArmIndex(v)
+		return nil
+	case experimentrun.FieldReplicate:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReplicate(v)
+		return nil
+	case experimentrun.FieldSeed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeed(v)
+		return nil
+	case experimentrun.FieldSimulationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSimulationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentRun numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ExperimentRunMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(experimentrun.FieldSimulationID) {
+		fields = append(fields, experimentrun.FieldSimulationID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ExperimentRunMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ExperimentRunMutation) ClearField(name string) error {
+	switch name {
+	case experimentrun.FieldSimulationID:
+		m.ClearSimulationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentRun nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ExperimentRunMutation) ResetField(name string) error {
+	switch name {
+	case experimentrun.FieldExperimentID:
+		m.ResetExperimentID()
+		return nil
+	case experimentrun.FieldArmIndex:
+		m.ResetArmIndex()
+		return nil
+	case experimentrun.FieldArm:
+		m.ResetArm()
+		return nil
+	case experimentrun.FieldReplicate:
+		m.ResetReplicate()
+		return nil
+	case experimentrun.FieldSeed:
+		m.ResetSeed()
+		return nil
+	case experimentrun.FieldSimulationID:
+		m.ResetSimulationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentRun field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ExperimentRunMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.experiment != nil {
+		edges = append(edges, experimentrun.EdgeExperiment)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ExperimentRunMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case experimentrun.EdgeExperiment:
+		if id := m.experiment; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ExperimentRunMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ExperimentRunMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ExperimentRunMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedexperiment {
+		edges = append(edges, experimentrun.EdgeExperiment)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ExperimentRunMutation) EdgeCleared(name string) bool {
+	switch name {
+	case experimentrun.EdgeExperiment:
+		return m.clearedexperiment
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ExperimentRunMutation) ClearEdge(name string) error {
+	switch name {
+	case experimentrun.EdgeExperiment:
+		m.ClearExperiment()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentRun unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ExperimentRunMutation) ResetEdge(name string) error {
+	switch name {
+	case experimentrun.EdgeExperiment:
+		m.ResetExperiment()
+		return nil
+	}
+	return fmt.Errorf("unknown ExperimentRun edge %s", name)
 }
 
 // NetworkMutation represents an operation that mutates the Network nodes in the graph.

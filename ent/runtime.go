@@ -9,6 +9,9 @@ import (
 	"github.com/ethox/ethox/ent/agentstate"
 	"github.com/ethox/ethox/ent/apitoken"
 	"github.com/ethox/ethox/ent/defaultselection"
+	"github.com/ethox/ethox/ent/experiment"
+	"github.com/ethox/ethox/ent/experimentresult"
+	"github.com/ethox/ethox/ent/experimentrun"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/schema"
@@ -125,6 +128,94 @@ func init() {
 	defaultselectionDescCreatedAt := defaultselectionFields[1].Descriptor()
 	// defaultselection.DefaultCreatedAt holds the default value on creation for the created_at field.
 	defaultselection.DefaultCreatedAt = defaultselectionDescCreatedAt.Default.(func() time.Time)
+	experimentFields := schema.Experiment{}.Fields()
+	_ = experimentFields
+	// experimentDescName is the schema descriptor for name field.
+	experimentDescName := experimentFields[0].Descriptor()
+	// experiment.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	experiment.NameValidator = func() func(string) error {
+		validators := experimentDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// experimentDescReplicates is the schema descriptor for replicates field.
+	experimentDescReplicates := experimentFields[5].Descriptor()
+	// experiment.ReplicatesValidator is a validator for the "replicates" field. It is called by the builders before save.
+	experiment.ReplicatesValidator = experimentDescReplicates.Validators[0].(func(int) error)
+	// experimentDescMaxCalls is the schema descriptor for max_calls field.
+	experimentDescMaxCalls := experimentFields[7].Descriptor()
+	// experiment.DefaultMaxCalls holds the default value on creation for the max_calls field.
+	experiment.DefaultMaxCalls = experimentDescMaxCalls.Default.(int)
+	// experiment.MaxCallsValidator is a validator for the "max_calls" field. It is called by the builders before save.
+	experiment.MaxCallsValidator = experimentDescMaxCalls.Validators[0].(func(int) error)
+	// experimentDescMaxTokens is the schema descriptor for max_tokens field.
+	experimentDescMaxTokens := experimentFields[8].Descriptor()
+	// experiment.DefaultMaxTokens holds the default value on creation for the max_tokens field.
+	experiment.DefaultMaxTokens = experimentDescMaxTokens.Default.(int)
+	// experiment.MaxTokensValidator is a validator for the "max_tokens" field. It is called by the builders before save.
+	experiment.MaxTokensValidator = experimentDescMaxTokens.Validators[0].(func(int) error)
+	// experimentDescMaxCostUsd is the schema descriptor for max_cost_usd field.
+	experimentDescMaxCostUsd := experimentFields[9].Descriptor()
+	// experiment.DefaultMaxCostUsd holds the default value on creation for the max_cost_usd field.
+	experiment.DefaultMaxCostUsd = experimentDescMaxCostUsd.Default.(float64)
+	// experiment.MaxCostUsdValidator is a validator for the "max_cost_usd" field. It is called by the builders before save.
+	experiment.MaxCostUsdValidator = experimentDescMaxCostUsd.Validators[0].(func(float64) error)
+	// experimentDescConcurrentRuns is the schema descriptor for concurrent_runs field.
+	experimentDescConcurrentRuns := experimentFields[10].Descriptor()
+	// experiment.ConcurrentRunsValidator is a validator for the "concurrent_runs" field. It is called by the builders before save.
+	experiment.ConcurrentRunsValidator = experimentDescConcurrentRuns.Validators[0].(func(int) error)
+	// experimentDescBootstrapResamples is the schema descriptor for bootstrap_resamples field.
+	experimentDescBootstrapResamples := experimentFields[11].Descriptor()
+	// experiment.BootstrapResamplesValidator is a validator for the "bootstrap_resamples" field. It is called by the builders before save.
+	experiment.BootstrapResamplesValidator = experimentDescBootstrapResamples.Validators[0].(func(int) error)
+	// experimentDescCache is the schema descriptor for cache field.
+	experimentDescCache := experimentFields[12].Descriptor()
+	// experiment.DefaultCache holds the default value on creation for the cache field.
+	experiment.DefaultCache = experimentDescCache.Default.(bool)
+	// experimentDescTotalSteps is the schema descriptor for total_steps field.
+	experimentDescTotalSteps := experimentFields[13].Descriptor()
+	// experiment.DefaultTotalSteps holds the default value on creation for the total_steps field.
+	experiment.DefaultTotalSteps = experimentDescTotalSteps.Default.(int)
+	// experiment.TotalStepsValidator is a validator for the "total_steps" field. It is called by the builders before save.
+	experiment.TotalStepsValidator = experimentDescTotalSteps.Validators[0].(func(int) error)
+	// experimentDescCreatedAt is the schema descriptor for created_at field.
+	experimentDescCreatedAt := experimentFields[14].Descriptor()
+	// experiment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	experiment.DefaultCreatedAt = experimentDescCreatedAt.Default.(func() time.Time)
+	experimentresultFields := schema.ExperimentResult{}.Fields()
+	_ = experimentresultFields
+	// experimentresultDescVersion is the schema descriptor for version field.
+	experimentresultDescVersion := experimentresultFields[1].Descriptor()
+	// experimentresult.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	experimentresult.VersionValidator = experimentresultDescVersion.Validators[0].(func(int) error)
+	// experimentresultDescResult is the schema descriptor for result field.
+	experimentresultDescResult := experimentresultFields[2].Descriptor()
+	// experimentresult.DefaultResult holds the default value on creation for the result field.
+	experimentresult.DefaultResult = experimentresultDescResult.Default.(map[string]interface{})
+	// experimentresultDescCreatedAt is the schema descriptor for created_at field.
+	experimentresultDescCreatedAt := experimentresultFields[6].Descriptor()
+	// experimentresult.DefaultCreatedAt holds the default value on creation for the created_at field.
+	experimentresult.DefaultCreatedAt = experimentresultDescCreatedAt.Default.(func() time.Time)
+	experimentrunFields := schema.ExperimentRun{}.Fields()
+	_ = experimentrunFields
+	// experimentrunDescArmIndex is the schema descriptor for arm_index field.
+	experimentrunDescArmIndex := experimentrunFields[1].Descriptor()
+	// experimentrun.ArmIndexValidator is a validator for the "arm_index" field. It is called by the builders before save.
+	experimentrun.ArmIndexValidator = experimentrunDescArmIndex.Validators[0].(func(int) error)
+	// experimentrunDescReplicate is the schema descriptor for replicate field.
+	experimentrunDescReplicate := experimentrunFields[3].Descriptor()
+	// experimentrun.ReplicateValidator is a validator for the "replicate" field. It is called by the builders before save.
+	experimentrun.ReplicateValidator = experimentrunDescReplicate.Validators[0].(func(int) error)
 	networkFields := schema.Network{}.Fields()
 	_ = networkFields
 	// networkDescName is the schema descriptor for name field.

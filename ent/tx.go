@@ -22,6 +22,12 @@ type Tx struct {
 	AgentState *AgentStateClient
 	// DefaultSelection is the client for interacting with the DefaultSelection builders.
 	DefaultSelection *DefaultSelectionClient
+	// Experiment is the client for interacting with the Experiment builders.
+	Experiment *ExperimentClient
+	// ExperimentResult is the client for interacting with the ExperimentResult builders.
+	ExperimentResult *ExperimentResultClient
+	// ExperimentRun is the client for interacting with the ExperimentRun builders.
+	ExperimentRun *ExperimentRunClient
 	// Network is the client for interacting with the Network builders.
 	Network *NetworkClient
 	// Report is the client for interacting with the Report builders.
@@ -169,6 +175,9 @@ func (tx *Tx) init() {
 	tx.Agent = NewAgentClient(tx.config)
 	tx.AgentState = NewAgentStateClient(tx.config)
 	tx.DefaultSelection = NewDefaultSelectionClient(tx.config)
+	tx.Experiment = NewExperimentClient(tx.config)
+	tx.ExperimentResult = NewExperimentResultClient(tx.config)
+	tx.ExperimentRun = NewExperimentRunClient(tx.config)
 	tx.Network = NewNetworkClient(tx.config)
 	tx.Report = NewReportClient(tx.config)
 	tx.Simulation = NewSimulationClient(tx.config)

@@ -17,10 +17,13 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/ethox/ethox/ent"
+	experiment1 "github.com/ethox/ethox/ent/experiment"
+	"github.com/ethox/ethox/ent/experimentresult"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	simulation1 "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/ent/simulationevent"
+	"github.com/ethox/ethox/experiment"
 	"github.com/ethox/ethox/graph/model"
 	"github.com/ethox/ethox/graph/scalars"
 	"github.com/ethox/ethox/runmetrics"
@@ -43,6 +46,9 @@ type ResolverRoot interface {
 	Agent() AgentResolver
 	AgentState() AgentStateResolver
 	Distribution() DistributionResolver
+	Experiment() ExperimentResolver
+	ExperimentResult() ExperimentResultResolver
+	ExperimentRun() ExperimentRunResolver
 	Mutation() MutationResolver
 	Network() NetworkResolver
 	Query() QueryResolver
@@ -140,6 +146,13 @@ type ComplexityRoot struct {
 		Support func(childComplexity int) int
 	}
 
+	ArmDifference struct {
+		ArmA    func(childComplexity int) int
+		ArmB    func(childComplexity int) int
+		Care    func(childComplexity int) int
+		Support func(childComplexity int) int
+	}
+
 	Consensus struct {
 		Fragmentation          func(childComplexity int) int
 		MedianSupport          func(childComplexity int) int
@@ -149,6 +162,15 @@ type ComplexityRoot struct {
 	DeleteNetworkPayload struct {
 		DefaultNetwork func(childComplexity int) int
 		DeletedID      func(childComplexity int) int
+	}
+
+	DifferenceEstimate struct {
+		DF       func(childComplexity int) int
+		Diff     func(childComplexity int) int
+		High     func(childComplexity int) int
+		Low      func(childComplexity int) int
+		Method   func(childComplexity int) int
+		StdError func(childComplexity int) int
 	}
 
 	Distribution struct {
@@ -161,6 +183,143 @@ type ComplexityRoot struct {
 	EchoChamber struct {
 		SupportAssortativity func(childComplexity int) int
 		Ties                 func(childComplexity int) int
+	}
+
+	Experiment struct {
+		Arms               func(childComplexity int) int
+		BootstrapResamples func(childComplexity int) int
+		Cache              func(childComplexity int) int
+		Charts             func(childComplexity int) int
+		ConcurrentRuns     func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		Error              func(childComplexity int) int
+		Exports            func(childComplexity int) int
+		FinishedAt         func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		MaxCalls           func(childComplexity int) int
+		MaxCostUsd         func(childComplexity int) int
+		MaxTokens          func(childComplexity int) int
+		Name               func(childComplexity int) int
+		Network            func(childComplexity int) int
+		NetworkID          func(childComplexity int) int
+		Progress           func(childComplexity int) int
+		Replicates         func(childComplexity int) int
+		Result             func(childComplexity int) int
+		Results            func(childComplexity int) int
+		Runs               func(childComplexity int) int
+		Seed               func(childComplexity int) int
+		StartedAt          func(childComplexity int) int
+		Status             func(childComplexity int) int
+		TotalSteps         func(childComplexity int) int
+		Usage              func(childComplexity int) int
+	}
+
+	ExperimentArm struct {
+		Input func(childComplexity int) int
+		Name  func(childComplexity int) int
+	}
+
+	ExperimentArmResult struct {
+		CacheHits        func(childComplexity int) int
+		Calls            func(childComplexity int) int
+		Care             func(childComplexity int) int
+		CostSavedUSD     func(childComplexity int) int
+		CostUSD          func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Replicates       func(childComplexity int) int
+		Runs             func(childComplexity int) int
+		Succeeded        func(childComplexity int) int
+		Support          func(childComplexity int) int
+		SupportPerDollar func(childComplexity int) int
+		Tokens           func(childComplexity int) int
+	}
+
+	ExperimentConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ExperimentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ExperimentExports struct {
+		ResultsCSV func(childComplexity int) int
+	}
+
+	ExperimentProgress struct {
+		CompletedSteps func(childComplexity int) int
+		ExperimentID   func(childComplexity int) int
+		RunsCanceled   func(childComplexity int) int
+		RunsDone       func(childComplexity int) int
+		RunsFailed     func(childComplexity int) int
+		RunsStarted    func(childComplexity int) int
+		RunsSucceeded  func(childComplexity int) int
+		RunsTotal      func(childComplexity int) int
+		Status         func(childComplexity int) int
+		TotalSteps     func(childComplexity int) int
+		Usage          func(childComplexity int) int
+	}
+
+	ExperimentReplicate struct {
+		Agents       func(childComplexity int) int
+		Calls        func(childComplexity int) int
+		CareScore    func(childComplexity int) int
+		CostUSD      func(childComplexity int) int
+		Replicate    func(childComplexity int) int
+		Seed         func(childComplexity int) int
+		SimulationID func(childComplexity int) int
+		Status       func(childComplexity int) int
+		SupportScore func(childComplexity int) int
+		Tokens       func(childComplexity int) int
+	}
+
+	ExperimentResult struct {
+		CreatedAt       func(childComplexity int) int
+		Model           func(childComplexity int) int
+		Narrative       func(childComplexity int) int
+		NarrativeSource func(childComplexity int) int
+		Stats           func(childComplexity int) int
+		Version         func(childComplexity int) int
+	}
+
+	ExperimentRun struct {
+		Arm        func(childComplexity int) int
+		Replicate  func(childComplexity int) int
+		Seed       func(childComplexity int) int
+		Simulation func(childComplexity int) int
+	}
+
+	ExperimentSegment struct {
+		Arms        func(childComplexity int) int
+		Count       func(childComplexity int) int
+		Differences func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Value       func(childComplexity int) int
+	}
+
+	ExperimentSegmentArm struct {
+		Arm     func(childComplexity int) int
+		Care    func(childComplexity int) int
+		Support func(childComplexity int) int
+	}
+
+	ExperimentStats struct {
+		Arms               func(childComplexity int) int
+		BootstrapResamples func(childComplexity int) int
+		BootstrapSeed      func(childComplexity int) int
+		Confidence         func(childComplexity int) int
+		Differences        func(childComplexity int) int
+		Format             func(childComplexity int) int
+		Segments           func(childComplexity int) int
+	}
+
+	ExperimentUsage struct {
+		Calls            func(childComplexity int) int
+		EstimatedCostUSD func(childComplexity int) int
+		Tokens           func(childComplexity int) int
 	}
 
 	Graph struct {
@@ -211,14 +370,17 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CancelSimulation  func(childComplexity int, id int) int
-		DeleteNetwork     func(childComplexity int, id int) int
-		GenerateNetwork   func(childComplexity int, input model.GenerateNetworkInput) int
-		GenerateReport    func(childComplexity int, simulationID int, includeInitial *bool) int
-		ImportGraph       func(childComplexity int, input model.GraphInput, name *string) int
-		RunSimulation     func(childComplexity int, input model.RunSimulationInput) int
-		SetDefaultNetwork func(childComplexity int, id int) int
-		UploadGraph       func(childComplexity int, file graphql.Upload, name *string) int
+		CancelExperiment         func(childComplexity int, id int) int
+		CancelSimulation         func(childComplexity int, id int) int
+		CreateExperiment         func(childComplexity int, input model.CreateExperimentInput) int
+		DeleteNetwork            func(childComplexity int, id int) int
+		GenerateExperimentReport func(childComplexity int, id int) int
+		GenerateNetwork          func(childComplexity int, input model.GenerateNetworkInput) int
+		GenerateReport           func(childComplexity int, simulationID int, includeInitial *bool) int
+		ImportGraph              func(childComplexity int, input model.GraphInput, name *string) int
+		RunSimulation            func(childComplexity int, input model.RunSimulationInput) int
+		SetDefaultNetwork        func(childComplexity int, id int) int
+		UploadGraph              func(childComplexity int, file graphql.Upload, name *string) int
 	}
 
 	Neighbor struct {
@@ -278,6 +440,8 @@ type ComplexityRoot struct {
 		Agent          func(childComplexity int, agentID string, networkID *int) int
 		DefaultNetwork func(childComplexity int) int
 		EstimateRun    func(childComplexity int, input model.RunSimulationInput) int
+		Experiment     func(childComplexity int, id int) int
+		Experiments    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ExperimentOrder, where *ent.ExperimentWhereInput) int
 		Graph          func(childComplexity int, networkID *int) int
 		Networks       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkOrder, where *ent.NetworkWhereInput) int
 		Node           func(childComplexity int, id int) int
@@ -372,6 +536,16 @@ type ComplexityRoot struct {
 		PromptTokens       func(childComplexity int) int
 		Rounds             func(childComplexity int) int
 		WallTimeSeconds    func(childComplexity int) int
+	}
+
+	ScoreEstimate struct {
+		High     func(childComplexity int) int
+		Low      func(childComplexity int) int
+		Mean     func(childComplexity int) int
+		Method   func(childComplexity int) int
+		N        func(childComplexity int) int
+		StdDev   func(childComplexity int) int
+		StdError func(childComplexity int) int
 	}
 
 	Segment struct {
@@ -472,6 +646,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		ExperimentProgress func(childComplexity int, id int) int
 		SimulationEvents   func(childComplexity int, id int, after *int) int
 		SimulationProgress func(childComplexity int, id int) int
 	}
@@ -523,11 +698,31 @@ type AgentStateResolver interface {
 type DistributionResolver interface {
 	Histogram(ctx context.Context, obj *runmetrics.Distribution) ([]int, error)
 }
+type ExperimentResolver interface {
+	Arms(ctx context.Context, obj *ent.Experiment) ([]*model.ExperimentArm, error)
+	Network(ctx context.Context, obj *ent.Experiment) (*ent.Network, error)
+	Runs(ctx context.Context, obj *ent.Experiment) ([]*ent.ExperimentRun, error)
+	Progress(ctx context.Context, obj *ent.Experiment) (*experiment.Progress, error)
+	Usage(ctx context.Context, obj *ent.Experiment) (*experiment.Usage, error)
+	Result(ctx context.Context, obj *ent.Experiment) (*ent.ExperimentResult, error)
+	Results(ctx context.Context, obj *ent.Experiment) ([]*ent.ExperimentResult, error)
+	Exports(ctx context.Context, obj *ent.Experiment) (*model.ExperimentExports, error)
+	Charts(ctx context.Context, obj *ent.Experiment) ([]*model.ReportChart, error)
+}
+type ExperimentResultResolver interface {
+	Stats(ctx context.Context, obj *ent.ExperimentResult) (*experiment.Result, error)
+}
+type ExperimentRunResolver interface {
+	Simulation(ctx context.Context, obj *ent.ExperimentRun) (*ent.Simulation, error)
+}
 type MutationResolver interface {
 	UploadGraph(ctx context.Context, file graphql.Upload, name *string) (*model.UploadGraphPayload, error)
 	ImportGraph(ctx context.Context, input model.GraphInput, name *string) (*model.UploadGraphPayload, error)
 	DeleteNetwork(ctx context.Context, id int) (*model.DeleteNetworkPayload, error)
 	SetDefaultNetwork(ctx context.Context, id int) (*ent.Network, error)
+	CreateExperiment(ctx context.Context, input model.CreateExperimentInput) (*ent.Experiment, error)
+	CancelExperiment(ctx context.Context, id int) (*ent.Experiment, error)
+	GenerateExperimentReport(ctx context.Context, id int) (*ent.ExperimentResult, error)
 	GenerateReport(ctx context.Context, simulationID int, includeInitial *bool) (*ent.Report, error)
 	GenerateNetwork(ctx context.Context, input model.GenerateNetworkInput) (*ent.Network, error)
 	RunSimulation(ctx context.Context, input model.RunSimulationInput) (*ent.Simulation, error)
@@ -540,8 +735,10 @@ type NetworkResolver interface {
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
+	Experiments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ExperimentOrder, where *ent.ExperimentWhereInput) (*ent.ExperimentConnection, error)
 	Networks(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkOrder, where *ent.NetworkWhereInput) (*ent.NetworkConnection, error)
 	Simulations(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.SimulationOrder, where *ent.SimulationWhereInput) (*ent.SimulationConnection, error)
+	Experiment(ctx context.Context, id int) (*ent.Experiment, error)
 	Graph(ctx context.Context, networkID *int) (*model.Graph, error)
 	Agent(ctx context.Context, agentID string, networkID *int) (*model.AgentDetail, error)
 	DefaultNetwork(ctx context.Context) (*ent.Network, error)
@@ -571,6 +768,7 @@ type SimulationEventResolver interface {
 type SubscriptionResolver interface {
 	SimulationProgress(ctx context.Context, id int) (<-chan *model.SimulationProgress, error)
 	SimulationEvents(ctx context.Context, id int, after *int) (<-chan *simulation.Event, error)
+	ExperimentProgress(ctx context.Context, id int) (<-chan *experiment.Progress, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -942,6 +1140,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AgentView.Support(childComplexity), true
 
+	case "ArmDifference.armA":
+		if e.ComplexityRoot.ArmDifference.ArmA == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArmDifference.ArmA(childComplexity), true
+	case "ArmDifference.armB":
+		if e.ComplexityRoot.ArmDifference.ArmB == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArmDifference.ArmB(childComplexity), true
+	case "ArmDifference.care":
+		if e.ComplexityRoot.ArmDifference.Care == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArmDifference.Care(childComplexity), true
+	case "ArmDifference.support":
+		if e.ComplexityRoot.ArmDifference.Support == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArmDifference.Support(childComplexity), true
+
 	case "Consensus.fragmentation":
 		if e.ComplexityRoot.Consensus.Fragmentation == nil {
 			break
@@ -973,6 +1196,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteNetworkPayload.DeletedID(childComplexity), true
+
+	case "DifferenceEstimate.df":
+		if e.ComplexityRoot.DifferenceEstimate.DF == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DifferenceEstimate.DF(childComplexity), true
+	case "DifferenceEstimate.diff":
+		if e.ComplexityRoot.DifferenceEstimate.Diff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DifferenceEstimate.Diff(childComplexity), true
+	case "DifferenceEstimate.high":
+		if e.ComplexityRoot.DifferenceEstimate.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DifferenceEstimate.High(childComplexity), true
+	case "DifferenceEstimate.low":
+		if e.ComplexityRoot.DifferenceEstimate.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DifferenceEstimate.Low(childComplexity), true
+	case "DifferenceEstimate.method":
+		if e.ComplexityRoot.DifferenceEstimate.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DifferenceEstimate.Method(childComplexity), true
+	case "DifferenceEstimate.stdError":
+		if e.ComplexityRoot.DifferenceEstimate.StdError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DifferenceEstimate.StdError(childComplexity), true
 
 	case "Distribution.histogram":
 		if e.ComplexityRoot.Distribution.Histogram == nil {
@@ -1011,6 +1271,590 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EchoChamber.Ties(childComplexity), true
+
+	case "Experiment.arms":
+		if e.ComplexityRoot.Experiment.Arms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Arms(childComplexity), true
+	case "Experiment.bootstrapResamples":
+		if e.ComplexityRoot.Experiment.BootstrapResamples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.BootstrapResamples(childComplexity), true
+	case "Experiment.cache":
+		if e.ComplexityRoot.Experiment.Cache == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Cache(childComplexity), true
+	case "Experiment.charts":
+		if e.ComplexityRoot.Experiment.Charts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Charts(childComplexity), true
+	case "Experiment.concurrentRuns":
+		if e.ComplexityRoot.Experiment.ConcurrentRuns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.ConcurrentRuns(childComplexity), true
+	case "Experiment.createdAt":
+		if e.ComplexityRoot.Experiment.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.CreatedAt(childComplexity), true
+	case "Experiment.error":
+		if e.ComplexityRoot.Experiment.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Error(childComplexity), true
+	case "Experiment.exports":
+		if e.ComplexityRoot.Experiment.Exports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Exports(childComplexity), true
+	case "Experiment.finishedAt":
+		if e.ComplexityRoot.Experiment.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.FinishedAt(childComplexity), true
+	case "Experiment.id":
+		if e.ComplexityRoot.Experiment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.ID(childComplexity), true
+	case "Experiment.maxCalls":
+		if e.ComplexityRoot.Experiment.MaxCalls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.MaxCalls(childComplexity), true
+	case "Experiment.maxCostUsd":
+		if e.ComplexityRoot.Experiment.MaxCostUsd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.MaxCostUsd(childComplexity), true
+	case "Experiment.maxTokens":
+		if e.ComplexityRoot.Experiment.MaxTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.MaxTokens(childComplexity), true
+	case "Experiment.name":
+		if e.ComplexityRoot.Experiment.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Name(childComplexity), true
+	case "Experiment.network":
+		if e.ComplexityRoot.Experiment.Network == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Network(childComplexity), true
+	case "Experiment.networkID":
+		if e.ComplexityRoot.Experiment.NetworkID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.NetworkID(childComplexity), true
+	case "Experiment.progress":
+		if e.ComplexityRoot.Experiment.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Progress(childComplexity), true
+	case "Experiment.replicates":
+		if e.ComplexityRoot.Experiment.Replicates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Replicates(childComplexity), true
+	case "Experiment.result":
+		if e.ComplexityRoot.Experiment.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Result(childComplexity), true
+	case "Experiment.results":
+		if e.ComplexityRoot.Experiment.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Results(childComplexity), true
+	case "Experiment.runs":
+		if e.ComplexityRoot.Experiment.Runs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Runs(childComplexity), true
+	case "Experiment.seed":
+		if e.ComplexityRoot.Experiment.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Seed(childComplexity), true
+	case "Experiment.startedAt":
+		if e.ComplexityRoot.Experiment.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.StartedAt(childComplexity), true
+	case "Experiment.status":
+		if e.ComplexityRoot.Experiment.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Status(childComplexity), true
+	case "Experiment.totalSteps":
+		if e.ComplexityRoot.Experiment.TotalSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.TotalSteps(childComplexity), true
+	case "Experiment.usage":
+		if e.ComplexityRoot.Experiment.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Experiment.Usage(childComplexity), true
+
+	case "ExperimentArm.input":
+		if e.ComplexityRoot.ExperimentArm.Input == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArm.Input(childComplexity), true
+	case "ExperimentArm.name":
+		if e.ComplexityRoot.ExperimentArm.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArm.Name(childComplexity), true
+
+	case "ExperimentArmResult.cacheHits":
+		if e.ComplexityRoot.ExperimentArmResult.CacheHits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.CacheHits(childComplexity), true
+	case "ExperimentArmResult.calls":
+		if e.ComplexityRoot.ExperimentArmResult.Calls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Calls(childComplexity), true
+	case "ExperimentArmResult.care":
+		if e.ComplexityRoot.ExperimentArmResult.Care == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Care(childComplexity), true
+	case "ExperimentArmResult.costSavedUSD":
+		if e.ComplexityRoot.ExperimentArmResult.CostSavedUSD == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.CostSavedUSD(childComplexity), true
+	case "ExperimentArmResult.costUSD":
+		if e.ComplexityRoot.ExperimentArmResult.CostUSD == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.CostUSD(childComplexity), true
+	case "ExperimentArmResult.name":
+		if e.ComplexityRoot.ExperimentArmResult.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Name(childComplexity), true
+	case "ExperimentArmResult.replicates":
+		if e.ComplexityRoot.ExperimentArmResult.Replicates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Replicates(childComplexity), true
+	case "ExperimentArmResult.runs":
+		if e.ComplexityRoot.ExperimentArmResult.Runs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Runs(childComplexity), true
+	case "ExperimentArmResult.succeeded":
+		if e.ComplexityRoot.ExperimentArmResult.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Succeeded(childComplexity), true
+	case "ExperimentArmResult.support":
+		if e.ComplexityRoot.ExperimentArmResult.Support == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Support(childComplexity), true
+	case "ExperimentArmResult.supportPerDollar":
+		if e.ComplexityRoot.ExperimentArmResult.SupportPerDollar == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.SupportPerDollar(childComplexity), true
+	case "ExperimentArmResult.tokens":
+		if e.ComplexityRoot.ExperimentArmResult.Tokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentArmResult.Tokens(childComplexity), true
+
+	case "ExperimentConnection.edges":
+		if e.ComplexityRoot.ExperimentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentConnection.Edges(childComplexity), true
+	case "ExperimentConnection.pageInfo":
+		if e.ComplexityRoot.ExperimentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentConnection.PageInfo(childComplexity), true
+	case "ExperimentConnection.totalCount":
+		if e.ComplexityRoot.ExperimentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentConnection.TotalCount(childComplexity), true
+
+	case "ExperimentEdge.cursor":
+		if e.ComplexityRoot.ExperimentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentEdge.Cursor(childComplexity), true
+	case "ExperimentEdge.node":
+		if e.ComplexityRoot.ExperimentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentEdge.Node(childComplexity), true
+
+	case "ExperimentExports.resultsCsv":
+		if e.ComplexityRoot.ExperimentExports.ResultsCSV == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentExports.ResultsCSV(childComplexity), true
+
+	case "ExperimentProgress.completedSteps":
+		if e.ComplexityRoot.ExperimentProgress.CompletedSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.CompletedSteps(childComplexity), true
+	case "ExperimentProgress.experimentId":
+		if e.ComplexityRoot.ExperimentProgress.ExperimentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.ExperimentID(childComplexity), true
+	case "ExperimentProgress.runsCanceled":
+		if e.ComplexityRoot.ExperimentProgress.RunsCanceled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.RunsCanceled(childComplexity), true
+	case "ExperimentProgress.runsDone":
+		if e.ComplexityRoot.ExperimentProgress.RunsDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.RunsDone(childComplexity), true
+	case "ExperimentProgress.runsFailed":
+		if e.ComplexityRoot.ExperimentProgress.RunsFailed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.RunsFailed(childComplexity), true
+	case "ExperimentProgress.runsStarted":
+		if e.ComplexityRoot.ExperimentProgress.RunsStarted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.RunsStarted(childComplexity), true
+	case "ExperimentProgress.runsSucceeded":
+		if e.ComplexityRoot.ExperimentProgress.RunsSucceeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.RunsSucceeded(childComplexity), true
+	case "ExperimentProgress.runsTotal":
+		if e.ComplexityRoot.ExperimentProgress.RunsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.RunsTotal(childComplexity), true
+	case "ExperimentProgress.status":
+		if e.ComplexityRoot.ExperimentProgress.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.Status(childComplexity), true
+	case "ExperimentProgress.totalSteps":
+		if e.ComplexityRoot.ExperimentProgress.TotalSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.TotalSteps(childComplexity), true
+	case "ExperimentProgress.usage":
+		if e.ComplexityRoot.ExperimentProgress.Usage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentProgress.Usage(childComplexity), true
+
+	case "ExperimentReplicate.agents":
+		if e.ComplexityRoot.ExperimentReplicate.Agents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.Agents(childComplexity), true
+	case "ExperimentReplicate.calls":
+		if e.ComplexityRoot.ExperimentReplicate.Calls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.Calls(childComplexity), true
+	case "ExperimentReplicate.careScore":
+		if e.ComplexityRoot.ExperimentReplicate.CareScore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.CareScore(childComplexity), true
+	case "ExperimentReplicate.costUSD":
+		if e.ComplexityRoot.ExperimentReplicate.CostUSD == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.CostUSD(childComplexity), true
+	case "ExperimentReplicate.replicate":
+		if e.ComplexityRoot.ExperimentReplicate.Replicate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.Replicate(childComplexity), true
+	case "ExperimentReplicate.seed":
+		if e.ComplexityRoot.ExperimentReplicate.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.Seed(childComplexity), true
+	case "ExperimentReplicate.simulationId":
+		if e.ComplexityRoot.ExperimentReplicate.SimulationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.SimulationID(childComplexity), true
+	case "ExperimentReplicate.status":
+		if e.ComplexityRoot.ExperimentReplicate.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.Status(childComplexity), true
+	case "ExperimentReplicate.supportScore":
+		if e.ComplexityRoot.ExperimentReplicate.SupportScore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.SupportScore(childComplexity), true
+	case "ExperimentReplicate.tokens":
+		if e.ComplexityRoot.ExperimentReplicate.Tokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentReplicate.Tokens(childComplexity), true
+
+	case "ExperimentResult.createdAt":
+		if e.ComplexityRoot.ExperimentResult.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentResult.CreatedAt(childComplexity), true
+	case "ExperimentResult.model":
+		if e.ComplexityRoot.ExperimentResult.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentResult.Model(childComplexity), true
+	case "ExperimentResult.narrative":
+		if e.ComplexityRoot.ExperimentResult.Narrative == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentResult.Narrative(childComplexity), true
+	case "ExperimentResult.narrativeSource":
+		if e.ComplexityRoot.ExperimentResult.NarrativeSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentResult.NarrativeSource(childComplexity), true
+	case "ExperimentResult.stats":
+		if e.ComplexityRoot.ExperimentResult.Stats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentResult.Stats(childComplexity), true
+	case "ExperimentResult.version":
+		if e.ComplexityRoot.ExperimentResult.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentResult.Version(childComplexity), true
+
+	case "ExperimentRun.arm":
+		if e.ComplexityRoot.ExperimentRun.Arm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentRun.Arm(childComplexity), true
+	case "ExperimentRun.replicate":
+		if e.ComplexityRoot.ExperimentRun.Replicate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentRun.Replicate(childComplexity), true
+	case "ExperimentRun.seed":
+		if e.ComplexityRoot.ExperimentRun.Seed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentRun.Seed(childComplexity), true
+	case "ExperimentRun.simulation":
+		if e.ComplexityRoot.ExperimentRun.Simulation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentRun.Simulation(childComplexity), true
+
+	case "ExperimentSegment.arms":
+		if e.ComplexityRoot.ExperimentSegment.Arms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegment.Arms(childComplexity), true
+	case "ExperimentSegment.count":
+		if e.ComplexityRoot.ExperimentSegment.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegment.Count(childComplexity), true
+	case "ExperimentSegment.differences":
+		if e.ComplexityRoot.ExperimentSegment.Differences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegment.Differences(childComplexity), true
+	case "ExperimentSegment.key":
+		if e.ComplexityRoot.ExperimentSegment.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegment.Key(childComplexity), true
+	case "ExperimentSegment.value":
+		if e.ComplexityRoot.ExperimentSegment.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegment.Value(childComplexity), true
+
+	case "ExperimentSegmentArm.arm":
+		if e.ComplexityRoot.ExperimentSegmentArm.Arm == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegmentArm.Arm(childComplexity), true
+	case "ExperimentSegmentArm.care":
+		if e.ComplexityRoot.ExperimentSegmentArm.Care == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegmentArm.Care(childComplexity), true
+	case "ExperimentSegmentArm.support":
+		if e.ComplexityRoot.ExperimentSegmentArm.Support == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentSegmentArm.Support(childComplexity), true
+
+	case "ExperimentStats.arms":
+		if e.ComplexityRoot.ExperimentStats.Arms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.Arms(childComplexity), true
+	case "ExperimentStats.bootstrapResamples":
+		if e.ComplexityRoot.ExperimentStats.BootstrapResamples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.BootstrapResamples(childComplexity), true
+	case "ExperimentStats.bootstrapSeed":
+		if e.ComplexityRoot.ExperimentStats.BootstrapSeed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.BootstrapSeed(childComplexity), true
+	case "ExperimentStats.confidence":
+		if e.ComplexityRoot.ExperimentStats.Confidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.Confidence(childComplexity), true
+	case "ExperimentStats.differences":
+		if e.ComplexityRoot.ExperimentStats.Differences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.Differences(childComplexity), true
+	case "ExperimentStats.format":
+		if e.ComplexityRoot.ExperimentStats.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.Format(childComplexity), true
+	case "ExperimentStats.segments":
+		if e.ComplexityRoot.ExperimentStats.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentStats.Segments(childComplexity), true
+
+	case "ExperimentUsage.calls":
+		if e.ComplexityRoot.ExperimentUsage.Calls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentUsage.Calls(childComplexity), true
+	case "ExperimentUsage.estimatedCostUSD":
+		if e.ComplexityRoot.ExperimentUsage.EstimatedCostUSD == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentUsage.EstimatedCostUSD(childComplexity), true
+	case "ExperimentUsage.tokens":
+		if e.ComplexityRoot.ExperimentUsage.Tokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentUsage.Tokens(childComplexity), true
 
 	case "Graph.edges":
 		if e.ComplexityRoot.Graph.Edges == nil {
@@ -1209,6 +2053,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Influence.Weight(childComplexity), true
 
+	case "Mutation.cancelExperiment":
+		if e.ComplexityRoot.Mutation.CancelExperiment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelExperiment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelExperiment(childComplexity, args["id"].(int)), true
 	case "Mutation.cancelSimulation":
 		if e.ComplexityRoot.Mutation.CancelSimulation == nil {
 			break
@@ -1220,6 +2075,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelSimulation(childComplexity, args["id"].(int)), true
+	case "Mutation.createExperiment":
+		if e.ComplexityRoot.Mutation.CreateExperiment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createExperiment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateExperiment(childComplexity, args["input"].(model.CreateExperimentInput)), true
 	case "Mutation.deleteNetwork":
 		if e.ComplexityRoot.Mutation.DeleteNetwork == nil {
 			break
@@ -1231,6 +2097,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteNetwork(childComplexity, args["id"].(int)), true
+	case "Mutation.generateExperimentReport":
+		if e.ComplexityRoot.Mutation.GenerateExperimentReport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_generateExperimentReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GenerateExperimentReport(childComplexity, args["id"].(int)), true
 	case "Mutation.generateNetwork":
 		if e.ComplexityRoot.Mutation.GenerateNetwork == nil {
 			break
@@ -1540,6 +2417,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.EstimateRun(childComplexity, args["input"].(model.RunSimulationInput)), true
+	case "Query.experiment":
+		if e.ComplexityRoot.Query.Experiment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_experiment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Experiment(childComplexity, args["id"].(int)), true
+	case "Query.experiments":
+		if e.ComplexityRoot.Query.Experiments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_experiments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Experiments(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ExperimentOrder), args["where"].(*ent.ExperimentWhereInput)), true
 	case "Query.graph":
 		if e.ComplexityRoot.Query.Graph == nil {
 			break
@@ -1983,6 +2882,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunEstimate.WallTimeSeconds(childComplexity), true
 
+	case "ScoreEstimate.high":
+		if e.ComplexityRoot.ScoreEstimate.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.High(childComplexity), true
+	case "ScoreEstimate.low":
+		if e.ComplexityRoot.ScoreEstimate.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.Low(childComplexity), true
+	case "ScoreEstimate.mean":
+		if e.ComplexityRoot.ScoreEstimate.Mean == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.Mean(childComplexity), true
+	case "ScoreEstimate.method":
+		if e.ComplexityRoot.ScoreEstimate.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.Method(childComplexity), true
+	case "ScoreEstimate.n":
+		if e.ComplexityRoot.ScoreEstimate.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.N(childComplexity), true
+	case "ScoreEstimate.stdDev":
+		if e.ComplexityRoot.ScoreEstimate.StdDev == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.StdDev(childComplexity), true
+	case "ScoreEstimate.stdError":
+		if e.ComplexityRoot.ScoreEstimate.StdError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreEstimate.StdError(childComplexity), true
+
 	case "Segment.key":
 		if e.ComplexityRoot.Segment.Key == nil {
 			break
@@ -2422,6 +3364,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SimulationUsage.Retries(childComplexity), true
 
+	case "Subscription.experimentProgress":
+		if e.ComplexityRoot.Subscription.ExperimentProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_experimentProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ExperimentProgress(childComplexity, args["id"].(int)), true
 	case "Subscription.simulationEvents":
 		if e.ComplexityRoot.Subscription.SimulationEvents == nil {
 			break
@@ -2565,6 +3518,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AgentStateWhereInput", ec.unmarshalInputAgentStateWhereInput),
 			graphql.NewInputUnmarshaler("AgentWhereInput", ec.unmarshalInputAgentWhereInput),
 			graphql.NewInputUnmarshaler("AudienceInput", ec.unmarshalInputAudienceInput),
+			graphql.NewInputUnmarshaler("CreateExperimentInput", ec.unmarshalInputCreateExperimentInput),
+			graphql.NewInputUnmarshaler("ExperimentArmInput", ec.unmarshalInputExperimentArmInput),
+			graphql.NewInputUnmarshaler("ExperimentOrder", ec.unmarshalInputExperimentOrder),
+			graphql.NewInputUnmarshaler("ExperimentWhereInput", ec.unmarshalInputExperimentWhereInput),
 			graphql.NewInputUnmarshaler("GenerateNetworkInput", ec.unmarshalInputGenerateNetworkInput),
 			graphql.NewInputUnmarshaler("GraphEdgeInput", ec.unmarshalInputGraphEdgeInput),
 			graphql.NewInputUnmarshaler("GraphInput", ec.unmarshalInputGraphInput),
@@ -2669,7 +3626,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "report.graphqls" "schema.graphqls" "simulation.graphqls" "ent.graphql"
+//go:embed "experiment.graphqls" "report.graphqls" "schema.graphqls" "simulation.graphqls" "ent.graphql"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -2681,6 +3638,7 @@ func sourceData(filename string) string {
 }
 
 var sources = []*ast.Source{
+	{Name: "experiment.graphqls", Input: sourceData("experiment.graphqls"), BuiltIn: false},
 	{Name: "report.graphqls", Input: sourceData("report.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "simulation.graphqls", Input: sourceData("simulation.graphqls"), BuiltIn: false},
@@ -2862,6 +3820,20 @@ func (ec *executionContext) childFields_AgentView(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type AgentView", field.Name)
 }
 
+func (ec *executionContext) childFields_ArmDifference(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "armA":
+		return ec.fieldContext_ArmDifference_armA(ctx, field)
+	case "armB":
+		return ec.fieldContext_ArmDifference_armB(ctx, field)
+	case "care":
+		return ec.fieldContext_ArmDifference_care(ctx, field)
+	case "support":
+		return ec.fieldContext_ArmDifference_support(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ArmDifference", field.Name)
+}
+
 func (ec *executionContext) childFields_Consensus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "medianSupport":
@@ -2882,6 +3854,24 @@ func (ec *executionContext) childFields_DeleteNetworkPayload(ctx context.Context
 		return ec.fieldContext_DeleteNetworkPayload_defaultNetwork(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteNetworkPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DifferenceEstimate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "diff":
+		return ec.fieldContext_DifferenceEstimate_diff(ctx, field)
+	case "stdError":
+		return ec.fieldContext_DifferenceEstimate_stdError(ctx, field)
+	case "df":
+		return ec.fieldContext_DifferenceEstimate_df(ctx, field)
+	case "low":
+		return ec.fieldContext_DifferenceEstimate_low(ctx, field)
+	case "high":
+		return ec.fieldContext_DifferenceEstimate_high(ctx, field)
+	case "method":
+		return ec.fieldContext_DifferenceEstimate_method(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DifferenceEstimate", field.Name)
 }
 
 func (ec *executionContext) childFields_Distribution(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2906,6 +3896,280 @@ func (ec *executionContext) childFields_EchoChamber(ctx context.Context, field g
 		return ec.fieldContext_EchoChamber_supportAssortativity(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EchoChamber", field.Name)
+}
+
+func (ec *executionContext) childFields_Experiment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Experiment_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Experiment_name(ctx, field)
+	case "networkID":
+		return ec.fieldContext_Experiment_networkID(ctx, field)
+	case "status":
+		return ec.fieldContext_Experiment_status(ctx, field)
+	case "error":
+		return ec.fieldContext_Experiment_error(ctx, field)
+	case "seed":
+		return ec.fieldContext_Experiment_seed(ctx, field)
+	case "replicates":
+		return ec.fieldContext_Experiment_replicates(ctx, field)
+	case "maxCalls":
+		return ec.fieldContext_Experiment_maxCalls(ctx, field)
+	case "maxTokens":
+		return ec.fieldContext_Experiment_maxTokens(ctx, field)
+	case "maxCostUsd":
+		return ec.fieldContext_Experiment_maxCostUsd(ctx, field)
+	case "concurrentRuns":
+		return ec.fieldContext_Experiment_concurrentRuns(ctx, field)
+	case "bootstrapResamples":
+		return ec.fieldContext_Experiment_bootstrapResamples(ctx, field)
+	case "cache":
+		return ec.fieldContext_Experiment_cache(ctx, field)
+	case "totalSteps":
+		return ec.fieldContext_Experiment_totalSteps(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Experiment_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Experiment_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Experiment_finishedAt(ctx, field)
+	case "arms":
+		return ec.fieldContext_Experiment_arms(ctx, field)
+	case "network":
+		return ec.fieldContext_Experiment_network(ctx, field)
+	case "runs":
+		return ec.fieldContext_Experiment_runs(ctx, field)
+	case "progress":
+		return ec.fieldContext_Experiment_progress(ctx, field)
+	case "usage":
+		return ec.fieldContext_Experiment_usage(ctx, field)
+	case "result":
+		return ec.fieldContext_Experiment_result(ctx, field)
+	case "results":
+		return ec.fieldContext_Experiment_results(ctx, field)
+	case "exports":
+		return ec.fieldContext_Experiment_exports(ctx, field)
+	case "charts":
+		return ec.fieldContext_Experiment_charts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Experiment", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentArm(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ExperimentArm_name(ctx, field)
+	case "input":
+		return ec.fieldContext_ExperimentArm_input(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentArm", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentArmResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ExperimentArmResult_name(ctx, field)
+	case "runs":
+		return ec.fieldContext_ExperimentArmResult_runs(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_ExperimentArmResult_succeeded(ctx, field)
+	case "care":
+		return ec.fieldContext_ExperimentArmResult_care(ctx, field)
+	case "support":
+		return ec.fieldContext_ExperimentArmResult_support(ctx, field)
+	case "calls":
+		return ec.fieldContext_ExperimentArmResult_calls(ctx, field)
+	case "tokens":
+		return ec.fieldContext_ExperimentArmResult_tokens(ctx, field)
+	case "costUSD":
+		return ec.fieldContext_ExperimentArmResult_costUSD(ctx, field)
+	case "supportPerDollar":
+		return ec.fieldContext_ExperimentArmResult_supportPerDollar(ctx, field)
+	case "cacheHits":
+		return ec.fieldContext_ExperimentArmResult_cacheHits(ctx, field)
+	case "costSavedUSD":
+		return ec.fieldContext_ExperimentArmResult_costSavedUSD(ctx, field)
+	case "replicates":
+		return ec.fieldContext_ExperimentArmResult_replicates(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentArmResult", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ExperimentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ExperimentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ExperimentConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ExperimentEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ExperimentEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentExports(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "resultsCsv":
+		return ec.fieldContext_ExperimentExports_resultsCsv(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentExports", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "experimentId":
+		return ec.fieldContext_ExperimentProgress_experimentId(ctx, field)
+	case "status":
+		return ec.fieldContext_ExperimentProgress_status(ctx, field)
+	case "runsTotal":
+		return ec.fieldContext_ExperimentProgress_runsTotal(ctx, field)
+	case "runsStarted":
+		return ec.fieldContext_ExperimentProgress_runsStarted(ctx, field)
+	case "runsDone":
+		return ec.fieldContext_ExperimentProgress_runsDone(ctx, field)
+	case "runsSucceeded":
+		return ec.fieldContext_ExperimentProgress_runsSucceeded(ctx, field)
+	case "runsFailed":
+		return ec.fieldContext_ExperimentProgress_runsFailed(ctx, field)
+	case "runsCanceled":
+		return ec.fieldContext_ExperimentProgress_runsCanceled(ctx, field)
+	case "completedSteps":
+		return ec.fieldContext_ExperimentProgress_completedSteps(ctx, field)
+	case "totalSteps":
+		return ec.fieldContext_ExperimentProgress_totalSteps(ctx, field)
+	case "usage":
+		return ec.fieldContext_ExperimentProgress_usage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentReplicate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "replicate":
+		return ec.fieldContext_ExperimentReplicate_replicate(ctx, field)
+	case "seed":
+		return ec.fieldContext_ExperimentReplicate_seed(ctx, field)
+	case "simulationId":
+		return ec.fieldContext_ExperimentReplicate_simulationId(ctx, field)
+	case "status":
+		return ec.fieldContext_ExperimentReplicate_status(ctx, field)
+	case "agents":
+		return ec.fieldContext_ExperimentReplicate_agents(ctx, field)
+	case "careScore":
+		return ec.fieldContext_ExperimentReplicate_careScore(ctx, field)
+	case "supportScore":
+		return ec.fieldContext_ExperimentReplicate_supportScore(ctx, field)
+	case "calls":
+		return ec.fieldContext_ExperimentReplicate_calls(ctx, field)
+	case "tokens":
+		return ec.fieldContext_ExperimentReplicate_tokens(ctx, field)
+	case "costUSD":
+		return ec.fieldContext_ExperimentReplicate_costUSD(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentReplicate", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_ExperimentResult_version(ctx, field)
+	case "narrative":
+		return ec.fieldContext_ExperimentResult_narrative(ctx, field)
+	case "narrativeSource":
+		return ec.fieldContext_ExperimentResult_narrativeSource(ctx, field)
+	case "model":
+		return ec.fieldContext_ExperimentResult_model(ctx, field)
+	case "stats":
+		return ec.fieldContext_ExperimentResult_stats(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ExperimentResult_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentResult", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "arm":
+		return ec.fieldContext_ExperimentRun_arm(ctx, field)
+	case "replicate":
+		return ec.fieldContext_ExperimentRun_replicate(ctx, field)
+	case "seed":
+		return ec.fieldContext_ExperimentRun_seed(ctx, field)
+	case "simulation":
+		return ec.fieldContext_ExperimentRun_simulation(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentRun", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentSegment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ExperimentSegment_key(ctx, field)
+	case "value":
+		return ec.fieldContext_ExperimentSegment_value(ctx, field)
+	case "count":
+		return ec.fieldContext_ExperimentSegment_count(ctx, field)
+	case "arms":
+		return ec.fieldContext_ExperimentSegment_arms(ctx, field)
+	case "differences":
+		return ec.fieldContext_ExperimentSegment_differences(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentSegment", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentSegmentArm(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "arm":
+		return ec.fieldContext_ExperimentSegmentArm_arm(ctx, field)
+	case "care":
+		return ec.fieldContext_ExperimentSegmentArm_care(ctx, field)
+	case "support":
+		return ec.fieldContext_ExperimentSegmentArm_support(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentSegmentArm", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "format":
+		return ec.fieldContext_ExperimentStats_format(ctx, field)
+	case "confidence":
+		return ec.fieldContext_ExperimentStats_confidence(ctx, field)
+	case "bootstrapSeed":
+		return ec.fieldContext_ExperimentStats_bootstrapSeed(ctx, field)
+	case "bootstrapResamples":
+		return ec.fieldContext_ExperimentStats_bootstrapResamples(ctx, field)
+	case "arms":
+		return ec.fieldContext_ExperimentStats_arms(ctx, field)
+	case "differences":
+		return ec.fieldContext_ExperimentStats_differences(ctx, field)
+	case "segments":
+		return ec.fieldContext_ExperimentStats_segments(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentStats", field.Name)
+}
+
+func (ec *executionContext) childFields_ExperimentUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "calls":
+		return ec.fieldContext_ExperimentUsage_calls(ctx, field)
+	case "tokens":
+		return ec.fieldContext_ExperimentUsage_tokens(ctx, field)
+	case "estimatedCostUSD":
+		return ec.fieldContext_ExperimentUsage_estimatedCostUSD(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExperimentUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Graph(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3270,6 +4534,26 @@ func (ec *executionContext) childFields_RunEstimate(ctx context.Context, field g
 		return ec.fieldContext_RunEstimate_perRound(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RunEstimate", field.Name)
+}
+
+func (ec *executionContext) childFields_ScoreEstimate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "n":
+		return ec.fieldContext_ScoreEstimate_n(ctx, field)
+	case "mean":
+		return ec.fieldContext_ScoreEstimate_mean(ctx, field)
+	case "stdDev":
+		return ec.fieldContext_ScoreEstimate_stdDev(ctx, field)
+	case "stdError":
+		return ec.fieldContext_ScoreEstimate_stdError(ctx, field)
+	case "low":
+		return ec.fieldContext_ScoreEstimate_low(ctx, field)
+	case "high":
+		return ec.fieldContext_ScoreEstimate_high(ctx, field)
+	case "method":
+		return ec.fieldContext_ScoreEstimate_method(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScoreEstimate", field.Name)
 }
 
 func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3646,6 +4930,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Mutation_cancelExperiment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_cancelSimulation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3660,7 +4958,35 @@ func (ec *executionContext) field_Mutation_cancelSimulation_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createExperiment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateExperimentInput, error) {
+			return ec.unmarshalNCreateExperimentInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐCreateExperimentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteNetwork_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_generateExperimentReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -3986,6 +5312,74 @@ func (ec *executionContext) field_Query_estimateRun_args(ctx context.Context, ra
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_experiment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_experiments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ExperimentOrder, error) {
+			return ec.unmarshalOExperimentOrder2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.ExperimentWhereInput, error) {
+			return ec.unmarshalOExperimentWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_graph_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4199,6 +5593,20 @@ func (ec *executionContext) field_Simulation_states_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_experimentProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -5745,6 +7153,116 @@ func (ec *executionContext) fieldContext_AgentView_failed(_ context.Context, fie
 	return graphql.NewScalarFieldContext("AgentView", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _ArmDifference_armA(ctx context.Context, field graphql.CollectedField, obj *experiment.Difference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArmDifference_armA(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArmA, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArmDifference_armA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArmDifference", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArmDifference_armB(ctx context.Context, field graphql.CollectedField, obj *experiment.Difference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArmDifference_armB(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArmB, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArmDifference_armB(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArmDifference", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArmDifference_care(ctx context.Context, field graphql.CollectedField, obj *experiment.Difference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArmDifference_care(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Care, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment.DiffEstimate) graphql.Marshaler {
+			return ec.marshalNDifferenceEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐDiffEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArmDifference_care(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArmDifference",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DifferenceEstimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArmDifference_support(ctx context.Context, field graphql.CollectedField, obj *experiment.Difference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArmDifference_support(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Support, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment.DiffEstimate) graphql.Marshaler {
+			return ec.marshalNDifferenceEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐDiffEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArmDifference_support(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArmDifference",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DifferenceEstimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Consensus_medianSupport(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Consensus) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5867,6 +7385,144 @@ func (ec *executionContext) fieldContext_DeleteNetworkPayload_defaultNetwork(_ c
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DifferenceEstimate_diff(ctx context.Context, field graphql.CollectedField, obj *experiment.DiffEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DifferenceEstimate_diff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Diff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DifferenceEstimate_diff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DifferenceEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DifferenceEstimate_stdError(ctx context.Context, field graphql.CollectedField, obj *experiment.DiffEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DifferenceEstimate_stdError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StdError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DifferenceEstimate_stdError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DifferenceEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DifferenceEstimate_df(ctx context.Context, field graphql.CollectedField, obj *experiment.DiffEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DifferenceEstimate_df(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DF, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DifferenceEstimate_df(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DifferenceEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DifferenceEstimate_low(ctx context.Context, field graphql.CollectedField, obj *experiment.DiffEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DifferenceEstimate_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DifferenceEstimate_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DifferenceEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DifferenceEstimate_high(ctx context.Context, field graphql.CollectedField, obj *experiment.DiffEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DifferenceEstimate_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DifferenceEstimate_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DifferenceEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _DifferenceEstimate_method(ctx context.Context, field graphql.CollectedField, obj *experiment.DiffEstimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DifferenceEstimate_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DifferenceEstimate_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DifferenceEstimate", field, false, false, "String")
 }
 
 func (ec *executionContext) _Distribution_mean(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Distribution) (ret graphql.Marshaler) {
@@ -6005,6 +7661,2416 @@ func (ec *executionContext) _EchoChamber_supportAssortativity(ctx context.Contex
 }
 func (ec *executionContext) fieldContext_EchoChamber_supportAssortativity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EchoChamber", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Experiment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Experiment_name(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Experiment_networkID(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_networkID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NetworkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_networkID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_status(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment1.Status) graphql.Marshaler {
+			return ec.marshalNExperimentStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "ExperimentStatus")
+}
+
+func (ec *executionContext) _Experiment_error(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Experiment_seed(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_replicates(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_replicates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replicates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_replicates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_maxCalls(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_maxCalls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxCalls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_maxCalls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_maxTokens(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_maxTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_maxTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_maxCostUsd(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_maxCostUsd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxCostUsd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_maxCostUsd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Experiment_concurrentRuns(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_concurrentRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConcurrentRuns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_concurrentRuns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_bootstrapResamples(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_bootstrapResamples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BootstrapResamples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_bootstrapResamples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_cache(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_cache(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cache, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_cache(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Experiment_totalSteps(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_totalSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalSteps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_totalSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Experiment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Experiment_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Experiment_finishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Experiment", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Experiment_arms(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_arms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Arms(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ExperimentArm) graphql.Marshaler {
+			return ec.marshalNExperimentArm2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArmᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_arms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentArm(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_network(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_network(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Network(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Network) graphql.Marshaler {
+			return ec.marshalONetwork2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐNetwork(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_network(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Network(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_runs(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_runs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Runs(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ExperimentRun) graphql.Marshaler {
+			return ec.marshalNExperimentRun2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentRunᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_runs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_progress(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Progress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *experiment.Progress) graphql.Marshaler {
+			return ec.marshalNExperimentProgress2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_usage(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Usage(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *experiment.Usage) graphql.Marshaler {
+			return ec.marshalNExperimentUsage2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_result(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Result(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ExperimentResult) graphql.Marshaler {
+			return ec.marshalOExperimentResult2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResult(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_results(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Results(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ExperimentResult) graphql.Marshaler {
+			return ec.marshalNExperimentResult2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_exports(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_exports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Exports(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ExperimentExports) graphql.Marshaler {
+			return ec.marshalNExperimentExports2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentExports(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_exports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentExports(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Experiment_charts(ctx context.Context, field graphql.CollectedField, obj *ent.Experiment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Experiment_charts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Experiment().Charts(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReportChart) graphql.Marshaler {
+			return ec.marshalNReportChart2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐReportChartᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Experiment_charts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Experiment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportChart(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentArm_name(ctx context.Context, field graphql.CollectedField, obj *model.ExperimentArm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArm_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArm_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArm", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentArm_input(ctx context.Context, field graphql.CollectedField, obj *model.ExperimentArm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArm_input(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Input, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArm_input(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArm", field, false, false, "Map")
+}
+
+func (ec *executionContext) _ExperimentArmResult_name(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentArmResult_runs(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_runs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Runs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_runs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentArmResult_succeeded(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentArmResult_care(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_care(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Care, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment.Estimate) graphql.Marshaler {
+			return ec.marshalNScoreEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_care(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentArmResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreEstimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentArmResult_support(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_support(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Support, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment.Estimate) graphql.Marshaler {
+			return ec.marshalNScoreEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_support(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentArmResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreEstimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentArmResult_calls(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_calls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Calls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_calls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentArmResult_tokens(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_tokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentArmResult_costUSD(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_costUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostUSD, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_costUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentArmResult_supportPerDollar(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_supportPerDollar(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SupportPerDollar, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_supportPerDollar(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentArmResult_cacheHits(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_cacheHits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheHits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_cacheHits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentArmResult_costSavedUSD(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_costSavedUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostSavedUSD, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_costSavedUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentArmResult", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentArmResult_replicates(ctx context.Context, field graphql.CollectedField, obj *experiment.ArmResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentArmResult_replicates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replicates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []experiment.ReplicateResult) graphql.Marshaler {
+			return ec.marshalNExperimentReplicate2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐReplicateResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentArmResult_replicates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentArmResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentReplicate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ExperimentEdge) graphql.Marshaler {
+			return ec.marshalOExperimentEdge2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Experiment) graphql.Marshaler {
+			return ec.marshalOExperiment2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperiment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Experiment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ExperimentExports_resultsCsv(ctx context.Context, field graphql.CollectedField, obj *model.ExperimentExports) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentExports_resultsCsv(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResultsCSV, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentExports_resultsCsv(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentExports", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentProgress_experimentId(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_experimentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExperimentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_experimentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ExperimentProgress_status(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment1.Status) graphql.Marshaler {
+			return ec.marshalNExperimentStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "ExperimentStatus")
+}
+
+func (ec *executionContext) _ExperimentProgress_runsTotal(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_runsTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_runsTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_runsStarted(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_runsStarted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsStarted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_runsStarted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_runsDone(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_runsDone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsDone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_runsDone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_runsSucceeded(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_runsSucceeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsSucceeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_runsSucceeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_runsFailed(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_runsFailed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsFailed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_runsFailed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_runsCanceled(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_runsCanceled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunsCanceled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_runsCanceled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_completedSteps(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_completedSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedSteps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_completedSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_totalSteps(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_totalSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalSteps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_totalSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentProgress_usage(ctx context.Context, field graphql.CollectedField, obj *experiment.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentProgress_usage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Usage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *experiment.Usage) graphql.Marshaler {
+			return ec.marshalNExperimentUsage2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐUsage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentProgress_usage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentReplicate_replicate(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_replicate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replicate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_replicate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentReplicate_seed(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentReplicate_simulationId(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_simulationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SimulationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_simulationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ExperimentReplicate_status(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentReplicate_agents(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_agents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Agents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_agents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentReplicate_careScore(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_careScore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CareScore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_careScore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentReplicate_supportScore(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_supportScore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SupportScore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_supportScore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentReplicate_calls(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_calls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Calls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_calls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentReplicate_tokens(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_tokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentReplicate_costUSD(ctx context.Context, field graphql.CollectedField, obj *experiment.ReplicateResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentReplicate_costUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostUSD, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentReplicate_costUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentReplicate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentResult_version(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentResult_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentResult_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentResult_narrative(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentResult_narrative(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Narrative, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentResult_narrative(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentResult_narrativeSource(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentResult_narrativeSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NarrativeSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experimentresult.NarrativeSource) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentresultᚐNarrativeSource(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentResult_narrativeSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentResult_model(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentResult_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentResult_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentResult_stats(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentResult_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ExperimentResult().Stats(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *experiment.Result) graphql.Marshaler {
+			return ec.marshalNExperimentStats2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentResult_stats(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentResult_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentResult_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentResult_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentResult", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExperimentRun_arm(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentRun_arm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Arm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentRun_arm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentRun_replicate(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentRun_replicate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replicate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentRun_replicate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentRun_seed(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentRun_seed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentRun_seed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentRun_simulation(ctx context.Context, field graphql.CollectedField, obj *ent.ExperimentRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentRun_simulation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ExperimentRun().Simulation(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Simulation) graphql.Marshaler {
+			return ec.marshalOSimulation2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulation(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentRun_simulation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Simulation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentSegment_key(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegment_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegment_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentSegment", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentSegment_value(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegment_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegment_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentSegment", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentSegment_count(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegment_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegment_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentSegment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentSegment_arms(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegment_arms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Arms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []experiment.SegmentArm) graphql.Marshaler {
+			return ec.marshalNExperimentSegmentArm2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentArmᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegment_arms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentSegment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentSegmentArm(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentSegment_differences(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegment_differences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Differences, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []experiment.Difference) graphql.Marshaler {
+			return ec.marshalNArmDifference2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐDifferenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegment_differences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentSegment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArmDifference(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentSegmentArm_arm(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentArm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegmentArm_arm(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Arm, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegmentArm_arm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentSegmentArm", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentSegmentArm_care(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentArm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegmentArm_care(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Care, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment.Estimate) graphql.Marshaler {
+			return ec.marshalNScoreEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegmentArm_care(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentSegmentArm",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreEstimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentSegmentArm_support(ctx context.Context, field graphql.CollectedField, obj *experiment.SegmentArm) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentSegmentArm_support(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Support, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v experiment.Estimate) graphql.Marshaler {
+			return ec.marshalNScoreEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐEstimate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentSegmentArm_support(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentSegmentArm",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreEstimate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentStats_format(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentStats", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExperimentStats_confidence(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_confidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Confidence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_confidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentStats", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentStats_bootstrapSeed(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_bootstrapSeed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BootstrapSeed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_bootstrapSeed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentStats_bootstrapResamples(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_bootstrapResamples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BootstrapResamples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_bootstrapResamples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentStats_arms(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_arms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Arms, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []experiment.ArmResult) graphql.Marshaler {
+			return ec.marshalNExperimentArmResult2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐArmResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_arms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentArmResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentStats_differences(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_differences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Differences, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []experiment.Difference) graphql.Marshaler {
+			return ec.marshalNArmDifference2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐDifferenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_differences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArmDifference(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentStats_segments(ctx context.Context, field graphql.CollectedField, obj *experiment.Result) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentStats_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []experiment.SegmentResult) graphql.Marshaler {
+			return ec.marshalNExperimentSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentStats_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExperimentStats",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentSegment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExperimentUsage_calls(ctx context.Context, field graphql.CollectedField, obj *experiment.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentUsage_calls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Calls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentUsage_calls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentUsage_tokens(ctx context.Context, field graphql.CollectedField, obj *experiment.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentUsage_tokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentUsage_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentUsage_estimatedCostUSD(ctx context.Context, field graphql.CollectedField, obj *experiment.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentUsage_estimatedCostUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EstimatedCostUSD, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentUsage_estimatedCostUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentUsage", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Graph_network(ctx context.Context, field graphql.CollectedField, obj *model.Graph) (ret graphql.Marshaler) {
@@ -6949,6 +11015,138 @@ func (ec *executionContext) fieldContext_Mutation_setDefaultNetwork(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setDefaultNetwork_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createExperiment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createExperiment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateExperiment(ctx, fc.Args["input"].(model.CreateExperimentInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Experiment) graphql.Marshaler {
+			return ec.marshalNExperiment2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperiment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createExperiment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Experiment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createExperiment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelExperiment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelExperiment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelExperiment(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Experiment) graphql.Marshaler {
+			return ec.marshalNExperiment2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperiment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelExperiment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Experiment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelExperiment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_generateExperimentReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_generateExperimentReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().GenerateExperimentReport(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ExperimentResult) graphql.Marshaler {
+			return ec.marshalNExperimentResult2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_generateExperimentReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_generateExperimentReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8054,6 +12252,50 @@ func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_experiments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_experiments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Experiments(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ExperimentOrder), fc.Args["where"].(*ent.ExperimentWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ExperimentConnection) graphql.Marshaler {
+			return ec.marshalNExperimentConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_experiments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_experiments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_networks(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8136,6 +12378,50 @@ func (ec *executionContext) fieldContext_Query_simulations(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_simulations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_experiment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_experiment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Experiment(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Experiment) graphql.Marshaler {
+			return ec.marshalOExperiment2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperiment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_experiment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Experiment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_experiment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9989,6 +14275,167 @@ func (ec *executionContext) fieldContext_RunEstimate_perRound(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ScoreEstimate_n(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScoreEstimate_mean(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_mean(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mean, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_mean(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ScoreEstimate_stdDev(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_stdDev(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StdDev, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_stdDev(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ScoreEstimate_stdError(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_stdError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StdError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_stdError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ScoreEstimate_low(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ScoreEstimate_high(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ScoreEstimate_method(ctx context.Context, field graphql.CollectedField, obj *experiment.Estimate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreEstimate_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreEstimate_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreEstimate", field, false, false, "String")
 }
 
 func (ec *executionContext) _Segment_key(ctx context.Context, field graphql.CollectedField, obj *runmetrics.Segment) (ret graphql.Marshaler) {
@@ -11878,6 +16325,50 @@ func (ec *executionContext) fieldContext_Subscription_simulationEvents(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_simulationEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_experimentProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_experimentProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ExperimentProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *experiment.Progress) graphql.Marshaler {
+			return ec.marshalNExperimentProgress2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_experimentProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExperimentProgress(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_experimentProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15281,6 +19772,1263 @@ func (ec *executionContext) unmarshalInputAudienceInput(ctx context.Context, obj
 func UnmarshalAudienceInput(ctx context.Context, raw any) (model.AudienceInput, error) {
 	var out model.AudienceInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AudienceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateExperimentInput(ctx context.Context, obj any) (model.CreateExperimentInput, error) {
+	var it model.CreateExperimentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "networkId", "arms", "replicates", "seed", "maxCalls", "maxTokens", "maxCostUSD", "concurrentRuns", "bootstrapResamples"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "networkId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkID = data
+		case "arms":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("arms"))
+			data, err := ec.unmarshalNExperimentArmInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArmInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Arms = data
+		case "replicates":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicates"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Replicates = data
+		case "seed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seed"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seed = data
+		case "maxCalls":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCalls"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCalls = data
+		case "maxTokens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokens"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokens = data
+		case "maxCostUSD":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUSD"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsd = data
+		case "concurrentRuns":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRuns"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRuns = data
+		case "bootstrapResamples":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamples"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamples = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateExperimentInput unmarshals raw into the CreateExperimentInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateExperimentInput(ctx context.Context, raw any) (model.CreateExperimentInput, error) {
+	var out model.CreateExperimentInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateExperimentInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputExperimentArmInput(ctx context.Context, obj any) (model.ExperimentArmInput, error) {
+	var it model.ExperimentArmInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "input"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "input":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("input"))
+			data, err := ec.unmarshalNRunSimulationInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Input = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExperimentArmInput unmarshals raw into the ExperimentArmInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExperimentArmInput(ctx context.Context, raw any) (model.ExperimentArmInput, error) {
+	var out model.ExperimentArmInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExperimentArmInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputExperimentOrder(ctx context.Context, obj any) (ent.ExperimentOrder, error) {
+	var it ent.ExperimentOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNExperimentOrderField2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExperimentOrder unmarshals raw into the ExperimentOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExperimentOrder(ctx context.Context, raw any) (ent.ExperimentOrder, error) {
+	var out ent.ExperimentOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExperimentOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputExperimentWhereInput(ctx context.Context, obj any) (ent.ExperimentWhereInput, error) {
+	var it ent.ExperimentWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "networkIDGT", "networkIDGTE", "networkIDLT", "networkIDLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "seed", "seedNEQ", "seedIn", "seedNotIn", "seedGT", "seedGTE", "seedLT", "seedLTE", "replicates", "replicatesNEQ", "replicatesIn", "replicatesNotIn", "replicatesGT", "replicatesGTE", "replicatesLT", "replicatesLTE", "maxCalls", "maxCallsNEQ", "maxCallsIn", "maxCallsNotIn", "maxCallsGT", "maxCallsGTE", "maxCallsLT", "maxCallsLTE", "maxTokens", "maxTokensNEQ", "maxTokensIn", "maxTokensNotIn", "maxTokensGT", "maxTokensGTE", "maxTokensLT", "maxTokensLTE", "maxCostUsd", "maxCostUsdNEQ", "maxCostUsdIn", "maxCostUsdNotIn", "maxCostUsdGT", "maxCostUsdGTE", "maxCostUsdLT", "maxCostUsdLTE", "concurrentRuns", "concurrentRunsNEQ", "concurrentRunsIn", "concurrentRunsNotIn", "concurrentRunsGT", "concurrentRunsGTE", "concurrentRunsLT", "concurrentRunsLTE", "bootstrapResamples", "bootstrapResamplesNEQ", "bootstrapResamplesIn", "bootstrapResamplesNotIn", "bootstrapResamplesGT", "bootstrapResamplesGTE", "bootstrapResamplesLT", "bootstrapResamplesLTE", "cache", "cacheNEQ", "totalSteps", "totalStepsNEQ", "totalStepsIn", "totalStepsNotIn", "totalStepsGT", "totalStepsGTE", "totalStepsLT", "totalStepsLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOExperimentWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOExperimentWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOExperimentWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "nameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNEQ = data
+		case "nameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameIn = data
+		case "nameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameNotIn = data
+		case "nameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGT = data
+		case "nameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameGTE = data
+		case "nameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLT = data
+		case "nameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameLTE = data
+		case "nameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContains = data
+		case "nameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasPrefix = data
+		case "nameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameHasSuffix = data
+		case "nameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameEqualFold = data
+		case "nameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameContainsFold = data
+		case "networkID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkID = data
+		case "networkIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDNEQ = data
+		case "networkIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDIn = data
+		case "networkIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDNotIn = data
+		case "networkIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDGT = data
+		case "networkIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDGTE = data
+		case "networkIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDLT = data
+		case "networkIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("networkIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NetworkIDLTE = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOExperimentStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "statusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNEQ"))
+			data, err := ec.unmarshalOExperimentStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNEQ = data
+		case "statusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusIn"))
+			data, err := ec.unmarshalOExperimentStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusIn = data
+		case "statusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("statusNotIn"))
+			data, err := ec.unmarshalOExperimentStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StatusNotIn = data
+		case "error":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("error"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Error = data
+		case "errorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorNEQ = data
+		case "errorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorIn = data
+		case "errorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorNotIn = data
+		case "errorGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorGT = data
+		case "errorGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorGTE = data
+		case "errorLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorLT = data
+		case "errorLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorLTE = data
+		case "errorContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorContains = data
+		case "errorHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorHasPrefix = data
+		case "errorHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorHasSuffix = data
+		case "errorIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorIsNil = data
+		case "errorNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorNotNil = data
+		case "errorEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorEqualFold = data
+		case "errorContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorContainsFold = data
+		case "seed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seed"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Seed = data
+		case "seedNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedNEQ = data
+		case "seedIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedIn = data
+		case "seedNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedNotIn = data
+		case "seedGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedGT = data
+		case "seedGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedGTE = data
+		case "seedLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedLT = data
+		case "seedLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedLTE = data
+		case "replicates":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicates"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Replicates = data
+		case "replicatesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesNEQ = data
+		case "replicatesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesIn = data
+		case "replicatesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesNotIn = data
+		case "replicatesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesGT = data
+		case "replicatesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesGTE = data
+		case "replicatesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesLT = data
+		case "replicatesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicatesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicatesLTE = data
+		case "maxCalls":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCalls"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCalls = data
+		case "maxCallsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsNEQ = data
+		case "maxCallsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsIn = data
+		case "maxCallsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsNotIn = data
+		case "maxCallsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsGT = data
+		case "maxCallsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsGTE = data
+		case "maxCallsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsLT = data
+		case "maxCallsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCallsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCallsLTE = data
+		case "maxTokens":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokens"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokens = data
+		case "maxTokensNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensNEQ = data
+		case "maxTokensIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensIn = data
+		case "maxTokensNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensNotIn = data
+		case "maxTokensGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensGT = data
+		case "maxTokensGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensGTE = data
+		case "maxTokensLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensLT = data
+		case "maxTokensLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxTokensLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxTokensLTE = data
+		case "maxCostUsd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsd"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsd = data
+		case "maxCostUsdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdNEQ = data
+		case "maxCostUsdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdIn = data
+		case "maxCostUsdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdNotIn = data
+		case "maxCostUsdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdGT = data
+		case "maxCostUsdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdGTE = data
+		case "maxCostUsdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdLT = data
+		case "maxCostUsdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxCostUsdLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxCostUsdLTE = data
+		case "concurrentRuns":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRuns"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRuns = data
+		case "concurrentRunsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsNEQ = data
+		case "concurrentRunsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsIn = data
+		case "concurrentRunsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsNotIn = data
+		case "concurrentRunsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsGT = data
+		case "concurrentRunsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsGTE = data
+		case "concurrentRunsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsLT = data
+		case "concurrentRunsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("concurrentRunsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConcurrentRunsLTE = data
+		case "bootstrapResamples":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamples"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamples = data
+		case "bootstrapResamplesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesNEQ = data
+		case "bootstrapResamplesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesIn = data
+		case "bootstrapResamplesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesNotIn = data
+		case "bootstrapResamplesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesGT = data
+		case "bootstrapResamplesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesGTE = data
+		case "bootstrapResamplesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesLT = data
+		case "bootstrapResamplesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bootstrapResamplesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BootstrapResamplesLTE = data
+		case "cache":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cache"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cache = data
+		case "cacheNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheNEQ = data
+		case "totalSteps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalSteps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalSteps = data
+		case "totalStepsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsNEQ = data
+		case "totalStepsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsIn = data
+		case "totalStepsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsNotIn = data
+		case "totalStepsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsGT = data
+		case "totalStepsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsGTE = data
+		case "totalStepsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsLT = data
+		case "totalStepsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totalStepsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotalStepsLTE = data
+		case "createdAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAt = data
+		case "createdAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNEQ = data
+		case "createdAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtIn = data
+		case "createdAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtNotIn = data
+		case "createdAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGT = data
+		case "createdAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtGTE = data
+		case "createdAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLT = data
+		case "createdAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreatedAtLTE = data
+		case "startedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAt = data
+		case "startedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtNEQ = data
+		case "startedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtIn = data
+		case "startedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtNotIn = data
+		case "startedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtGT = data
+		case "startedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtGTE = data
+		case "startedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtLT = data
+		case "startedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtLTE = data
+		case "startedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtIsNil = data
+		case "startedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtNotNil = data
+		case "finishedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAt = data
+		case "finishedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNEQ = data
+		case "finishedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtIn = data
+		case "finishedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNotIn = data
+		case "finishedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtGT = data
+		case "finishedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtGTE = data
+		case "finishedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtLT = data
+		case "finishedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtLTE = data
+		case "finishedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtIsNil = data
+		case "finishedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNotNil = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExperimentWhereInput unmarshals raw into the ExperimentWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExperimentWhereInput(ctx context.Context, raw any) (ent.ExperimentWhereInput, error) {
+	var out ent.ExperimentWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExperimentWhereInput", raw, &out)
 	return out, err
 }
 
@@ -18758,6 +24506,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Network(ctx, sel, obj)
+	case *ent.Experiment:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Experiment(ctx, sel, obj)
 	case *ent.AgentState:
 		if obj == nil {
 			return graphql.Null
@@ -19329,6 +25082,54 @@ func (ec *executionContext) _AgentView(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var armDifferenceImplementors = []string{"ArmDifference"}
+
+func (ec *executionContext) _ArmDifference(ctx context.Context, sel ast.SelectionSet, obj *experiment.Difference) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, armDifferenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ArmDifference")
+		case "armA":
+			out.Values[i] = ec._ArmDifference_armA(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "armB":
+			out.Values[i] = ec._ArmDifference_armB(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "care":
+			out.Values[i] = ec._ArmDifference_care(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "support":
+			out.Values[i] = ec._ArmDifference_support(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var consensusImplementors = []string{"Consensus"}
 
 func (ec *executionContext) _Consensus(ctx context.Context, sel ast.SelectionSet, obj *runmetrics.Consensus) graphql.Marshaler {
@@ -19391,6 +25192,64 @@ func (ec *executionContext) _DeleteNetworkPayload(ctx context.Context, sel ast.S
 		case "defaultNetwork":
 			out.Values[i] = ec._DeleteNetworkPayload_defaultNetwork(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var differenceEstimateImplementors = []string{"DifferenceEstimate"}
+
+func (ec *executionContext) _DifferenceEstimate(ctx context.Context, sel ast.SelectionSet, obj *experiment.DiffEstimate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, differenceEstimateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DifferenceEstimate")
+		case "diff":
+			out.Values[i] = ec._DifferenceEstimate_diff(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "stdError":
+			out.Values[i] = ec._DifferenceEstimate_stdError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "df":
+			out.Values[i] = ec._DifferenceEstimate_df(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._DifferenceEstimate_low(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._DifferenceEstimate_high(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "method":
+			out.Values[i] = ec._DifferenceEstimate_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -19478,6 +25337,884 @@ func (ec *executionContext) _EchoChamber(ctx context.Context, sel ast.SelectionS
 		case "supportAssortativity":
 			out.Values[i] = ec._EchoChamber_supportAssortativity(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentImplementors = []string{"Experiment", "Node"}
+
+func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSet, obj *ent.Experiment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Experiment")
+		case "id":
+			out.Values[i] = ec._Experiment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Experiment_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "networkID":
+			out.Values[i] = ec._Experiment_networkID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Experiment_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._Experiment_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "seed":
+			out.Values[i] = ec._Experiment_seed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replicates":
+			out.Values[i] = ec._Experiment_replicates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxCalls":
+			out.Values[i] = ec._Experiment_maxCalls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxTokens":
+			out.Values[i] = ec._Experiment_maxTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "maxCostUsd":
+			out.Values[i] = ec._Experiment_maxCostUsd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "concurrentRuns":
+			out.Values[i] = ec._Experiment_concurrentRuns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bootstrapResamples":
+			out.Values[i] = ec._Experiment_bootstrapResamples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cache":
+			out.Values[i] = ec._Experiment_cache(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalSteps":
+			out.Values[i] = ec._Experiment_totalSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Experiment_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._Experiment_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Experiment_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "arms":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_arms(ctx, field, obj)
+				})
+		case "network":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_network(ctx, field, obj)
+				})
+		case "runs":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_runs(ctx, field, obj)
+				})
+		case "progress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_progress(ctx, field, obj)
+				})
+		case "usage":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_usage(ctx, field, obj)
+				})
+		case "result":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_result(ctx, field, obj)
+				})
+		case "results":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_results(ctx, field, obj)
+				})
+		case "exports":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_exports(ctx, field, obj)
+				})
+		case "charts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_charts(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentArmImplementors = []string{"ExperimentArm"}
+
+func (ec *executionContext) _ExperimentArm(ctx context.Context, sel ast.SelectionSet, obj *model.ExperimentArm) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentArmImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentArm")
+		case "name":
+			out.Values[i] = ec._ExperimentArm_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "input":
+			out.Values[i] = ec._ExperimentArm_input(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentArmResultImplementors = []string{"ExperimentArmResult"}
+
+func (ec *executionContext) _ExperimentArmResult(ctx context.Context, sel ast.SelectionSet, obj *experiment.ArmResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentArmResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentArmResult")
+		case "name":
+			out.Values[i] = ec._ExperimentArmResult_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runs":
+			out.Values[i] = ec._ExperimentArmResult_runs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "succeeded":
+			out.Values[i] = ec._ExperimentArmResult_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "care":
+			out.Values[i] = ec._ExperimentArmResult_care(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "support":
+			out.Values[i] = ec._ExperimentArmResult_support(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "calls":
+			out.Values[i] = ec._ExperimentArmResult_calls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokens":
+			out.Values[i] = ec._ExperimentArmResult_tokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costUSD":
+			out.Values[i] = ec._ExperimentArmResult_costUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "supportPerDollar":
+			out.Values[i] = ec._ExperimentArmResult_supportPerDollar(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cacheHits":
+			out.Values[i] = ec._ExperimentArmResult_cacheHits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costSavedUSD":
+			out.Values[i] = ec._ExperimentArmResult_costSavedUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "replicates":
+			out.Values[i] = ec._ExperimentArmResult_replicates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentConnectionImplementors = []string{"ExperimentConnection"}
+
+func (ec *executionContext) _ExperimentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ExperimentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentConnection")
+		case "edges":
+			out.Values[i] = ec._ExperimentConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ExperimentConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ExperimentConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentEdgeImplementors = []string{"ExperimentEdge"}
+
+func (ec *executionContext) _ExperimentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ExperimentEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentEdge")
+		case "node":
+			out.Values[i] = ec._ExperimentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ExperimentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentExportsImplementors = []string{"ExperimentExports"}
+
+func (ec *executionContext) _ExperimentExports(ctx context.Context, sel ast.SelectionSet, obj *model.ExperimentExports) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentExportsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentExports")
+		case "resultsCsv":
+			out.Values[i] = ec._ExperimentExports_resultsCsv(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentProgressImplementors = []string{"ExperimentProgress"}
+
+func (ec *executionContext) _ExperimentProgress(ctx context.Context, sel ast.SelectionSet, obj *experiment.Progress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentProgress")
+		case "experimentId":
+			out.Values[i] = ec._ExperimentProgress_experimentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ExperimentProgress_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsTotal":
+			out.Values[i] = ec._ExperimentProgress_runsTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsStarted":
+			out.Values[i] = ec._ExperimentProgress_runsStarted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsDone":
+			out.Values[i] = ec._ExperimentProgress_runsDone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsSucceeded":
+			out.Values[i] = ec._ExperimentProgress_runsSucceeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsFailed":
+			out.Values[i] = ec._ExperimentProgress_runsFailed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runsCanceled":
+			out.Values[i] = ec._ExperimentProgress_runsCanceled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completedSteps":
+			out.Values[i] = ec._ExperimentProgress_completedSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalSteps":
+			out.Values[i] = ec._ExperimentProgress_totalSteps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usage":
+			out.Values[i] = ec._ExperimentProgress_usage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentReplicateImplementors = []string{"ExperimentReplicate"}
+
+func (ec *executionContext) _ExperimentReplicate(ctx context.Context, sel ast.SelectionSet, obj *experiment.ReplicateResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentReplicateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentReplicate")
+		case "replicate":
+			out.Values[i] = ec._ExperimentReplicate_replicate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seed":
+			out.Values[i] = ec._ExperimentReplicate_seed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "simulationId":
+			out.Values[i] = ec._ExperimentReplicate_simulationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ExperimentReplicate_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "agents":
+			out.Values[i] = ec._ExperimentReplicate_agents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "careScore":
+			out.Values[i] = ec._ExperimentReplicate_careScore(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "supportScore":
+			out.Values[i] = ec._ExperimentReplicate_supportScore(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "calls":
+			out.Values[i] = ec._ExperimentReplicate_calls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokens":
+			out.Values[i] = ec._ExperimentReplicate_tokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costUSD":
+			out.Values[i] = ec._ExperimentReplicate_costUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentResultImplementors = []string{"ExperimentResult"}
+
+func (ec *executionContext) _ExperimentResult(ctx context.Context, sel ast.SelectionSet, obj *ent.ExperimentResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentResult")
+		case "version":
+			out.Values[i] = ec._ExperimentResult_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "narrative":
+			out.Values[i] = ec._ExperimentResult_narrative(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "narrativeSource":
+			out.Values[i] = ec._ExperimentResult_narrativeSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "model":
+			out.Values[i] = ec._ExperimentResult_model(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ExperimentResult_stats(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._ExperimentResult_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentRunImplementors = []string{"ExperimentRun"}
+
+func (ec *executionContext) _ExperimentRun(ctx context.Context, sel ast.SelectionSet, obj *ent.ExperimentRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentRun")
+		case "arm":
+			out.Values[i] = ec._ExperimentRun_arm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replicate":
+			out.Values[i] = ec._ExperimentRun_replicate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "seed":
+			out.Values[i] = ec._ExperimentRun_seed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "simulation":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ExperimentRun_simulation(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentSegmentImplementors = []string{"ExperimentSegment"}
+
+func (ec *executionContext) _ExperimentSegment(ctx context.Context, sel ast.SelectionSet, obj *experiment.SegmentResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentSegmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentSegment")
+		case "key":
+			out.Values[i] = ec._ExperimentSegment_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ExperimentSegment_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._ExperimentSegment_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "arms":
+			out.Values[i] = ec._ExperimentSegment_arms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "differences":
+			out.Values[i] = ec._ExperimentSegment_differences(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentSegmentArmImplementors = []string{"ExperimentSegmentArm"}
+
+func (ec *executionContext) _ExperimentSegmentArm(ctx context.Context, sel ast.SelectionSet, obj *experiment.SegmentArm) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentSegmentArmImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentSegmentArm")
+		case "arm":
+			out.Values[i] = ec._ExperimentSegmentArm_arm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "care":
+			out.Values[i] = ec._ExperimentSegmentArm_care(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "support":
+			out.Values[i] = ec._ExperimentSegmentArm_support(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentStatsImplementors = []string{"ExperimentStats"}
+
+func (ec *executionContext) _ExperimentStats(ctx context.Context, sel ast.SelectionSet, obj *experiment.Result) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentStats")
+		case "format":
+			out.Values[i] = ec._ExperimentStats_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confidence":
+			out.Values[i] = ec._ExperimentStats_confidence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bootstrapSeed":
+			out.Values[i] = ec._ExperimentStats_bootstrapSeed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bootstrapResamples":
+			out.Values[i] = ec._ExperimentStats_bootstrapResamples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "arms":
+			out.Values[i] = ec._ExperimentStats_arms(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "differences":
+			out.Values[i] = ec._ExperimentStats_differences(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "segments":
+			out.Values[i] = ec._ExperimentStats_segments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentUsageImplementors = []string{"ExperimentUsage"}
+
+func (ec *executionContext) _ExperimentUsage(ctx context.Context, sel ast.SelectionSet, obj *experiment.Usage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, experimentUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExperimentUsage")
+		case "calls":
+			out.Values[i] = ec._ExperimentUsage_calls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokens":
+			out.Values[i] = ec._ExperimentUsage_tokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "estimatedCostUSD":
+			out.Values[i] = ec._ExperimentUsage_estimatedCostUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -19840,6 +26577,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setDefaultNetwork":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setDefaultNetwork(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createExperiment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createExperiment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelExperiment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelExperiment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "generateExperimentReport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_generateExperimentReport(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -20281,6 +27039,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_nodes(ctx, field)
 				})
+		case "experiments":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_experiments(ctx, field)
+				})
 		case "networks":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -20292,6 +27056,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_simulations(ctx, field)
+				})
+		case "experiment":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_experiment(ctx, field)
 				})
 		case "graph":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -20894,6 +27664,69 @@ func (ec *executionContext) _RunEstimate(ctx context.Context, sel ast.SelectionS
 			}
 		case "perRound":
 			out.Values[i] = ec._RunEstimate_perRound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scoreEstimateImplementors = []string{"ScoreEstimate"}
+
+func (ec *executionContext) _ScoreEstimate(ctx context.Context, sel ast.SelectionSet, obj *experiment.Estimate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scoreEstimateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScoreEstimate")
+		case "n":
+			out.Values[i] = ec._ScoreEstimate_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mean":
+			out.Values[i] = ec._ScoreEstimate_mean(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "stdDev":
+			out.Values[i] = ec._ScoreEstimate_stdDev(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "stdError":
+			out.Values[i] = ec._ScoreEstimate_stdError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._ScoreEstimate_low(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._ScoreEstimate_high(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "method":
+			out.Values[i] = ec._ScoreEstimate_method(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21548,6 +28381,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_simulationProgress(ctx, fields[0])
 	case "simulationEvents":
 		return ec._Subscription_simulationEvents(ctx, fields[0])
+	case "experimentProgress":
+		return ec._Subscription_experimentProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -22223,6 +29058,26 @@ func (ec *executionContext) unmarshalNAgentWhereInput2ᚖgithubᚗcomᚋethoxᚋ
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNArmDifference2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐDifference(ctx context.Context, sel ast.SelectionSet, v experiment.Difference) graphql.Marshaler {
+	return ec._ArmDifference(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNArmDifference2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐDifferenceᚄ(ctx context.Context, sel ast.SelectionSet, v []experiment.Difference) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArmDifference2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐDifference(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNAudienceMode2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐAudienceMode(ctx context.Context, v any) (model.AudienceMode, error) {
 	var res model.AudienceMode
 	err := res.UnmarshalGQL(v)
@@ -22251,6 +29106,11 @@ func (ec *executionContext) marshalNConsensus2githubᚗcomᚋethoxᚋethoxᚋrun
 	return ec._Consensus(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalNCreateExperimentInput2githubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐCreateExperimentInput(ctx context.Context, v any) (model.CreateExperimentInput, error) {
+	res, err := ec.unmarshalInputCreateExperimentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[int], error) {
 	var res entgql.Cursor[int]
 	err := res.UnmarshalGQL(v)
@@ -22269,8 +29129,260 @@ func (ec *executionContext) marshalNDeleteNetworkPayload2ᚖgithubᚗcomᚋethox
 	return ec._DeleteNetworkPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNDifferenceEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐDiffEstimate(ctx context.Context, sel ast.SelectionSet, v experiment.DiffEstimate) graphql.Marshaler {
+	return ec._DifferenceEstimate(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNEchoChamber2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐEchoChamber(ctx context.Context, sel ast.SelectionSet, v runmetrics.EchoChamber) graphql.Marshaler {
 	return ec._EchoChamber(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExperiment2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperiment(ctx context.Context, sel ast.SelectionSet, v *ent.Experiment) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Experiment!")
+		return graphql.Null
+	}
+	return ec._Experiment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExperimentArm2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArmᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ExperimentArm) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentArm2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArm(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentArm2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArm(ctx context.Context, sel ast.SelectionSet, v *model.ExperimentArm) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentArm!")
+		return graphql.Null
+	}
+	return ec._ExperimentArm(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNExperimentArmInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArmInputᚄ(ctx context.Context, v any) ([]*model.ExperimentArmInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ExperimentArmInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNExperimentArmInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArmInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNExperimentArmInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentArmInput(ctx context.Context, v any) (*model.ExperimentArmInput, error) {
+	res, err := ec.unmarshalInputExperimentArmInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExperimentArmResult2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐArmResult(ctx context.Context, sel ast.SelectionSet, v experiment.ArmResult) graphql.Marshaler {
+	return ec._ExperimentArmResult(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExperimentArmResult2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐArmResultᚄ(ctx context.Context, sel ast.SelectionSet, v []experiment.ArmResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentArmResult2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐArmResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentConnection2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ExperimentConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentConnection!")
+		return graphql.Null
+	}
+	return ec._ExperimentConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExperimentExports2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐExperimentExports(ctx context.Context, sel ast.SelectionSet, v *model.ExperimentExports) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentExports!")
+		return graphql.Null
+	}
+	return ec._ExperimentExports(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNExperimentOrderField2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentOrderField(ctx context.Context, v any) (*ent.ExperimentOrderField, error) {
+	var res = new(ent.ExperimentOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExperimentOrderField2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ExperimentOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNExperimentProgress2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐProgress(ctx context.Context, sel ast.SelectionSet, v *experiment.Progress) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentProgress!")
+		return graphql.Null
+	}
+	return ec._ExperimentProgress(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExperimentReplicate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐReplicateResult(ctx context.Context, sel ast.SelectionSet, v experiment.ReplicateResult) graphql.Marshaler {
+	return ec._ExperimentReplicate(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExperimentReplicate2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐReplicateResultᚄ(ctx context.Context, sel ast.SelectionSet, v []experiment.ReplicateResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentReplicate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐReplicateResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentResult2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ExperimentResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentResult2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentResult2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResult(ctx context.Context, sel ast.SelectionSet, v *ent.ExperimentResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentResult!")
+		return graphql.Null
+	}
+	return ec._ExperimentResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExperimentRun2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ExperimentRun) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentRun2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentRun(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentRun2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentRun(ctx context.Context, sel ast.SelectionSet, v *ent.ExperimentRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentRun!")
+		return graphql.Null
+	}
+	return ec._ExperimentRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExperimentSegment2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentResult(ctx context.Context, sel ast.SelectionSet, v experiment.SegmentResult) graphql.Marshaler {
+	return ec._ExperimentSegment(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExperimentSegment2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentResultᚄ(ctx context.Context, sel ast.SelectionSet, v []experiment.SegmentResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentSegment2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentSegmentArm2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentArm(ctx context.Context, sel ast.SelectionSet, v experiment.SegmentArm) graphql.Marshaler {
+	return ec._ExperimentSegmentArm(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExperimentSegmentArm2ᚕgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentArmᚄ(ctx context.Context, sel ast.SelectionSet, v []experiment.SegmentArm) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentSegmentArm2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐSegmentArm(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExperimentStats2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐResult(ctx context.Context, sel ast.SelectionSet, v *experiment.Result) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentStats!")
+		return graphql.Null
+	}
+	return ec._ExperimentStats(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNExperimentStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx context.Context, v any) (experiment1.Status, error) {
+	var res experiment1.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExperimentStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx context.Context, sel ast.SelectionSet, v experiment1.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNExperimentUsage2ᚖgithubᚗcomᚋethoxᚋethoxᚋexperimentᚐUsage(ctx context.Context, sel ast.SelectionSet, v *experiment.Usage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExperimentUsage!")
+		return graphql.Null
+	}
+	return ec._ExperimentUsage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNExperimentWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInput(ctx context.Context, v any) (*ent.ExperimentWhereInput, error) {
+	res, err := ec.unmarshalInputExperimentWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -22470,6 +29582,20 @@ func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, 
 func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalInt(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
@@ -22772,6 +29898,15 @@ func (ec *executionContext) unmarshalNRunSimulationInput2githubᚗcomᚋethoxᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNRunSimulationInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋgraphᚋmodelᚐRunSimulationInput(ctx context.Context, v any) (*model.RunSimulationInput, error) {
+	res, err := ec.unmarshalInputRunSimulationInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScoreEstimate2githubᚗcomᚋethoxᚋethoxᚋexperimentᚐEstimate(ctx context.Context, sel ast.SelectionSet, v experiment.Estimate) graphql.Marshaler {
+	return ec._ScoreEstimate(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNSegment2githubᚗcomᚋethoxᚋethoxᚋrunmetricsᚐSegment(ctx context.Context, sel ast.SelectionSet, v runmetrics.Segment) graphql.Marshaler {
 	return ec._Segment(ctx, sel, &v)
 }
@@ -22923,6 +30058,16 @@ func (ec *executionContext) marshalNSimulationUsage2ᚖgithubᚗcomᚋethoxᚋet
 func (ec *executionContext) unmarshalNSimulationWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐSimulationWhereInput(ctx context.Context, v any) (*ent.SimulationWhereInput, error) {
 	res, err := ec.unmarshalInputSimulationWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentresultᚐNarrativeSource(ctx context.Context, v any) (experimentresult.NarrativeSource, error) {
+	var res experimentresult.NarrativeSource
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentresultᚐNarrativeSource(ctx context.Context, sel ast.SelectionSet, v experimentresult.NarrativeSource) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -23384,6 +30529,125 @@ func (ec *executionContext) marshalODistribution2ᚖgithubᚗcomᚋethoxᚋethox
 	return ec._Distribution(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOExperiment2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperiment(ctx context.Context, sel ast.SelectionSet, v *ent.Experiment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Experiment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOExperimentEdge2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ExperimentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOExperimentEdge2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOExperimentEdge2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ExperimentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ExperimentEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOExperimentOrder2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentOrder(ctx context.Context, v any) (*ent.ExperimentOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputExperimentOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOExperimentResult2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentResult(ctx context.Context, sel ast.SelectionSet, v *ent.ExperimentResult) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ExperimentResult(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOExperimentStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatusᚄ(ctx context.Context, v any) ([]experiment1.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]experiment1.Status, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNExperimentStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOExperimentStatus2ᚕgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []experiment1.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExperimentStatus2githubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOExperimentStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx context.Context, v any) (*experiment1.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(experiment1.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOExperimentStatus2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚋexperimentᚐStatus(ctx context.Context, sel ast.SelectionSet, v *experiment1.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOExperimentWhereInput2ᚕᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInputᚄ(ctx context.Context, v any) ([]*ent.ExperimentWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.ExperimentWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNExperimentWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOExperimentWhereInput2ᚖgithubᚗcomᚋethoxᚋethoxᚋentᚐExperimentWhereInput(ctx context.Context, v any) (*ent.ExperimentWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputExperimentWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {
 	if v == nil {
 		return nil, nil
@@ -23496,6 +30760,41 @@ func (ec *executionContext) marshalOID2ᚖint(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕint64ᚄ(ctx context.Context, sel ast.SelectionSet, v []int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
 	if v == nil {
 		return nil, nil
@@ -23546,6 +30845,24 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalInt(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOInt2ᚖint64(ctx context.Context, v any) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalInt64(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.SelectionSet, v *int64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt64(*v)
 	return res
 }
 

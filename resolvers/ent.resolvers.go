@@ -23,6 +23,12 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, erro
 	return nodes(ctx, r.Client, ids)
 }
 
+// Experiments is the resolver for the experiments field.
+func (r *queryResolver) Experiments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ExperimentOrder, where *ent.ExperimentWhereInput) (*ent.ExperimentConnection, error) {
+	return r.Client.Experiment.Query().Paginate(ctx, after, first, before, last,
+		ent.WithExperimentOrder(orderBy), ent.WithExperimentFilter(where.Filter))
+}
+
 // Networks is the resolver for the networks field.
 func (r *queryResolver) Networks(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.NetworkOrder, where *ent.NetworkWhereInput) (*ent.NetworkConnection, error) {
 	return r.Graphs.ListNetworks(ctx, func(q *ent.NetworkQuery) (*ent.NetworkConnection, error) {
@@ -42,6 +48,9 @@ func (r *Resolver) Agent() graph.AgentResolver { return &agentResolver{r} }
 // AgentState returns graph.AgentStateResolver implementation.
 func (r *Resolver) AgentState() graph.AgentStateResolver { return &agentStateResolver{r} }
 
+// Experiment returns graph.ExperimentResolver implementation.
+func (r *Resolver) Experiment() graph.ExperimentResolver { return &experimentResolver{r} }
+
 // Network returns graph.NetworkResolver implementation.
 func (r *Resolver) Network() graph.NetworkResolver { return &networkResolver{r} }
 
@@ -57,6 +66,7 @@ func (r *Resolver) Simulation() graph.SimulationResolver { return &simulationRes
 type (
 	agentResolver      struct{ *Resolver }
 	agentStateResolver struct{ *Resolver }
+	experimentResolver struct{ *Resolver }
 	networkResolver    struct{ *Resolver }
 	queryResolver      struct{ *Resolver }
 	reportResolver     struct{ *Resolver }

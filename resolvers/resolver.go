@@ -8,6 +8,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/ethox/ethox/ent"
+	"github.com/ethox/ethox/experiment"
 	"github.com/ethox/ethox/graph"
 	"github.com/ethox/ethox/graphstore"
 	"github.com/ethox/ethox/reporting"
@@ -20,6 +21,8 @@ type Resolver struct {
 	Graphs  *graphstore.Store
 	Sims    *simulation.Service
 	Reports *reporting.Service
+	// Experiments creates, advances and reports experiments.
+	Exps *experiment.Service
 	// ProgressInterval throttles simulationProgress messages.
 	ProgressInterval time.Duration
 }

@@ -596,12 +596,16 @@ func ageGroup(age int) string {
 	}
 }
 
-func segments(agents []Agent, last map[string]cs, shifts map[string]AgentShift) []Segment {
-	type attr struct {
-		key    string
-		values map[string]string // agentID -> value
-		less   func(a, b string) bool
-	}
+// segmentAttr is one segment attribute: each agent's value and the order of values.
+type segmentAttr struct {
+	key    string
+	values map[string]string // agentID -> value
+	less   func(a, b string) bool
+}
+
+// segmentAttrs are the attributes Segment describes, in its order.
+func segmentAttrs(agents []Agent) []segmentAttr {
+	type attr = segmentAttr
 	lexical := func(a, b string) bool { return a < b }
 	var attrs []attr
 
@@ -668,9 +672,12 @@ keyLoop:
 		}
 		attrs = append(attrs, at)
 	}
+	return attrs
+}
 
+func segments(agents []Agent, last map[string]cs, shifts map[string]AgentShift) []Segment {
 	out := []Segment{}
-	for _, at := range attrs {
+	for _, at := range segmentAttrs(agents) {
 		type acc struct {
 			count            int
 			care, sup, shift []float64

@@ -1,10 +1,12 @@
 package simulation
 
 import (
+	"context"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/ethox/ethox/apperr"
+	"github.com/ethox/ethox/ent"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/population"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -68,6 +70,10 @@ type RunInput struct {
 	ProfileSampling    *string
 	MinTies            *int
 	TraitVarianceScale *float64
+
+	// OnCreate, when set, runs in the transaction that creates the run,
+	// after its row is written: an error rolls the run back.
+	OnCreate func(ctx context.Context, client *ent.Client, sim *ent.Simulation) error `json:"-"`
 }
 
 // The prototype's values that a preset or a default sets.

@@ -71,6 +71,9 @@ type Config struct {
 	// Graphs is the process's network store, shared so that its limits and
 	// cache are too (nil: a store of its own).
 	Graphs *graphstore.Store
+	// AddWorkers registers more job kinds on this process's workers (the
+	// experiments' job), when it works jobs.
+	AddWorkers func(*river.Workers)
 }
 
 func (c *Config) defaults() {
@@ -127,6 +130,8 @@ type Service struct {
 	plans     map[int]*plan                       // by simulation id
 	planLoads singleflight.Group                  // one load of a run's plan at a time
 	running   map[int]map[*int]context.CancelFunc // in-flight jobs by simulation id, for cancel
+
+	ended []func(simID int) // called once a run's end has committed (OnRunEnded)
 }
 
 // New builds the service. With cfg.Workers > 0 this process also executes
@@ -164,6 +169,9 @@ func New(db *database.DB, llmClient *llm.Client, cfg Config, log *slog.Logger) (
 		river.AddWorker(workers, &chunkWorker{s: s})
 		river.AddWorker(workers, &classicalWorker{s: s})
 		graphstore.AddPurgeWorker(workers, cfg.Graphs) // deleted networks' rows, in batches
+		if cfg.AddWorkers != nil {
+			cfg.AddWorkers(workers)
+		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
 	}
@@ -323,6 +331,11 @@ func (s *Service) Run(ctx context.Context, in RunInput) (*ent.Simulation, error)
 		sim, err = create.Save(ctx)
 		if err != nil {
 			return err
+		}
+		if in.OnCreate != nil { // e.g. an experiment claiming its planned run, in this transaction
+			if err := in.OnCreate(ctx, client, sim); err != nil {
+				return err
+			}
 		}
 		if err := s.emitStatus(ctx, tx, sim.ID, entsim.StatusQUEUED); err != nil {
 			return err

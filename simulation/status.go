@@ -52,6 +52,7 @@ func (s *Service) setStatus(ctx context.Context, tx *sql.Tx, client *ent.Client,
 	}
 	if terminal(to) {
 		s.forgetPlan(id)
+		s.onCommit(tx, func() { s.runEnded(id) })
 	}
 	if sim, err := client.Simulation.Get(ctx, id); err == nil {
 		s.onCommit(tx, func() { s.logRun(ctx, sim) })

@@ -57,6 +57,42 @@ func (f DefaultSelectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.V
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DefaultSelectionMutation", m)
 }
 
+// The ExperimentFunc type is an adapter to allow the use of ordinary
+// function as Experiment mutator.
+type ExperimentFunc func(context.Context, *ent.ExperimentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ExperimentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ExperimentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ExperimentMutation", m)
+}
+
+// The ExperimentResultFunc type is an adapter to allow the use of ordinary
+// function as ExperimentResult mutator.
+type ExperimentResultFunc func(context.Context, *ent.ExperimentResultMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ExperimentResultFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ExperimentResultMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ExperimentResultMutation", m)
+}
+
+// The ExperimentRunFunc type is an adapter to allow the use of ordinary
+// function as ExperimentRun mutator.
+type ExperimentRunFunc func(context.Context, *ent.ExperimentRunMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ExperimentRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ExperimentRunMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ExperimentRunMutation", m)
+}
+
 // The NetworkFunc type is an adapter to allow the use of ordinary
 // function as Network mutator.
 type NetworkFunc func(context.Context, *ent.NetworkMutation) (ent.Value, error)

@@ -144,6 +144,113 @@ var (
 			},
 		},
 	}
+	// ExperimentsColumns holds the columns for the "experiments" table.
+	ExperimentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "network_id", Type: field.TypeInt},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED"}, Default: "QUEUED"},
+		{Name: "error", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "seed", Type: field.TypeInt64},
+		{Name: "replicates", Type: field.TypeInt},
+		{Name: "arms", Type: field.TypeJSON},
+		{Name: "max_calls", Type: field.TypeInt, Default: 0},
+		{Name: "max_tokens", Type: field.TypeInt, Default: 0},
+		{Name: "max_cost_usd", Type: field.TypeFloat64, Default: 0},
+		{Name: "concurrent_runs", Type: field.TypeInt},
+		{Name: "bootstrap_resamples", Type: field.TypeInt},
+		{Name: "cache", Type: field.TypeBool, Default: false},
+		{Name: "total_steps", Type: field.TypeInt, Default: 0},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+	}
+	// ExperimentsTable holds the schema information for the "experiments" table.
+	ExperimentsTable = &schema.Table{
+		Name:       "experiments",
+		Columns:    ExperimentsColumns,
+		PrimaryKey: []*schema.Column{ExperimentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "experiment_status",
+				Unique:  false,
+				Columns: []*schema.Column{ExperimentsColumns[3]},
+			},
+			{
+				Name:    "experiment_network_id",
+				Unique:  false,
+				Columns: []*schema.Column{ExperimentsColumns[2]},
+			},
+		},
+	}
+	// ExperimentResultsColumns holds the columns for the "experiment_results" table.
+	ExperimentResultsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "version", Type: field.TypeInt},
+		{Name: "result", Type: field.TypeJSON},
+		{Name: "narrative", Type: field.TypeString, Size: 2147483647},
+		{Name: "narrative_source", Type: field.TypeEnum, Enums: []string{"LLM", "DETERMINISTIC"}},
+		{Name: "model", Type: field.TypeString, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "experiment_id", Type: field.TypeInt},
+	}
+	// ExperimentResultsTable holds the schema information for the "experiment_results" table.
+	ExperimentResultsTable = &schema.Table{
+		Name:       "experiment_results",
+		Columns:    ExperimentResultsColumns,
+		PrimaryKey: []*schema.Column{ExperimentResultsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "experiment_results_experiments_results",
+				Columns:    []*schema.Column{ExperimentResultsColumns[7]},
+				RefColumns: []*schema.Column{ExperimentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "experimentresult_experiment_id_version",
+				Unique:  true,
+				Columns: []*schema.Column{ExperimentResultsColumns[7], ExperimentResultsColumns[1]},
+			},
+		},
+	}
+	// ExperimentRunsColumns holds the columns for the "experiment_runs" table.
+	ExperimentRunsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "arm_index", Type: field.TypeInt},
+		{Name: "arm", Type: field.TypeString},
+		{Name: "replicate", Type: field.TypeInt},
+		{Name: "seed", Type: field.TypeInt64},
+		{Name: "simulation_id", Type: field.TypeInt, Nullable: true},
+		{Name: "experiment_id", Type: field.TypeInt},
+	}
+	// ExperimentRunsTable holds the schema information for the "experiment_runs" table.
+	ExperimentRunsTable = &schema.Table{
+		Name:       "experiment_runs",
+		Columns:    ExperimentRunsColumns,
+		PrimaryKey: []*schema.Column{ExperimentRunsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "experiment_runs_experiments_runs",
+				Columns:    []*schema.Column{ExperimentRunsColumns[6]},
+				RefColumns: []*schema.Column{ExperimentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "experimentrun_experiment_id_arm_index_replicate",
+				Unique:  true,
+				Columns: []*schema.Column{ExperimentRunsColumns[6], ExperimentRunsColumns[1], ExperimentRunsColumns[3]},
+			},
+			{
+				Name:    "experimentrun_simulation_id",
+				Unique:  true,
+				Columns: []*schema.Column{ExperimentRunsColumns[5]},
+			},
+		},
+	}
 	// NetworksColumns holds the columns for the "networks" table.
 	NetworksColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -358,6 +465,9 @@ var (
 		AgentsTable,
 		AgentStatesTable,
 		DefaultSelectionsTable,
+		ExperimentsTable,
+		ExperimentResultsTable,
+		ExperimentRunsTable,
 		NetworksTable,
 		ReportsTable,
 		SimulationsTable,
@@ -383,6 +493,17 @@ func init() {
 	DefaultSelectionsTable.ForeignKeys[0].RefTable = NetworksTable
 	DefaultSelectionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(34359738368),
+	}
+	ExperimentsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(42949672960),
+	}
+	ExperimentResultsTable.ForeignKeys[0].RefTable = ExperimentsTable
+	ExperimentResultsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(47244640256),
+	}
+	ExperimentRunsTable.ForeignKeys[0].RefTable = ExperimentsTable
+	ExperimentRunsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(51539607552),
 	}
 	NetworksTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),

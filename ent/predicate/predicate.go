@@ -18,6 +18,15 @@ type AgentState func(*sql.Selector)
 // DefaultSelection is the predicate function for defaultselection builders.
 type DefaultSelection func(*sql.Selector)
 
+// Experiment is the predicate function for experiment builders.
+type Experiment func(*sql.Selector)
+
+// ExperimentResult is the predicate function for experimentresult builders.
+type ExperimentResult func(*sql.Selector)
+
+// ExperimentRun is the predicate function for experimentrun builders.
+type ExperimentRun func(*sql.Selector)
+
 // Network is the predicate function for network builders.
 type Network func(*sql.Selector)
 

@@ -36,10 +36,54 @@ type AudienceInput struct {
 	AgentIds []string `json:"agentIds,omitempty"`
 }
 
+type CreateExperimentInput struct {
+	// Default "experiment".
+	Name *string `json:"name,omitempty"`
+	// The network every run uses. Default: the default network.
+	NetworkID *int `json:"networkId,omitempty"`
+	// 1 to 20 arms, compared pairwise.
+	Arms []*ExperimentArmInput `json:"arms"`
+	// Runs per arm, 1 to EXPERIMENT_MAX_REPLICATES; arms × replicates at most EXPERIMENT_MAX_RUNS. With one, intervals are a bootstrap over agents.
+	Replicates int `json:"replicates"`
+	// Every run's seed and the bootstrap's are derived from it (recorded). Default: random.
+	Seed *int `json:"seed,omitempty"`
+	// Experiment-wide budget across all its runs: once spent no run starts, and runs in flight are stopped (FAILED, the reason in error).
+	MaxCalls   *int     `json:"maxCalls,omitempty"`
+	MaxTokens  *int     `json:"maxTokens,omitempty"`
+	MaxCostUsd *float64 `json:"maxCostUSD,omitempty"`
+	// Runs of this experiment in flight at once, 1 to EXPERIMENT_MAX_CONCURRENT_RUNS (its default).
+	ConcurrentRuns *int `json:"concurrentRuns,omitempty"`
+	// Resamples of the one-replicate bootstrap, 100 to 100000. Default EXPERIMENT_BOOTSTRAP_RESAMPLES.
+	BootstrapResamples *int `json:"bootstrapResamples,omitempty"`
+}
+
 type DeleteNetworkPayload struct {
 	DeletedID int `json:"deletedId"`
 	// The network that is the default after the deletion, if any.
 	DefaultNetwork *ent.Network `json:"defaultNetwork,omitempty"`
+}
+
+// An arm as stored.
+type ExperimentArm struct {
+	Name string `json:"name"`
+	// Its run input, as given (without network and seed).
+	Input map[string]any `json:"input"`
+}
+
+// One arm of an experiment: a name and the run input its replicates use.
+type ExperimentArmInput struct {
+	// Unique within the experiment (errors name arms[i].name).
+	Name string `json:"name"`
+	// The run input of the arm (a trigger variant, an audience, an engine or parameters). Leave out networkId, numAgents and the
+	// population options (the experiment gives the network) and seed (each replicate's seed is derived from the experiment's).
+	// Errors name the field as arms[i].input.field.
+	Input *RunSimulationInput `json:"input"`
+}
+
+// Downloads of an experiment (relative URLs on this server).
+type ExperimentExports struct {
+	// One row per run and one per arm, from the latest result.
+	ResultsCSV string `json:"resultsCsv"`
 }
 
 type GenerateNetworkInput struct {
