@@ -76,6 +76,10 @@ var mutationCases = map[string]struct {
 	"runSimulation":     {`mutation { runSimulation(input: {trigger: "x", engine: DEGROOT, rounds: 1}) { id } }`, "writer"},
 	"cancelSimulation":  {`mutation { cancelSimulation(id: "999999") { id } }`, "writer"},
 	"generateReport":    {`mutation { generateReport(simulationId: "999999") { version } }`, "writer"},
+	"createExperiment": {`mutation { createExperiment(input: {replicates: 1, arms: [{name: "a", input: {trigger: "x", engine: DEGROOT}}]}) { id } }`,
+		"writer"},
+	"cancelExperiment":         {`mutation { cancelExperiment(id: "999999") { id } }`, "writer"},
+	"generateExperimentReport": {`mutation { generateExperimentReport(id: "999999") { version } }`, "writer"},
 }
 
 // as sends a mutation case with a token: uploads as a multipart request.
@@ -241,17 +245,19 @@ func TestReadsCanRequireToken(t *testing.T) {
 		token string
 		want  int
 	}{{"", http.StatusUnauthorized}, {"wrong-token-0123456789", http.StatusUnauthorized}, {readerToken, http.StatusNotFound}} {
-		req, _ := http.NewRequest(http.MethodGet, e.url+"/exports/networks/999/network.json", nil)
-		if tc.token != "" {
-			req.Header.Set("Authorization", "Bearer "+tc.token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Fatalf("export with %q: %d, want %d", tc.token, resp.StatusCode, tc.want)
+		for _, path := range []string{"/exports/networks/999/network.json", "/exports/experiments/999/results.csv", "/exports/experiments/999/charts/arms-care.svg"} {
+			req, _ := http.NewRequest(http.MethodGet, e.url+path, nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("export %s with %q: %d, want %d", path, tc.token, resp.StatusCode, tc.want)
+			}
 		}
 	}
 }
