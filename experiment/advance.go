@@ -42,13 +42,22 @@ func (w *worker) Work(ctx context.Context, job *river.Job[ExperimentArgs]) error
 		return errors.New("experiment service not attached")
 	}
 	again, err := s.advance(ctx, job.Args.ExperimentID)
+	if !job.Args.Tick {
+		return err // a wake-up: River retries it, and the ticks carry on anyway
+	}
+	next := s.cfg.Poll
 	if err != nil {
-		return err
+		// The tick chain must not end on an error (River would discard the
+		// job after its attempts and leave the experiment live for good):
+		// log it and try again later.
+		s.log.WarnContext(ctx, "experiment pass failed; trying again", "experiment", job.Args.ExperimentID, "error", err, "after", 10*next)
+		again, next = true, 10*next
 	}
-	if again && job.Args.Tick {
-		_, err = s.sims.Jobs().Insert(ctx, ExperimentArgs{ExperimentID: job.Args.ExperimentID, Tick: true},
-			&river.InsertOpts{ScheduledAt: time.Now().Add(s.cfg.Poll)})
+	if !again {
+		return nil
 	}
+	_, err = s.sims.Jobs().Insert(ctx, ExperimentArgs{ExperimentID: job.Args.ExperimentID, Tick: true},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(next)})
 	return err
 }
 

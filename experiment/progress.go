@@ -33,6 +33,9 @@ type Progress struct {
 
 // ProgressOf reads an experiment's progress.
 func (s *Service) ProgressOf(ctx context.Context, e *ent.Experiment) (*Progress, error) {
+	if s == nil {
+		return nil, errNotServed
+	}
 	runs, sims, err := s.runsOf(ctx, e.ID)
 	if err != nil {
 		return nil, err
@@ -70,6 +73,9 @@ func (s *Service) ProgressOf(ctx context.Context, e *ent.Experiment) (*Progress,
 // Runs are an experiment's planned runs with their simulations (nil: not
 // started), by replicate then arm.
 func (s *Service) Runs(ctx context.Context, id int) ([]*ent.ExperimentRun, map[int]*ent.Simulation, error) {
+	if s == nil {
+		return nil, nil, errNotServed
+	}
 	return s.runsOf(ctx, id)
 }
 

@@ -144,6 +144,9 @@ func bad(format string, args ...any) error { return apperr.New(apperr.BadInput, 
 // arms[i].input.field), writes the experiment, its planned runs and its job
 // in one transaction, and returns it QUEUED.
 func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Experiment, error) {
+	if s == nil {
+		return nil, errNotServed
+	}
 	name := "experiment"
 	if in.Name != nil {
 		name = strings.Join(strings.Fields(*in.Name), " ")
@@ -318,8 +321,14 @@ func prefixed(err error, prefix string) error {
 
 func ptr[T any](v T) *T { return &v }
 
+// errNotServed: this server was built without experiments (a nil Service).
+var errNotServed = apperr.New(apperr.BadInput, "experiments are not served by this server")
+
 // Get reads an experiment; NOT_FOUND when it does not exist.
 func (s *Service) Get(ctx context.Context, id int) (*ent.Experiment, error) {
+	if s == nil {
+		return nil, errNotServed
+	}
 	e, err := s.db.Client.Experiment.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return nil, apperr.New(apperr.NotFound, "experiment %d not found", id)
@@ -387,11 +396,17 @@ func (s *Service) latestResult(ctx context.Context, id int) (*ent.ExperimentResu
 
 // LatestResult is the experiment's latest stored result, nil when none yet.
 func (s *Service) LatestResult(ctx context.Context, id int) (*ent.ExperimentResult, error) {
+	if s == nil {
+		return nil, errNotServed
+	}
 	return s.latestResult(ctx, id)
 }
 
 // Results lists the experiment's stored results, newest first.
 func (s *Service) Results(ctx context.Context, id int) ([]*ent.ExperimentResult, error) {
+	if s == nil {
+		return nil, errNotServed
+	}
 	return s.db.Client.ExperimentResult.Query().Where(experimentresult.ExperimentID(id)).
 		Order(ent.Desc(experimentresult.FieldVersion)).All(ctx)
 }
