@@ -578,6 +578,7 @@ func TestExperimentBadInput(t *testing.T) {
 		{"population seed", map[string]any{"replicates": 2, "arms": two(arm("b", map[string]any{"populationSeed": -1}))}, "BAD_USER_INPUT", "arms[1].input.populationSeed"},
 		{"network in arm", map[string]any{"replicates": 2, "arms": two(arm("b", map[string]any{"networkId": net}))}, "BAD_USER_INPUT", "arms[1].input.networkId"},
 		{"agents in arm", map[string]any{"replicates": 2, "arms": two(arm("b", map[string]any{"numAgents": 10}))}, "BAD_USER_INPUT", "arms[1].input.numAgents"},
+		{"branch in arm", map[string]any{"replicates": 2, "arms": two(arm("b", map[string]any{"fromSimulation": "21474836480"}))}, "BAD_USER_INPUT", "arms[1].input.fromSimulation"},
 		{"seed in arm", map[string]any{"replicates": 2, "arms": two(arm("b", map[string]any{"seed": 3}))}, "BAD_USER_INPUT", "arms[1].input.seed"},
 		{"duplicate names", map[string]any{"replicates": 2, "arms": two(arm("a", nil))}, "BAD_USER_INPUT", "arms[1].name \"a\""},
 		{"empty name", map[string]any{"replicates": 2, "arms": two(arm(" ", nil))}, "BAD_USER_INPUT", "arms[1].name"},

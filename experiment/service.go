@@ -237,6 +237,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Experiment, 
 			return nil, bad("%s.input.numAgents (and the population options) must not be given: every arm runs on the experiment's network", field)
 		case ri.Seed != nil:
 			return nil, bad("%s.input.seed must not be given: each run's seed is derived from the experiment's seed", field)
+		case ri.FromSimulation != nil || ri.FromRound != nil:
+			// Replicates of a branch would share the parent's stored stages, not replicate them.
+			return nil, bad("%s.input.fromSimulation (and fromRound) must not be given: an experiment's replicates run whole", field)
 		}
 		ri.NetworkID = &net.ID
 		ri.Seed = ptr(int64(1))
