@@ -155,3 +155,18 @@ func TestOutputsEscapeNames(t *testing.T) {
 		t.Fatalf("narrative %q", n)
 	}
 }
+
+// BenchmarkAnalyze: 3 arms × 5 replicates of 10,000 agents, and one
+// replicate each (the bootstrap, B = 2000).
+func BenchmarkAnalyze(b *testing.B) {
+	for _, reps := range []int{5, 1} {
+		agents, runs := synthetic(10_000, []int{reps, reps, reps}, []float64{1, 0, -1})
+		b.Run(strconv.Itoa(reps)+"replicates", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Analyze([]string{"a", "b", "c"}, runs, agents, 1, 2000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -3,7 +3,6 @@ package simulation
 import (
 	"context"
 
-	"github.com/ethox/ethox/apperr"
 	"github.com/ethox/ethox/ent"
 	entsim "github.com/ethox/ethox/ent/simulation"
 	"github.com/ethox/ethox/simulation/simtypes"
@@ -43,25 +42,13 @@ type Checked struct {
 // Check validates a run input on network networkID as Run would, without
 // writing anything; errors are Run's (BAD_USER_INPUT naming the field).
 func (s *Service) Check(ctx context.Context, in RunInput, net *ent.Network) (Checked, error) {
-	engine, p, err := in.resolve(s.cfg, s.llm != nil)
+	engine, p, err := s.prepare(in)
 	if err != nil {
 		return Checked{}, err
 	}
-	if s.llm != nil {
-		if p.Model == "" {
-			p.Model = s.llm.Config().Model
-		}
-		if err := s.checkModel(engine, p); err != nil {
-			return Checked{}, err
-		}
-	}
-	if err := neighborhoodOf(net, in, &p); err != nil {
+	steps, err := s.checkNetwork(net, in, &p)
+	if err != nil {
 		return Checked{}, err
-	}
-	steps := net.NodeCount * (p.Rounds + 1)
-	if steps > s.cfg.MaxAgentRounds {
-		return Checked{}, apperr.New(apperr.BadInput, "agents × (rounds+1) = %d × %d exceeds the limit of %d (SIM_MAX_AGENT_ROUNDS)",
-			net.NodeCount, p.Rounds+1, s.cfg.MaxAgentRounds)
 	}
 	if p.Audience.Mode == simtypes.AudienceManual {
 		if _, err := s.planFor(ctx, 0, net.ID, p); err != nil {
