@@ -204,14 +204,23 @@ func (s *Service) startRuns(ctx context.Context, e *ent.Experiment, runs []*ent.
 	if free <= 0 {
 		return nil
 	}
-	shareCalls := (e.MaxCalls - u.calls - resCalls) / free
-	shareTokens := (e.MaxTokens - u.tokens - resTokens) / free
-	shareCost := (e.MaxCostUsd - u.costUSD - resCost) / float64(free)
-	if (e.MaxCalls > 0 && shareCalls < 1) || (e.MaxTokens > 0 && shareTokens < 1) || (e.MaxCostUsd > 0 && shareCost <= 0) {
+	leftCalls, leftTokens := e.MaxCalls-u.calls-resCalls, e.MaxTokens-u.tokens-resTokens
+	leftCost := e.MaxCostUsd - u.costUSD - resCost
+	if (e.MaxCalls > 0 && leftCalls < 1) || (e.MaxTokens > 0 && leftTokens < 1) || (e.MaxCostUsd > 0 && leftCost <= 0) {
 		return nil // wait for a run in flight to end (or the budget to be spent)
 	}
+	// Fewer runs than slots when what is left cannot give each one a call
+	// (with nothing in flight, anything left starts one run: no deadlock).
+	if e.MaxCalls > 0 {
+		free = min(free, leftCalls)
+	}
+	if e.MaxTokens > 0 {
+		free = min(free, leftTokens)
+	}
+	shareCalls, shareTokens, shareCost := leftCalls/free, leftTokens/free, leftCost/float64(free)
+	budgetSlots := inFlight + free
 	for _, r := range runs {
-		if inFlight >= e.ConcurrentRuns {
+		if inFlight >= budgetSlots {
 			return nil
 		}
 		if r.SimulationID != nil {
