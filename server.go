@@ -194,6 +194,8 @@ func start(ctx context.Context, workers func(config.Config) int) (config.Config,
 		PollInterval:         cfg.JobPollInterval,
 		EstimateAnswerTokens: cfg.EstimateAnswerTokens,
 		EstimateLatency:      cfg.EstimateCallLatency,
+		CacheMaxEntries:      cfg.LLMCacheMaxEntries,
+		CacheTTL:             cfg.LLMCacheTTL,
 	}, log)
 	if err != nil {
 		db.Close()

@@ -52,6 +52,7 @@ func TestEstimateRunQuery(t *testing.T) {
 				{map[string]any{"trigger": "x", "numAgents": 10, "audience": map[string]any{"mode": "MANUAL", "agentIds": []string{"nobody"}}},
 					"BAD_USER_INPUT", "audience.agentIds"},
 				{map[string]any{"trigger": "x", "networkId": "987654"}, "NOT_FOUND", "987654"},
+				{map[string]any{"trigger": "x", "engine": "DEGROOT", "cache": true}, "BAD_USER_INPUT", "cache"},
 			} {
 				resp := e.query(q, map[string]any{"in": c.in})
 				if resp.code() != c.code || len(resp.Errors) == 0 || !strings.Contains(resp.Errors[0].Message, c.want) {

@@ -68,6 +68,9 @@ type Config struct {
 	// estimateRun's assumptions: completion tokens per call, time of a call.
 	EstimateAnswerTokens int
 	EstimateCallLatency  time.Duration
+	// The LLM answer cache's bounds.
+	LLMCacheMaxEntries int
+	LLMCacheTTL        time.Duration
 
 	// Security and limits (README "Production").
 	APITokens           []auth.StaticToken
@@ -169,6 +172,8 @@ func FromEnv(get func(string) string) (Config, error) {
 		Experiments: ExperimentLimits{MaxReplicates: p.int("EXPERIMENT_MAX_REPLICATES"), MaxRuns: p.int("EXPERIMENT_MAX_RUNS"),
 			MaxConcurrentRuns: p.int("EXPERIMENT_MAX_CONCURRENT_RUNS"), BootstrapResamples: p.int("EXPERIMENT_BOOTSTRAP_RESAMPLES"),
 			Poll: p.duration("EXPERIMENT_POLL_INTERVAL")},
+		LLMCacheMaxEntries: p.int("LLM_CACHE_MAX_ENTRIES"),
+		LLMCacheTTL:        p.duration("LLM_CACHE_TTL"),
 
 		// Development stays open and friendly; production is closed unless
 		// opened (Settings gives these their per-environment defaults).
@@ -250,6 +255,12 @@ func FromEnv(get func(string) string) (Config, error) {
 	}
 	if c.EstimateAnswerTokens < 1 || c.EstimateAnswerTokens > 100_000 {
 		p.errs = append(p.errs, fmt.Errorf("SIM_ESTIMATE_ANSWER_TOKENS must be between 1 and 100000"))
+	}
+	if c.LLMCacheMaxEntries < 1 {
+		p.errs = append(p.errs, fmt.Errorf("LLM_CACHE_MAX_ENTRIES must be 1 or more"))
+	}
+	if c.LLMCacheTTL <= 0 {
+		p.errs = append(p.errs, fmt.Errorf("LLM_CACHE_TTL must be positive"))
 	}
 	if c.EstimateCallLatency <= 0 {
 		p.errs = append(p.errs, fmt.Errorf("SIM_ESTIMATE_CALL_LATENCY must be positive"))

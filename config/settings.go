@@ -290,6 +290,10 @@ var Settings = []Setting{
 	{Name: "LLM_MAX_RETRIES", Group: GroupLLM, Type: TypeInt, Default: strconv.Itoa(llm.DefaultMaxRetries),
 		Doc: "retries on 429, 5xx and timeouts, with jittered backoff honouring Retry-After; quota errors are never " +
 			"retried (0 = none)"},
+	{Name: "LLM_CACHE_MAX_ENTRIES", Group: GroupLLM, Type: TypeInt, Default: "100000",
+		Doc: "most answers the opt-in answer cache (`runSimulation(input: {cache: true})`) keeps; the oldest go first"},
+	{Name: "LLM_CACHE_TTL", Group: GroupLLM, Type: TypeDuration, Default: "720h",
+		Doc: "how long a cached answer may be reused (then it is deleted)"},
 	{Name: "LLM_PRICES", Group: GroupLLM, Type: TypeString, Default: "", DefaultText: "built-in list prices",
 		Doc: "`model=prompt/completion` USD per million tokens, e.g. `gpt-4.1-mini=0.4/1.6,my-model=0/0`, merged over " +
 			"the built-in list prices, for cost estimates and budgets; a run with `maxCostUSD` on a model without a " +

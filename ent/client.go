@@ -22,6 +22,7 @@ import (
 	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/experimentresult"
 	"github.com/ethox/ethox/ent/experimentrun"
+	"github.com/ethox/ethox/ent/llmcacheentry"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -51,6 +52,8 @@ type Client struct {
 	ExperimentResult *ExperimentResultClient
 	// ExperimentRun is the client for interacting with the ExperimentRun builders.
 	ExperimentRun *ExperimentRunClient
+	// LLMCacheEntry is the client for interacting with the LLMCacheEntry builders.
+	LLMCacheEntry *LLMCacheEntryClient
 	// Network is the client for interacting with the Network builders.
 	Network *NetworkClient
 	// Report is the client for interacting with the Report builders.
@@ -81,6 +84,7 @@ func (c *Client) init() {
 	c.Experiment = NewExperimentClient(c.config)
 	c.ExperimentResult = NewExperimentResultClient(c.config)
 	c.ExperimentRun = NewExperimentRunClient(c.config)
+	c.LLMCacheEntry = NewLLMCacheEntryClient(c.config)
 	c.Network = NewNetworkClient(c.config)
 	c.Report = NewReportClient(c.config)
 	c.Simulation = NewSimulationClient(c.config)
@@ -186,6 +190,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Experiment:       NewExperimentClient(cfg),
 		ExperimentResult: NewExperimentResultClient(cfg),
 		ExperimentRun:    NewExperimentRunClient(cfg),
+		LLMCacheEntry:    NewLLMCacheEntryClient(cfg),
 		Network:          NewNetworkClient(cfg),
 		Report:           NewReportClient(cfg),
 		Simulation:       NewSimulationClient(cfg),
@@ -218,6 +223,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Experiment:       NewExperimentClient(cfg),
 		ExperimentResult: NewExperimentResultClient(cfg),
 		ExperimentRun:    NewExperimentRunClient(cfg),
+		LLMCacheEntry:    NewLLMCacheEntryClient(cfg),
 		Network:          NewNetworkClient(cfg),
 		Report:           NewReportClient(cfg),
 		Simulation:       NewSimulationClient(cfg),
@@ -254,8 +260,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Experiment,
-		c.ExperimentResult, c.ExperimentRun, c.Network, c.Report, c.Simulation,
-		c.SimulationEvent, c.Tie, c.WorkerLease,
+		c.ExperimentResult, c.ExperimentRun, c.LLMCacheEntry, c.Network, c.Report,
+		c.Simulation, c.SimulationEvent, c.Tie, c.WorkerLease,
 	} {
 		n.Use(hooks...)
 	}
@@ -266,8 +272,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Agent, c.AgentState, c.DefaultSelection, c.Experiment,
-		c.ExperimentResult, c.ExperimentRun, c.Network, c.Report, c.Simulation,
-		c.SimulationEvent, c.Tie, c.WorkerLease,
+		c.ExperimentResult, c.ExperimentRun, c.LLMCacheEntry, c.Network, c.Report,
+		c.Simulation, c.SimulationEvent, c.Tie, c.WorkerLease,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -290,6 +296,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ExperimentResult.mutate(ctx, m)
 	case *ExperimentRunMutation:
 		return c.ExperimentRun.mutate(ctx, m)
+	case *LLMCacheEntryMutation:
+		return c.LLMCacheEntry.mutate(ctx, m)
 	case *NetworkMutation:
 		return c.Network.mutate(ctx, m)
 	case *ReportMutation:
@@ -1382,6 +1390,139 @@ func (c *ExperimentRunClient) mutate(ctx context.Context, m *ExperimentRunMutati
 	}
 }
 
+// LLMCacheEntryClient is a client for the LLMCacheEntry schema.
+type LLMCacheEntryClient struct {
+	config
+}
+
+// NewLLMCacheEntryClient returns a client for the LLMCacheEntry from the given config.
+func NewLLMCacheEntryClient(c config) *LLMCacheEntryClient {
+	return &LLMCacheEntryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `llmcacheentry.Hooks(f(g(h())))`.
+func (c *LLMCacheEntryClient) Use(hooks ...Hook) {
+	c.hooks.LLMCacheEntry = append(c.hooks.LLMCacheEntry, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `llmcacheentry.Intercept(f(g(h())))`.
+func (c *LLMCacheEntryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LLMCacheEntry = append(c.inters.LLMCacheEntry, interceptors...)
+}
+
+// Create returns a builder for creating a LLMCacheEntry entity.
+func (c *LLMCacheEntryClient) Create() *LLMCacheEntryCreate {
+	mutation := newLLMCacheEntryMutation(c.config, OpCreate)
+	return &LLMCacheEntryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LLMCacheEntry entities.
+func (c *LLMCacheEntryClient) CreateBulk(builders ...*LLMCacheEntryCreate) *LLMCacheEntryCreateBulk {
+	return &LLMCacheEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LLMCacheEntryClient) MapCreateBulk(slice any, setFunc func(*LLMCacheEntryCreate, int)) *LLMCacheEntryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LLMCacheEntryCreateBulk{err: fmt.Errorf("calling to LLMCacheEntryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LLMCacheEntryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LLMCacheEntryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LLMCacheEntry.
+func (c *LLMCacheEntryClient) Update() *LLMCacheEntryUpdate {
+	mutation := newLLMCacheEntryMutation(c.config, OpUpdate)
+	return &LLMCacheEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LLMCacheEntryClient) UpdateOne(_m *LLMCacheEntry) *LLMCacheEntryUpdateOne {
+	mutation := newLLMCacheEntryMutation(c.config, OpUpdateOne, withLLMCacheEntry(_m))
+	return &LLMCacheEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LLMCacheEntryClient) UpdateOneID(id int) *LLMCacheEntryUpdateOne {
+	mutation := newLLMCacheEntryMutation(c.config, OpUpdateOne, withLLMCacheEntryID(id))
+	return &LLMCacheEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LLMCacheEntry.
+func (c *LLMCacheEntryClient) Delete() *LLMCacheEntryDelete {
+	mutation := newLLMCacheEntryMutation(c.config, OpDelete)
+	return &LLMCacheEntryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LLMCacheEntryClient) DeleteOne(_m *LLMCacheEntry) *LLMCacheEntryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LLMCacheEntryClient) DeleteOneID(id int) *LLMCacheEntryDeleteOne {
+	builder := c.Delete().Where(llmcacheentry.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LLMCacheEntryDeleteOne{builder}
+}
+
+// Query returns a query builder for LLMCacheEntry.
+func (c *LLMCacheEntryClient) Query() *LLMCacheEntryQuery {
+	return &LLMCacheEntryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLLMCacheEntry},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LLMCacheEntry entity by its id.
+func (c *LLMCacheEntryClient) Get(ctx context.Context, id int) (*LLMCacheEntry, error) {
+	return c.Query().Where(llmcacheentry.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LLMCacheEntryClient) GetX(ctx context.Context, id int) *LLMCacheEntry {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *LLMCacheEntryClient) Hooks() []Hook {
+	return c.hooks.LLMCacheEntry
+}
+
+// Interceptors returns the client interceptors.
+func (c *LLMCacheEntryClient) Interceptors() []Interceptor {
+	return c.inters.LLMCacheEntry
+}
+
+func (c *LLMCacheEntryClient) mutate(ctx context.Context, m *LLMCacheEntryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LLMCacheEntryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LLMCacheEntryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LLMCacheEntryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LLMCacheEntryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LLMCacheEntry mutation op: %q", m.Op())
+	}
+}
+
 // NetworkClient is a client for the Network schema.
 type NetworkClient struct {
 	config
@@ -2392,13 +2533,13 @@ func (c *WorkerLeaseClient) mutate(ctx context.Context, m *WorkerLeaseMutation) 
 type (
 	hooks struct {
 		APIToken, Agent, AgentState, DefaultSelection, Experiment, ExperimentResult,
-		ExperimentRun, Network, Report, Simulation, SimulationEvent, Tie,
-		WorkerLease []ent.Hook
+		ExperimentRun, LLMCacheEntry, Network, Report, Simulation, SimulationEvent,
+		Tie, WorkerLease []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, AgentState, DefaultSelection, Experiment, ExperimentResult,
-		ExperimentRun, Network, Report, Simulation, SimulationEvent, Tie,
-		WorkerLease []ent.Interceptor
+		ExperimentRun, LLMCacheEntry, Network, Report, Simulation, SimulationEvent,
+		Tie, WorkerLease []ent.Interceptor
 	}
 )
 

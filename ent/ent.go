@@ -19,6 +19,7 @@ import (
 	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/experimentresult"
 	"github.com/ethox/ethox/ent/experimentrun"
+	"github.com/ethox/ethox/ent/llmcacheentry"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/simulation"
@@ -92,6 +93,7 @@ func checkColumn(t, c string) error {
 			experiment.Table:       experiment.ValidColumn,
 			experimentresult.Table: experimentresult.ValidColumn,
 			experimentrun.Table:    experimentrun.ValidColumn,
+			llmcacheentry.Table:    llmcacheentry.ValidColumn,
 			network.Table:          network.ValidColumn,
 			report.Table:           report.ValidColumn,
 			simulation.Table:       simulation.ValidColumn,

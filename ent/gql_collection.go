@@ -1193,6 +1193,16 @@ func (_q *SimulationQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, simulation.FieldEstimatedCostUsd)
 				fieldSeen[simulation.FieldEstimatedCostUsd] = struct{}{}
 			}
+		case "cacheHits":
+			if _, ok := fieldSeen[simulation.FieldCacheHits]; !ok {
+				selectedFields = append(selectedFields, simulation.FieldCacheHits)
+				fieldSeen[simulation.FieldCacheHits] = struct{}{}
+			}
+		case "costSavedUsd":
+			if _, ok := fieldSeen[simulation.FieldCostSavedUsd]; !ok {
+				selectedFields = append(selectedFields, simulation.FieldCostSavedUsd)
+				fieldSeen[simulation.FieldCostSavedUsd] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[simulation.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, simulation.FieldCreatedAt)

@@ -2918,6 +2918,26 @@ type SimulationWhereInput struct {
 	EstimatedCostUsdLT    *float64  `json:"estimatedCostUsdLT,omitempty"`
 	EstimatedCostUsdLTE   *float64  `json:"estimatedCostUsdLTE,omitempty"`
 
+	// "cache_hits" field predicates.
+	CacheHits      *int  `json:"cacheHits,omitempty"`
+	CacheHitsNEQ   *int  `json:"cacheHitsNEQ,omitempty"`
+	CacheHitsIn    []int `json:"cacheHitsIn,omitempty"`
+	CacheHitsNotIn []int `json:"cacheHitsNotIn,omitempty"`
+	CacheHitsGT    *int  `json:"cacheHitsGT,omitempty"`
+	CacheHitsGTE   *int  `json:"cacheHitsGTE,omitempty"`
+	CacheHitsLT    *int  `json:"cacheHitsLT,omitempty"`
+	CacheHitsLTE   *int  `json:"cacheHitsLTE,omitempty"`
+
+	// "cost_saved_usd" field predicates.
+	CostSavedUsd      *float64  `json:"costSavedUsd,omitempty"`
+	CostSavedUsdNEQ   *float64  `json:"costSavedUsdNEQ,omitempty"`
+	CostSavedUsdIn    []float64 `json:"costSavedUsdIn,omitempty"`
+	CostSavedUsdNotIn []float64 `json:"costSavedUsdNotIn,omitempty"`
+	CostSavedUsdGT    *float64  `json:"costSavedUsdGT,omitempty"`
+	CostSavedUsdGTE   *float64  `json:"costSavedUsdGTE,omitempty"`
+	CostSavedUsdLT    *float64  `json:"costSavedUsdLT,omitempty"`
+	CostSavedUsdLTE   *float64  `json:"costSavedUsdLTE,omitempty"`
+
 	// "created_at" field predicates.
 	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
 	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
@@ -3439,6 +3459,54 @@ func (i *SimulationWhereInput) P() (predicate.Simulation, error) {
 	}
 	if i.EstimatedCostUsdLTE != nil {
 		predicates = append(predicates, simulation.EstimatedCostUsdLTE(*i.EstimatedCostUsdLTE))
+	}
+	if i.CacheHits != nil {
+		predicates = append(predicates, simulation.CacheHitsEQ(*i.CacheHits))
+	}
+	if i.CacheHitsNEQ != nil {
+		predicates = append(predicates, simulation.CacheHitsNEQ(*i.CacheHitsNEQ))
+	}
+	if len(i.CacheHitsIn) > 0 {
+		predicates = append(predicates, simulation.CacheHitsIn(i.CacheHitsIn...))
+	}
+	if len(i.CacheHitsNotIn) > 0 {
+		predicates = append(predicates, simulation.CacheHitsNotIn(i.CacheHitsNotIn...))
+	}
+	if i.CacheHitsGT != nil {
+		predicates = append(predicates, simulation.CacheHitsGT(*i.CacheHitsGT))
+	}
+	if i.CacheHitsGTE != nil {
+		predicates = append(predicates, simulation.CacheHitsGTE(*i.CacheHitsGTE))
+	}
+	if i.CacheHitsLT != nil {
+		predicates = append(predicates, simulation.CacheHitsLT(*i.CacheHitsLT))
+	}
+	if i.CacheHitsLTE != nil {
+		predicates = append(predicates, simulation.CacheHitsLTE(*i.CacheHitsLTE))
+	}
+	if i.CostSavedUsd != nil {
+		predicates = append(predicates, simulation.CostSavedUsdEQ(*i.CostSavedUsd))
+	}
+	if i.CostSavedUsdNEQ != nil {
+		predicates = append(predicates, simulation.CostSavedUsdNEQ(*i.CostSavedUsdNEQ))
+	}
+	if len(i.CostSavedUsdIn) > 0 {
+		predicates = append(predicates, simulation.CostSavedUsdIn(i.CostSavedUsdIn...))
+	}
+	if len(i.CostSavedUsdNotIn) > 0 {
+		predicates = append(predicates, simulation.CostSavedUsdNotIn(i.CostSavedUsdNotIn...))
+	}
+	if i.CostSavedUsdGT != nil {
+		predicates = append(predicates, simulation.CostSavedUsdGT(*i.CostSavedUsdGT))
+	}
+	if i.CostSavedUsdGTE != nil {
+		predicates = append(predicates, simulation.CostSavedUsdGTE(*i.CostSavedUsdGTE))
+	}
+	if i.CostSavedUsdLT != nil {
+		predicates = append(predicates, simulation.CostSavedUsdLT(*i.CostSavedUsdLT))
+	}
+	if i.CostSavedUsdLTE != nil {
+		predicates = append(predicates, simulation.CostSavedUsdLTE(*i.CostSavedUsdLTE))
 	}
 	if i.CreatedAt != nil {
 		predicates = append(predicates, simulation.CreatedAtEQ(*i.CreatedAt))

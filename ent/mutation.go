@@ -18,6 +18,7 @@ import (
 	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/experimentresult"
 	"github.com/ethox/ethox/ent/experimentrun"
+	"github.com/ethox/ethox/ent/llmcacheentry"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/predicate"
 	"github.com/ethox/ethox/ent/report"
@@ -44,6 +45,7 @@ const (
 	TypeExperiment       = "Experiment"
 	TypeExperimentResult = "ExperimentResult"
 	TypeExperimentRun    = "ExperimentRun"
+	TypeLLMCacheEntry    = "LLMCacheEntry"
 	TypeNetwork          = "Network"
 	TypeReport           = "Report"
 	TypeSimulation       = "Simulation"
@@ -7217,6 +7219,671 @@ func (m *ExperimentRunMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown ExperimentRun edge %s", name)
 }
 
+// LLMCacheEntryMutation represents an operation that mutates the LLMCacheEntry nodes in the graph.
+type LLMCacheEntryMutation struct {
+	config
+	op                   Op
+	typ                  string
+	id                   *int
+	key                  *string
+	model                *string
+	answer               *string
+	prompt_tokens        *int
+	addprompt_tokens     *int
+	completion_tokens    *int
+	addcompletion_tokens *int
+	created_at           *time.Time
+	clearedFields        map[string]struct{}
+	done                 bool
+	oldValue             func(context.Context) (*LLMCacheEntry, error)
+	predicates           []predicate.LLMCacheEntry
+}
+
+var _ ent.Mutation = (*LLMCacheEntryMutation)(nil)
+
+// llmcacheentryOption allows management of the mutation configuration using functional options.
+type llmcacheentryOption func(*LLMCacheEntryMutation)
+
+// newLLMCacheEntryMutation creates new mutation for the LLMCacheEntry entity.
+func newLLMCacheEntryMutation(c config, op Op, opts ...llmcacheentryOption) *LLMCacheEntryMutation {
+	m := &LLMCacheEntryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeLLMCacheEntry,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withLLMCacheEntryID sets the ID field of the mutation.
+func withLLMCacheEntryID(id int) llmcacheentryOption {
+	return func(m *LLMCacheEntryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *LLMCacheEntry
+		)
+		m.oldValue = func(ctx context.Context) (*LLMCacheEntry, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().LLMCacheEntry.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withLLMCacheEntry sets the old LLMCacheEntry of the mutation.
+func withLLMCacheEntry(node *LLMCacheEntry) llmcacheentryOption {
+	return func(m *LLMCacheEntryMutation) {
+		m.oldValue = func(context.Context) (*LLMCacheEntry, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m LLMCacheEntryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m LLMCacheEntryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *LLMCacheEntryMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *LLMCacheEntryMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().LLMCacheEntry.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetKey sets the "key" field.
+func (m *LLMCacheEntryMutation) SetKey(s string) {
+	m.key = &s
+}
+
+// Key returns the value of the "key" field in the mutation.
+func (m *LLMCacheEntryMutation) Key() (r string, exists bool) {
+	v := m.key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKey returns the old "key" field's value of the LLMCacheEntry entity.
+// If the LLMCacheEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCacheEntryMutation) OldKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
+	}
+	return oldValue.Key, nil
+}
+
+// ResetKey resets all changes to the "key" field.
+func (m *LLMCacheEntryMutation) ResetKey() {
+	m.key = nil
+}
+
+// SetModel sets the "model" field.
+func (m *LLMCacheEntryMutation) SetModel(s string) {
+	m.model = &s
+}
+
+// Model returns the value of the "model" field in the mutation.
+func (m *LLMCacheEntryMutation) Model() (r string, exists bool) {
+	v := m.model
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModel returns the old "model" field's value of the LLMCacheEntry entity.
+// If the LLMCacheEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCacheEntryMutation) OldModel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModel: %w", err)
+	}
+	return oldValue.Model, nil
+}
+
+// ResetModel resets all changes to the "model" field.
+func (m *LLMCacheEntryMutation) ResetModel() {
+	m.model = nil
+}
+
+// SetAnswer sets the "answer" field.
+func (m *LLMCacheEntryMutation) SetAnswer(s string) {
+	m.answer = &s
+}
+
+// Answer returns the value of the "answer" field in the mutation.
+func (m *LLMCacheEntryMutation) Answer() (r string, exists bool) {
+	v := m.answer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAnswer returns the old "answer" field's value of the LLMCacheEntry entity.
+// If the LLMCacheEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCacheEntryMutation) OldAnswer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAnswer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAnswer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAnswer: %w", err)
+	}
+	return oldValue.Answer, nil
+}
+
+// ResetAnswer resets all changes to the "answer" field.
+func (m *LLMCacheEntryMutation) ResetAnswer() {
+	m.answer = nil
+}
+
+// SetPromptTokens sets the "prompt_tokens" field.
+func (m *LLMCacheEntryMutation) SetPromptTokens(i int) {
+	m.prompt_tokens = &i
+	m.addprompt_tokens = nil
+}
+
+// PromptTokens returns the value of the "prompt_tokens" field in the mutation.
+func (m *LLMCacheEntryMutation) PromptTokens() (r int, exists bool) {
+	v := m.prompt_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPromptTokens returns the old "prompt_tokens" field's value of the LLMCacheEntry entity.
+// If the LLMCacheEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCacheEntryMutation) OldPromptTokens(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPromptTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPromptTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPromptTokens: %w", err)
+	}
+	return oldValue.PromptTokens, nil
+}
+
+// AddPromptTokens adds i to the "prompt_tokens" field.
+func (m *LLMCacheEntryMutation) AddPromptTokens(i int) {
+	if m.addprompt_tokens != nil {
+		*m.addprompt_tokens += i
+	} else {
+		m.addprompt_tokens = &i
+	}
+}
+
+// AddedPromptTokens returns the value that was added to the "prompt_tokens" field in this mutation.
+func (m *LLMCacheEntryMutation) AddedPromptTokens() (r int, exists bool) {
+	v := m.addprompt_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPromptTokens resets all changes to the "prompt_tokens" field.
+func (m *LLMCacheEntryMutation) ResetPromptTokens() {
+	m.prompt_tokens = nil
+	m.addprompt_tokens = nil
+}
+
+// SetCompletionTokens sets the "completion_tokens" field.
+func (m *LLMCacheEntryMutation) SetCompletionTokens(i int) {
+	m.completion_tokens = &i
+	m.addcompletion_tokens = nil
+}
+
+// CompletionTokens returns the value of the "completion_tokens" field in the mutation.
+func (m *LLMCacheEntryMutation) CompletionTokens() (r int, exists bool) {
+	v := m.completion_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompletionTokens returns the old "completion_tokens" field's value of the LLMCacheEntry entity.
+// If the LLMCacheEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCacheEntryMutation) OldCompletionTokens(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompletionTokens is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompletionTokens requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompletionTokens: %w", err)
+	}
+	return oldValue.CompletionTokens, nil
+}
+
+// AddCompletionTokens adds i to the "completion_tokens" field.
+func (m *LLMCacheEntryMutation) AddCompletionTokens(i int) {
+	if m.addcompletion_tokens != nil {
+		*m.addcompletion_tokens += i
+	} else {
+		m.addcompletion_tokens = &i
+	}
+}
+
+// AddedCompletionTokens returns the value that was added to the "completion_tokens" field in this mutation.
+func (m *LLMCacheEntryMutation) AddedCompletionTokens() (r int, exists bool) {
+	v := m.addcompletion_tokens
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCompletionTokens resets all changes to the "completion_tokens" field.
+func (m *LLMCacheEntryMutation) ResetCompletionTokens() {
+	m.completion_tokens = nil
+	m.addcompletion_tokens = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *LLMCacheEntryMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *LLMCacheEntryMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the LLMCacheEntry entity.
+// If the LLMCacheEntry object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LLMCacheEntryMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *LLMCacheEntryMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// Where appends a list predicates to the LLMCacheEntryMutation builder.
+func (m *LLMCacheEntryMutation) Where(ps ...predicate.LLMCacheEntry) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the LLMCacheEntryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *LLMCacheEntryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.LLMCacheEntry, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *LLMCacheEntryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *LLMCacheEntryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (LLMCacheEntry).
+func (m *LLMCacheEntryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *LLMCacheEntryMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.key != nil {
+		fields = append(fields, llmcacheentry.FieldKey)
+	}
+	if m.model != nil {
+		fields = append(fields, llmcacheentry.FieldModel)
+	}
+	if m.answer != nil {
+		fields = append(fields, llmcacheentry.FieldAnswer)
+	}
+	if m.prompt_tokens != nil {
+		fields = append(fields, llmcacheentry.FieldPromptTokens)
+	}
+	if m.completion_tokens != nil {
+		fields = append(fields, llmcacheentry.FieldCompletionTokens)
+	}
+	if m.created_at != nil {
+		fields = append(fields, llmcacheentry.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *LLMCacheEntryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case llmcacheentry.FieldKey:
+		return m.Key()
+	case llmcacheentry.FieldModel:
+		return m.Model()
+	case llmcacheentry.FieldAnswer:
+		return m.Answer()
+	case llmcacheentry.FieldPromptTokens:
+		return m.PromptTokens()
+	case llmcacheentry.FieldCompletionTokens:
+		return m.CompletionTokens()
+	case llmcacheentry.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *LLMCacheEntryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case llmcacheentry.FieldKey:
+		return m.OldKey(ctx)
+	case llmcacheentry.FieldModel:
+		return m.OldModel(ctx)
+	case llmcacheentry.FieldAnswer:
+		return m.OldAnswer(ctx)
+	case llmcacheentry.FieldPromptTokens:
+		return m.OldPromptTokens(ctx)
+	case llmcacheentry.FieldCompletionTokens:
+		return m.OldCompletionTokens(ctx)
+	case llmcacheentry.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown LLMCacheEntry field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LLMCacheEntryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case llmcacheentry.FieldKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKey(v)
+		return nil
+	case llmcacheentry.FieldModel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModel(v)
+		return nil
+	case llmcacheentry.FieldAnswer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAnswer(v)
+		return nil
+	case llmcacheentry.FieldPromptTokens:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPromptTokens(v)
+		return nil
+	case llmcacheentry.FieldCompletionTokens:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompletionTokens(v)
+		return nil
+	case llmcacheentry.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LLMCacheEntry field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *LLMCacheEntryMutation) AddedFields() []string {
+	var fields []string
+	if m.addprompt_tokens != nil {
+		fields = append(fields, llmcacheentry.FieldPromptTokens)
+	}
+	if m.addcompletion_tokens != nil {
+		fields = append(fields, llmcacheentry.FieldCompletionTokens)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *LLMCacheEntryMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case llmcacheentry.FieldPromptTokens:
+		return m.AddedPromptTokens()
+	case llmcacheentry.FieldCompletionTokens:
+		return m.AddedCompletionTokens()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *LLMCacheEntryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case llmcacheentry.FieldPromptTokens:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPromptTokens(v)
+		return nil
+	case llmcacheentry.FieldCompletionTokens:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCompletionTokens(v)
+		return nil
+	}
+	return fmt.Errorf("unknown LLMCacheEntry numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *LLMCacheEntryMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *LLMCacheEntryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *LLMCacheEntryMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown LLMCacheEntry nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *LLMCacheEntryMutation) ResetField(name string) error {
+	switch name {
+	case llmcacheentry.FieldKey:
+		m.ResetKey()
+		return nil
+	case llmcacheentry.FieldModel:
+		m.ResetModel()
+		return nil
+	case llmcacheentry.FieldAnswer:
+		m.ResetAnswer()
+		return nil
+	case llmcacheentry.FieldPromptTokens:
+		m.ResetPromptTokens()
+		return nil
+	case llmcacheentry.FieldCompletionTokens:
+		m.ResetCompletionTokens()
+		return nil
+	case llmcacheentry.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown LLMCacheEntry field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *LLMCacheEntryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *LLMCacheEntryMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *LLMCacheEntryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *LLMCacheEntryMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *LLMCacheEntryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *LLMCacheEntryMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *LLMCacheEntryMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown LLMCacheEntry unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *LLMCacheEntryMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown LLMCacheEntry edge %s", name)
+}
+
 // NetworkMutation represents an operation that mutates the Network nodes in the graph.
 type NetworkMutation struct {
 	config
@@ -9518,6 +10185,10 @@ type SimulationMutation struct {
 	addfailed_steps        *int
 	estimated_cost_usd     *float64
 	addestimated_cost_usd  *float64
+	cache_hits             *int
+	addcache_hits          *int
+	cost_saved_usd         *float64
+	addcost_saved_usd      *float64
 	created_at             *time.Time
 	started_at             *time.Time
 	finished_at            *time.Time
@@ -10432,6 +11103,118 @@ func (m *SimulationMutation) ResetEstimatedCostUsd() {
 	m.addestimated_cost_usd = nil
 }
 
+// SetCacheHits sets the "cache_hits" field.
+func (m *SimulationMutation) SetCacheHits(i int) {
+	m.cache_hits = &i
+	m.addcache_hits = nil
+}
+
+// CacheHits returns the value of the "cache_hits" field in the mutation.
+func (m *SimulationMutation) CacheHits() (r int, exists bool) {
+	v := m.cache_hits
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheHits returns the old "cache_hits" field's value of the Simulation entity.
+// If the Simulation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SimulationMutation) OldCacheHits(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheHits is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheHits requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheHits: %w", err)
+	}
+	return oldValue.CacheHits, nil
+}
+
+// AddCacheHits adds i to the "cache_hits" field.
+func (m *SimulationMutation) AddCacheHits(i int) {
+	if m.addcache_hits != nil {
+		*m.addcache_hits += i
+	} else {
+		m.addcache_hits = &i
+	}
+}
+
+// AddedCacheHits returns the value that was added to the "cache_hits" field in this mutation.
+func (m *SimulationMutation) AddedCacheHits() (r int, exists bool) {
+	v := m.addcache_hits
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCacheHits resets all changes to the "cache_hits" field.
+func (m *SimulationMutation) ResetCacheHits() {
+	m.cache_hits = nil
+	m.addcache_hits = nil
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (m *SimulationMutation) SetCostSavedUsd(f float64) {
+	m.cost_saved_usd = &f
+	m.addcost_saved_usd = nil
+}
+
+// CostSavedUsd returns the value of the "cost_saved_usd" field in the mutation.
+func (m *SimulationMutation) CostSavedUsd() (r float64, exists bool) {
+	v := m.cost_saved_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCostSavedUsd returns the old "cost_saved_usd" field's value of the Simulation entity.
+// If the Simulation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SimulationMutation) OldCostSavedUsd(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCostSavedUsd is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCostSavedUsd requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCostSavedUsd: %w", err)
+	}
+	return oldValue.CostSavedUsd, nil
+}
+
+// AddCostSavedUsd adds f to the "cost_saved_usd" field.
+func (m *SimulationMutation) AddCostSavedUsd(f float64) {
+	if m.addcost_saved_usd != nil {
+		*m.addcost_saved_usd += f
+	} else {
+		m.addcost_saved_usd = &f
+	}
+}
+
+// AddedCostSavedUsd returns the value that was added to the "cost_saved_usd" field in this mutation.
+func (m *SimulationMutation) AddedCostSavedUsd() (r float64, exists bool) {
+	v := m.addcost_saved_usd
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCostSavedUsd resets all changes to the "cost_saved_usd" field.
+func (m *SimulationMutation) ResetCostSavedUsd() {
+	m.cost_saved_usd = nil
+	m.addcost_saved_usd = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *SimulationMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -10989,7 +11772,7 @@ func (m *SimulationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SimulationMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 23)
 	if m.network != nil {
 		fields = append(fields, simulation.FieldNetworkID)
 	}
@@ -11037,6 +11820,12 @@ func (m *SimulationMutation) Fields() []string {
 	}
 	if m.estimated_cost_usd != nil {
 		fields = append(fields, simulation.FieldEstimatedCostUsd)
+	}
+	if m.cache_hits != nil {
+		fields = append(fields, simulation.FieldCacheHits)
+	}
+	if m.cost_saved_usd != nil {
+		fields = append(fields, simulation.FieldCostSavedUsd)
 	}
 	if m.created_at != nil {
 		fields = append(fields, simulation.FieldCreatedAt)
@@ -11093,6 +11882,10 @@ func (m *SimulationMutation) Field(name string) (ent.Value, bool) {
 		return m.FailedSteps()
 	case simulation.FieldEstimatedCostUsd:
 		return m.EstimatedCostUsd()
+	case simulation.FieldCacheHits:
+		return m.CacheHits()
+	case simulation.FieldCostSavedUsd:
+		return m.CostSavedUsd()
 	case simulation.FieldCreatedAt:
 		return m.CreatedAt()
 	case simulation.FieldStartedAt:
@@ -11144,6 +11937,10 @@ func (m *SimulationMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldFailedSteps(ctx)
 	case simulation.FieldEstimatedCostUsd:
 		return m.OldEstimatedCostUsd(ctx)
+	case simulation.FieldCacheHits:
+		return m.OldCacheHits(ctx)
+	case simulation.FieldCostSavedUsd:
+		return m.OldCostSavedUsd(ctx)
 	case simulation.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case simulation.FieldStartedAt:
@@ -11275,6 +12072,20 @@ func (m *SimulationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetEstimatedCostUsd(v)
 		return nil
+	case simulation.FieldCacheHits:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheHits(v)
+		return nil
+	case simulation.FieldCostSavedUsd:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCostSavedUsd(v)
+		return nil
 	case simulation.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -11348,6 +12159,12 @@ func (m *SimulationMutation) AddedFields() []string {
 	if m.addestimated_cost_usd != nil {
 		fields = append(fields, simulation.FieldEstimatedCostUsd)
 	}
+	if m.addcache_hits != nil {
+		fields = append(fields, simulation.FieldCacheHits)
+	}
+	if m.addcost_saved_usd != nil {
+		fields = append(fields, simulation.FieldCostSavedUsd)
+	}
 	if m.addbranched_from_round != nil {
 		fields = append(fields, simulation.FieldBranchedFromRound)
 	}
@@ -11379,6 +12196,10 @@ func (m *SimulationMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedFailedSteps()
 	case simulation.FieldEstimatedCostUsd:
 		return m.AddedEstimatedCostUsd()
+	case simulation.FieldCacheHits:
+		return m.AddedCacheHits()
+	case simulation.FieldCostSavedUsd:
+		return m.AddedCostSavedUsd()
 	case simulation.FieldBranchedFromRound:
 		return m.AddedBranchedFromRound()
 	}
@@ -11459,6 +12280,20 @@ func (m *SimulationMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddEstimatedCostUsd(v)
+		return nil
+	case simulation.FieldCacheHits:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCacheHits(v)
+		return nil
+	case simulation.FieldCostSavedUsd:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCostSavedUsd(v)
 		return nil
 	case simulation.FieldBranchedFromRound:
 		v, ok := value.(int)
@@ -11574,6 +12409,12 @@ func (m *SimulationMutation) ResetField(name string) error {
 		return nil
 	case simulation.FieldEstimatedCostUsd:
 		m.ResetEstimatedCostUsd()
+		return nil
+	case simulation.FieldCacheHits:
+		m.ResetCacheHits()
+		return nil
+	case simulation.FieldCostSavedUsd:
+		m.ResetCostSavedUsd()
 		return nil
 	case simulation.FieldCreatedAt:
 		m.ResetCreatedAt()

@@ -12,6 +12,7 @@ import (
 	"github.com/ethox/ethox/ent/experiment"
 	"github.com/ethox/ethox/ent/experimentresult"
 	"github.com/ethox/ethox/ent/experimentrun"
+	"github.com/ethox/ethox/ent/llmcacheentry"
 	"github.com/ethox/ethox/ent/network"
 	"github.com/ethox/ethox/ent/report"
 	"github.com/ethox/ethox/ent/schema"
@@ -216,6 +217,38 @@ func init() {
 	experimentrunDescReplicate := experimentrunFields[3].Descriptor()
 	// experimentrun.ReplicateValidator is a validator for the "replicate" field. It is called by the builders before save.
 	experimentrun.ReplicateValidator = experimentrunDescReplicate.Validators[0].(func(int) error)
+	llmcacheentryFields := schema.LLMCacheEntry{}.Fields()
+	_ = llmcacheentryFields
+	// llmcacheentryDescKey is the schema descriptor for key field.
+	llmcacheentryDescKey := llmcacheentryFields[0].Descriptor()
+	// llmcacheentry.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	llmcacheentry.KeyValidator = func() func(string) error {
+		validators := llmcacheentryDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// llmcacheentryDescPromptTokens is the schema descriptor for prompt_tokens field.
+	llmcacheentryDescPromptTokens := llmcacheentryFields[3].Descriptor()
+	// llmcacheentry.PromptTokensValidator is a validator for the "prompt_tokens" field. It is called by the builders before save.
+	llmcacheentry.PromptTokensValidator = llmcacheentryDescPromptTokens.Validators[0].(func(int) error)
+	// llmcacheentryDescCompletionTokens is the schema descriptor for completion_tokens field.
+	llmcacheentryDescCompletionTokens := llmcacheentryFields[4].Descriptor()
+	// llmcacheentry.CompletionTokensValidator is a validator for the "completion_tokens" field. It is called by the builders before save.
+	llmcacheentry.CompletionTokensValidator = llmcacheentryDescCompletionTokens.Validators[0].(func(int) error)
+	// llmcacheentryDescCreatedAt is the schema descriptor for created_at field.
+	llmcacheentryDescCreatedAt := llmcacheentryFields[5].Descriptor()
+	// llmcacheentry.DefaultCreatedAt holds the default value on creation for the created_at field.
+	llmcacheentry.DefaultCreatedAt = llmcacheentryDescCreatedAt.Default.(func() time.Time)
 	networkFields := schema.Network{}.Fields()
 	_ = networkFields
 	// networkDescName is the schema descriptor for name field.
@@ -350,12 +383,22 @@ func init() {
 	simulationDescEstimatedCostUsd := simulationFields[15].Descriptor()
 	// simulation.DefaultEstimatedCostUsd holds the default value on creation for the estimated_cost_usd field.
 	simulation.DefaultEstimatedCostUsd = simulationDescEstimatedCostUsd.Default.(float64)
+	// simulationDescCacheHits is the schema descriptor for cache_hits field.
+	simulationDescCacheHits := simulationFields[16].Descriptor()
+	// simulation.DefaultCacheHits holds the default value on creation for the cache_hits field.
+	simulation.DefaultCacheHits = simulationDescCacheHits.Default.(int)
+	// simulation.CacheHitsValidator is a validator for the "cache_hits" field. It is called by the builders before save.
+	simulation.CacheHitsValidator = simulationDescCacheHits.Validators[0].(func(int) error)
+	// simulationDescCostSavedUsd is the schema descriptor for cost_saved_usd field.
+	simulationDescCostSavedUsd := simulationFields[17].Descriptor()
+	// simulation.DefaultCostSavedUsd holds the default value on creation for the cost_saved_usd field.
+	simulation.DefaultCostSavedUsd = simulationDescCostSavedUsd.Default.(float64)
 	// simulationDescCreatedAt is the schema descriptor for created_at field.
-	simulationDescCreatedAt := simulationFields[16].Descriptor()
+	simulationDescCreatedAt := simulationFields[18].Descriptor()
 	// simulation.DefaultCreatedAt holds the default value on creation for the created_at field.
 	simulation.DefaultCreatedAt = simulationDescCreatedAt.Default.(func() time.Time)
 	// simulationDescBranchedFromRound is the schema descriptor for branched_from_round field.
-	simulationDescBranchedFromRound := simulationFields[20].Descriptor()
+	simulationDescBranchedFromRound := simulationFields[22].Descriptor()
 	// simulation.BranchedFromRoundValidator is a validator for the "branched_from_round" field. It is called by the builders before save.
 	simulation.BranchedFromRoundValidator = simulationDescBranchedFromRound.Validators[0].(func(int) error)
 	simulationeventFields := schema.SimulationEvent{}.Fields()

@@ -52,6 +52,10 @@ type Simulation struct {
 	FailedSteps int `json:"failed_steps,omitempty"`
 	// EstimatedCostUsd holds the value of the "estimated_cost_usd" field.
 	EstimatedCostUsd float64 `json:"estimated_cost_usd,omitempty"`
+	// CacheHits holds the value of the "cache_hits" field.
+	CacheHits int `json:"cache_hits,omitempty"`
+	// CostSavedUsd holds the value of the "cost_saved_usd" field.
+	CostSavedUsd float64 `json:"cost_saved_usd,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// StartedAt holds the value of the "started_at" field.
@@ -159,9 +163,9 @@ func (*Simulation) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case simulation.FieldParams:
 			values[i] = new([]byte)
-		case simulation.FieldEstimatedCostUsd:
+		case simulation.FieldEstimatedCostUsd, simulation.FieldCostSavedUsd:
 			values[i] = new(sql.NullFloat64)
-		case simulation.FieldID, simulation.FieldNetworkID, simulation.FieldRounds, simulation.FieldCurrentRound, simulation.FieldCompletedSteps, simulation.FieldTotalSteps, simulation.FieldCalls, simulation.FieldPromptTokens, simulation.FieldCompletionTokens, simulation.FieldRetries, simulation.FieldFailedSteps, simulation.FieldParentID, simulation.FieldBranchedFromRound:
+		case simulation.FieldID, simulation.FieldNetworkID, simulation.FieldRounds, simulation.FieldCurrentRound, simulation.FieldCompletedSteps, simulation.FieldTotalSteps, simulation.FieldCalls, simulation.FieldPromptTokens, simulation.FieldCompletionTokens, simulation.FieldRetries, simulation.FieldFailedSteps, simulation.FieldCacheHits, simulation.FieldParentID, simulation.FieldBranchedFromRound:
 			values[i] = new(sql.NullInt64)
 		case simulation.FieldStatus, simulation.FieldEngine, simulation.FieldTrigger, simulation.FieldError:
 			values[i] = new(sql.NullString)
@@ -286,6 +290,18 @@ func (_m *Simulation) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field estimated_cost_usd", values[i])
 			} else if value.Valid {
 				_m.EstimatedCostUsd = value.Float64
+			}
+		case simulation.FieldCacheHits:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_hits", values[i])
+			} else if value.Valid {
+				_m.CacheHits = int(value.Int64)
+			}
+		case simulation.FieldCostSavedUsd:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field cost_saved_usd", values[i])
+			} else if value.Valid {
+				_m.CostSavedUsd = value.Float64
 			}
 		case simulation.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -436,6 +452,12 @@ func (_m *Simulation) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("estimated_cost_usd=")
 	builder.WriteString(fmt.Sprintf("%v", _m.EstimatedCostUsd))
+	builder.WriteString(", ")
+	builder.WriteString("cache_hits=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CacheHits))
+	builder.WriteString(", ")
+	builder.WriteString("cost_saved_usd=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CostSavedUsd))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

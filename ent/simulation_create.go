@@ -227,6 +227,34 @@ func (_c *SimulationCreate) SetNillableEstimatedCostUsd(v *float64) *SimulationC
 	return _c
 }
 
+// SetCacheHits sets the "cache_hits" field.
+func (_c *SimulationCreate) SetCacheHits(v int) *SimulationCreate {
+	_c.mutation.SetCacheHits(v)
+	return _c
+}
+
+// SetNillableCacheHits sets the "cache_hits" field if the given value is not nil.
+func (_c *SimulationCreate) SetNillableCacheHits(v *int) *SimulationCreate {
+	if v != nil {
+		_c.SetCacheHits(*v)
+	}
+	return _c
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (_c *SimulationCreate) SetCostSavedUsd(v float64) *SimulationCreate {
+	_c.mutation.SetCostSavedUsd(v)
+	return _c
+}
+
+// SetNillableCostSavedUsd sets the "cost_saved_usd" field if the given value is not nil.
+func (_c *SimulationCreate) SetNillableCostSavedUsd(v *float64) *SimulationCreate {
+	if v != nil {
+		_c.SetCostSavedUsd(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *SimulationCreate) SetCreatedAt(v time.Time) *SimulationCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -450,6 +478,14 @@ func (_c *SimulationCreate) defaults() {
 		v := simulation.DefaultEstimatedCostUsd
 		_c.mutation.SetEstimatedCostUsd(v)
 	}
+	if _, ok := _c.mutation.CacheHits(); !ok {
+		v := simulation.DefaultCacheHits
+		_c.mutation.SetCacheHits(v)
+	}
+	if _, ok := _c.mutation.CostSavedUsd(); !ok {
+		v := simulation.DefaultCostSavedUsd
+		_c.mutation.SetCostSavedUsd(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := simulation.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -563,6 +599,17 @@ func (_c *SimulationCreate) check() error {
 	if _, ok := _c.mutation.EstimatedCostUsd(); !ok {
 		return &ValidationError{Name: "estimated_cost_usd", err: errors.New(`ent: missing required field "Simulation.estimated_cost_usd"`)}
 	}
+	if _, ok := _c.mutation.CacheHits(); !ok {
+		return &ValidationError{Name: "cache_hits", err: errors.New(`ent: missing required field "Simulation.cache_hits"`)}
+	}
+	if v, ok := _c.mutation.CacheHits(); ok {
+		if err := simulation.CacheHitsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_hits", err: fmt.Errorf(`ent: validator failed for field "Simulation.cache_hits": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.CostSavedUsd(); !ok {
+		return &ValidationError{Name: "cost_saved_usd", err: errors.New(`ent: missing required field "Simulation.cost_saved_usd"`)}
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "Simulation.created_at"`)}
 	}
@@ -660,6 +707,14 @@ func (_c *SimulationCreate) createSpec() (*Simulation, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.EstimatedCostUsd(); ok {
 		_spec.SetField(simulation.FieldEstimatedCostUsd, field.TypeFloat64, value)
 		_node.EstimatedCostUsd = value
+	}
+	if value, ok := _c.mutation.CacheHits(); ok {
+		_spec.SetField(simulation.FieldCacheHits, field.TypeInt, value)
+		_node.CacheHits = value
+	}
+	if value, ok := _c.mutation.CostSavedUsd(); ok {
+		_spec.SetField(simulation.FieldCostSavedUsd, field.TypeFloat64, value)
+		_node.CostSavedUsd = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(simulation.FieldCreatedAt, field.TypeTime, value)
@@ -1049,6 +1104,42 @@ func (u *SimulationUpsert) AddEstimatedCostUsd(v float64) *SimulationUpsert {
 	return u
 }
 
+// SetCacheHits sets the "cache_hits" field.
+func (u *SimulationUpsert) SetCacheHits(v int) *SimulationUpsert {
+	u.Set(simulation.FieldCacheHits, v)
+	return u
+}
+
+// UpdateCacheHits sets the "cache_hits" field to the value that was provided on create.
+func (u *SimulationUpsert) UpdateCacheHits() *SimulationUpsert {
+	u.SetExcluded(simulation.FieldCacheHits)
+	return u
+}
+
+// AddCacheHits adds v to the "cache_hits" field.
+func (u *SimulationUpsert) AddCacheHits(v int) *SimulationUpsert {
+	u.Add(simulation.FieldCacheHits, v)
+	return u
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (u *SimulationUpsert) SetCostSavedUsd(v float64) *SimulationUpsert {
+	u.Set(simulation.FieldCostSavedUsd, v)
+	return u
+}
+
+// UpdateCostSavedUsd sets the "cost_saved_usd" field to the value that was provided on create.
+func (u *SimulationUpsert) UpdateCostSavedUsd() *SimulationUpsert {
+	u.SetExcluded(simulation.FieldCostSavedUsd)
+	return u
+}
+
+// AddCostSavedUsd adds v to the "cost_saved_usd" field.
+func (u *SimulationUpsert) AddCostSavedUsd(v float64) *SimulationUpsert {
+	u.Add(simulation.FieldCostSavedUsd, v)
+	return u
+}
+
 // SetStartedAt sets the "started_at" field.
 func (u *SimulationUpsert) SetStartedAt(v time.Time) *SimulationUpsert {
 	u.Set(simulation.FieldStartedAt, v)
@@ -1401,6 +1492,48 @@ func (u *SimulationUpsertOne) AddEstimatedCostUsd(v float64) *SimulationUpsertOn
 func (u *SimulationUpsertOne) UpdateEstimatedCostUsd() *SimulationUpsertOne {
 	return u.Update(func(s *SimulationUpsert) {
 		s.UpdateEstimatedCostUsd()
+	})
+}
+
+// SetCacheHits sets the "cache_hits" field.
+func (u *SimulationUpsertOne) SetCacheHits(v int) *SimulationUpsertOne {
+	return u.Update(func(s *SimulationUpsert) {
+		s.SetCacheHits(v)
+	})
+}
+
+// AddCacheHits adds v to the "cache_hits" field.
+func (u *SimulationUpsertOne) AddCacheHits(v int) *SimulationUpsertOne {
+	return u.Update(func(s *SimulationUpsert) {
+		s.AddCacheHits(v)
+	})
+}
+
+// UpdateCacheHits sets the "cache_hits" field to the value that was provided on create.
+func (u *SimulationUpsertOne) UpdateCacheHits() *SimulationUpsertOne {
+	return u.Update(func(s *SimulationUpsert) {
+		s.UpdateCacheHits()
+	})
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (u *SimulationUpsertOne) SetCostSavedUsd(v float64) *SimulationUpsertOne {
+	return u.Update(func(s *SimulationUpsert) {
+		s.SetCostSavedUsd(v)
+	})
+}
+
+// AddCostSavedUsd adds v to the "cost_saved_usd" field.
+func (u *SimulationUpsertOne) AddCostSavedUsd(v float64) *SimulationUpsertOne {
+	return u.Update(func(s *SimulationUpsert) {
+		s.AddCostSavedUsd(v)
+	})
+}
+
+// UpdateCostSavedUsd sets the "cost_saved_usd" field to the value that was provided on create.
+func (u *SimulationUpsertOne) UpdateCostSavedUsd() *SimulationUpsertOne {
+	return u.Update(func(s *SimulationUpsert) {
+		s.UpdateCostSavedUsd()
 	})
 }
 
@@ -1928,6 +2061,48 @@ func (u *SimulationUpsertBulk) AddEstimatedCostUsd(v float64) *SimulationUpsertB
 func (u *SimulationUpsertBulk) UpdateEstimatedCostUsd() *SimulationUpsertBulk {
 	return u.Update(func(s *SimulationUpsert) {
 		s.UpdateEstimatedCostUsd()
+	})
+}
+
+// SetCacheHits sets the "cache_hits" field.
+func (u *SimulationUpsertBulk) SetCacheHits(v int) *SimulationUpsertBulk {
+	return u.Update(func(s *SimulationUpsert) {
+		s.SetCacheHits(v)
+	})
+}
+
+// AddCacheHits adds v to the "cache_hits" field.
+func (u *SimulationUpsertBulk) AddCacheHits(v int) *SimulationUpsertBulk {
+	return u.Update(func(s *SimulationUpsert) {
+		s.AddCacheHits(v)
+	})
+}
+
+// UpdateCacheHits sets the "cache_hits" field to the value that was provided on create.
+func (u *SimulationUpsertBulk) UpdateCacheHits() *SimulationUpsertBulk {
+	return u.Update(func(s *SimulationUpsert) {
+		s.UpdateCacheHits()
+	})
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (u *SimulationUpsertBulk) SetCostSavedUsd(v float64) *SimulationUpsertBulk {
+	return u.Update(func(s *SimulationUpsert) {
+		s.SetCostSavedUsd(v)
+	})
+}
+
+// AddCostSavedUsd adds v to the "cost_saved_usd" field.
+func (u *SimulationUpsertBulk) AddCostSavedUsd(v float64) *SimulationUpsertBulk {
+	return u.Update(func(s *SimulationUpsert) {
+		s.AddCostSavedUsd(v)
+	})
+}
+
+// UpdateCostSavedUsd sets the "cost_saved_usd" field to the value that was provided on create.
+func (u *SimulationUpsertBulk) UpdateCostSavedUsd() *SimulationUpsertBulk {
+	return u.Update(func(s *SimulationUpsert) {
+		s.UpdateCostSavedUsd()
 	})
 }
 

@@ -290,6 +290,48 @@ func (_u *SimulationUpdate) AddEstimatedCostUsd(v float64) *SimulationUpdate {
 	return _u
 }
 
+// SetCacheHits sets the "cache_hits" field.
+func (_u *SimulationUpdate) SetCacheHits(v int) *SimulationUpdate {
+	_u.mutation.ResetCacheHits()
+	_u.mutation.SetCacheHits(v)
+	return _u
+}
+
+// SetNillableCacheHits sets the "cache_hits" field if the given value is not nil.
+func (_u *SimulationUpdate) SetNillableCacheHits(v *int) *SimulationUpdate {
+	if v != nil {
+		_u.SetCacheHits(*v)
+	}
+	return _u
+}
+
+// AddCacheHits adds value to the "cache_hits" field.
+func (_u *SimulationUpdate) AddCacheHits(v int) *SimulationUpdate {
+	_u.mutation.AddCacheHits(v)
+	return _u
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (_u *SimulationUpdate) SetCostSavedUsd(v float64) *SimulationUpdate {
+	_u.mutation.ResetCostSavedUsd()
+	_u.mutation.SetCostSavedUsd(v)
+	return _u
+}
+
+// SetNillableCostSavedUsd sets the "cost_saved_usd" field if the given value is not nil.
+func (_u *SimulationUpdate) SetNillableCostSavedUsd(v *float64) *SimulationUpdate {
+	if v != nil {
+		_u.SetCostSavedUsd(*v)
+	}
+	return _u
+}
+
+// AddCostSavedUsd adds value to the "cost_saved_usd" field.
+func (_u *SimulationUpdate) AddCostSavedUsd(v float64) *SimulationUpdate {
+	_u.mutation.AddCostSavedUsd(v)
+	return _u
+}
+
 // SetStartedAt sets the "started_at" field.
 func (_u *SimulationUpdate) SetStartedAt(v time.Time) *SimulationUpdate {
 	_u.mutation.SetStartedAt(v)
@@ -558,6 +600,11 @@ func (_u *SimulationUpdate) check() error {
 			return &ValidationError{Name: "failed_steps", err: fmt.Errorf(`ent: validator failed for field "Simulation.failed_steps": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheHits(); ok {
+		if err := simulation.CacheHitsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_hits", err: fmt.Errorf(`ent: validator failed for field "Simulation.cache_hits": %w`, err)}
+		}
+	}
 	if _u.mutation.NetworkCleared() && len(_u.mutation.NetworkIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Simulation.network"`)
 	}
@@ -647,6 +694,18 @@ func (_u *SimulationUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.AddedEstimatedCostUsd(); ok {
 		_spec.AddField(simulation.FieldEstimatedCostUsd, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.CacheHits(); ok {
+		_spec.SetField(simulation.FieldCacheHits, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheHits(); ok {
+		_spec.AddField(simulation.FieldCacheHits, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.CostSavedUsd(); ok {
+		_spec.SetField(simulation.FieldCostSavedUsd, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedCostSavedUsd(); ok {
+		_spec.AddField(simulation.FieldCostSavedUsd, field.TypeFloat64, value)
 	}
 	if value, ok := _u.mutation.StartedAt(); ok {
 		_spec.SetField(simulation.FieldStartedAt, field.TypeTime, value)
@@ -1121,6 +1180,48 @@ func (_u *SimulationUpdateOne) AddEstimatedCostUsd(v float64) *SimulationUpdateO
 	return _u
 }
 
+// SetCacheHits sets the "cache_hits" field.
+func (_u *SimulationUpdateOne) SetCacheHits(v int) *SimulationUpdateOne {
+	_u.mutation.ResetCacheHits()
+	_u.mutation.SetCacheHits(v)
+	return _u
+}
+
+// SetNillableCacheHits sets the "cache_hits" field if the given value is not nil.
+func (_u *SimulationUpdateOne) SetNillableCacheHits(v *int) *SimulationUpdateOne {
+	if v != nil {
+		_u.SetCacheHits(*v)
+	}
+	return _u
+}
+
+// AddCacheHits adds value to the "cache_hits" field.
+func (_u *SimulationUpdateOne) AddCacheHits(v int) *SimulationUpdateOne {
+	_u.mutation.AddCacheHits(v)
+	return _u
+}
+
+// SetCostSavedUsd sets the "cost_saved_usd" field.
+func (_u *SimulationUpdateOne) SetCostSavedUsd(v float64) *SimulationUpdateOne {
+	_u.mutation.ResetCostSavedUsd()
+	_u.mutation.SetCostSavedUsd(v)
+	return _u
+}
+
+// SetNillableCostSavedUsd sets the "cost_saved_usd" field if the given value is not nil.
+func (_u *SimulationUpdateOne) SetNillableCostSavedUsd(v *float64) *SimulationUpdateOne {
+	if v != nil {
+		_u.SetCostSavedUsd(*v)
+	}
+	return _u
+}
+
+// AddCostSavedUsd adds value to the "cost_saved_usd" field.
+func (_u *SimulationUpdateOne) AddCostSavedUsd(v float64) *SimulationUpdateOne {
+	_u.mutation.AddCostSavedUsd(v)
+	return _u
+}
+
 // SetStartedAt sets the "started_at" field.
 func (_u *SimulationUpdateOne) SetStartedAt(v time.Time) *SimulationUpdateOne {
 	_u.mutation.SetStartedAt(v)
@@ -1402,6 +1503,11 @@ func (_u *SimulationUpdateOne) check() error {
 			return &ValidationError{Name: "failed_steps", err: fmt.Errorf(`ent: validator failed for field "Simulation.failed_steps": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheHits(); ok {
+		if err := simulation.CacheHitsValidator(v); err != nil {
+			return &ValidationError{Name: "cache_hits", err: fmt.Errorf(`ent: validator failed for field "Simulation.cache_hits": %w`, err)}
+		}
+	}
 	if _u.mutation.NetworkCleared() && len(_u.mutation.NetworkIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Simulation.network"`)
 	}
@@ -1508,6 +1614,18 @@ func (_u *SimulationUpdateOne) sqlSave(ctx context.Context) (_node *Simulation, 
 	}
 	if value, ok := _u.mutation.AddedEstimatedCostUsd(); ok {
 		_spec.AddField(simulation.FieldEstimatedCostUsd, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.CacheHits(); ok {
+		_spec.SetField(simulation.FieldCacheHits, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheHits(); ok {
+		_spec.AddField(simulation.FieldCacheHits, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.CostSavedUsd(); ok {
+		_spec.SetField(simulation.FieldCostSavedUsd, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedCostSavedUsd(); ok {
+		_spec.AddField(simulation.FieldCostSavedUsd, field.TypeFloat64, value)
 	}
 	if value, ok := _u.mutation.StartedAt(); ok {
 		_spec.SetField(simulation.FieldStartedAt, field.TypeTime, value)

@@ -28,6 +28,8 @@ type Tx struct {
 	ExperimentResult *ExperimentResultClient
 	// ExperimentRun is the client for interacting with the ExperimentRun builders.
 	ExperimentRun *ExperimentRunClient
+	// LLMCacheEntry is the client for interacting with the LLMCacheEntry builders.
+	LLMCacheEntry *LLMCacheEntryClient
 	// Network is the client for interacting with the Network builders.
 	Network *NetworkClient
 	// Report is the client for interacting with the Report builders.
@@ -178,6 +180,7 @@ func (tx *Tx) init() {
 	tx.Experiment = NewExperimentClient(tx.config)
 	tx.ExperimentResult = NewExperimentResultClient(tx.config)
 	tx.ExperimentRun = NewExperimentRunClient(tx.config)
+	tx.LLMCacheEntry = NewLLMCacheEntryClient(tx.config)
 	tx.Network = NewNetworkClient(tx.config)
 	tx.Report = NewReportClient(tx.config)
 	tx.Simulation = NewSimulationClient(tx.config)

@@ -564,9 +564,11 @@ type ComplexityRoot struct {
 	Simulation struct {
 		BranchedFromRound func(childComplexity int) int
 		Branches          func(childComplexity int) int
+		CacheHits         func(childComplexity int) int
 		Calls             func(childComplexity int) int
 		CompletedSteps    func(childComplexity int) int
 		CompletionTokens  func(childComplexity int) int
+		CostSavedUsd      func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		CurrentRound      func(childComplexity int) int
 		Engine            func(childComplexity int) int
@@ -637,8 +639,10 @@ type ComplexityRoot struct {
 	}
 
 	SimulationUsage struct {
+		CacheHits        func(childComplexity int) int
 		Calls            func(childComplexity int) int
 		CompletionTokens func(childComplexity int) int
+		CostSavedUsd     func(childComplexity int) int
 		EstimatedCostUsd func(childComplexity int) int
 		FailedSteps      func(childComplexity int) int
 		PromptTokens     func(childComplexity int) int
@@ -2981,6 +2985,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.Branches(childComplexity), true
+	case "Simulation.cacheHits":
+		if e.ComplexityRoot.Simulation.CacheHits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.CacheHits(childComplexity), true
 	case "Simulation.calls":
 		if e.ComplexityRoot.Simulation.Calls == nil {
 			break
@@ -2999,6 +3009,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Simulation.CompletionTokens(childComplexity), true
+	case "Simulation.costSavedUsd":
+		if e.ComplexityRoot.Simulation.CostSavedUsd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Simulation.CostSavedUsd(childComplexity), true
 	case "Simulation.createdAt":
 		if e.ComplexityRoot.Simulation.CreatedAt == nil {
 			break
@@ -3327,6 +3343,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SimulationProgress.Usage(childComplexity), true
 
+	case "SimulationUsage.cacheHits":
+		if e.ComplexityRoot.SimulationUsage.CacheHits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.CacheHits(childComplexity), true
 	case "SimulationUsage.calls":
 		if e.ComplexityRoot.SimulationUsage.Calls == nil {
 			break
@@ -3339,6 +3361,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SimulationUsage.CompletionTokens(childComplexity), true
+	case "SimulationUsage.costSavedUSD":
+		if e.ComplexityRoot.SimulationUsage.CostSavedUsd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulationUsage.CostSavedUsd(childComplexity), true
 	case "SimulationUsage.estimatedCostUSD":
 		if e.ComplexityRoot.SimulationUsage.EstimatedCostUsd == nil {
 			break
@@ -4618,6 +4646,10 @@ func (ec *executionContext) childFields_Simulation(ctx context.Context, field gr
 		return ec.fieldContext_Simulation_failedSteps(ctx, field)
 	case "estimatedCostUsd":
 		return ec.fieldContext_Simulation_estimatedCostUsd(ctx, field)
+	case "cacheHits":
+		return ec.fieldContext_Simulation_cacheHits(ctx, field)
+	case "costSavedUsd":
+		return ec.fieldContext_Simulation_costSavedUsd(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Simulation_createdAt(ctx, field)
 	case "startedAt":
@@ -4746,6 +4778,10 @@ func (ec *executionContext) childFields_SimulationUsage(ctx context.Context, fie
 		return ec.fieldContext_SimulationUsage_failedSteps(ctx, field)
 	case "estimatedCostUSD":
 		return ec.fieldContext_SimulationUsage_estimatedCostUSD(ctx, field)
+	case "cacheHits":
+		return ec.fieldContext_SimulationUsage_cacheHits(ctx, field)
+	case "costSavedUSD":
+		return ec.fieldContext_SimulationUsage_costSavedUSD(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SimulationUsage", field.Name)
 }
@@ -14999,6 +15035,52 @@ func (ec *executionContext) fieldContext_Simulation_estimatedCostUsd(_ context.C
 	return graphql.NewScalarFieldContext("Simulation", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Simulation_cacheHits(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_cacheHits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheHits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_cacheHits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Simulation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Simulation_costSavedUsd(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Simulation_costSavedUsd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostSavedUsd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Simulation_costSavedUsd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Simulation", field, false, false, "Float")
+}
+
 func (ec *executionContext) _Simulation_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Simulation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16240,6 +16322,52 @@ func (ec *executionContext) _SimulationUsage_estimatedCostUSD(ctx context.Contex
 	)
 }
 func (ec *executionContext) fieldContext_SimulationUsage_estimatedCostUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _SimulationUsage_cacheHits(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_cacheHits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheHits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_cacheHits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulationUsage_costSavedUSD(ctx context.Context, field graphql.CollectedField, obj *model.SimulationUsage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulationUsage_costSavedUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostSavedUsd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulationUsage_costSavedUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SimulationUsage", field, false, false, "Float")
 }
 
@@ -22574,7 +22702,7 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"trigger", "fromSimulation", "fromRound", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "maxOutputTokens", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience", "preset", "speaker", "neighborNumbers", "updateOrder", "neighborhood", "profileSource", "profileSampling", "minTies", "traitVarianceScale"}
+	fieldsInOrder := [...]string{"trigger", "fromSimulation", "fromRound", "networkId", "numAgents", "populationSeed", "rounds", "engine", "selfWeight", "neighborLimit", "model", "temperature", "maxOutputTokens", "seed", "concurrency", "epsilon", "maxCalls", "maxTokens", "maxCostUSD", "audience", "preset", "speaker", "neighborNumbers", "updateOrder", "neighborhood", "profileSource", "profileSampling", "minTies", "traitVarianceScale", "cache"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22784,6 +22912,13 @@ func (ec *executionContext) unmarshalInputRunSimulationInput(ctx context.Context
 				return it, err
 			}
 			it.TraitVarianceScale = data
+		case "cache":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cache"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cache = data
 		}
 	}
 	return it, nil
@@ -22865,7 +23000,7 @@ func (ec *executionContext) unmarshalInputSimulationWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "engine", "engineNEQ", "engineIn", "engineNotIn", "trigger", "triggerNEQ", "triggerIn", "triggerNotIn", "triggerGT", "triggerGTE", "triggerLT", "triggerLTE", "triggerContains", "triggerHasPrefix", "triggerHasSuffix", "triggerEqualFold", "triggerContainsFold", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "rounds", "roundsNEQ", "roundsIn", "roundsNotIn", "roundsGT", "roundsGTE", "roundsLT", "roundsLTE", "currentRound", "currentRoundNEQ", "currentRoundIn", "currentRoundNotIn", "currentRoundGT", "currentRoundGTE", "currentRoundLT", "currentRoundLTE", "completedSteps", "completedStepsNEQ", "completedStepsIn", "completedStepsNotIn", "completedStepsGT", "completedStepsGTE", "completedStepsLT", "completedStepsLTE", "totalSteps", "totalStepsNEQ", "totalStepsIn", "totalStepsNotIn", "totalStepsGT", "totalStepsGTE", "totalStepsLT", "totalStepsLTE", "calls", "callsNEQ", "callsIn", "callsNotIn", "callsGT", "callsGTE", "callsLT", "callsLTE", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "retries", "retriesNEQ", "retriesIn", "retriesNotIn", "retriesGT", "retriesGTE", "retriesLT", "retriesLTE", "failedSteps", "failedStepsNEQ", "failedStepsIn", "failedStepsNotIn", "failedStepsGT", "failedStepsGTE", "failedStepsLT", "failedStepsLTE", "estimatedCostUsd", "estimatedCostUsdNEQ", "estimatedCostUsdIn", "estimatedCostUsdNotIn", "estimatedCostUsdGT", "estimatedCostUsdGTE", "estimatedCostUsdLT", "estimatedCostUsdLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "parentID", "parentIDNEQ", "parentIDIn", "parentIDNotIn", "parentIDIsNil", "parentIDNotNil", "branchedFromRound", "branchedFromRoundNEQ", "branchedFromRoundIn", "branchedFromRoundNotIn", "branchedFromRoundGT", "branchedFromRoundGTE", "branchedFromRoundLT", "branchedFromRoundLTE", "branchedFromRoundIsNil", "branchedFromRoundNotNil", "hasNetwork", "hasNetworkWith", "hasReports", "hasReportsWith", "hasParent", "hasParentWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "networkID", "networkIDNEQ", "networkIDIn", "networkIDNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "engine", "engineNEQ", "engineIn", "engineNotIn", "trigger", "triggerNEQ", "triggerIn", "triggerNotIn", "triggerGT", "triggerGTE", "triggerLT", "triggerLTE", "triggerContains", "triggerHasPrefix", "triggerHasSuffix", "triggerEqualFold", "triggerContainsFold", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorIsNil", "errorNotNil", "errorEqualFold", "errorContainsFold", "rounds", "roundsNEQ", "roundsIn", "roundsNotIn", "roundsGT", "roundsGTE", "roundsLT", "roundsLTE", "currentRound", "currentRoundNEQ", "currentRoundIn", "currentRoundNotIn", "currentRoundGT", "currentRoundGTE", "currentRoundLT", "currentRoundLTE", "completedSteps", "completedStepsNEQ", "completedStepsIn", "completedStepsNotIn", "completedStepsGT", "completedStepsGTE", "completedStepsLT", "completedStepsLTE", "totalSteps", "totalStepsNEQ", "totalStepsIn", "totalStepsNotIn", "totalStepsGT", "totalStepsGTE", "totalStepsLT", "totalStepsLTE", "calls", "callsNEQ", "callsIn", "callsNotIn", "callsGT", "callsGTE", "callsLT", "callsLTE", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "retries", "retriesNEQ", "retriesIn", "retriesNotIn", "retriesGT", "retriesGTE", "retriesLT", "retriesLTE", "failedSteps", "failedStepsNEQ", "failedStepsIn", "failedStepsNotIn", "failedStepsGT", "failedStepsGTE", "failedStepsLT", "failedStepsLTE", "estimatedCostUsd", "estimatedCostUsdNEQ", "estimatedCostUsdIn", "estimatedCostUsdNotIn", "estimatedCostUsdGT", "estimatedCostUsdGTE", "estimatedCostUsdLT", "estimatedCostUsdLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "costSavedUsd", "costSavedUsdNEQ", "costSavedUsdIn", "costSavedUsdNotIn", "costSavedUsdGT", "costSavedUsdGTE", "costSavedUsdLT", "costSavedUsdLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "parentID", "parentIDNEQ", "parentIDIn", "parentIDNotIn", "parentIDIsNil", "parentIDNotNil", "branchedFromRound", "branchedFromRoundNEQ", "branchedFromRoundIn", "branchedFromRoundNotIn", "branchedFromRoundGT", "branchedFromRoundGTE", "branchedFromRoundLT", "branchedFromRoundLTE", "branchedFromRoundIsNil", "branchedFromRoundNotNil", "hasNetwork", "hasNetworkWith", "hasReports", "hasReportsWith", "hasParent", "hasParentWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23789,6 +23924,118 @@ func (ec *executionContext) unmarshalInputSimulationWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.EstimatedCostUsdLTE = data
+		case "cacheHits":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHits"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHits = data
+		case "cacheHitsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsNEQ = data
+		case "cacheHitsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsIn = data
+		case "cacheHitsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsNotIn = data
+		case "cacheHitsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsGT = data
+		case "cacheHitsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsGTE = data
+		case "cacheHitsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsLT = data
+		case "cacheHitsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheHitsLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CacheHitsLTE = data
+		case "costSavedUsd":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsd"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsd = data
+		case "costSavedUsdNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdNEQ = data
+		case "costSavedUsdIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdIn = data
+		case "costSavedUsdNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdNotIn = data
+		case "costSavedUsdGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdGT = data
+		case "costSavedUsdGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdGTE = data
+		case "costSavedUsdLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdLT = data
+		case "costSavedUsdLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("costSavedUsdLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CostSavedUsdLTE = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -27934,6 +28181,16 @@ func (ec *executionContext) _Simulation(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "cacheHits":
+			out.Values[i] = ec._Simulation_cacheHits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "costSavedUsd":
+			out.Values[i] = ec._Simulation_costSavedUsd(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._Simulation_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -28344,6 +28601,16 @@ func (ec *executionContext) _SimulationUsage(ctx context.Context, sel ast.Select
 			}
 		case "estimatedCostUSD":
 			out.Values[i] = ec._SimulationUsage_estimatedCostUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheHits":
+			out.Values[i] = ec._SimulationUsage_cacheHits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costSavedUSD":
+			out.Values[i] = ec._SimulationUsage_costSavedUSD(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

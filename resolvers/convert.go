@@ -163,6 +163,7 @@ func runInput(in model.RunSimulationInput) (simulation.RunInput, error) {
 	}
 	out.FromSimulation, out.FromRound = in.FromSimulation, in.FromRound
 	out.NumAgents = in.NumAgents
+	out.Cache = in.Cache
 	out.Speaker, out.NeighborNumbers, out.MaxOutputTokens = in.Speaker, in.NeighborNumbers, in.MaxOutputTokens
 	out.MinTies, out.TraitVarianceScale = in.MinTies, in.TraitVarianceScale
 	out.Preset = enumText(in.Preset)
@@ -248,7 +249,8 @@ func progressOf(sim *ent.Simulation) *model.SimulationProgress {
 
 func usageOf(sim *ent.Simulation) *model.SimulationUsage {
 	return &model.SimulationUsage{Calls: sim.Calls, PromptTokens: sim.PromptTokens, CompletionTokens: sim.CompletionTokens,
-		Retries: sim.Retries, FailedSteps: sim.FailedSteps, EstimatedCostUsd: sim.EstimatedCostUsd}
+		Retries: sim.Retries, FailedSteps: sim.FailedSteps, EstimatedCostUsd: sim.EstimatedCostUsd,
+		CacheHits: sim.CacheHits, CostSavedUsd: sim.CostSavedUsd}
 }
 
 // relay converts a service stream into a subscription stream; every send

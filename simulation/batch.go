@@ -36,7 +36,8 @@ type stepWrite struct {
 	failed   bool
 	errMsg   string
 	u        llm.Usage
-	reserved bool // one call already counted by reserveCall
+	reserved bool        // one call already counted by reserveCall
+	cache    *cacheEntry // an answer to store in the answer cache (cache.go)
 	at       time.Time
 	done     chan error // buffered: the batch's outcome for this step
 }
@@ -200,11 +201,17 @@ func (s *Service) writeSteps(ctx context.Context, simID int, steps []*stepWrite,
 			return fmt.Errorf("store steps: %w", err)
 		}
 		var (
-			calls, prompt, completion, retries, completed, failed int
-			cost                                                  float64
-			events                                                []agentEvent
+			calls, prompt, completion, retries, completed, failed, hits int
+			cost, saved                                                 float64
+			events                                                      []agentEvent
+			cached                                                      []cacheEntry
 		)
 		for i, w := range steps {
+			if w.cache != nil {
+				cached = append(cached, *w.cache)
+			}
+			hits += w.u.CacheHits
+			saved += w.u.CostSavedUSD
 			calls += w.u.Calls
 			if w.reserved {
 				calls-- // counted by reserveCall; a reserved call never sent gives its place back
@@ -234,9 +241,12 @@ func (s *Service) writeSteps(ctx context.Context, simID int, steps []*stepWrite,
 		// Updating the row first also locks it, which orders the events' seqs.
 		if err := client.Simulation.Update().Where(entsim.ID(simID)).
 			AddCompletedSteps(completed).AddCalls(calls).AddPromptTokens(prompt).AddCompletionTokens(completion).
-			AddRetries(retries).AddFailedSteps(failed).AddEstimatedCostUsd(cost).
+			AddRetries(retries).AddFailedSteps(failed).AddEstimatedCostUsd(cost).AddCacheHits(hits).AddCostSavedUsd(saved).
 			Exec(ctx); err != nil {
 			return err
+		}
+		if err := s.storeCached(ctx, tx, cached); err != nil {
+			return fmt.Errorf("store cached answers: %w", err)
 		}
 		return s.emitAgents(ctx, tx, simID, events)
 	})

@@ -92,7 +92,7 @@ func (s *Service) addUsage(ctx context.Context, client *ent.Client, simID int, u
 	}
 	return client.Simulation.Update().Where(entsim.ID(simID)).
 		AddCompletedSteps(completed).AddCalls(calls).AddPromptTokens(u.PromptTokens).AddCompletionTokens(u.CompletionTokens).
-		AddRetries(u.Retries).AddFailedSteps(failedN).AddEstimatedCostUsd(u.CostUSD).
+		AddRetries(u.Retries).AddFailedSteps(failedN).AddEstimatedCostUsd(u.CostUSD).AddCacheHits(u.CacheHits).AddCostSavedUsd(u.CostSavedUSD).
 		Exec(ctx)
 }
 

@@ -64,6 +64,12 @@ type RunInput struct {
 	// OPENAI_MAX_TOKENS (none for a reasoning model).
 	MaxOutputTokens *int
 
+	// Cache reuses stored LLM answers (engines LLM and HYBRID only): a call
+	// at temperature 0 with a seed whose request is identical to a stored
+	// one is answered from the store, and counted as a cache hit; any other
+	// call is made and not stored. Default false.
+	Cache *bool
+
 	// Population options, with NumAgents only (graphstore.GenerateOptions):
 	// SURVEY, BUILTIN; WITHOUT_REPLACEMENT, WITH_REPLACEMENT; 0..100; (0, 2].
 	ProfileSource      *string
@@ -199,6 +205,12 @@ func (in RunInput) resolve(cfg Config, llmConfigured bool) (entsim.Engine, Param
 			}
 			p.MaxOutputTokens = in.MaxOutputTokens
 		}
+	}
+	if in.Cache != nil && *in.Cache {
+		if engine != entsim.EngineLLM && engine != entsim.EngineHYBRID {
+			return bad("cache: engine %s makes no LLM call, so there is no answer to reuse; leave cache out", engine)
+		}
+		p.Cache = true
 	}
 	if in.Model != nil {
 		p.Model = strings.TrimSpace(*in.Model)

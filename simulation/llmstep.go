@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -34,12 +35,13 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		keep     StateView // kept when no call is needed or the call fails
 		usage    llm.Usage
 		reserved bool
+		cached   *cacheEntry // a fresh answer for the answer cache
 	)
 	defer tk.abandon() // a step that ends without a write (canceled, quota) is not waited for
 	store := func(st StateView, failed bool, errMsg string) error {
 		release() // a step waiting for its batch holds no call slot
 		return pl.batcher(s, sim.ID).submit(tk, &stepWrite{ctx: ctx, agentPK: pl.graph.AgentPKs[i], agentKey: node.AgentID,
-			round: round, st: st, keep: keep, failed: failed, errMsg: errMsg, u: usage, reserved: reserved})
+			round: round, st: st, keep: keep, failed: failed, errMsg: errMsg, u: usage, reserved: reserved, cache: cached})
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -66,9 +68,6 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		own := neighborView{opinion: keep.Opinion, care: keep.Care, support: keep.Support}
 		msgs = influencePrompt(node, sim.Trigger, own, views, promptOptionsOf(p))
 	}
-	if reserved, err = s.reserveCall(ctx, sim.ID, p, pl); err != nil {
-		return err
-	}
 	req := llm.Request{Messages: msgs, Model: p.Model, MaxTokens: p.MaxOutputTokens}
 	if p.Temperature != nil {
 		t := float32(*p.Temperature)
@@ -78,7 +77,34 @@ func (s *Service) step(ctx context.Context, sim *ent.Simulation, p Params, pl *p
 		seed := int(p.Seed)
 		req.Seed = &seed
 	}
+	var key string
+	if p.Cache {
+		// Looked up before the budget: a hit makes no call and costs nothing.
+		var ok bool
+		if key, ok = s.llm.CacheKey(req); ok {
+			a, found, err := s.cachedAnswer(ctx, key)
+			if err != nil {
+				return err
+			}
+			if found {
+				r, u, err := s.llm.ReactCached(p.Model, a)
+				if err == nil {
+					usage = u
+					return store(StateView{Opinion: r.Opinion, Care: r.Care, Support: r.Support}, false, "")
+				}
+				// Hostile or stale: not reused; the LLM is asked instead.
+				s.log.Warn("cached LLM answer refused", "simulation", sim.ID, "agent", node.AgentID, "round", round, "error", err)
+			}
+			req.KeepAnswer = true
+		}
+	}
+	if reserved, err = s.reserveCall(ctx, sim.ID, p, pl); err != nil {
+		return err
+	}
 	r, usage, err := s.llm.React(ctx, req)
+	if err == nil && key != "" && usage.Answer != nil {
+		cached = &cacheEntry{key: key, model: cmp.Or(p.Model, s.llm.Config().Model), answer: *usage.Answer}
+	}
 	release()
 	for _, a := range usage.Anomalies {
 		s.log.Warn("LLM answer repaired", "simulation", sim.ID, "agent", node.AgentID, "round", round, "kind", a.Kind, "detail", a.Detail)

@@ -68,6 +68,10 @@ type Config struct {
 	// (SIM_ESTIMATE_CALL_LATENCY, default 1s).
 	EstimateAnswerTokens int
 	EstimateLatency      time.Duration
+	// The answer cache's bounds (cache.go): LLM_CACHE_MAX_ENTRIES (default
+	// 100,000) and LLM_CACHE_TTL (default 30 days).
+	CacheMaxEntries int
+	CacheTTL        time.Duration
 	// Graphs is the process's network store, shared so that its limits and
 	// cache are too (nil: a store of its own).
 	Graphs *graphstore.Store
@@ -93,6 +97,8 @@ func (c *Config) defaults() {
 	// next round's jobs wait for the next poll: keep it short.
 	orDefault(&c.PollInterval, 50*time.Millisecond)
 	c.estimateDefaults()
+	orDefault(&c.CacheMaxEntries, 100_000)
+	orDefault(&c.CacheTTL, 30*24*time.Hour)
 }
 
 // orDefault sets *v to d unless it is positive.
@@ -122,7 +128,8 @@ type Service struct {
 
 	started atomic.Bool // job workers running in this process
 
-	estimating chan struct{} // estimates building prompts now (estimate.go)
+	estimating  chan struct{} // estimates building prompts now (estimate.go)
+	cachePruned atomic.Int64  // when the answer cache was last pruned, Unix ns (cache.go)
 
 	committed sync.Map // *sql.Tx → *[]func(): what runs once that transaction commits (see onCommit)
 

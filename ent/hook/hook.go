@@ -93,6 +93,18 @@ func (f ExperimentRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ExperimentRunMutation", m)
 }
 
+// The LLMCacheEntryFunc type is an adapter to allow the use of ordinary
+// function as LLMCacheEntry mutator.
+type LLMCacheEntryFunc func(context.Context, *ent.LLMCacheEntryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f LLMCacheEntryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.LLMCacheEntryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LLMCacheEntryMutation", m)
+}
+
 // The NetworkFunc type is an adapter to allow the use of ordinary
 // function as Network mutator.
 type NetworkFunc func(context.Context, *ent.NetworkMutation) (ent.Value, error)

@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"agent_states\":8589934592,\"agents\":4294967296,\"api_tokens\":0,\"default_selections\":34359738368,\"experiment_results\":47244640256,\"experiment_runs\":51539607552,\"experiments\":42949672960,\"networks\":12884901888,\"reports\":17179869184,\"simulation_events\":25769803776,\"simulations\":21474836480,\"ties\":30064771072,\"worker_leases\":38654705664}"
+const IncrementStarts = "{\"agent_states\":8589934592,\"agents\":4294967296,\"api_tokens\":0,\"default_selections\":34359738368,\"experiment_results\":47244640256,\"experiment_runs\":51539607552,\"experiments\":42949672960,\"llm_cache_entries\":55834574848,\"networks\":12884901888,\"reports\":17179869184,\"simulation_events\":25769803776,\"simulations\":21474836480,\"ties\":30064771072,\"worker_leases\":38654705664}"

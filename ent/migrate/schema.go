@@ -251,6 +251,29 @@ var (
 			},
 		},
 	}
+	// LlmCacheEntriesColumns holds the columns for the "llm_cache_entries" table.
+	LlmCacheEntriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "key", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "model", Type: field.TypeString},
+		{Name: "answer", Type: field.TypeString, Size: 2147483647},
+		{Name: "prompt_tokens", Type: field.TypeInt},
+		{Name: "completion_tokens", Type: field.TypeInt},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// LlmCacheEntriesTable holds the schema information for the "llm_cache_entries" table.
+	LlmCacheEntriesTable = &schema.Table{
+		Name:       "llm_cache_entries",
+		Columns:    LlmCacheEntriesColumns,
+		PrimaryKey: []*schema.Column{LlmCacheEntriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "llmcacheentry_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{LlmCacheEntriesColumns[6]},
+			},
+		},
+	}
 	// NetworksColumns holds the columns for the "networks" table.
 	NetworksColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -336,6 +359,8 @@ var (
 		{Name: "retries", Type: field.TypeInt, Default: 0},
 		{Name: "failed_steps", Type: field.TypeInt, Default: 0},
 		{Name: "estimated_cost_usd", Type: field.TypeFloat64, Default: 0},
+		{Name: "cache_hits", Type: field.TypeInt, Default: 0},
+		{Name: "cost_saved_usd", Type: field.TypeFloat64, Default: 0},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
@@ -351,13 +376,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "simulations_networks_simulations",
-				Columns:    []*schema.Column{SimulationsColumns[20]},
+				Columns:    []*schema.Column{SimulationsColumns[22]},
 				RefColumns: []*schema.Column{NetworksColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "simulations_simulations_branches",
-				Columns:    []*schema.Column{SimulationsColumns[21]},
+				Columns:    []*schema.Column{SimulationsColumns[23]},
 				RefColumns: []*schema.Column{SimulationsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -371,12 +396,12 @@ var (
 			{
 				Name:    "simulation_network_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{SimulationsColumns[20], SimulationsColumns[16]},
+				Columns: []*schema.Column{SimulationsColumns[22], SimulationsColumns[18]},
 			},
 			{
 				Name:    "simulation_parent_id",
 				Unique:  false,
-				Columns: []*schema.Column{SimulationsColumns[21]},
+				Columns: []*schema.Column{SimulationsColumns[23]},
 			},
 		},
 	}
@@ -468,6 +493,7 @@ var (
 		ExperimentsTable,
 		ExperimentResultsTable,
 		ExperimentRunsTable,
+		LlmCacheEntriesTable,
 		NetworksTable,
 		ReportsTable,
 		SimulationsTable,
@@ -504,6 +530,9 @@ func init() {
 	ExperimentRunsTable.ForeignKeys[0].RefTable = ExperimentsTable
 	ExperimentRunsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(51539607552),
+	}
+	LlmCacheEntriesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(55834574848),
 	}
 	NetworksTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(12884901888),

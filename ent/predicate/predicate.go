@@ -27,6 +27,9 @@ type ExperimentResult func(*sql.Selector)
 // ExperimentRun is the predicate function for experimentrun builders.
 type ExperimentRun func(*sql.Selector)
 
+// LLMCacheEntry is the predicate function for llmcacheentry builders.
+type LLMCacheEntry func(*sql.Selector)
+
 // Network is the predicate function for network builders.
 type Network func(*sql.Selector)
 

@@ -43,6 +43,10 @@ func (Simulation) Fields() []ent.Field {
 		field.Int("retries").NonNegative().Default(0),
 		field.Int("failed_steps").NonNegative().Default(0),
 		field.Float("estimated_cost_usd").Default(0),
+		// The answer cache (params.cache): calls answered from llm_cache_entries
+		// instead of the LLM, and what they would have cost at LLM_PRICES.
+		field.Int("cache_hits").NonNegative().Default(0),
+		field.Float("cost_saved_usd").Default(0),
 		field.Time("created_at").Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT")),
 		field.Time("started_at").Optional().Nillable(),

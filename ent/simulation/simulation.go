@@ -50,6 +50,10 @@ const (
 	FieldFailedSteps = "failed_steps"
 	// FieldEstimatedCostUsd holds the string denoting the estimated_cost_usd field in the database.
 	FieldEstimatedCostUsd = "estimated_cost_usd"
+	// FieldCacheHits holds the string denoting the cache_hits field in the database.
+	FieldCacheHits = "cache_hits"
+	// FieldCostSavedUsd holds the string denoting the cost_saved_usd field in the database.
+	FieldCostSavedUsd = "cost_saved_usd"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldStartedAt holds the string denoting the started_at field in the database.
@@ -131,6 +135,8 @@ var Columns = []string{
 	FieldRetries,
 	FieldFailedSteps,
 	FieldEstimatedCostUsd,
+	FieldCacheHits,
+	FieldCostSavedUsd,
 	FieldCreatedAt,
 	FieldStartedAt,
 	FieldFinishedAt,
@@ -191,6 +197,12 @@ var (
 	FailedStepsValidator func(int) error
 	// DefaultEstimatedCostUsd holds the default value on creation for the "estimated_cost_usd" field.
 	DefaultEstimatedCostUsd float64
+	// DefaultCacheHits holds the default value on creation for the "cache_hits" field.
+	DefaultCacheHits int
+	// CacheHitsValidator is a validator for the "cache_hits" field. It is called by the builders before save.
+	CacheHitsValidator func(int) error
+	// DefaultCostSavedUsd holds the default value on creation for the "cost_saved_usd" field.
+	DefaultCostSavedUsd float64
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// BranchedFromRoundValidator is a validator for the "branched_from_round" field. It is called by the builders before save.
@@ -333,6 +345,16 @@ func ByFailedSteps(opts ...sql.OrderTermOption) OrderOption {
 // ByEstimatedCostUsd orders the results by the estimated_cost_usd field.
 func ByEstimatedCostUsd(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEstimatedCostUsd, opts...).ToFunc()
+}
+
+// ByCacheHits orders the results by the cache_hits field.
+func ByCacheHits(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheHits, opts...).ToFunc()
+}
+
+// ByCostSavedUsd orders the results by the cost_saved_usd field.
+func ByCostSavedUsd(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCostSavedUsd, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

@@ -120,6 +120,16 @@ func EstimatedCostUsd(v float64) predicate.Simulation {
 	return predicate.Simulation(sql.FieldEQ(FieldEstimatedCostUsd, v))
 }
 
+// CacheHits applies equality check predicate on the "cache_hits" field. It's identical to CacheHitsEQ.
+func CacheHits(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldCacheHits, v))
+}
+
+// CostSavedUsd applies equality check predicate on the "cost_saved_usd" field. It's identical to CostSavedUsdEQ.
+func CostSavedUsd(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldCostSavedUsd, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Simulation {
 	return predicate.Simulation(sql.FieldEQ(FieldCreatedAt, v))
@@ -743,6 +753,86 @@ func EstimatedCostUsdLT(v float64) predicate.Simulation {
 // EstimatedCostUsdLTE applies the LTE predicate on the "estimated_cost_usd" field.
 func EstimatedCostUsdLTE(v float64) predicate.Simulation {
 	return predicate.Simulation(sql.FieldLTE(FieldEstimatedCostUsd, v))
+}
+
+// CacheHitsEQ applies the EQ predicate on the "cache_hits" field.
+func CacheHitsEQ(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldCacheHits, v))
+}
+
+// CacheHitsNEQ applies the NEQ predicate on the "cache_hits" field.
+func CacheHitsNEQ(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNEQ(FieldCacheHits, v))
+}
+
+// CacheHitsIn applies the In predicate on the "cache_hits" field.
+func CacheHitsIn(vs ...int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldIn(FieldCacheHits, vs...))
+}
+
+// CacheHitsNotIn applies the NotIn predicate on the "cache_hits" field.
+func CacheHitsNotIn(vs ...int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNotIn(FieldCacheHits, vs...))
+}
+
+// CacheHitsGT applies the GT predicate on the "cache_hits" field.
+func CacheHitsGT(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldGT(FieldCacheHits, v))
+}
+
+// CacheHitsGTE applies the GTE predicate on the "cache_hits" field.
+func CacheHitsGTE(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldGTE(FieldCacheHits, v))
+}
+
+// CacheHitsLT applies the LT predicate on the "cache_hits" field.
+func CacheHitsLT(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldLT(FieldCacheHits, v))
+}
+
+// CacheHitsLTE applies the LTE predicate on the "cache_hits" field.
+func CacheHitsLTE(v int) predicate.Simulation {
+	return predicate.Simulation(sql.FieldLTE(FieldCacheHits, v))
+}
+
+// CostSavedUsdEQ applies the EQ predicate on the "cost_saved_usd" field.
+func CostSavedUsdEQ(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldEQ(FieldCostSavedUsd, v))
+}
+
+// CostSavedUsdNEQ applies the NEQ predicate on the "cost_saved_usd" field.
+func CostSavedUsdNEQ(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNEQ(FieldCostSavedUsd, v))
+}
+
+// CostSavedUsdIn applies the In predicate on the "cost_saved_usd" field.
+func CostSavedUsdIn(vs ...float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldIn(FieldCostSavedUsd, vs...))
+}
+
+// CostSavedUsdNotIn applies the NotIn predicate on the "cost_saved_usd" field.
+func CostSavedUsdNotIn(vs ...float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldNotIn(FieldCostSavedUsd, vs...))
+}
+
+// CostSavedUsdGT applies the GT predicate on the "cost_saved_usd" field.
+func CostSavedUsdGT(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldGT(FieldCostSavedUsd, v))
+}
+
+// CostSavedUsdGTE applies the GTE predicate on the "cost_saved_usd" field.
+func CostSavedUsdGTE(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldGTE(FieldCostSavedUsd, v))
+}
+
+// CostSavedUsdLT applies the LT predicate on the "cost_saved_usd" field.
+func CostSavedUsdLT(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldLT(FieldCostSavedUsd, v))
+}
+
+// CostSavedUsdLTE applies the LTE predicate on the "cost_saved_usd" field.
+func CostSavedUsdLTE(v float64) predicate.Simulation {
+	return predicate.Simulation(sql.FieldLTE(FieldCostSavedUsd, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

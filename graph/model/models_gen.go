@@ -317,6 +317,12 @@ type RunSimulationInput struct {
 	MinTies *int `json:"minTies,omitempty"`
 	// With numAgents: in (0, 2]. Default 0.65.
 	TraitVarianceScale *float64 `json:"traitVarianceScale,omitempty"`
+	// Reuse stored LLM answers (engines LLM and HYBRID; an error with the others). A call at temperature 0 with a seed whose request
+	// (model, sampling parameters, messages, response format) is identical to a stored one is answered from the store instead of the
+	// LLM, costs nothing against the budgets and is counted in usage.cacheHits; its answer is parsed and checked as a fresh one. Calls
+	// sampled at a temperature above 0, or without a seed, are always made and never stored: they are draws from a distribution, and
+	// reusing one would fake independent draws (README: Answer cache). Default false.
+	Cache *bool `json:"cache,omitempty"`
 }
 
 // Downloads of a run's agent states, streamed (relative URLs on this server).
@@ -345,6 +351,10 @@ type SimulationUsage struct {
 	Retries          int     `json:"retries"`
 	FailedSteps      int     `json:"failedSteps"`
 	EstimatedCostUsd float64 `json:"estimatedCostUSD"`
+	// Calls answered from the answer cache (cache: true) instead of the LLM; not counted in calls or tokens.
+	CacheHits int `json:"cacheHits"`
+	// What the cache hits would have cost at LLM_PRICES.
+	CostSavedUsd float64 `json:"costSavedUSD"`
 }
 
 type Subscription struct {

@@ -3,6 +3,9 @@ package llm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -70,6 +73,9 @@ type Request struct {
 	// at the token limit (finish_reason "length"). A refused answer is asked
 	// again, like any invalid one, then the call fails with InvalidAnswerError.
 	Check func(text string, truncated bool) error
+	// KeepAnswer asks React to return, in Usage.Answer, the raw answer when it
+	// was accepted at the first attempt: what the answer cache stores.
+	KeepAnswer bool
 }
 
 // Reaction is a validated, clamped agent reaction.
@@ -89,6 +95,20 @@ type Usage struct {
 	Latency          time.Duration
 	CostUSD          float64
 	Anomalies        []Anomaly // what the client repaired in the answers
+	// CacheHits counts answers taken from the answer cache instead of a
+	// call (Calls 0), CostSavedUSD what they would have cost.
+	CacheHits    int
+	CostSavedUSD float64
+	// Answer is the raw first-attempt answer, with Request.KeepAnswer.
+	Answer *CachedAnswer
+}
+
+// CachedAnswer is an answer as the answer cache stores it: the server's raw
+// text and token counts.
+type CachedAnswer struct {
+	Content          string
+	PromptTokens     int
+	CompletionTokens int
 }
 
 // Add accumulates o into u (to total a run).
@@ -99,6 +119,8 @@ func (u *Usage) Add(o Usage) {
 	u.Retries += o.Retries
 	u.Latency += o.Latency
 	u.CostUSD += o.CostUSD
+	u.CacheHits += o.CacheHits
+	u.CostSavedUSD += o.CostSavedUSD
 	u.Anomalies = append(u.Anomalies, o.Anomalies...)
 }
 
@@ -157,20 +179,79 @@ func (c *Client) React(ctx context.Context, req Request) (Reaction, Usage, error
 	)
 	u, err := c.call(ctx, req, true, func(content string, _ bool) error {
 		var perr error
-		if r, perr = parseReaction(content); perr != nil {
-			return perr
-		}
-		// JSON escapes (\u0000) bring back what cleaning the raw answer removed.
-		r.Opinion, an = cleanText(r.Opinion, MaxOpinionChars, "opinion")
-		if r.Opinion = strings.TrimSpace(r.Opinion); r.Opinion == "" {
-			return errors.New(`"opinion" is empty`)
-		}
-		return nil
+		r, an, perr = acceptReaction(content)
+		return perr
 	})
 	if err != nil {
 		return Reaction{}, u, err
 	}
 	c.flag(&u, an...)
+	return r, u, nil
+}
+
+// acceptReaction parses and checks an agent's answer (already cleaned as
+// raw text): the one path for fresh and cached answers.
+func acceptReaction(content string) (Reaction, []Anomaly, error) {
+	r, err := parseReaction(content)
+	if err != nil {
+		return Reaction{}, nil, err
+	}
+	// JSON escapes (\u0000) bring back what cleaning the raw answer removed.
+	var an []Anomaly
+	r.Opinion, an = cleanText(r.Opinion, MaxOpinionChars, "opinion")
+	if r.Opinion = strings.TrimSpace(r.Opinion); r.Opinion == "" {
+		return Reaction{}, nil, errors.New(`"opinion" is empty`)
+	}
+	return r, an, nil
+}
+
+// MaxCachedAnswerBytes bounds an answer the cache stores: an agent's answer
+// is a few hundred bytes; a longer one is used but not kept.
+const MaxCachedAnswerBytes = 16 << 10
+
+// CacheKey is the answer cache's key of an agent's request (React), and
+// whether it may be cached at all: only a request sent at temperature 0
+// with a seed (its answer is then meant to be reproducible), never to a
+// reasoning model (it takes no temperature). The key is the hex SHA-256 of
+// the server's base URL and the request exactly as the first attempt would
+// send it (model, every sampling parameter, the messages, the response
+// format), in go-openai's JSON encoding.
+func (c *Client) CacheKey(req Request) (string, bool) {
+	r, model := c.firstRequest(req, true)
+	temp := c.cfg.Temperature
+	if req.Temperature != nil {
+		temp = req.Temperature
+	}
+	if IsReasoningModel(model) || temp == nil || *temp != 0 || r.Seed == nil {
+		return "", false
+	}
+	b, err := json.Marshal(struct {
+		BaseURL string                       `json:"base_url"`
+		Request openai.ChatCompletionRequest `json:"request"`
+	}{c.cfg.BaseURL, r})
+	if err != nil {
+		return "", false
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), true
+}
+
+// ReactCached is React answered by a stored answer: it is cleaned, parsed
+// and checked as a fresh answer is (a stored answer is no more trusted than
+// the server that wrote it), and counted as a cache hit with the cost it
+// saves at today's LLM_PRICES. An invalid stored answer is an error: the
+// caller asks the LLM instead.
+func (c *Client) ReactCached(model string, a CachedAnswer) (Reaction, Usage, error) {
+	if model == "" {
+		model = c.cfg.Model
+	}
+	content, an := cleanText(a.Content, 0, "answer")
+	r, an2, err := acceptReaction(content)
+	if err != nil {
+		return Reaction{}, Usage{}, err
+	}
+	u := Usage{CacheHits: 1, CostSavedUSD: c.Cost(model, max(a.PromptTokens, 0), max(a.CompletionTokens, 0))}
+	c.flag(&u, append(an, an2...)...)
 	return r, u, nil
 }
 
@@ -269,38 +350,7 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 	if err != nil {
 		return u, err
 	}
-
-	base := openai.ChatCompletionRequest{Model: model}
-	reasoning := IsReasoningModel(model)
-	maxTokens := c.cfg.MaxTokens
-	if req.MaxTokens != nil {
-		maxTokens = max(*req.MaxTokens, 0)
-	}
-	if maxTokens > 0 {
-		if reasoning {
-			base.MaxCompletionTokens = maxTokens
-		} else {
-			base.MaxTokens = maxTokens
-		}
-	}
-	temp := c.cfg.Temperature
-	if req.Temperature != nil {
-		temp = req.Temperature
-	}
-	if temp != nil && !reasoning {
-		base.Temperature = *temp
-		if base.Temperature == 0 {
-			base.Temperature = math.SmallestNonzeroFloat32 // go-openai omits 0
-		}
-	}
-	seed := c.cfg.Seed
-	if req.Seed != nil {
-		seed = req.Seed
-	}
-	if seed != nil {
-		s := *seed
-		base.Seed = &s
-	}
+	base, maxTokens := c.baseRequest(req, model)
 	completionEst := maxTokens
 	if completionEst == 0 {
 		completionEst = defaultCompletionEstimate
@@ -309,6 +359,7 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 	var (
 		transportRetries, invalidRetries, answers int
 		forceNoSchema                             bool
+		kept                                      CachedAnswer // the first answer, for Request.KeepAnswer
 	)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -321,18 +372,21 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 		r := base
 		r.Messages = msgs
 		if useSchema {
-			r.ResponseFormat = &openai.ChatCompletionResponseFormat{
-				Type: openai.ChatCompletionResponseFormatTypeJSONSchema,
-				JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{
-					Name:   "agent_reaction",
-					Schema: reactionSchema,
-					Strict: true,
-				},
-			}
+			r.ResponseFormat = reactionFormat()
 		} else if structured {
 			r.Messages = withInstruction(msgs, jsonInstruction)
 		}
 
+		if attempt == 0 && req.KeepAnswer {
+			defer func() {
+				// Kept only when the first attempt's answer was accepted: it
+				// answers exactly the request CacheKey describes.
+				if err == nil && answers == 1 && u.Calls == 1 && len(kept.Content) <= MaxCachedAnswerBytes {
+					a := kept
+					u.Answer = &a
+				}
+			}()
+		}
 		resp, meta, aerr := c.attempt(ctx, r, estimateTokens(r.Messages)+completionEst)
 		if meta.sent {
 			u.Calls++
@@ -350,6 +404,9 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 			u.CompletionTokens += resp.Usage.CompletionTokens
 			answers++
 			content, reason := answerOf(resp)
+			if answers == 1 {
+				kept = CachedAnswer{Content: content, PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+			}
 			var an []Anomaly
 			content, an = cleanText(content, 0, "answer")
 			c.flag(&u, an...)
@@ -390,6 +447,76 @@ func (c *Client) call(ctx context.Context, req Request, structured bool, accept 
 			return u, err
 		}
 		transportRetries++
+	}
+}
+
+// baseRequest is a call's request without its messages, and its
+// completion token limit (0: none sent).
+func (c *Client) baseRequest(req Request, model string) (openai.ChatCompletionRequest, int) {
+	base := openai.ChatCompletionRequest{Model: model}
+	reasoning := IsReasoningModel(model)
+	maxTokens := c.cfg.MaxTokens
+	if req.MaxTokens != nil {
+		maxTokens = max(*req.MaxTokens, 0)
+	}
+	if maxTokens > 0 {
+		if reasoning {
+			base.MaxCompletionTokens = maxTokens
+		} else {
+			base.MaxTokens = maxTokens
+		}
+	}
+	temp := c.cfg.Temperature
+	if req.Temperature != nil {
+		temp = req.Temperature
+	}
+	if temp != nil && !reasoning {
+		base.Temperature = *temp
+		if base.Temperature == 0 {
+			base.Temperature = math.SmallestNonzeroFloat32 // go-openai omits 0
+		}
+	}
+	seed := c.cfg.Seed
+	if req.Seed != nil {
+		seed = req.Seed
+	}
+	if seed != nil {
+		s := *seed
+		base.Seed = &s
+	}
+	return base, maxTokens
+}
+
+// firstRequest is the request the first attempt of a call sends, with
+// its model (for CacheKey: it must match what call builds).
+func (c *Client) firstRequest(req Request, structured bool) (openai.ChatCompletionRequest, string) {
+	model := req.Model
+	if model == "" {
+		model = c.cfg.Model
+	}
+	r, _ := c.baseRequest(req, model)
+	msgs, err := toOpenAI(req.Messages)
+	if err != nil {
+		return r, model
+	}
+	r.Messages = msgs
+	if structured && !c.noSchema.Load() {
+		r.ResponseFormat = reactionFormat()
+	} else if structured {
+		r.Messages = withInstruction(msgs, jsonInstruction)
+	}
+	return r, model
+}
+
+// reactionFormat is the structured output an agent's answer is asked for.
+func reactionFormat() *openai.ChatCompletionResponseFormat {
+	return &openai.ChatCompletionResponseFormat{
+		Type: openai.ChatCompletionResponseFormatTypeJSONSchema,
+		JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{
+			Name:   "agent_reaction",
+			Schema: reactionSchema,
+			Strict: true,
+		},
 	}
 }
 

@@ -103,6 +103,9 @@ type Params struct {
 	MaxCostUSD      float64  `json:"maxCostUSD,omitempty"`
 	Audience        Audience `json:"audience"`
 	OpinionMaxChars int      `json:"opinionMaxChars"`
+	// Cache: the run reuses stored answers to identical requests at
+	// temperature 0 with a seed, and stores its own (simulation/cache.go).
+	Cache bool `json:"cache,omitempty"`
 }
 
 // Sequential reports whether the run updates in place in node order.
