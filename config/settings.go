@@ -291,7 +291,7 @@ var Settings = []Setting{
 		Doc: "retries on 429, 5xx and timeouts, with jittered backoff honouring Retry-After; quota errors are never " +
 			"retried (0 = none)"},
 	{Name: "LLM_CACHE_MAX_ENTRIES", Group: GroupLLM, Type: TypeInt, Default: "100000",
-		Doc: "most answers the opt-in answer cache (`runSimulation(input: {cache: true})`) keeps; the oldest go first"},
+		Doc: "most answers the opt-in answer cache (`runSimulation(input: {cache: true})`) keeps; beyond it the earliest stored are deleted first"},
 	{Name: "LLM_CACHE_TTL", Group: GroupLLM, Type: TypeDuration, Default: "720h",
 		Doc: "how long a cached answer may be reused (then it is deleted)"},
 	{Name: "LLM_PRICES", Group: GroupLLM, Type: TypeString, Default: "", DefaultText: "built-in list prices",
