@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -119,6 +120,12 @@ func spent(e *ent.Experiment, u usage) string {
 // advance is one pass over an experiment (see the package comment); again
 // reports whether another pass is needed.
 func (s *Service) advance(ctx context.Context, id int) (again bool, err error) {
+	// One pass at a time per experiment in this process (a tick and a wake-up
+	// may run together): two passes would each hand out what is left of the
+	// budget. Passes in different processes are not serialized (README Status).
+	mu, _ := s.passes.LoadOrStore(id, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	e, err := s.db.Client.Experiment.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return false, nil
@@ -277,9 +284,6 @@ func runInputOf(e *ent.Experiment, r *ent.ExperimentRun) (simulation.RunInput, e
 		return in, fmt.Errorf("experiment %d arm %d: %w", e.ID, r.ArmIndex, err)
 	}
 	in.NetworkID, in.Seed = &e.NetworkID, &r.Seed
-	if e.Cache {
-		setCache(&in)
-	}
 	return in, nil
 }
 

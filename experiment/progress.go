@@ -14,6 +14,8 @@ type Usage struct {
 	Calls            int
 	Tokens           int
 	EstimatedCostUSD float64
+	CacheHits        int     // calls answered from the answer cache
+	CostSavedUSD     float64 // what they would have cost
 }
 
 // Progress is an experiment's state, derived from its stored row and runs.
@@ -55,6 +57,8 @@ func (s *Service) ProgressOf(ctx context.Context, e *ent.Experiment) (*Progress,
 		p.Usage.Calls += sim.Calls
 		p.Usage.Tokens += sim.PromptTokens + sim.CompletionTokens
 		p.Usage.EstimatedCostUSD += sim.EstimatedCostUsd
+		p.Usage.CacheHits += sim.CacheHits
+		p.Usage.CostSavedUSD += sim.CostSavedUsd
 		switch sim.Status {
 		case entsim.StatusSUCCEEDED:
 			p.RunsDone++

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -93,6 +94,8 @@ type Service struct {
 	log  *slog.Logger
 	sims *simulation.Service
 	n    Narrator
+
+	passes sync.Map // experiment id → *sync.Mutex: one advance at a time here
 }
 
 // New returns a service; call Attach with the simulation service before use.
@@ -248,6 +251,9 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.Experiment, 
 			return nil, prefixed(err, field+".input.")
 		}
 		total += checked.Steps * in.Replicates
+		if in.Cache != nil && *in.Cache && ri.Cache == nil && (checked.Engine == "LLM" || checked.Engine == "HYBRID") {
+			ri.Cache = ptr(true) // the experiment's cache, for the arms that call the LLM
+		}
 		ri.NetworkID, ri.Seed = nil, nil
 		raw, err := json.Marshal(ri)
 		if err != nil {

@@ -317,7 +317,9 @@ type ComplexityRoot struct {
 	}
 
 	ExperimentUsage struct {
+		CacheHits        func(childComplexity int) int
 		Calls            func(childComplexity int) int
+		CostSavedUSD     func(childComplexity int) int
 		EstimatedCostUSD func(childComplexity int) int
 		Tokens           func(childComplexity int) int
 	}
@@ -1841,12 +1843,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ExperimentStats.Segments(childComplexity), true
 
+	case "ExperimentUsage.cacheHits":
+		if e.ComplexityRoot.ExperimentUsage.CacheHits == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentUsage.CacheHits(childComplexity), true
 	case "ExperimentUsage.calls":
 		if e.ComplexityRoot.ExperimentUsage.Calls == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ExperimentUsage.Calls(childComplexity), true
+	case "ExperimentUsage.costSavedUSD":
+		if e.ComplexityRoot.ExperimentUsage.CostSavedUSD == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentUsage.CostSavedUSD(childComplexity), true
 	case "ExperimentUsage.estimatedCostUSD":
 		if e.ComplexityRoot.ExperimentUsage.EstimatedCostUSD == nil {
 			break
@@ -4196,6 +4210,10 @@ func (ec *executionContext) childFields_ExperimentUsage(ctx context.Context, fie
 		return ec.fieldContext_ExperimentUsage_tokens(ctx, field)
 	case "estimatedCostUSD":
 		return ec.fieldContext_ExperimentUsage_estimatedCostUSD(ctx, field)
+	case "cacheHits":
+		return ec.fieldContext_ExperimentUsage_cacheHits(ctx, field)
+	case "costSavedUSD":
+		return ec.fieldContext_ExperimentUsage_costSavedUSD(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExperimentUsage", field.Name)
 }
@@ -10106,6 +10124,52 @@ func (ec *executionContext) _ExperimentUsage_estimatedCostUSD(ctx context.Contex
 	)
 }
 func (ec *executionContext) fieldContext_ExperimentUsage_estimatedCostUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentUsage", field, false, false, "Float")
+}
+
+func (ec *executionContext) _ExperimentUsage_cacheHits(ctx context.Context, field graphql.CollectedField, obj *experiment.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentUsage_cacheHits(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CacheHits, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentUsage_cacheHits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExperimentUsage_costSavedUSD(ctx context.Context, field graphql.CollectedField, obj *experiment.Usage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentUsage_costSavedUSD(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CostSavedUSD, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentUsage_costSavedUSD(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ExperimentUsage", field, false, false, "Float")
 }
 
@@ -19914,7 +19978,7 @@ func (ec *executionContext) unmarshalInputCreateExperimentInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "networkId", "arms", "replicates", "seed", "maxCalls", "maxTokens", "maxCostUSD", "concurrentRuns", "bootstrapResamples"}
+	fieldsInOrder := [...]string{"name", "networkId", "arms", "replicates", "seed", "maxCalls", "maxTokens", "maxCostUSD", "concurrentRuns", "bootstrapResamples", "cache"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19991,6 +20055,13 @@ func (ec *executionContext) unmarshalInputCreateExperimentInput(ctx context.Cont
 				return it, err
 			}
 			it.BootstrapResamples = data
+		case "cache":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cache"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cache = data
 		}
 	}
 	return it, nil
@@ -26461,6 +26532,16 @@ func (ec *executionContext) _ExperimentUsage(ctx context.Context, sel ast.Select
 			}
 		case "estimatedCostUSD":
 			out.Values[i] = ec._ExperimentUsage_estimatedCostUSD(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheHits":
+			out.Values[i] = ec._ExperimentUsage_cacheHits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costSavedUSD":
+			out.Values[i] = ec._ExperimentUsage_costSavedUSD(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -16,7 +16,7 @@ import (
 func createExperimentInput(in model.CreateExperimentInput) (experiment.CreateInput, error) {
 	out := experiment.CreateInput{Name: in.Name, NetworkID: in.NetworkID, Replicates: in.Replicates,
 		MaxCalls: in.MaxCalls, MaxTokens: in.MaxTokens, MaxCostUSD: in.MaxCostUsd,
-		ConcurrentRuns: in.ConcurrentRuns, BootstrapResamples: in.BootstrapResamples}
+		ConcurrentRuns: in.ConcurrentRuns, BootstrapResamples: in.BootstrapResamples, Cache: in.Cache}
 	if in.Seed != nil {
 		if *in.Seed < 0 {
 			return out, apperr.New(apperr.BadInput, "seed must not be negative, got %d", *in.Seed)

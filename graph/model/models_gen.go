@@ -55,6 +55,9 @@ type CreateExperimentInput struct {
 	ConcurrentRuns *int `json:"concurrentRuns,omitempty"`
 	// Resamples of the one-replicate bootstrap, 100 to 100000. Default EXPERIMENT_BOOTSTRAP_RESAMPLES.
 	BootstrapResamples *int `json:"bootstrapResamples,omitempty"`
+	// The LLM answer cache (README: Answer cache) for every arm that calls the LLM (an arm's own cache wins). Replicates have
+	// distinct seeds and never share answers; the same experiment again with the same seed at temperature 0 reuses them. Default false.
+	Cache *bool `json:"cache,omitempty"`
 }
 
 type DeleteNetworkPayload struct {
