@@ -120,12 +120,18 @@ func spent(e *ent.Experiment, u usage) string {
 // advance is one pass over an experiment (see the package comment); again
 // reports whether another pass is needed.
 func (s *Service) advance(ctx context.Context, id int) (again bool, err error) {
-	// One pass at a time per experiment in this process (a tick and a wake-up
-	// may run together): two passes would each hand out what is left of the
-	// budget. Passes in different processes are not serialized (README Status).
+	// One pass at a time per experiment (a tick and a wake-up may run
+	// together, here or in another process): two passes would each hand out
+	// what is left of the budget. The mutex orders this process's passes
+	// before they take a connection for the cross-process lock.
 	mu, _ := s.passes.LoadOrStore(id, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
+	unlock, err := s.lockPass(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	e, err := s.db.Client.Experiment.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return false, nil

@@ -96,6 +96,9 @@ type Service struct {
 	n    Narrator
 
 	passes sync.Map // experiment id → *sync.Mutex: one advance at a time here
+	// passSlots bounds the connections held by pass locks (lockPass) to half
+	// the pool, so passes holding one can always get another for their queries.
+	passSlots chan struct{}
 }
 
 // New returns a service; call Attach with the simulation service before use.
@@ -104,7 +107,11 @@ func New(db *database.DB, cfg Config, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{db: db, cfg: cfg, log: log}
+	slots := 8
+	if n := db.SQL.Stats().MaxOpenConnections; n > 0 {
+		slots = max(1, n/2)
+	}
+	return &Service{db: db, cfg: cfg, log: log, passSlots: make(chan struct{}, slots)}
 }
 
 // Attach gives the service the runs it starts, and wakes an experiment's job
