@@ -134,6 +134,9 @@ func (s *Service) branchOf(ctx context.Context, in *RunInput) (*ent.Simulation, 
 		in.MaxOutputTokens = ptr(*pp.MaxOutputTokens)
 	}
 	inherit(&in.NeighborNumbers, pp.NeighborNumbers, true)
+	if in.Cache == nil && pp.Cache && (*in.Engine == string(entsim.EngineLLM) || *in.Engine == string(entsim.EngineHYBRID)) {
+		in.Cache = ptr(true) // the parent's opt-in, where the branch's engine can use it
+	}
 	inherit(&in.Seed, pp.Seed, true)
 	inherit(&in.Concurrency, pp.Concurrency, pp.Concurrency > 0)
 	inherit(&in.Epsilon, pp.Epsilon, true)

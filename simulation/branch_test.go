@@ -146,3 +146,34 @@ func TestBranchFromRunningParent(t *testing.T) {
 		})
 	}
 }
+
+// A branch keeps its parent's answer-cache opt-in where its engine asks an
+// LLM, and drops it (rather than refusing the branch) where it does not.
+func TestBranchInheritsCache(t *testing.T) {
+	for _, dialect := range testdb.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			h := newHarness(t, dialect, time.Millisecond)
+			s := h.service(2, nil)
+			ctx := context.Background()
+			parent, err := s.Run(ctx, RunInput{Trigger: "Cache me.", Rounds: ptrTo(1), Temperature: ptrTo(0.0), Seed: ptrTo(int64(3)), Cache: ptrTo(true)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.wait(parent.ID, 60*time.Second)
+			for _, c := range []struct {
+				engine *string
+				cache  *bool
+				want   bool
+			}{{nil, nil, true}, {ptrTo("HYBRID"), nil, true}, {ptrTo("DEGROOT"), nil, false}, {nil, ptrTo(false), false}} {
+				b, err := s.Run(ctx, RunInput{FromSimulation: &parent.ID, Engine: c.engine, Cache: c.cache})
+				if err != nil {
+					t.Fatalf("engine %v, cache %v: %v", c.engine, c.cache, err)
+				}
+				if b.Params.Cache != c.want {
+					t.Fatalf("engine %v, cache %v: branch cache %v, want %v", c.engine, c.cache, b.Params.Cache, c.want)
+				}
+				h.wait(b.ID, 60*time.Second)
+			}
+		})
+	}
+}
