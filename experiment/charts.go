@@ -1,11 +1,11 @@
 package experiment
 
 import (
-	"bytes"
-	"encoding/xml"
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/ethox/ethox/internal/svgchart"
 )
 
 // Chart names.
@@ -52,68 +52,12 @@ func Chart(r *Result, name string) (svg []byte, ok bool) {
 }
 
 const (
-	charW      = 7.0
-	fontSize   = 12
-	titleSize  = 16
 	rowH       = 32.0
 	top        = 70.0
 	maxLabel   = 40
 	plotWidth  = 520.0
 	rightSpace = 30.0
 )
-
-type svgWriter struct{ b bytes.Buffer }
-
-func (w *svgWriter) raw(s string) { w.b.WriteString(s) }
-
-// esc writes s escaped for text content or a double-quoted attribute.
-func (w *svgWriter) esc(s string) { _ = xml.EscapeText(&w.b, []byte(s)) }
-
-// num formats a coordinate with at most 2 decimals, never "-0".
-func num(x float64) string {
-	if math.IsNaN(x) || math.IsInf(x, 0) {
-		x = 0
-	}
-	x = math.Round(x*100) / 100
-	if x == 0 {
-		return "0"
-	}
-	return strconv.FormatFloat(x, 'f', -1, 64)
-}
-
-func (w *svgWriter) begin(width, height float64, title string) {
-	w.raw(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-	w.raw(`<svg xmlns="http://www.w3.org/2000/svg" width="` + num(width) + `" height="` + num(height) +
-		`" viewBox="0 0 ` + num(width) + ` ` + num(height) + `" font-family="sans-serif" font-size="` +
-		strconv.Itoa(fontSize) + `">` + "\n")
-	w.raw(`<title>`)
-	w.esc(title)
-	w.raw("</title>\n")
-	w.raw(`<rect class="background" x="0" y="0" width="` + num(width) + `" height="` + num(height) + `" fill="#ffffff"/>` + "\n")
-	w.text(width/2, 28, "middle", titleSize, "chart-title", title)
-}
-
-func (w *svgWriter) text(x, y float64, anchor string, size int, class, s string) {
-	w.raw(`<text class="` + class + `" x="` + num(x) + `" y="` + num(y) + `" text-anchor="` + anchor + `"`)
-	if size != fontSize {
-		w.raw(` font-size="` + strconv.Itoa(size) + `"`)
-	}
-	w.raw(`>`)
-	w.esc(s)
-	w.raw("</text>\n")
-}
-
-func (w *svgWriter) line(x1, y1, x2, y2 float64, class, stroke string) {
-	w.raw(`<line class="` + class + `" x1="` + num(x1) + `" y1="` + num(y1) + `" x2="` + num(x2) +
-		`" y2="` + num(y2) + `" stroke="` + stroke + `"/>` + "\n")
-}
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
-}
 
 func attrNum(p *float64) string {
 	if p == nil {
@@ -124,27 +68,27 @@ func attrNum(p *float64) string {
 
 // frame draws the title, the x axis (ticks at lo..hi) and its label, and
 // returns the x of a value and the plot's bottom.
-func frame(w *svgWriter, title, xLabel string, labels []string, lo, hi float64) (xOf func(float64) float64, left, bottom, width float64) {
+func frame(w *svgchart.Writer, title, xLabel string, labels []string, lo, hi float64) (xOf func(float64) float64, left, bottom, width float64) {
 	longest := 0
 	for _, l := range labels {
-		longest = max(longest, utf8.RuneCountInString(truncate(l, maxLabel)))
+		longest = max(longest, utf8.RuneCountInString(svgchart.Truncate(l, maxLabel)))
 	}
-	left = math.Max(90, 24+charW*float64(longest))
+	left = math.Max(90, 24+svgchart.CharWidth*float64(longest))
 	rows := max(len(labels), 2)
 	bottom = top + rowH*float64(rows)
 	width = left + plotWidth + rightSpace
 	height := bottom + 60
-	w.begin(width, height, title)
+	w.Begin(width, height, title)
 	xOf = func(v float64) float64 { return left + (v-lo)/(hi-lo)*plotWidth }
-	w.raw(`<g class="axis x-axis">` + "\n")
+	w.Raw(`<g class="axis x-axis">` + "\n")
 	for i := 0; i <= 4; i++ {
 		v := lo + (hi-lo)*float64(i)/4
-		w.line(xOf(v), top-6, xOf(v), bottom, "grid", "#e0e0e0")
-		w.text(xOf(v), bottom+16, "middle", fontSize, "tick", num(v))
+		w.Line(xOf(v), top-6, xOf(v), bottom, "grid", "#e0e0e0")
+		w.Text(xOf(v), bottom+16, "middle", svgchart.FontSize, "tick", svgchart.Num(v))
 	}
-	w.line(left, bottom, left+plotWidth, bottom, "axis-line", "#000000")
-	w.raw("</g>\n")
-	w.text(left+plotWidth/2, bottom+40, "middle", fontSize, "axis-label x-label", xLabel)
+	w.Line(left, bottom, left+plotWidth, bottom, "axis-line", "#000000")
+	w.Raw("</g>\n")
+	w.Text(left+plotWidth/2, bottom+40, "middle", svgchart.FontSize, "axis-label x-label", xLabel)
 	return xOf, left, bottom, width
 }
 
@@ -159,7 +103,7 @@ func armsChart(r *Result, support bool) []byte {
 	for i, a := range r.Arms {
 		labels[i] = a.Name
 	}
-	var w svgWriter
+	var w svgchart.Writer
 	xOf, left, bottom, _ := frame(&w, title, xLabel, labels, lo, hi)
 	x := func(v float64) float64 { return xOf(clampTo(v, lo, hi)) }
 	for i, a := range r.Arms {
@@ -169,10 +113,10 @@ func armsChart(r *Result, support bool) []byte {
 		}
 		y := top + rowH*float64(i) + rowH/2
 		color := "#1f77b4"
-		w.text(left-8, y+4, "end", fontSize, "arm-label", truncate(a.Name, maxLabel))
-		w.raw(`<g class="arm" data-arm="`)
-		w.esc(a.Name)
-		w.raw(`" data-method="` + e.Method + `" data-mean="` + attrNum(e.Mean) + `" data-low="` + attrNum(e.Low) +
+		w.Text(left-8, y+4, "end", svgchart.FontSize, "arm-label", svgchart.Truncate(a.Name, maxLabel))
+		w.Raw(`<g class="arm" data-arm="`)
+		w.Esc(a.Name)
+		w.Raw(`" data-method="` + e.Method + `" data-mean="` + attrNum(e.Mean) + `" data-low="` + attrNum(e.Low) +
 			`" data-high="` + attrNum(e.High) + `">` + "\n")
 		for _, rep := range a.Replicates {
 			s := rep.CareScore
@@ -180,29 +124,29 @@ func armsChart(r *Result, support bool) []byte {
 				s = rep.SupportScore
 			}
 			if s != nil {
-				w.raw(`<circle class="replicate" cx="` + num(x(*s)) + `" cy="` + num(y-7) + `" r="3" fill="#aec7e8"/>` + "\n")
+				w.Raw(`<circle class="replicate" cx="` + svgchart.Num(x(*s)) + `" cy="` + svgchart.Num(y-7) + `" r="3" fill="#aec7e8"/>` + "\n")
 			}
 		}
 		if e.Low != nil && e.High != nil {
-			w.line(x(*e.Low), y+4, x(*e.High), y+4, "interval", color)
-			w.line(x(*e.Low), y, x(*e.Low), y+8, "interval-cap", color)
-			w.line(x(*e.High), y, x(*e.High), y+8, "interval-cap", color)
+			w.Line(x(*e.Low), y+4, x(*e.High), y+4, "interval", color)
+			w.Line(x(*e.Low), y, x(*e.Low), y+8, "interval-cap", color)
+			w.Line(x(*e.High), y, x(*e.High), y+8, "interval-cap", color)
 		}
 		if e.Mean != nil {
 			mx := x(*e.Mean)
-			w.raw(`<path class="mean" d="M` + num(mx) + ` ` + num(y-1) + ` l5 5 l-5 5 l-5 -5 z" fill="` + color + `"><title>`)
-			w.esc(a.Name + ": " + estimateText(e))
-			w.raw("</title></path>\n")
+			w.Raw(`<path class="mean" d="M` + svgchart.Num(mx) + ` ` + svgchart.Num(y-1) + ` l5 5 l-5 5 l-5 -5 z" fill="` + color + `"><title>`)
+			w.Esc(a.Name + ": " + estimateText(e))
+			w.Raw("</title></path>\n")
 		} else {
-			w.text(left+plotWidth/2, y+4, "middle", fontSize, "empty", "no succeeded run")
+			w.Text(left+plotWidth/2, y+4, "middle", svgchart.FontSize, "empty", "no succeeded run")
 		}
-		w.raw("</g>\n")
+		w.Raw("</g>\n")
 	}
 	if len(r.Arms) == 0 {
-		w.text(left+plotWidth/2, (top+bottom)/2, "middle", fontSize, "empty", "no arms")
+		w.Text(left+plotWidth/2, (top+bottom)/2, "middle", svgchart.FontSize, "empty", "no arms")
 	}
-	w.raw("</svg>\n")
-	return w.b.Bytes()
+	w.Raw("</svg>\n")
+	return w.Bytes()
 }
 
 func diffChart(r *Result, support bool) []byte {
@@ -224,10 +168,10 @@ func diffChart(r *Result, support bool) []byte {
 			}
 		}
 	}
-	ext = niceCeil(ext)
-	var w svgWriter
+	ext = svgchart.NiceCeil(ext)
+	var w svgchart.Writer
 	xOf, left, bottom, _ := frame(&w, title, xLabel, labels, -ext, ext)
-	w.line(xOf(0), top-6, xOf(0), bottom, "zero-line", "#000000")
+	w.Line(xOf(0), top-6, xOf(0), bottom, "zero-line", "#000000")
 	for i, d := range r.Differences {
 		e := d.Care
 		if support {
@@ -241,40 +185,26 @@ func diffChart(r *Result, support bool) []byte {
 		case excludesZero(e):
 			color = "#d62728"
 		}
-		w.text(left-8, y+4, "end", fontSize, "pair-label", truncate(labels[i], maxLabel))
-		w.raw(`<g class="difference" data-pair="`)
-		w.esc(labels[i])
-		w.raw(`" data-method="` + e.Method + `" data-diff="` + attrNum(e.Diff) + `" data-low="` + attrNum(e.Low) +
+		w.Text(left-8, y+4, "end", svgchart.FontSize, "pair-label", svgchart.Truncate(labels[i], maxLabel))
+		w.Raw(`<g class="difference" data-pair="`)
+		w.Esc(labels[i])
+		w.Raw(`" data-method="` + e.Method + `" data-diff="` + attrNum(e.Diff) + `" data-low="` + attrNum(e.Low) +
 			`" data-high="` + attrNum(e.High) + `">` + "\n")
 		if e.Low != nil && e.High != nil {
-			w.line(xOf(*e.Low), y, xOf(*e.High), y, "interval", color)
-			w.line(xOf(*e.Low), y-4, xOf(*e.Low), y+4, "interval-cap", color)
-			w.line(xOf(*e.High), y-4, xOf(*e.High), y+4, "interval-cap", color)
+			w.Line(xOf(*e.Low), y, xOf(*e.High), y, "interval", color)
+			w.Line(xOf(*e.Low), y-4, xOf(*e.Low), y+4, "interval-cap", color)
+			w.Line(xOf(*e.High), y-4, xOf(*e.High), y+4, "interval-cap", color)
 		}
 		if e.Diff != nil {
-			w.raw(`<circle class="diff" cx="` + num(xOf(*e.Diff)) + `" cy="` + num(y) + `" r="4" fill="` + color + `"><title>`)
-			w.esc(labels[i] + ": " + diffText(e))
-			w.raw("</title></circle>\n")
+			w.Raw(`<circle class="diff" cx="` + svgchart.Num(xOf(*e.Diff)) + `" cy="` + svgchart.Num(y) + `" r="4" fill="` + color + `"><title>`)
+			w.Esc(labels[i] + ": " + diffText(e))
+			w.Raw("</title></circle>\n")
 		}
-		w.raw("</g>\n")
+		w.Raw("</g>\n")
 	}
 	if len(r.Differences) == 0 {
-		w.text(left+plotWidth/2, (top+bottom)/2, "middle", fontSize, "empty", "no pairs of arms")
+		w.Text(left+plotWidth/2, (top+bottom)/2, "middle", svgchart.FontSize, "empty", "no pairs of arms")
 	}
-	w.raw("</svg>\n")
-	return w.b.Bytes()
-}
-
-// niceCeil is the smallest {1, 2, 2.5, 5} × 10^k ≥ x, and 1 for x ≤ 0.
-func niceCeil(x float64) float64 {
-	if !(x > 0) {
-		return 1
-	}
-	p := math.Pow(10, math.Floor(math.Log10(x)))
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*p >= x {
-			return m * p
-		}
-	}
-	return 10 * p
+	w.Raw("</svg>\n")
+	return w.Bytes()
 }
