@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"testing"
 
-	"github.com/ethox/ethox/database"
 	"github.com/ethox/ethox/internal/testdb"
 )
 
@@ -18,24 +17,8 @@ func TestBranchColumnsKeepRuns(t *testing.T) {
 	for _, dialect := range testdb.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := database.Open(ctx, testdb.URL(t, dialect), database.PoolConfig{MaxOpenConns: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
 			before := map[string]uint{"sqlite": 20261129111127, "postgres": 20261129111128}[dialect]
-			if err := db.MigrateTo(before); err != nil {
-				t.Fatalf("migrate to %d: %v", before, err)
-			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if dialect == "sqlite" {
-					q = sqliteParams(q)
-				}
-				if _, err := db.SQL.ExecContext(ctx, q, args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
+			db, exec := migratedTo(t, dialect, before)
 			exec(`INSERT INTO networks (id, name, source, directed, created_at, node_count, edge_count, trait_keys) VALUES (1, 'kept', 'UPLOADED', false, CURRENT_TIMESTAMP, 1, 0, '[]')`)
 			exec(`INSERT INTO agents (id, network_id, agent_id, traits, profile, attributes, degree, degree_centrality, betweenness_centrality) VALUES (1, 1, 'a', '{}', '{}', '{}', 0, 0, 0)`)
 			exec(`INSERT INTO simulations (id, network_id, status, engine, trigger, params, created_at) VALUES (10, 1, 'SUCCEEDED', 'DEGROOT', 'x', '{}', CURRENT_TIMESTAMP)`)

@@ -16,23 +16,7 @@ func TestDropTieNetworkFKKeepsData(t *testing.T) {
 	for _, dialect := range testdb.Dialects() {
 		t.Run(dialect, func(t *testing.T) {
 			ctx := context.Background()
-			db, err := database.Open(ctx, testdb.URL(t, dialect), database.PoolConfig{MaxOpenConns: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.MigrateTo(previous[dialect]); err != nil {
-				t.Fatalf("migrate to %d: %v", previous[dialect], err)
-			}
-			exec := func(q string, args ...any) {
-				t.Helper()
-				if dialect == "sqlite" {
-					q = sqliteParams(q)
-				}
-				if _, err := db.SQL.ExecContext(ctx, q, args...); err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-			}
+			db, exec := migratedTo(t, dialect, previous[dialect])
 			exec(`INSERT INTO networks (id, name, source, directed, created_at, node_count, edge_count, trait_keys) VALUES (1, 'kept', 'UPLOADED', false, CURRENT_TIMESTAMP, 3, 3, '[]')`)
 			for i := 1; i <= 3; i++ {
 				exec(`INSERT INTO agents (id, network_id, agent_id, traits, profile, attributes, degree, degree_centrality, betweenness_centrality) VALUES ($1, 1, $2, '{}', '{}', '{}', 2, 1, 0)`, i, fmt.Sprint(i))
@@ -69,6 +53,29 @@ func TestDropTieNetworkFKKeepsData(t *testing.T) {
 
 // previous is the last migration before 20261129111127_drop_tie_network_fk.
 var previous = map[string]uint{"sqlite": 20261129081735, "postgres": 20261129081807}
+
+// migratedTo opens a fresh database of dialect migrated up to version only,
+// and an exec that runs a statement written with $n parameters on it.
+func migratedTo(t *testing.T, dialect string, version uint) (*database.DB, func(q string, args ...any)) {
+	t.Helper()
+	db, err := database.Open(context.Background(), testdb.URL(t, dialect), database.PoolConfig{MaxOpenConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.MigrateTo(version); err != nil {
+		t.Fatalf("migrate to %d: %v", version, err)
+	}
+	return db, func(q string, args ...any) {
+		t.Helper()
+		if dialect == "sqlite" {
+			q = sqliteParams(q)
+		}
+		if _, err := db.SQL.ExecContext(context.Background(), q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
 
 func sqliteParams(q string) string {
 	out := []byte(q)
